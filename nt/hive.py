@@ -1,0 +1,538 @@
+"""The configuration manager's storage engine: hives as SQLite databases.
+
+reliability-security.md §5.2: each persistent hive (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT)
+is one SQLite file with ONE connection (WAL, ``synchronous=FULL``), and every call is one
+``BEGIN IMMEDIATE … COMMIT``, so a call that returns has been committed and survives a
+``kill -9``. HARDWARE lives in an in-memory database rebuilt each boot. Volatile keys of a
+persistent hive live in TEMP tables of its connection (``nt/regpath.KeyTable``), so they
+vanish when it closes, as REG_OPTION_VOLATILE keys vanish at reboot.
+
+Deleting a key that has subkeys is refused with STATUS_ACCESS_DENIED, which is what a Win32
+caller of RegDeleteKey sees (NtDeleteKey's STATUS_CANNOT_DELETE maps to ERROR_ACCESS_DENIED);
+``delete_tree`` is the recursive ``reg delete`` / RegDeleteTree. A hive root cannot be deleted.
+``SYSTEM\\CurrentControlSet`` is resolved on every call from ``Select\\Current``; it is not
+stored, so enumerating SYSTEM does not list it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nt import regfile
+from nt.regfile import DeleteKey, Op, SetKey, SetValue
+from nt.regpath import (
+    HKLM,
+    KERNEL_ROOT,
+    MACHINE_HIVES,
+    MAIN_SCHEMA,
+    MAX_DATA,
+    PERSISTENT_HIVES,
+    REG_DWORD,
+    ROOT_ID,
+    KeyTable,
+    RegistryError,
+    check_value_name,
+    filetime_now,
+    hive_prefix,
+    locate,
+    validate_value,
+)
+from nt.status import NtStatus
+
+__all__ = [
+    "SQLITE_VERSION",
+    "HiveEvent",
+    "KeyInfo",
+    "Registry",
+    "RegistryError",
+    "sqlite_wal_reset_bug",
+]
+
+SQLITE_VERSION: str = sqlite3.sqlite_version
+APPLICATION_ID = 0x72656766  # 'regf', the real hive signature, marks our SQLite files
+SCHEMA_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def sqlite_wal_reset_bug() -> bool:
+    """True when the linked SQLite has the WAL-reset race (fixed 3.51.3, 3.50.7, 3.44.6).
+
+    The hive keeps one connection per file, so the race cannot happen here; the kernel
+    logs this at boot, as reliability-security.md §5.2 asks.
+    """
+    v = sqlite3.sqlite_version_info
+    return not (v >= (3, 51, 3) or (3, 50, 7) <= v < (3, 51) or (3, 44, 6) <= v < (3, 45))
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """NtQueryKey(KeyFullInformation), the parts the model keeps."""
+
+    name: str
+    subkeys: int
+    values: int
+    last_write_time: int  # FILETIME
+    volatile: bool
+
+    def keys(self) -> list[str]:
+        """With ``__getitem__``, lets ``dict(info)`` give the wire form."""
+        return ["name", "subkeys", "values", "last_write_time", "volatile"]
+
+    def __getitem__(self, field: str) -> Any:
+        return getattr(self, field)
+
+
+@dataclass(frozen=True)
+class HiveEvent:
+    """Something ``Registry.open`` did that the kernel should log."""
+
+    hive: str
+    event: str  # "hive.created" or "hive.corrupt"
+    status: NtStatus
+    detail: str
+    moved_to: str | None = None
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _init_schema(conn: sqlite3.Connection, name: str, volatile: int = 0) -> None:
+    conn.executescript(
+        f"BEGIN; PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
+        f"{MAIN_SCHEMA}"
+    )
+    conn.execute(
+        "INSERT INTO keys(id, parent_id, name, name_folded, last_write_time, volatile) "
+        "VALUES (?, NULL, ?, ?, ?, ?)",
+        (ROOT_ID, name, name.casefold(), filetime_now(), volatile),
+    )
+    conn.execute("COMMIT")
+
+
+def _create_file(path: Path, name: str) -> None:
+    """Build a fresh hive as ``<name>.tmp``, fsync, rename: never a half-made hive."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=MEMORY")  # no side files while building
+        _init_schema(conn, name)
+    finally:
+        conn.close()
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent, directory=True)
+
+
+def _connect_checked(path: Path) -> sqlite3.Connection:
+    """Open a hive file; anything but a healthy hive of ours raises _Corrupt."""
+    with path.open("rb") as f:
+        head = f.read(100)
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        raise _Corrupt(f"not a SQLite database ({len(head)} header bytes)")
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+        if rows != [("ok",)]:
+            raise _Corrupt("quick_check: " + "; ".join(str(r[0]) for r in rows[:3]))
+        app = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app != APPLICATION_ID:
+            raise _Corrupt(f"application_id {app:#x}: not a hive")
+        if conn.execute("SELECT 1 FROM keys WHERE id = ?", (ROOT_ID,)).fetchone() is None:
+            raise _Corrupt("root key missing")
+    except (sqlite3.DatabaseError, _Corrupt) as exc:
+        conn.close()
+        if isinstance(exc, _Corrupt):
+            raise
+        raise _Corrupt(f"sqlite: {exc}") from None
+    return conn
+
+
+def _move_aside(path: Path) -> str:
+    """Rename a bad hive (with its -wal/-shm, never deleted) to ``<name>.corrupt[.N]``."""
+    dest = path.with_name(path.name + ".corrupt")
+    n = 0
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.name}.corrupt.{n}")
+    os.replace(path, dest)
+    for side in ("-wal", "-shm"):
+        if Path(f"{path}{side}").exists():
+            os.replace(f"{path}{side}", f"{dest}{side}")
+    _fsync(path.parent, directory=True)
+    return str(dest)
+
+
+class Registry:
+    """All hives of one machine; every public call is one committed transaction.
+
+    The constructor opens the hives (``open``; its events are kept in
+    ``recovery_events``); ``close()`` or a ``with`` block ends it, and ``open()`` again
+    reopens. Calls are serialised by one lock: the single writer of
+    reliability-security.md §5.2.
+    """
+
+    def __init__(self, config_dir: str | os.PathLike[str]) -> None:
+        self.config_dir = Path(config_dir)
+        self.recovery_events: list[HiveEvent] = []
+        self._hives: dict[str, KeyTable] = {}
+        self._lock = threading.RLock()
+        self.open()
+
+    # --- opening and closing ------------------------------------------------------------
+
+    def open(self) -> list[HiveEvent]:
+        """Open (creating or recovering) every hive; SYSTEM unusable -> REGISTRY_CORRUPT.
+
+        Another hive that fails the check is moved aside to ``<name>.corrupt`` and
+        recreated empty, with a ``hive.corrupt`` event; a missing one is created
+        (``hive.created``), which tells the kernel to import ``configs/*.reg``.
+        """
+        with self._lock:
+            if self._hives:
+                return self.recovery_events
+            self.config_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.config_dir.glob("*.tmp"):
+                stale.unlink(missing_ok=True)
+            events: list[HiveEvent] = []
+            try:
+                for name in PERSISTENT_HIVES:
+                    self._hives[name] = KeyTable(name, self._open_file(name, events), False)
+                mem = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                _init_schema(mem, "HARDWARE", volatile=1)
+                self._hives["HARDWARE"] = KeyTable("HARDWARE", mem, in_memory=True)
+            except BaseException:
+                self.close()
+                raise
+            self.recovery_events = events
+            return events
+
+    def _open_file(self, name: str, events: list[HiveEvent]) -> sqlite3.Connection:
+        path = self.config_dir / name
+        if not path.exists():
+            _create_file(path, name)
+            events.append(HiveEvent(name, "hive.created", NtStatus.STATUS_SUCCESS, str(path)))
+        try:
+            return _connect_checked(path)
+        except _Corrupt as exc:
+            if name == "SYSTEM":
+                raise RegistryError(
+                    NtStatus.STATUS_REGISTRY_CORRUPT, f"SYSTEM hive {path}: {exc}"
+                ) from None
+            moved = _move_aside(path)
+            _create_file(path, name)
+            status = NtStatus.STATUS_REGISTRY_CORRUPT
+            events.append(HiveEvent(name, "hive.corrupt", status, str(exc), moved))
+            return _connect_checked(path)
+
+    def close(self) -> None:
+        """Close every connection (SQLite checkpoints the WAL on the last close)."""
+        with self._lock:
+            for table in self._hives.values():
+                with contextlib.suppress(sqlite3.Error):
+                    table.conn.close()
+            self._hives = {}
+
+    def __enter__(self) -> Registry:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions and path resolution -----------------------------------------------
+
+    def _hive(self, name: str) -> KeyTable:
+        try:
+            return self._hives[name]
+        except KeyError:
+            raise RegistryError(NtStatus.STATUS_INVALID_HANDLE, "registry is not open") from None
+
+    @contextlib.contextmanager
+    def _txn(self, tables: Iterable[KeyTable]) -> Iterator[None]:
+        """BEGIN IMMEDIATE on each hive; COMMIT them only if the whole body succeeded."""
+        with self._lock:
+            begun: list[KeyTable] = []
+            try:
+                for t in tables:
+                    t.conn.execute("BEGIN IMMEDIATE")
+                    begun.append(t)
+                yield
+                for t in begun:
+                    t.conn.execute("COMMIT")
+            except BaseException as exc:
+                for t in begun:
+                    if t.conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            t.conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise RegistryError(NtStatus.STATUS_REGISTRY_IO_FAILED, str(exc)) from exc
+                raise
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise RegistryError(NtStatus.STATUS_REGISTRY_IO_FAILED, str(exc)) from exc
+
+    def current_control_set(self) -> int:
+        """N of ``ControlSet00N`` named by ``SYSTEM\\Select\\Current`` (REG_DWORD)."""
+        with self._read():
+            t = self._hive("SYSTEM")
+            kid, found = t.walk(("Select",))
+            row = t.value(kid, "Current") if found else None
+        if row is None or row[0] != REG_DWORD:
+            raise RegistryError(
+                NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
+                "CurrentControlSet: SYSTEM\\Select\\Current (REG_DWORD) is missing",
+            )
+        return regfile.decode_data(REG_DWORD, row[1])
+
+    def _resolve(self, path: str) -> tuple[KeyTable | None, tuple[str, ...]]:
+        loc = locate(path)
+        if loc.hive is None:
+            return None, ()
+        parts = loc.parts
+        if loc.hive == "SYSTEM" and parts and parts[0].casefold() == "currentcontrolset":
+            parts = (f"ControlSet{self.current_control_set():03d}", *parts[1:])
+        return self._hive(loc.hive), parts
+
+    def _target(self, path: str) -> tuple[KeyTable, tuple[str, ...]]:
+        t, parts = self._resolve(path)
+        if t is None:
+            raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, f"{path!r} is a root, not a key")
+        return t, parts
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def create_key(self, path: str, volatile: bool = False) -> bool:
+        """NtCreateKey: create the key and missing parents; True if it was created."""
+        t, parts = self._target(path)
+        with self._txn([t]):
+            return t.create(parts, volatile)
+
+    def key_exists(self, path: str) -> bool:
+        """True if the key exists (roots and hive roots always do)."""
+        with self._read():
+            try:
+                t, parts = self._resolve(path)
+            except RegistryError as exc:
+                if exc.status == NtStatus.STATUS_OBJECT_NAME_NOT_FOUND:
+                    return False
+                raise
+            return t is None or t.walk(parts)[1] == len(parts)
+
+    def open_key(self, path: str) -> str:
+        """NtOpenKey: the key's full user path with each name in its stored spelling."""
+        with self._read():
+            t, parts = self._target(path)
+            names, kid = [hive_prefix(t.name)], ROOT_ID
+            for part in parts:
+                child = t.child(kid, part)
+                if child is None:
+                    raise RegistryError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no key {path!r}")
+                kid = child
+                names.append(t.key_row(kid)[0])
+            return "\\".join(names)
+
+    def delete_key(self, path: str) -> None:
+        """RegDeleteKey: a key with subkeys, or a hive root, -> STATUS_ACCESS_DENIED."""
+        t, parts = self._target(path)
+        if not parts:
+            raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, "cannot delete a hive root")
+        with self._txn([t]):
+            kid = t.find(parts, path)
+            if t.children(kid):
+                raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, f"{path!r} has subkeys")
+            t.drop_tree(kid)
+
+    def delete_tree(self, path: str) -> None:
+        """RegDeleteTree / ``reg delete``: the key and everything below it, atomically."""
+        t, parts = self._target(path)
+        if not parts:
+            raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, "cannot delete a hive root")
+        with self._txn([t]):
+            t.drop_tree(t.find(parts, path))
+
+    def enum_keys(self, path: str) -> list[str]:
+        """NtEnumerateKey: subkey names in case-insensitive order (roots list hives)."""
+        with self._read():
+            t, parts = self._resolve(path)
+            if t is None:
+                root = locate(path).root
+                if root == KERNEL_ROOT:
+                    return ["MACHINE", "USER"]
+                return list(MACHINE_HIVES) if root == HKLM else [".DEFAULT"]
+            return [name for _, name in t.children(t.find(parts, path))]
+
+    def query_key(self, path: str) -> KeyInfo:
+        """NtQueryKey: subkey and value counts, last write time, volatility."""
+        with self._read():
+            t, parts = self._target(path)
+            kid = t.find(parts, path)
+            name, lwt, volatile, _ = t.key_row(kid)
+            return KeyInfo(name, len(t.children(kid)), len(t.values(kid)), lwt, bool(volatile))
+
+    # --- values -------------------------------------------------------------------------
+
+    @staticmethod
+    def _put(t: KeyTable, kid: int, name: str, type_: int, data: Any) -> None:
+        check_value_name(name)
+        raw = regfile.encode_data(type_, validate_value(type_, data))
+        if len(raw) > MAX_DATA:
+            raise RegistryError(
+                NtStatus.STATUS_INVALID_PARAMETER, f"{len(raw)} bytes of data (limit {MAX_DATA})"
+            )
+        t.put_value(kid, name, type_, raw)
+
+    def set_value(self, path: str, name: str, type_: int, data: Any) -> None:
+        """NtSetValueKey: validated against the type; durable when this returns."""
+        check_value_name(name)
+        validate_value(type_, data)  # fail before taking the write lock
+        t, parts = self._target(path)
+        with self._txn([t]):
+            self._put(t, t.find(parts, path), name, type_, data)
+
+    def query_value(
+        self, path: str, name: str, expected_type: int | None = None
+    ) -> tuple[int, Any]:
+        """NtQueryValueKey -> (type, data); ``expected_type`` mismatch -> TYPE_MISMATCH."""
+        check_value_name(name)
+        with self._read():
+            t, parts = self._target(path)
+            row = t.value(t.find(parts, path), name)
+        if row is None:
+            raise RegistryError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no value {name!r}")
+        if expected_type is not None and row[0] != expected_type:
+            raise RegistryError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name!r} has type {row[0]}")
+        return row[0], regfile.decode_data(row[0], row[1])
+
+    def delete_value(self, path: str, name: str) -> None:
+        """NtDeleteValueKey; a missing value is STATUS_OBJECT_NAME_NOT_FOUND."""
+        check_value_name(name)
+        t, parts = self._target(path)
+        with self._txn([t]):
+            if not t.delete_value(t.find(parts, path), name):
+                raise RegistryError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no value {name!r}")
+
+    def enum_values(self, path: str) -> list[tuple[str, int, Any]]:
+        """NtEnumerateValueKey: (name, type, data) in creation order, as Windows lists them."""
+        with self._read():
+            t, parts = self._target(path)
+            rows = t.values(t.find(parts, path))
+        return [(n, ty, regfile.decode_data(ty, raw)) for n, ty, raw in rows]
+
+    # --- .reg import / export, control sets ---------------------------------------------
+
+    def import_ops(self, ops: Iterable[Op]) -> int:
+        """Apply a parsed .reg file all-or-nothing: one transaction per hive it touches.
+
+        Every op runs before any hive commits, so a failing op (bad path, type, limit)
+        leaves nothing applied. ``[-key]`` of a missing key and ``"v"=-`` of a missing
+        value are no-ops, as in regedit. Returns the number of operations applied.
+        """
+        ops = list(ops)
+        targets = []
+        for index, op in enumerate(ops):
+            with _annotate(index, op):
+                targets.append(self._resolve(op.path))
+        hives = {t.name: t for t, _ in targets if t is not None}
+        with self._txn(hives[name] for name in sorted(hives)):
+            for index, (op, (t, parts)) in enumerate(zip(ops, targets, strict=True)):
+                with _annotate(index, op):
+                    self._apply(op, t, parts)
+        return len(ops)
+
+    def _apply(self, op: Op, t: KeyTable | None, parts: tuple[str, ...]) -> None:
+        if t is None or not parts:
+            if isinstance(op, SetKey):
+                return  # roots and hive roots always exist
+            if t is None or isinstance(op, DeleteKey):
+                raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, "cannot change a root key")
+        if isinstance(op, SetKey):
+            t.create(parts, volatile=False)
+        elif isinstance(op, DeleteKey):
+            kid, found = t.walk(parts)
+            if found == len(parts):
+                t.drop_tree(kid)
+        elif isinstance(op, SetValue):
+            self._put(t, t.find(parts, op.path), op.name, op.type, op.data)
+        else:
+            t.delete_value(t.find(parts, op.path), check_value_name(op.name))
+
+    @staticmethod
+    def _export_ops(t: KeyTable, kid: int, prefix: str, out: list[Op]) -> None:
+        stack = [(kid, prefix)]
+        while stack:
+            k, path = stack.pop()
+            out.append(SetKey(path))
+            for name, type_, raw in t.values(k):
+                out.append(SetValue(path, name, type_, regfile.decode_data(type_, raw)))
+            stack.extend((c, f"{path}\\{n}") for c, n in reversed(t.children(k)))
+
+    def export(self, path: str) -> str:
+        """``reg export``: the key and its subtree as .reg text (HKLM/HKU: every hive)."""
+        loc = locate(path)
+        ops: list[Op] = []
+        with self._read():
+            if loc.hive is None:
+                if loc.root == KERNEL_ROOT:
+                    raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, "export HKLM or HKU")
+                for hive in MACHINE_HIVES if loc.root == HKLM else ("DEFAULT",):
+                    self._export_ops(self._hive(hive), ROOT_ID, hive_prefix(hive), ops)
+            else:
+                t, parts = self._target(path)
+                prefix = "\\".join([hive_prefix(loc.hive), *loc.parts])
+                self._export_ops(t, t.find(parts, path), prefix, ops)
+        return regfile.dumps(ops)
+
+    def copy_control_set(self, src: int, dst: int) -> None:
+        """Copy ControlSet00<src> over ControlSet00<dst> in one transaction (LastKnownGood).
+
+        Volatile keys are not copied: they describe this boot, not the configuration.
+        """
+        for n in (src, dst):
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 999:
+                raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, f"control set {n!r}")
+        if src == dst:
+            raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, "source and target are equal")
+        t = self._hive("SYSTEM")
+        src_name, dst_name = f"ControlSet{src:03d}", f"ControlSet{dst:03d}"
+        with self._txn([t]):
+            src_id = t.find((src_name,), src_name)
+            old, found = t.walk((dst_name,))
+            if found:
+                t.drop_tree(old)
+            t.create((dst_name,), volatile=False)
+            t.copy_tree(src_id, t.find((dst_name,), dst_name))
+
+
+@contextlib.contextmanager
+def _annotate(index: int, op: Op) -> Iterator[None]:
+    """Name the failing operation of an import in the error."""
+    try:
+        yield
+    except RegistryError as exc:
+        raise RegistryError(exc.status, f"op {index + 1} ({op!r}): {exc.message}") from None

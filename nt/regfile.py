@@ -1,0 +1,416 @@
+"""The ``.reg`` text codec: what ``regedit`` / ``reg export`` write and ``reg import`` reads.
+
+First boot imports ``configs/*.reg`` and ``ntctl reg import/export`` use the same code, so
+a user can load keys exported from a real Windows machine. ``parse`` turns a file into a
+list of operations; ``dumps`` writes operations back in the same format, so that
+``parse(dumps(ops)) == ops`` for operations in export order (each key's values follow its
+``SetKey``).
+
+Grammar handled: the "Windows Registry Editor Version 5.00" and "REGEDIT4" headers; UTF-16
+(with BOM, what regedit writes), UTF-8 with or without BOM (and ANSI for REGEDIT4); ``[key]``
+and ``[-key]``; ``"name"="text"`` with the escapes ``\\\\`` and ``\\"``; ``@=`` for the default
+value; ``dword:``; ``hex:`` and ``hex(N):`` with ``\\`` line continuation; ``"name"=-``;
+``;`` comments and blank lines. Data comes out in the HACKING.md Python forms.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from nt.regpath import (
+    REG_BINARY,
+    REG_DWORD,
+    REG_EXPAND_SZ,
+    REG_MULTI_SZ,
+    REG_QWORD,
+    REG_SZ,
+    TYPE_NAMES,
+    RegistryError,
+    user_path,
+)
+
+__all__ = [
+    "DeleteKey",
+    "DeleteValue",
+    "Op",
+    "RegFileError",
+    "SetKey",
+    "SetValue",
+    "decode_data",
+    "dump_bytes",
+    "dumps",
+    "encode_data",
+    "parse",
+]
+
+HEADER_V5 = "Windows Registry Editor Version 5.00"
+HEADER_V4 = "REGEDIT4"
+_HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{1,2}")
+_HEX_TYPE = re.compile(r"hex(?:\(([0-9A-Fa-f]{1,8})\))?:", re.IGNORECASE)
+_DWORD = re.compile(r"dword:([0-9A-Fa-f]{1,8})", re.IGNORECASE)
+_WRAP = 76  # regedit wraps hex data so that a line stays under 80 columns
+
+
+class RegFileError(ValueError):
+    """A .reg file is malformed; ``line`` is the 1-based line where the problem is."""
+
+    def __init__(self, message: str, line: int) -> None:
+        self.message = message
+        self.line = line
+        super().__init__(f"line {line}: {message}")
+
+
+@dataclass(frozen=True)
+class SetKey:
+    """``[path]``: create the key (and its parents) if it does not exist."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class DeleteKey:
+    """``[-path]``: delete the key and everything below it."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class SetValue:
+    """``"name"=data`` under ``path``; ``name`` "" is the default value (``@``)."""
+
+    path: str
+    name: str
+    type: int
+    data: Any
+
+
+@dataclass(frozen=True)
+class DeleteValue:
+    """``"name"=-`` under ``path``."""
+
+    path: str
+    name: str
+
+
+Op = SetKey | DeleteKey | SetValue | DeleteValue
+
+
+# --- value data <-> the Windows binary form -------------------------------------------
+
+
+def encode_data(type_: int, data: Any) -> bytes:
+    """The bytes Windows stores for a value (UTF-16LE strings with NUL terminators)."""
+    if type_ in (REG_SZ, REG_EXPAND_SZ):
+        return (data + "\0").encode("utf-16-le")
+    if type_ == REG_MULTI_SZ:
+        return ("".join(s + "\0" for s in data) + "\0").encode("utf-16-le")
+    if type_ == REG_DWORD:
+        return int(data).to_bytes(4, "little")
+    if type_ == REG_QWORD:
+        return int(data).to_bytes(8, "little")
+    return bytes(data)
+
+
+def decode_data(type_: int, raw: bytes, ansi: bool = False) -> Any:
+    """Windows bytes -> Python data; ``ansi`` for REGEDIT4 files (8-bit strings).
+
+    Strings end at the first NUL, as the Win32 API reads them; a multi-string ends at its
+    first empty string. Raises ValueError when the bytes cannot be that type.
+    """
+    tname = TYPE_NAMES.get(type_, f"type {type_}")
+    if type_ in (REG_SZ, REG_EXPAND_SZ, REG_MULTI_SZ):
+        if ansi:
+            text = raw.decode("cp1252", errors="replace")
+        else:
+            if len(raw) % 2:
+                raise ValueError(
+                    f"{tname} data has an odd number of bytes ({len(raw)}); it is UTF-16LE, "
+                    "two bytes per character"
+                )
+            try:
+                text = raw.decode("utf-16-le")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{tname} data is not valid UTF-16LE: {exc.reason}") from None
+        if type_ != REG_MULTI_SZ:
+            return text.split("\0", 1)[0]
+        items: list[str] = []
+        for item in text.split("\0"):
+            if item == "":
+                break
+            items.append(item)
+        return items
+    if type_ in (REG_DWORD, REG_QWORD):
+        width = 4 if type_ == REG_DWORD else 8
+        if len(raw) != width:
+            raise ValueError(f"{tname} data must be exactly {width} bytes, got {len(raw)}")
+        return int.from_bytes(raw, "little")
+    return bytes(raw)
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def _decode_text(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data[1:] if data.startswith("\ufeff") else data
+    if data.startswith(b"\xff\xfe"):
+        codec, body = "utf-16-le", data[2:]
+    elif data.startswith(b"\xfe\xff"):
+        codec, body = "utf-16-be", data[2:]
+    elif data.startswith(b"\xef\xbb\xbf"):
+        codec, body = "utf-8", data[3:]
+    elif len(data) >= 2 and data[0] != 0 and data[1] == 0:
+        codec, body = "utf-16-le", data  # UTF-16 without a BOM
+    else:
+        codec, body = "utf-8", data
+        if data.lstrip().upper().startswith(HEADER_V4.encode()):
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                return data.decode("cp1252", errors="replace")  # REGEDIT4 files are ANSI
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].decode(codec, errors="replace").count("\n") + 1
+        raise RegFileError(
+            f"bytes are not valid {codec.upper()} ({exc.reason}); save the file as UTF-16 "
+            "(regedit's format) or UTF-8",
+            line,
+        ) from None
+
+
+def _parse_quoted(text: str, pos: int, line: int) -> tuple[str, int]:
+    """A ``"..."`` string starting at ``text[pos]``; returns (value, index after it)."""
+    out: list[str] = []
+    i = pos + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            return "".join(out), i + 1
+        if ch == "\\":
+            nxt = text[i + 1] if i + 1 < len(text) else ""
+            if nxt not in ('"', "\\"):
+                raise RegFileError(
+                    f"unknown escape '\\{nxt}' in a string: only \\\\ and \\\" are escapes; "
+                    "write a literal backslash as \\\\",
+                    line,
+                )
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    raise RegFileError('string has no closing quote: end it with "', line)
+
+
+def _hex_bytes(segments: list[tuple[int, str]]) -> bytes:
+    out = bytearray()
+    for line, seg in segments:
+        if not seg.strip():
+            continue  # "hex:" with no bytes, or a prefix wrapped before its first byte
+        tokens = [t.strip() for t in seg.split(",")]
+        if tokens[-1] == "":
+            tokens.pop()  # the comma before a '\\' continuation
+        for tok in tokens:
+            if not _HEX_TOKEN.fullmatch(tok):
+                what = "empty byte between commas" if tok == "" else f"{tok!r} is not a hex byte"
+                raise RegFileError(
+                    f"{what}: write bytes as two hex digits separated by commas, as in hex:01,ff",
+                    line,
+                )
+            out.append(int(tok, 16))
+    return bytes(out)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.lines = re.split(r"\r\n|\r|\n", text)
+        self.i = 0
+        self.ansi = False
+        self.ops: list[Op] = []
+        self.key: str | None = None
+        self.key_deleted = False
+
+    def run(self) -> list[Op]:
+        self._header()
+        while self.i < len(self.lines):
+            lineno = self.i + 1
+            line = self.lines[self.i].strip()
+            self.i += 1
+            if not line or line.startswith(";"):
+                continue
+            if line.startswith("["):
+                self._key_line(line, lineno)
+            elif line.startswith(('"', "@")):
+                self._value_line(line, lineno)
+            else:
+                raise RegFileError(
+                    f'unexpected text {line[:40]!r}: a line is a [key], a "name"=data, '
+                    "a ; comment or blank",
+                    lineno,
+                )
+        return self.ops
+
+    def _header(self) -> None:
+        while self.i < len(self.lines) and not self.lines[self.i].strip():
+            self.i += 1
+        first = self.lines[self.i].strip() if self.i < len(self.lines) else ""
+        self.i += 1
+        if first == HEADER_V5:
+            return
+        if first == HEADER_V4:
+            self.ansi = True
+            return
+        raise RegFileError(
+            f"missing header: the first line must be {HEADER_V5!r} (or {HEADER_V4!r} for old "
+            f"files), found {first[:40]!r}",
+            self.i,
+        )
+
+    def _key_line(self, line: str, lineno: int) -> None:
+        if not line.endswith("]"):
+            raise RegFileError(
+                "a key line must end with ']', as in [HKEY_LOCAL_MACHINE\\X]", lineno
+            )
+        inner = line[1:-1]
+        delete = inner.startswith("-")
+        if delete:
+            inner = inner[1:]
+        if not inner:
+            raise RegFileError("empty key name in [ ]: write the full key path", lineno)
+        try:
+            path = user_path(inner)
+        except RegistryError as exc:
+            raise RegFileError(f"bad key path {inner[:60]!r}: {exc.message}", lineno) from None
+        self.key, self.key_deleted = path, delete
+        self.ops.append(DeleteKey(path) if delete else SetKey(path))
+
+    def _value_line(self, line: str, lineno: int) -> None:
+        if self.key is None:
+            raise RegFileError(
+                "value outside a key: add a [HKEY_LOCAL_MACHINE\\...] line above it", lineno
+            )
+        if self.key_deleted:
+            raise RegFileError(
+                "value under a deleted key [-...]: values need a [key] line, not [-key]", lineno
+            )
+        if line.startswith("@"):
+            name, pos = "", 1
+        else:
+            name, pos = _parse_quoted(line, 0, lineno)
+        rest = line[pos:].lstrip()
+        if not rest.startswith("="):
+            raise RegFileError("expected '=' after the value name, as in \"name\"=data", lineno)
+        data = rest[1:].strip()
+        self.ops.append(self._value(name, data, lineno))
+
+    def _value(self, name: str, data: str, lineno: int) -> Op:
+        assert self.key is not None
+        if data == "-":
+            return DeleteValue(self.key, name)
+        if data.startswith('"'):
+            text, end = _parse_quoted(data, 0, lineno)
+            if data[end:].strip():
+                raise RegFileError(
+                    f"unexpected text {data[end:][:30]!r} after the closing quote", lineno
+                )
+            return SetValue(self.key, name, REG_SZ, text)
+        m = _DWORD.fullmatch(data)
+        if m:
+            return SetValue(self.key, name, REG_DWORD, int(m.group(1), 16))
+        if data[:5].lower().startswith("dword"):
+            raise RegFileError("dword needs 1 to 8 hex digits, as in dword:0000001f", lineno)
+        m = _HEX_TYPE.match(data)
+        if not m:
+            raise RegFileError(
+                f'unknown data {data[:30]!r}: use "text", dword:XXXXXXXX, hex:.., hex(N):.. '
+                "or - to delete",
+                lineno,
+            )
+        type_ = int(m.group(1), 16) if m.group(1) else REG_BINARY
+        segments = [(lineno, data[m.end() :])]
+        while segments[-1][1].rstrip().endswith("\\"):
+            last_line, last = segments[-1]
+            segments[-1] = (last_line, last.rstrip()[:-1])
+            if self.i >= len(self.lines):
+                raise RegFileError(
+                    "the file ends after a '\\' continuation: remove the '\\'", last_line
+                )
+            segments.append((self.i + 1, self.lines[self.i].strip()))
+            self.i += 1
+        raw = _hex_bytes(segments)
+        try:
+            value = decode_data(type_, raw, ansi=self.ansi)
+        except ValueError as exc:
+            raise RegFileError(str(exc), lineno) from None
+        return SetValue(self.key, name, type_, value)
+
+
+def parse(data: bytes | str) -> list[Op]:
+    """Parse a .reg file (bytes in any regedit encoding, or text) into operations."""
+    return _Parser(_decode_text(data)).run()
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def _escape(text: str, what: str) -> str:
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"{what} {text[:40]!r} contains a line break; .reg cannot hold it")
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _hex_lines(prefix: str, raw: bytes) -> list[str]:
+    lines: list[str] = []
+    cur = prefix
+    for idx, byte in enumerate(raw):
+        piece = f"{byte:02x}" + ("," if idx < len(raw) - 1 else "")
+        if len(cur) + len(piece) > _WRAP and cur.strip():
+            lines.append(cur + "\\")
+            cur = "  "
+        cur += piece
+    lines.append(cur)
+    return lines
+
+
+def _value_lines(name: str, type_: int, data: Any) -> list[str]:
+    head = "@=" if name == "" else f'"{_escape(name, "value name")}"='
+    if type_ == REG_SZ and "\r" not in data and "\n" not in data:
+        return [f'{head}"{_escape(data, "string")}"']
+    if type_ == REG_DWORD:
+        return [f"{head}dword:{int(data):08x}"]
+    raw = encode_data(type_, data)
+    tag = "hex:" if type_ == REG_BINARY else f"hex({type_:x}):"
+    return _hex_lines(head + tag, raw)
+
+
+def dumps(ops: Iterable[Op]) -> str:
+    """Write operations as regedit does (version 5.00 header, CRLF, wrapped hex)."""
+    out = [HEADER_V5]
+    key: str | None = None
+    for op in ops:
+        path = user_path(op.path)
+        if "\r" in path or "\n" in path:
+            raise ValueError(f"key path {path[:60]!r} contains a line break")
+        if isinstance(op, SetKey | DeleteKey):
+            out += ["", f"[-{path}]" if isinstance(op, DeleteKey) else f"[{path}]"]
+            key = path if isinstance(op, SetKey) else None
+            continue
+        if path != key:
+            out += ["", f"[{path}]"]
+            key = path
+        if isinstance(op, DeleteValue):
+            head = "@" if op.name == "" else f'"{_escape(op.name, "value name")}"'
+            out.append(f"{head}=-")
+        else:
+            out += _value_lines(op.name, op.type, op.data)
+    out.append("")
+    return "\r\n".join(out) + "\r\n"
+
+
+def dump_bytes(ops: Iterable[Op]) -> bytes:
+    """``dumps`` encoded as ``reg export`` writes files: UTF-16LE with a BOM."""
+    return b"\xff\xfe" + dumps(ops).encode("utf-16-le")

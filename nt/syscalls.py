@@ -1,0 +1,173 @@
+"""System-service stubs: what ntdll's Nt* functions are to a Windows image.
+
+Each method is one request on the kernel's ``\\KiSystemService`` port. Failures raise
+``NtError`` carrying the NTSTATUS, so callers read like NT code checking NT_SUCCESS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nt.status import NtStatus, status_name
+from ports.client import Connection
+from ports.kernel import SERVICE
+
+INFINITE = None
+
+
+class NtError(Exception):
+    def __init__(self, status: int, what: str = "") -> None:
+        self.status = int(status)
+        super().__init__(f"{what} failed: {status_name(status)}" if what else status_name(status))
+
+
+class SystemServices:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def call(self, service: str, timeout: float | None = 30.0, **body: Any) -> dict:
+        r = self.conn.call(SERVICE[service], body, timeout)
+        if r.status != NtStatus.STATUS_SUCCESS:
+            raise NtError(r.status, service)
+        return r.body
+
+    def status(self, service: str, timeout: float | None = 30.0, **body: Any) -> int:
+        """The NTSTATUS alone, for calls whose failure is an answer (waits)."""
+        return self.conn.call(SERVICE[service], body, timeout).status
+
+    # -- processes --------------------------------------------------------------
+    def create_process(
+        self,
+        image: str,
+        command_line: str,
+        environment: dict[str, str],
+        session: int | None,
+        suspended: bool = True,
+        current_directory: str = "",
+    ) -> int:
+        body = self.call(
+            "NtCreateUserProcess",
+            image=image,
+            command_line=command_line,
+            environment=environment,
+            session=session,
+            suspended=suspended,
+            current_directory=current_directory,
+        )
+        return body["pid"]
+
+    def resume(self, pid: int) -> None:
+        self.call("NtResumeThread", pid=pid)
+
+    def terminate(self, pid: int, exit_status: int) -> None:
+        self.call("NtTerminateProcess", pid=pid, exit_status=exit_status & 0xFFFFFFFF)
+
+    def set_critical(self, critical: bool = True) -> None:
+        """RtlSetProcessIsCritical(TRUE, NULL, FALSE) on the calling process."""
+        self.call(
+            "NtSetInformationProcess", info_class="ProcessBreakOnTermination", value=int(critical)
+        )
+
+    def set_base_priority(self, priority: int) -> None:
+        self.call("NtSetInformationProcess", info_class="ProcessBasePriority", value=priority)
+
+    def query_process(self, pid: int) -> dict:
+        return self.call("NtQueryInformationProcess", pid=pid)["process"]
+
+    def processes(self) -> list[dict]:
+        return self.call("NtQuerySystemInformation", info_class="SystemProcessInformation")[
+            "processes"
+        ]
+
+    # -- objects ----------------------------------------------------------------
+    def create_directory(self, name: str, permanent: bool = False) -> None:
+        self.call("NtCreateDirectoryObject", name=name, permanent=permanent)
+
+    def create_link(self, name: str, target: str, permanent: bool = False) -> None:
+        self.call("NtCreateSymbolicLinkObject", name=name, target=target, permanent=permanent)
+
+    def query_link(self, name: str) -> str:
+        return self.call("NtQuerySymbolicLinkObject", name=name)["target"]
+
+    def delete_object(self, name: str) -> None:
+        self.call("NtMakeTemporaryObject", name=name)
+
+    def query_directory(self, name: str) -> list[dict]:
+        return self.call("NtQueryDirectoryObject", name=name)["entries"]
+
+    def create_event(
+        self, name: str, manual_reset: bool = True, initial_state: bool = False
+    ) -> None:
+        self.call(
+            "NtCreateEvent", name=name, manual_reset=manual_reset, initial_state=initial_state
+        )
+
+    def set_event(self, name: str) -> None:
+        self.call("NtSetEvent", name=name)
+
+    def wait_event(self, name: str, timeout_ms: int | None = INFINITE) -> int:
+        """STATUS_SUCCESS when signalled, STATUS_TIMEOUT at the deadline."""
+        timeout = None if timeout_ms is None else timeout_ms / 1000 + 5
+        return self.status(
+            "NtWaitForSingleObject", timeout=timeout, name=name, timeout_ms=timeout_ms
+        )
+
+    # -- errors, shutdown, screen -----------------------------------------------
+    def raise_hard_error(
+        self, status: int, parameters: list, response_option: int, unicode_mask: int = 0
+    ) -> int:
+        body = self.call(
+            "NtRaiseHardError",
+            status=status & 0xFFFFFFFF,
+            parameters=parameters,
+            unicode_mask=unicode_mask,
+            response_option=response_option,
+        )
+        return body["response"]
+
+    def set_default_hard_error_port(self) -> None:
+        self.call("NtSetDefaultHardErrorPort")
+
+    def shutdown(self, action: int) -> None:
+        self.call("NtShutdownSystem", action=action)
+
+    def display_string(self, text: str) -> None:
+        self.call("NtDisplayString", text=text)
+
+    # -- registry ---------------------------------------------------------------
+    def create_key(self, path: str, volatile: bool = False) -> bool:
+        return self.call("NtCreateKey", path=path, volatile=volatile)["created"]
+
+    def key_exists(self, path: str) -> bool:
+        return self.status("NtOpenKey", path=path) == NtStatus.STATUS_SUCCESS
+
+    def delete_key(self, path: str, tree: bool = False) -> None:
+        self.call("NtDeleteKey", path=path, tree=tree)
+
+    def set_value(self, path: str, name: str, type: int, data: Any) -> None:
+        self.call("NtSetValueKey", path=path, name=name, type=type, data=data)
+
+    def query_value(self, path: str, name: str) -> tuple[int, Any]:
+        body = self.call("NtQueryValueKey", path=path, name=name)
+        return body["type"], body["data"]
+
+    def delete_value(self, path: str, name: str) -> None:
+        self.call("NtDeleteValueKey", path=path, name=name)
+
+    def enum_keys(self, path: str) -> list[str]:
+        return self.call("NtEnumerateKey", path=path)["keys"]
+
+    def enum_values(self, path: str) -> list[tuple[int, Any]]:
+        return [tuple(v) for v in self.call("NtEnumerateValueKey", path=path)["values"]]
+
+    def query_key(self, path: str) -> dict:
+        return self.call("NtQueryKey", path=path)["info"]
+
+    def initialize_registry(self, flags: int) -> None:
+        self.call("NtInitializeRegistry", flags=flags)
+
+    def import_reg(self, text: str) -> dict:
+        return self.call("CmImportRegFile", text=text)
+
+    def export_key(self, path: str) -> str:
+        return self.call("CmExportKey", path=path)["text"]

@@ -1,0 +1,3 @@
+from ntctl.main import main
+
+main()

@@ -1,0 +1,221 @@
+"""The boot launcher: the firmware and loader around the kernel.
+
+It holds the data root's lock (a second ``./run.sh`` is refused), starts the kernel in
+its own process group, shows the boot on the console as it happens (the kernel's and
+every process's events, Phase 1's progress bar, the STOP screen), and handles what the
+kernel's exit code asks for: shut down, halt at a bugcheck, or reboot (AutoReboot), with
+a boot-loop guard. ``--detach`` runs the same loop in a background daemon and returns
+once session 1's winlogon is waiting for a logon.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from nt import dump
+from nt.logquery import follow
+from nt.stopscreen import render_stop, render_stop_text
+from ntctl.logview import format_event, format_event_plain
+from ntctl.machine import REPO
+
+EXIT_SHUTDOWN, EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_BAD_OPTIONS = 0, 2, 3, 4
+MAX_FAILED_BOOTS = 3  # BootStatusPolicy-like guard: stop rebooting after this many STOPs in a row
+READY_EVENT = "logon.ready"
+
+
+def new_boot_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
+
+
+class Launcher:
+    def __init__(self, root: Path, boot: str, profile: str, regs: list[str], console: Console,
+                 plain: bool = False) -> None:
+        self.root, self.boot, self.profile, self.regs = root, boot, profile, regs
+        self.console = console
+        self.plain = plain
+        self.kernel: subprocess.Popen | None = None
+        self.lock_file = None
+
+    # -- the lock (one machine per data root) ------------------------------------
+    def acquire(self) -> str | None:
+        """None when locked; else the pid of the launcher that holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock_file = open(self.root / "machine.lock", "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock_file.seek(0)
+            return self.lock_file.read().strip() or "?"
+        self.lock_file.seek(0)
+        self.lock_file.truncate()
+        self.lock_file.write(str(os.getpid()))
+        self.lock_file.flush()
+        return None
+
+    # -- one boot -----------------------------------------------------------------
+    def start_kernel(self, boot_id: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "processes.kernel", "--root", str(self.root), "--boot", self.boot,
+               "--profile", self.profile, "--boot-id", boot_id]
+        for reg in self.regs:
+            cmd += ["--reg", reg]
+        env = dict(os.environ, NTMODEL_LAUNCHER_PID=str(os.getpid()))
+        self.kernel = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                                       stdin=subprocess.DEVNULL)
+        return self.kernel
+
+    def run_once(self, boot_id: str) -> int:
+        stop = threading.Event()
+        log_dir = self.root / "logs" / boot_id
+        log_dir.mkdir(parents=True, exist_ok=True)
+        viewer = threading.Thread(target=self._console, args=(log_dir, stop), daemon=True)
+        viewer.start()
+        kernel = self.start_kernel(boot_id)
+        code = kernel.wait()
+        time.sleep(0.1)  # let the viewer print the last events
+        stop.set()
+        viewer.join(timeout=2.0)
+        return code
+
+    def _console(self, log_dir: Path, stop: threading.Event) -> None:
+        progress = None if self.plain else Progress(
+            TextColumn("[bold]Starting Windows"), BarColumn(bar_width=40),
+            TextColumn("{task.percentage:>3.0f}%"), console=self.console, transient=True)
+        task = None
+        for ev in follow(log_dir, stop_event=stop, from_start=True):
+            name = ev.get("event", "")
+            if name == "boot.start" and progress is not None and not ev.get("noguiboot"):
+                progress.start()
+                task = progress.add_task("boot", total=100)
+            if name == "boot.phase1" and task is not None:
+                progress.update(task, completed=ev.get("percent", 0))
+                if ev.get("percent", 0) >= 100:
+                    progress.stop()
+                    task = None
+            out = progress.console if progress is not None else self.console
+            if self.plain:
+                out.print(format_event_plain(ev), markup=False, highlight=False)
+            else:
+                out.print(format_event(ev))
+        if progress is not None:
+            progress.stop()
+
+    # -- the machine's life ---------------------------------------------------------
+    def run(self) -> int:
+        failed = 0
+        while True:
+            boot_id = new_boot_id()
+            code = self.run_once(boot_id)
+            if code in (EXIT_BUGCHECK_HALT, EXIT_REBOOT):
+                self.show_stop(boot_id)
+            if code == EXIT_SHUTDOWN:
+                self.console.print("[green]The machine was shut down.[/]")
+                return 0
+            if code == EXIT_BAD_OPTIONS:
+                return 2
+            if code == EXIT_REBOOT:
+                failed = failed + 1 if self._was_bugcheck(boot_id) else 0
+                if failed >= MAX_FAILED_BOOTS:
+                    self.console.print(f"[red]{failed} boots in a row ended in a bugcheck: "
+                                       "not rebooting again. Read the dump with `ntctl analyze`.[/]")
+                    return 1
+                self.console.print("[yellow]Rebooting...[/]")
+                continue
+            if code == EXIT_BUGCHECK_HALT:
+                self.console.print("The machine stopped at a bugcheck. `ntctl analyze` explains the "
+                                   "dump; ./run.sh boots again.")
+                return 1
+            self.console.print(f"[red]The kernel died ({_how(code)}); every process of the "
+                               "machine went with it. ./run.sh boots again.[/]")
+            return 1
+
+    def _was_bugcheck(self, boot_id: str) -> bool:
+        path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
+        return path is not None and dump.read_dump(path).get("boot_id") == boot_id
+
+    def show_stop(self, boot_id: str) -> None:
+        path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
+        if path is None:
+            return
+        record = dump.read_dump(path)
+        if record.get("boot_id") != boot_id:
+            return
+        if self.plain:
+            self.console.print(render_stop_text(record, path), markup=False, highlight=False)
+        else:
+            self.console.print(render_stop(record, path))
+
+    def interrupt(self, *_: object) -> None:
+        """Ctrl+C / SIGTERM: an orderly NtShutdownSystem in the kernel."""
+        if self.kernel is not None and self.kernel.poll() is None:
+            self.kernel.send_signal(signal.SIGTERM)
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def boot(root: Path, boot_options: str, profile: str, regs: list[str], detach: bool,
+         console: Console, daemon: bool = False) -> int:
+    launcher = Launcher(root, boot_options, profile, regs, console, plain=daemon)
+    holder = launcher.acquire()
+    if holder is not None:
+        console.print(f"[red]ntmodel: the machine in {root} is already running (pid {holder}).[/]\n"
+                      "  Stop it with `ntctl shutdown`, or give another data root with --root.")
+        return 1
+    if detach:
+        launcher.lock_file.close()  # the daemon takes the lock over
+        return detach_boot(root, boot_options, profile, regs, console)
+    signal.signal(signal.SIGINT, launcher.interrupt)
+    signal.signal(signal.SIGTERM, launcher.interrupt)
+    return launcher.run()
+
+
+def detach_boot(root: Path, boot_options: str, profile: str, regs: list[str], console: Console) -> int:
+    """Start a daemon launcher; return once session 1's winlogon waits for a logon."""
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "ntctl", "boot", "--daemon", "--root", str(root), "--boot", boot_options,
+           "--profile", profile]
+    for reg in regs:
+        cmd += ["--reg", reg]
+    with open(logs / "console.log", "ab") as out:
+        daemon = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                  start_new_session=True)
+    deadline = time.monotonic() + 60
+    latest = logs / "latest"
+    before = os.readlink(latest) if latest.is_symlink() else None
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            console.print(f"[red]The machine did not come up (launcher exit {daemon.returncode}); "
+                          f"see {logs / 'console.log'} and `ntctl logs`.[/]")
+            return 1
+        if latest.is_symlink() and os.readlink(latest) != before and _ready(latest):
+            console.print(f"Machine up: boot {os.readlink(latest)}, launcher pid {daemon.pid}. "
+                          "`ntctl ps` shows it; `ntctl shutdown` stops it.")
+            return 0
+        time.sleep(0.02)
+    console.print("[red]The machine did not come up within 60 s; see `ntctl logs`.[/]")
+    return 1
+
+
+def _ready(boot_dir: Path) -> bool:
+    for path in boot_dir.glob("winlogon.exe.*.jsonl"):
+        try:
+            if f'"event":"{READY_EVENT}"' in path.read_text().replace(" ", ""):
+                return True
+        except OSError:
+            continue
+    return False

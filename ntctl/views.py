@@ -1,0 +1,207 @@
+"""The records behind ntctl's views, and their Rich renderings (one record, two views)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psutil
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from nt.status import hexstatus, status_name
+from nt.syscalls import NtError, SystemServices
+
+REG_TYPES = {"REG_NONE": 0, "REG_SZ": 1, "REG_EXPAND_SZ": 2, "REG_BINARY": 3, "REG_DWORD": 4,
+             "REG_MULTI_SZ": 7, "REG_QWORD": 11}
+REG_NAMES = {v: k for k, v in REG_TYPES.items()}
+
+
+# -- processes ------------------------------------------------------------------------
+def process_rows(procs: list[dict], include_exited: bool = False) -> list[dict]:
+    rows = []
+    for p in procs:
+        if p["state"] == "exited" and not include_exited:
+            continue
+        row = {k: p.get(k) for k in ("pid", "image", "parent_pid", "session", "critical", "state",
+                                     "create_time", "exit_status", "command_line", "user")}
+        row["uss_mib"] = _uss(p["pid"]) if p["state"] != "exited" else None
+        rows.append(row)
+    return rows
+
+
+def _uss(pid: int) -> float | None:
+    try:
+        return round(psutil.Process(pid).memory_full_info().uss / 2**20, 1)
+    except (psutil.Error, OSError):
+        return None
+
+
+def process_tree(rows: list[dict]) -> Tree:
+    by_pid = {r["pid"]: r for r in rows}
+    children: dict[int, list[dict]] = {}
+    roots = []
+    for r in sorted(rows, key=lambda r: r["create_time"] or ""):
+        if r["parent_pid"] in by_pid and r["parent_pid"] != r["pid"]:
+            children.setdefault(r["parent_pid"], []).append(r)
+        else:
+            roots.append(r)
+    tree = Tree("[bold]NT process tree[/]  (image  pid  session  flags  state  started  USS)", guide_style="dim")
+
+    def add(node: Tree, row: dict) -> None:
+        branch = node.add(_label(row, row["parent_pid"] not in by_pid and row["parent_pid"] != 0))
+        for child in children.get(row["pid"], []):
+            add(branch, child)
+
+    for r in roots:
+        add(tree, r)
+    return tree
+
+
+def _label(row: dict, orphan: bool) -> Text:
+    colour = "red" if row["state"] == "exited" else ("magenta" if row["critical"] else "cyan")
+    text = Text(f"{row['image']}", style=f"bold {colour}")
+    session = "-" if row["session"] is None else str(row["session"])
+    text.append(f"  {row['pid']}  s{session}")
+    if row["critical"]:
+        text.append("  critical", style="magenta")
+    text.append(f"  {row['state']}", style="red" if row["state"] == "exited" else "green")
+    if row["create_time"]:
+        text.append(f"  {row['create_time'][11:23]}", style="dim")
+    if row.get("uss_mib") is not None:
+        text.append(f"  {row['uss_mib']} MiB", style="dim")
+    if row["state"] == "exited" and row.get("exit_status") is not None:
+        text.append(f"  exit {hexstatus(row['exit_status'])} {status_name(row['exit_status'])}", style="red")
+    if orphan:
+        text.append(f"  (NT parent {row['parent_pid']} has exited)", style="dim italic")
+    return text
+
+
+def match_processes(procs: list[dict], target: str) -> list[dict]:
+    if target.isdigit():
+        return [p for p in procs if p["pid"] == int(target)]
+    name = target.lower()
+    name = name if name.endswith(".exe") or name == "system" else name + ".exe"
+    return [p for p in procs if p["image"].lower() == name]
+
+
+# -- objects --------------------------------------------------------------------------
+def object_tree(nt: SystemServices, path: str, recursive: bool) -> dict:
+    entries = []
+    for name, type_name, target in nt.query_directory(path):
+        full = path.rstrip("\\") + "\\" + name
+        entry = {"name": name, "type": type_name, "path": full}
+        if target is not None:
+            entry["target"] = target
+        if recursive and type_name == "Directory":
+            entry["entries"] = object_tree(nt, full, True)["entries"]
+        entries.append(entry)
+    return {"path": path, "entries": entries}
+
+
+def render_object_tree(tree: dict) -> Tree:
+    root = Tree(f"[bold]{tree['path']}[/]")
+
+    def add(node: Tree, entries: list[dict]) -> None:
+        for e in entries:
+            label = Text(e["name"], style="bold blue" if e["type"] == "Directory" else "")
+            label.append(f"  {e['type']}", style="dim")
+            if "target" in e:
+                label.append(f"  -> {e['target']}", style="yellow")
+            branch = node.add(label)
+            add(branch, e.get("entries", []))
+
+    add(root, tree["entries"])
+    return root
+
+
+# -- registry -------------------------------------------------------------------------
+def reg_query(nt: SystemServices, key: str, value: str | None, recursive: bool) -> dict:
+    if value is not None:
+        vtype, data = nt.query_value(key, value)
+        return {"key": key, "values": [_value_row(value, vtype, data)], "subkeys": []}
+    values = [_value_row(*v) for v in nt.enum_values(key)]
+    subkeys = nt.enum_keys(key)
+    out: dict[str, Any] = {"key": key, "values": values, "subkeys": subkeys}
+    if recursive:
+        out["children"] = []
+        for sub in subkeys:
+            try:
+                out["children"].append(reg_query(nt, f"{key}\\{sub}", None, True))
+            except NtError:
+                continue
+    return out
+
+
+def _value_row(name: str, vtype: int, data: Any) -> dict:
+    shown = data.hex() if isinstance(data, bytes) else data
+    return {"name": name, "type": REG_NAMES.get(vtype, f"REG_{vtype}"), "data": shown}
+
+
+def render_reg(data: dict) -> str:
+    lines = [data["key"]]
+    for v in data["values"]:
+        shown = v["data"]
+        if isinstance(shown, list):
+            shown = "\\0".join(shown)
+        elif isinstance(shown, int) and v["type"] in ("REG_DWORD", "REG_QWORD"):
+            shown = hex(shown)
+        lines.append(f"    {v['name'] or '(Default)'}    {v['type']}    {shown}")
+    lines.append("")
+    for sub in data["subkeys"] if "children" not in data else []:
+        lines.append(f"{data['key']}\\{sub}")
+    for child in data.get("children", []):
+        lines.append(render_reg(child))
+    return "\n".join(lines)
+
+
+def parse_reg_data(vtype: str, data: str) -> tuple[int, Any]:
+    """reg add's /t and /d: the type name and the text form of the data."""
+    name = vtype.upper()
+    if name not in REG_TYPES:
+        raise ValueError(f"unknown type {vtype!r}; use one of {', '.join(REG_TYPES)}")
+    number = REG_TYPES[name]
+    try:
+        if number in (4, 11):
+            value = int(data, 0)
+            if not 0 <= value < (1 << (32 if number == 4 else 64)):
+                raise ValueError
+            return number, value
+        if number == 7:
+            return number, data.split("\\0") if data else []
+        if number in (0, 3):
+            return number, bytes.fromhex(data)
+    except ValueError as exc:
+        raise ValueError(f"{data!r} is not valid {name} data") from exc
+    return number, data
+
+
+def parse_call_args(args: list[str]) -> dict:
+    """name=value pairs: integers (0x.. allowed), true/false, else strings."""
+    body: dict[str, Any] = {}
+    for arg in args:
+        name, sep, text = arg.partition("=")
+        if not sep or not name:
+            raise ValueError(f"argument {arg!r} is not name=value")
+        if text.lower() in ("true", "false"):
+            body[name] = text.lower() == "true"
+        else:
+            try:
+                body[name] = int(text, 0)
+            except ValueError:
+                body[name] = text
+    return body
+
+
+def table_of(rows: list[dict], columns: list[str]) -> Table:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    return table
+
+
+def age(ts: str | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).strftime("%H:%M:%S")

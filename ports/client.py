@@ -1,0 +1,241 @@
+"""The client end of a port: a DEALER socket with synchronous LPC calls.
+
+``Connection.call`` sends one signed request and waits for the reply with the same
+message id, its deadline (STATUS_IO_TIMEOUT) or the server's death, whichever comes
+first: when the kernel reports the server process gone, ``disconnect()`` wakes every
+waiter at once with STATUS_PORT_DISCONNECTED. Calls on one connection are serialised,
+as an LPC caller's thread is; ``call_batch`` keeps several requests in flight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from nt.status import NtStatus, status_name
+from ports import wire
+
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 0x80000000
+
+
+class PortError(Exception):
+    """A port operation failed with an NTSTATUS."""
+
+    def __init__(self, status: int, what: str = "") -> None:
+        self.status = int(status)
+        super().__init__(f"{what}: {status_name(status)}" if what else status_name(status))
+
+
+class Connection:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        *,
+        port: str,
+        endpoint: str,
+        key: bytes,
+        max_message_length: int,
+        server_pid: int | None = None,
+    ) -> None:
+        self.port = port
+        self.endpoint = endpoint
+        self.key = key
+        self.max_message_length = max_message_length
+        self.server_pid = server_pid
+        self.conn_id = 0
+        self.accept_info: dict = {}
+        self._ctx = ctx
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._dead = False
+        self._sock: zmq.Socket | None = None
+
+    # -- connect / close --------------------------------------------------------
+    def connect(self, info: dict | None = None, timeout: float = CONNECT_TIMEOUT) -> None:
+        """CONNECT{port, info, proto}; raises PortError when refused or unreachable."""
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.immediate = 1
+        sock.reconnect_ivl = 10
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        sock.connect(self.endpoint)
+        self._sock = sock
+        try:
+            msg_id = next(self._ids)
+            body = {"port": self.port, "info": info or {}, "proto": 1}
+            sock.send_multipart(
+                wire.encode(
+                    self.key, wire.LPC_CONNECTION_REQUEST, 0, next(self._seq), msg_id, 0, body
+                )
+            )
+            reply = self._wait(msg_id, timeout, monitor)
+        finally:
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        if reply.status != NtStatus.STATUS_SUCCESS:
+            self.close(notify=False)
+            raise PortError(reply.status, f"connect {self.port}")
+        self.conn_id = int(reply.body.get("conn", 0))
+        self.accept_info = reply.body.get("info") or {}
+
+    def close(self, notify: bool = True) -> None:
+        with self._lock:
+            if self._sock is None:
+                return
+            if notify and not self._dead and self.conn_id:
+                try:
+                    self._sock.send_multipart(
+                        wire.encode(
+                            self.key, wire.LPC_PORT_CLOSED, self.conn_id, next(self._seq), 0, 0, {}
+                        ),
+                        flags=zmq.NOBLOCK,
+                    )
+                except zmq.ZMQError:
+                    pass
+            self._sock.close(linger=0)
+            self._sock = None
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def disconnect(self) -> None:
+        """The server died: fail every pending and future call with PORT_DISCONNECTED."""
+        self._dead = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None and not self._dead
+
+    # -- calls ------------------------------------------------------------------
+    def call(self, api: int, body: dict | None = None, timeout: float | None = 30.0) -> Reply:
+        return self.call_batch([(api, body or {})], timeout)[0]
+
+    def call_batch(
+        self, calls: list[tuple[int, dict]], timeout: float | None = 30.0
+    ) -> list[Reply]:
+        """Send every request, then collect every reply (several in flight)."""
+        with self._lock:
+            if self._sock is None or self._dead:
+                return [Reply(NtStatus.STATUS_PORT_DISCONNECTED) for _ in calls]
+            replies: dict[int, Reply] = {}
+            ids = []
+            for api, body in calls:
+                payload = wire.pack_body(body)
+                msg_id = next(self._ids)
+                ids.append(msg_id)
+                if len(payload) > self.max_message_length:
+                    replies[msg_id] = Reply(NtStatus.STATUS_PORT_MESSAGE_TOO_LONG)
+                    continue
+                self._sock.send_multipart(
+                    wire.encode(
+                        self.key,
+                        wire.LPC_REQUEST,
+                        self.conn_id,
+                        next(self._seq),
+                        msg_id,
+                        api,
+                        payload,
+                    )
+                )
+            pending = {i for i in ids if i not in replies}
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while pending:
+                got = self._recv_one(pending, deadline)
+                if got is None:  # timeout or disconnect: every remaining call fails alike
+                    status = (
+                        NtStatus.STATUS_PORT_DISCONNECTED
+                        if self._dead
+                        else NtStatus.STATUS_IO_TIMEOUT
+                    )
+                    for i in pending:
+                        replies[i] = Reply(status)
+                    break
+                msg_id, reply = got
+                replies[msg_id] = reply
+                pending.discard(msg_id)
+            return [replies[i] for i in ids]
+
+    def datagram(self, api: int, body: dict | None = None) -> int:
+        payload = wire.pack_body(body or {})
+        if len(payload) > self.max_message_length:
+            return NtStatus.STATUS_PORT_MESSAGE_TOO_LONG
+        with self._lock:
+            if self._sock is None or self._dead:
+                return NtStatus.STATUS_PORT_DISCONNECTED
+            self._sock.send_multipart(
+                wire.encode(
+                    self.key, wire.LPC_DATAGRAM, self.conn_id, next(self._seq), 0, api, payload
+                )
+            )
+        return NtStatus.STATUS_SUCCESS
+
+    # -- receiving --------------------------------------------------------------
+    def _wait(self, msg_id: int, timeout: float, monitor: zmq.Socket) -> Reply:
+        deadline = time.monotonic() + timeout
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Reply(NtStatus.STATUS_IO_TIMEOUT)
+            events = dict(poller.poll(left * 1000))
+            if monitor in events:
+                event = recv_monitor_message(monitor)
+                if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                    return Reply(NtStatus.STATUS_PORT_CONNECTION_REFUSED)
+            if self._sock in events:
+                got = self._parse(self._sock.recv_multipart(), {msg_id})
+                if got is not None:
+                    return got[1]
+
+    def _recv_one(self, pending: set[int], deadline: float | None) -> tuple[int, Reply] | None:
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        while True:
+            if self._dead:
+                return None
+            left = None if deadline is None else (deadline - time.monotonic()) * 1000
+            if left is not None and left <= 0:
+                return None
+            events = dict(poller.poll(left))
+            if self._sock in events:
+                got = self._parse(self._sock.recv_multipart(), pending)
+                if got is not None:
+                    return got
+
+    def _parse(self, frames: list[bytes], pending: set[int]) -> tuple[int, Reply] | None:
+        try:
+            header, body = wire.verify(self.key, frames)
+            if header.type != wire.LPC_REPLY or header.msg_id not in pending:
+                return None  # STATUS_REPLY_MESSAGE_MISMATCH: a stray or replayed reply
+            data: Any = wire.unpack_body(body, max(self.max_message_length, 1 << 22))
+        except wire.WireError:
+            return None
+        return header.msg_id, Reply(header.code, data if isinstance(data, dict) else {})

@@ -1,0 +1,223 @@
+r"""The kernel's system-service port ``\KiSystemService`` and the debugger attach port.
+
+Native NT enters the kernel through ``KiSystemService`` with a service number; here a
+process sends the service number as the API number of an LPC request on this port.
+Service names are the Nt* names of the real system calls; ``Cm*`` entries are model
+extensions for ``reg import/export`` (marked so in PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+from ports.schema import U32, Api, Bool, Dict, Int, List, Protocol, Str, Value
+
+SYSTEM_SERVICE_PORT = "\\KiSystemService"
+ATTACH_PORT = "\\KdAttachPort"
+
+PATH = Str(max_len=4096)
+NAME = Str(max_len=16383)
+OPT_PID = Int(lo=0, hi=2**31 - 1, optional=True, default=0)
+
+# Hard-error response options (sdk/include/ndk/extypes.h).
+OPTION_OK = 1
+OPTION_SHUTDOWN_SYSTEM = 6
+
+# NtShutdownSystem actions (SHUTDOWN_ACTION).
+SHUTDOWN_NO_REBOOT = 0
+SHUTDOWN_REBOOT = 1
+SHUTDOWN_POWER_OFF = 2
+
+# NtInitializeRegistry flags.
+CM_BOOT_FLAG_SMSS = 0x0000
+CM_BOOT_FLAG_ACCEPTED = 0x0002
+
+
+def _apis(*entries: tuple) -> tuple[Api, ...]:
+    return tuple(Api(i, name, req, rep, doc) for i, (name, req, rep, doc) in enumerate(entries))
+
+
+SYSTEM_SERVICES = Protocol(
+    title="System services (\\KiSystemService)",
+    max_message_length=2 << 20,
+    doc="Every process's way into the kernel: processes, objects, registry, errors, shutdown.",
+    apis=_apis(
+        (
+            "NtCreateUserProcess",
+            {
+                "image": PATH,
+                "command_line": Str(max_len=32767),
+                "environment": Dict(value=Str(max_len=32767)),
+                "session": Int(lo=0, hi=255, optional=True),
+                "suspended": Bool(optional=True, default=True),
+                "current_directory": Str(max_len=4096, optional=True, default=""),
+            },
+            {"pid": U32(), "create_time": Str()},
+            "Create a process of a known image; its NT parent is the caller. Suspended until NtResumeThread.",
+        ),
+        ("NtResumeThread", {"pid": U32()}, {}, "Resume the initial thread of a suspended process."),
+        (
+            "NtTerminateProcess",
+            {"pid": OPT_PID, "exit_status": U32()},
+            {},
+            "Terminate a process (0 = the caller). Terminating a critical process raises the profile's bugcheck.",
+        ),
+        (
+            "NtSetInformationProcess",
+            {"pid": OPT_PID, "info_class": Str(max_len=64), "value": Value(max_len=256)},
+            {},
+            "ProcessBreakOnTermination (RtlSetProcessIsCritical) and ProcessBasePriority, for the caller.",
+        ),
+        (
+            "NtQueryInformationProcess",
+            {"pid": U32()},
+            {"process": Dict(value=Value())},
+            "One process record, exited ones included.",
+        ),
+        (
+            "NtQuerySystemInformation",
+            {"info_class": Str(max_len=64)},
+            {"processes": List()},
+            "SystemProcessInformation: the process table.",
+        ),
+        (
+            "NtCreatePort",
+            {"name": PATH, "max_message_length": U32()},
+            {"endpoint": Str()},
+            "Create a named port; a second creator gets STATUS_OBJECT_NAME_COLLISION.",
+        ),
+        (
+            "NtOpenPort",
+            {"name": PATH},
+            {"endpoint": Str(), "max_message_length": U32(), "server_pid": U32()},
+            "Look a port up by name (symbolic links followed).",
+        ),
+        (
+            "NtCreateDirectoryObject",
+            {"name": PATH, "permanent": Bool(optional=True, default=False)},
+            {},
+            "Create an object directory (OPENIF).",
+        ),
+        (
+            "NtCreateSymbolicLinkObject",
+            {"name": PATH, "target": PATH, "permanent": Bool(optional=True, default=False)},
+            {},
+            "Create a symbolic link object.",
+        ),
+        ("NtQuerySymbolicLinkObject", {"name": PATH}, {"target": Str()}, "Read a link's target."),
+        ("NtMakeTemporaryObject", {"name": PATH}, {}, "Delete a named object (directory entry)."),
+        (
+            "NtQueryDirectoryObject",
+            {"name": PATH},
+            {"entries": List()},
+            "List a directory like WinObj.",
+        ),
+        (
+            "NtCreateEvent",
+            {
+                "name": PATH,
+                "manual_reset": Bool(optional=True, default=True),
+                "initial_state": Bool(optional=True, default=False),
+            },
+            {},
+            "Create or open a named event.",
+        ),
+        ("NtSetEvent", {"name": PATH}, {}, "Signal a named event."),
+        (
+            "NtWaitForSingleObject",
+            {"name": PATH, "timeout_ms": Int(lo=0, hi=2**31, optional=True)},
+            {},
+            "Wait for a named event; STATUS_TIMEOUT at the deadline. The reply is deferred, no thread blocks.",
+        ),
+        (
+            "NtRaiseHardError",
+            {
+                "status": U32(),
+                "parameters": List(item=Value(max_len=1024), max_len=4),
+                "unicode_mask": U32(optional=True, default=0),
+                "response_option": U32(),
+            },
+            {"response": U32()},
+            "Raise a hard error; OptionShutdownSystem from a system process bugchecks with the status.",
+        ),
+        ("NtSetDefaultHardErrorPort", {}, {}, "csrss: hard errors go to its ApiPort from now on."),
+        (
+            "NtShutdownSystem",
+            {"action": U32()},
+            {},
+            "Orderly shutdown: stop every process, close the hives.",
+        ),
+        ("NtDisplayString", {"text": Str(max_len=4096)}, {}, "Print on the boot screen (autochk)."),
+        (
+            "NtCreateKey",
+            {"path": PATH, "volatile": Bool(optional=True, default=False)},
+            {"created": Bool()},
+            "Create (or open) a registry key.",
+        ),
+        ("NtOpenKey", {"path": PATH}, {}, "STATUS_SUCCESS when the key exists."),
+        (
+            "NtDeleteKey",
+            {"path": PATH, "tree": Bool(optional=True, default=False)},
+            {},
+            "Delete a key (with tree: and everything below it).",
+        ),
+        (
+            "NtSetValueKey",
+            {"path": PATH, "name": NAME, "type": U32(), "data": Value()},
+            {},
+            "Write a value; acknowledged only once committed to the hive.",
+        ),
+        (
+            "NtQueryValueKey",
+            {"path": PATH, "name": NAME},
+            {"type": U32(), "data": Value()},
+            "Read a value.",
+        ),
+        ("NtDeleteValueKey", {"path": PATH, "name": NAME}, {}, "Delete a value."),
+        ("NtEnumerateKey", {"path": PATH}, {"keys": List(max_len=65536)}, "Subkey names."),
+        (
+            "NtEnumerateValueKey",
+            {"path": PATH},
+            {"values": List(max_len=65536)},
+            "Values as [name, type, data].",
+        ),
+        (
+            "NtQueryKey",
+            {"path": PATH},
+            {"info": Dict(value=Value())},
+            "Subkey and value counts, last write time.",
+        ),
+        (
+            "NtInitializeRegistry",
+            {"flags": U32()},
+            {},
+            "CM_BOOT_FLAG_SMSS makes the registry writable; CM_BOOT_FLAG_ACCEPTED saves LastKnownGood.",
+        ),
+        (
+            "CmImportRegFile",
+            {"text": Str(max_len=(2 << 20) - 1024)},
+            {"keys": U32(), "values": U32()},
+            "Model extension: import .reg text atomically (reg import).",
+        ),
+        (
+            "CmExportKey",
+            {"path": PATH},
+            {"text": Str()},
+            "Model extension: export a key as .reg text.",
+        ),
+    ),
+)
+
+ATTACH = Protocol(
+    title="Debugger attach (\\KdAttachPort)",
+    max_message_length=4096,
+    doc="ntctl attaches here (same user, holding the boot key) and becomes a process of the machine.",
+    apis=_apis(
+        (
+            "KdAttachProcess",
+            {"image": Str(max_len=64), "session": Int(lo=0, hi=255, optional=True)},
+            {"kernel_pid": U32()},
+            "Record the caller (pid from the OS) in the process table as an attached process.",
+        ),
+    ),
+)
+
+SERVICE = {api.name: api.number for api in SYSTEM_SERVICES.apis}

@@ -1,0 +1,454 @@
+"""A server port: a ZeroMQ ROUTER with NT LPC semantics.
+
+The port thread owns the ROUTER socket: it checks each frame's MAC and sequence number,
+enforces the per-client in-flight bound and the message length, and queues work for the
+request threads (``ports.pool``). Request threads unpack, validate against the API's
+schema, call the handler, and hand the signed reply back to the port thread over an
+inproc PUSH/PULL pair (a ZeroMQ socket belongs to one thread at a time).
+
+Connection semantics: a client's first message is CONNECT; the server's accept callback
+accepts or refuses it (STATUS_PORT_CONNECTION_REFUSED). When the kernel reports that a
+client process died, each of its connections is closed and ``on_closed`` runs
+(LPC_PORT_CLOSED), exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from nt.status import NtStatus, hexstatus, status_name
+from ports import wire
+from ports.pool import WorkerPool
+from ports.schema import Dict, Int, Protocol, SchemaError, Str, Value, validate
+from ports.zap import Policy, ZapHandler
+
+PENDING = object()  # handler will complete the reply later through client.defer()
+
+CONNECT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict = field(default_factory=dict)
+
+
+@dataclass
+class ClientContext:
+    """What a handler knows about its caller; built from the kernel, never the payload."""
+
+    pid: int
+    image: str
+    session: int | None
+    token: dict
+    conn_id: int
+    port: str
+    info: dict
+    state: dict = field(default_factory=dict)
+    _server: Any = None
+    _rid: bytes = b""
+    _msg_id: int = 0
+
+    def defer(self) -> Deferred:
+        return Deferred(self._server, self._rid, self.conn_id, self._msg_id)
+
+
+class Deferred:
+    """A reply the handler sends later (CsrReplyPending); completes exactly once."""
+
+    def __init__(self, server: PortServer, rid: bytes, conn_id: int, msg_id: int) -> None:
+        self._server, self._rid, self._conn_id, self._msg_id = server, rid, conn_id, msg_id
+        self._done = threading.Lock()
+        self.completed = False
+
+    def complete(self, status: int, body: dict | None = None) -> None:
+        if not self._done.acquire(blocking=False):
+            return
+        self.completed = True
+        self._server._send_reply(self._rid, self._conn_id, self._msg_id, status, body or {})
+
+
+# handler(message, client) -> dict | int | Reply | PENDING
+Handler = Callable[[dict, ClientContext], Any]
+# identify(pid) -> {"image", "session", "token"} or None when the pid is not ours
+Identify = Callable[[int], dict | None]
+
+
+@dataclass
+class _Conn:
+    conn_id: int
+    rid: bytes
+    client: ClientContext
+    inflight: int = 0
+    reply_seq: Any = field(default_factory=lambda: itertools.count(1))
+
+
+class PortServer:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        zap: ZapHandler,
+        *,
+        name: str,
+        endpoint: str,
+        protocol: Protocol,
+        handlers: dict[int, Handler],
+        key: bytes,
+        identify: Identify,
+        policy: Policy,
+        log,
+        accept: Callable[[ClientContext], Any] | None = None,
+        on_closed: Callable[[ClientContext], None] | None = None,
+        dispatch: Callable[[int, dict, ClientContext], Any] | None = None,
+        threads: int = 1,
+        max_threads: int = 1,
+        max_inflight: int = 32,
+        max_queue: int = 1024,
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.protocol = protocol
+        self.handlers = handlers
+        self.key = key
+        self.log = log
+        self._ctx, self._zap = ctx, zap
+        self._identify, self._policy = identify, policy
+        self._accept, self._on_closed, self._dispatch = accept, on_closed, dispatch
+        self._apis = protocol.by_number()
+        self.max_inflight, self.max_queue = max_inflight, max_queue
+        self.pool = WorkerPool(name, self._work, threads, max_threads)
+        self._conns: dict[bytes, _Conn] = {}
+        self._last_seq: dict[bytes, int] = {}
+        self._lock = threading.Lock()
+        self._conn_ids = itertools.count(1)
+        self._push_lock = threading.Lock()
+        self._inproc = f"inproc://reply-{id(self)}"
+        self._stop = threading.Event()
+        self.stats = {"bad_mac": 0, "replay": 0, "bad_frame": 0, "refused": 0}
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self) -> None:
+        self._zap.register(self.name, self._policy)
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._router.router_mandatory = 1
+        self._router.zap_domain = self.name.encode()
+        self._router.maxmsgsize = self.protocol.max_message_length + 4096
+        self._router.bind(self.endpoint)
+        self._pull = self._ctx.socket(zmq.PULL)
+        self._pull.linger = 0
+        self._pull.bind(self._inproc)
+        self._push = self._ctx.socket(zmq.PUSH)
+        self._push.linger = 0
+        self._push.connect(self._inproc)
+        self._thread = threading.Thread(
+            target=self._port_loop, name=f"port:{self.name}", daemon=True
+        )
+        self._thread.start()
+        self.pool.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.pool.stop()
+        self._zap.unregister(self.name)
+        with self._push_lock:
+            self._push.close(linger=0)
+
+    # -- port thread ------------------------------------------------------------
+    def _port_loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._pull, zmq.POLLIN)
+        while not self._stop.is_set():
+            for sock, _ in poller.poll(100):
+                if sock is self._pull:
+                    self._forward(self._pull.recv_multipart(copy=True))
+                else:
+                    self._receive(self._router.recv_multipart(copy=False))
+        self._router.close(linger=0)
+        self._pull.close(linger=0)
+
+    def _forward(self, frames: list[bytes]) -> None:
+        rid = frames[0]
+        try:
+            self._router.send_multipart(frames)
+        except zmq.ZMQError:  # the client went away (ROUTER_MANDATORY): drop its reply
+            self.log.debug("port.reply_dropped", port=self.name)
+        header = wire.Header._make(wire.HEADER.unpack(frames[1]))
+        if header.type == wire.LPC_REPLY and header.conn:
+            with self._lock:
+                conn = self._conns.get(rid)
+                if conn is not None and conn.inflight > 0:
+                    conn.inflight -= 1
+
+    def _receive(self, frames: list) -> None:
+        rid = frames[0].bytes
+        raw = [f.bytes for f in frames[1:]]
+        try:
+            header, body = wire.verify(self.key, raw)
+        except wire.WireError as exc:
+            self._count(exc.reason, rid, raw)
+            return
+        with self._lock:
+            if header.seq <= self._last_seq.get(rid, 0):
+                self.stats["replay"] += 1
+                self.log.warning("port.replay", port=self.name, seq=header.seq)
+                return
+            self._last_seq[rid] = header.seq
+            conn = self._conns.get(rid)
+        if header.type == wire.LPC_CONNECTION_REQUEST:
+            pid = int(frames[1].get("User-Id"))
+            self.pool.submit(("connect", rid, header, body, pid))
+        elif header.type in (wire.LPC_REQUEST, wire.LPC_DATAGRAM):
+            self._admit(rid, conn, header, body)
+        elif header.type == wire.LPC_PORT_CLOSED and conn is not None:
+            self.close_connection(rid)
+
+    def _admit(self, rid: bytes, conn: _Conn | None, header: wire.Header, body: bytes) -> None:
+        datagram = header.type == wire.LPC_DATAGRAM
+        if conn is None or conn.conn_id != header.conn:
+            if not datagram:  # a request before CONNECT: not a client of this port
+                self._reply_now(rid, header, NtStatus.STATUS_ILLEGAL_FUNCTION)
+            return
+        if len(body) > self.protocol.max_message_length:
+            if not datagram:
+                self._reply_now(rid, header, NtStatus.STATUS_PORT_MESSAGE_TOO_LONG)
+            return
+        with self._lock:
+            busy = conn.inflight >= self.max_inflight or self.pool.backlog() >= self.max_queue
+            if not busy and not datagram:
+                conn.inflight += 1
+        if busy:
+            if not datagram:
+                self._reply_now(rid, header, NtStatus.STATUS_INSUFFICIENT_RESOURCES)
+            return
+        self.pool.submit(("call", conn, header, body))
+
+    def _reply_now(self, rid: bytes, header: wire.Header, status: int) -> None:
+        frames = wire.encode(
+            self.key, wire.LPC_REPLY, header.conn, 0, header.msg_id, status, b"\x80"
+        )
+        try:
+            self._router.send_multipart([rid, *frames])
+        except zmq.ZMQError:
+            pass
+
+    def _count(self, reason: str, rid: bytes, raw: list[bytes]) -> None:
+        key = "bad_mac" if reason == "bad_mac" else "bad_frame"
+        self.stats[key] += 1
+        n = self.stats[key]
+        if n <= 10 or n % 1000 == 0:  # rate-limited: an unauthenticated peer can flood
+            self.log.warning(
+                f"port.{key}",
+                port=self.name,
+                reason=reason,
+                count=n,
+                length=sum(len(r) for r in raw),
+            )
+
+    # -- request threads --------------------------------------------------------
+    def _work(self, item: tuple) -> None:
+        if item[0] == "connect":
+            self._connect(*item[1:])
+        elif item[0] == "call":
+            self._call(*item[1:])
+        elif item[0] == "closed":
+            self._closed(item[1])
+
+    def _connect(self, rid: bytes, header: wire.Header, body: bytes, pid: int) -> None:
+        status, reply = self._try_connect(rid, body, pid)
+        if status != NtStatus.STATUS_SUCCESS:
+            self.stats["refused"] += 1
+            self.log.warning("port.connect_refused", port=self.name, peer_pid=pid, status=status)
+        self._send_reply(rid, 0, header.msg_id, status, reply)
+
+    def _try_connect(self, rid: bytes, body: bytes, pid: int) -> tuple[int, dict]:
+        try:
+            msg = wire.unpack_body(body, self.protocol.max_message_length)
+            msg = validate(CONNECT_SCHEMA, msg)
+        except (wire.WireError, SchemaError):
+            return NtStatus.STATUS_INVALID_PARAMETER, {}
+        if msg["proto"] != CONNECT_SCHEMA_VERSION:
+            return NtStatus.STATUS_REVISION_MISMATCH, {}
+        if msg["port"].casefold() != self.name.casefold():
+            return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, {}
+        try:
+            info = (
+                validate(self.protocol.connect_info, msg["info"])
+                if self.protocol.connect_info
+                else msg["info"]
+            )
+        except SchemaError:
+            return NtStatus.STATUS_INVALID_PARAMETER, {}
+        who = self._identify(pid)
+        if who is None:
+            return NtStatus.STATUS_PORT_CONNECTION_REFUSED, {}
+        conn_id = next(self._conn_ids)
+        client = ClientContext(
+            pid=pid,
+            image=who["image"],
+            session=who.get("session"),
+            token=who.get("token", {}),
+            conn_id=conn_id,
+            port=self.name,
+            info=info,
+            _server=self,
+            _rid=rid,
+        )
+        accepted, accept_info = self._run_accept(client)
+        if accepted != NtStatus.STATUS_SUCCESS:
+            return accepted, {}
+        with self._lock:
+            old = self._conns.pop(rid, None)
+            self._conns[rid] = _Conn(conn_id, rid, client)
+        if old is not None:
+            self._closed(old.client)
+        self.log.info(
+            "port.connect", port=self.name, peer_pid=pid, peer_image=client.image, conn=conn_id
+        )
+        return NtStatus.STATUS_SUCCESS, {"conn": conn_id, "info": accept_info}
+
+    def _run_accept(self, client: ClientContext) -> tuple[int, dict]:
+        if self._accept is None:
+            return NtStatus.STATUS_SUCCESS, {}
+        try:
+            result = self._accept(client)
+        except Exception:
+            self.log.error("port.accept_failed", port=self.name, traceback=traceback.format_exc())
+            return NtStatus.STATUS_PORT_CONNECTION_REFUSED, {}
+        if result is True or result is None:
+            return NtStatus.STATUS_SUCCESS, {}
+        if result is False:
+            return NtStatus.STATUS_PORT_CONNECTION_REFUSED, {}
+        if isinstance(result, dict):
+            return NtStatus.STATUS_SUCCESS, result
+        return int(result), {}
+
+    def _call(self, conn: _Conn, header: wire.Header, body: bytes) -> None:
+        # A copy per call: concurrent calls on one connection each defer their own reply;
+        # ``state`` stays shared (the copy is shallow).
+        client = dataclasses.replace(conn.client, _msg_id=header.msg_id)
+        try:
+            result = self._invoke(header.code, body, client)
+        except Exception:
+            self.log.error(
+                "port.handler_failed",
+                port=self.name,
+                api=header.code,
+                peer_pid=client.pid,
+                traceback=traceback.format_exc(),
+            )
+            result = NtStatus.STATUS_INTERNAL_ERROR
+        if header.type == wire.LPC_DATAGRAM:
+            return
+        if result is PENDING:
+            return
+        status, reply = _normalise(result)
+        self._send_reply(conn.rid, conn.conn_id, header.msg_id, status, reply, conn)
+
+    def _invoke(self, api_number: int, body: bytes, client: ClientContext) -> Any:
+        try:
+            msg = wire.unpack_body(body, self.protocol.max_message_length)
+        except wire.WireError as exc:
+            self._bad_message(client, api_number, exc.reason)
+            return NtStatus.STATUS_INVALID_PARAMETER
+        if self._dispatch is not None:  # csrss: server id / api id decoding is its own
+            return self._dispatch(api_number, msg, client)
+        api = self._apis.get(api_number)
+        handler = self.handlers.get(api_number)
+        if api is None or handler is None:
+            return self.protocol_unknown_status()
+        try:
+            msg = validate(api.request, msg)
+        except SchemaError as exc:
+            self._bad_message(client, api_number, str(exc))
+            return NtStatus.STATUS_INVALID_PARAMETER
+        return handler(msg, client)
+
+    def protocol_unknown_status(self) -> int:
+        return getattr(self.protocol, "unknown_status", NtStatus.STATUS_NOT_IMPLEMENTED)
+
+    def _bad_message(self, client: ClientContext, api: int, reason: str) -> None:
+        self.log.warning(
+            "port.bad_message", port=self.name, api=api, peer_pid=client.pid, reason=reason[:200]
+        )
+
+    def _send_reply(
+        self,
+        rid: bytes,
+        conn_id: int,
+        msg_id: int,
+        status: int,
+        body: dict,
+        conn: _Conn | None = None,
+    ) -> None:
+        seq = next(conn.reply_seq) if conn is not None else 1
+        try:
+            frames = wire.encode(self.key, wire.LPC_REPLY, conn_id, seq, msg_id, status, body)
+        except (TypeError, ValueError, OverflowError):
+            self.log.error("port.unpackable_reply", port=self.name, status=status)
+            frames = wire.encode(
+                self.key, wire.LPC_REPLY, conn_id, seq, msg_id, NtStatus.STATUS_INTERNAL_ERROR, {}
+            )
+        with self._push_lock:
+            if not self._stop.is_set():
+                self._push.send_multipart([rid, *frames])
+
+    # -- client death -----------------------------------------------------------
+    def client_died(self, pid: int) -> None:
+        """The kernel reported ``pid`` gone: close each of its connections once."""
+        with self._lock:
+            rids = [rid for rid, c in self._conns.items() if c.client.pid == pid]
+        for rid in rids:
+            self.close_connection(rid)
+
+    def close_connection(self, rid: bytes) -> None:
+        with self._lock:
+            conn = self._conns.pop(rid, None)
+            self._last_seq.pop(rid, None)
+        if conn is not None:
+            self.pool.submit(("closed", conn.client))
+
+    def _closed(self, client: ClientContext) -> None:
+        self.log.info("port.closed", port=self.name, peer_pid=client.pid, conn=client.conn_id)
+        if self._on_closed is not None:
+            try:
+                self._on_closed(client)
+            except Exception:
+                self.log.error(
+                    "port.close_failed", port=self.name, traceback=traceback.format_exc()
+                )
+
+    def clients(self) -> list[ClientContext]:
+        with self._lock:
+            return [c.client for c in self._conns.values()]
+
+
+def _normalise(result: Any) -> tuple[int, dict]:
+    if isinstance(result, Reply):
+        return int(result.status), result.body
+    if isinstance(result, dict):
+        return NtStatus.STATUS_SUCCESS, result
+    if isinstance(result, int):
+        return int(result), {}
+    raise TypeError(f"handler returned {type(result).__name__}")
+
+
+def describe_status(status: int) -> str:
+    return f"{hexstatus(status)} {status_name(status)}"
+
+
+CONNECT_SCHEMA = {
+    "port": Str(max_len=512),
+    "info": Dict(value=Value(max_len=4096), max_len=32, optional=True, default={}),
+    "proto": Int(lo=0, hi=0xFFFF),
+}

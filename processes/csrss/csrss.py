@@ -1,0 +1,146 @@
+"""csrss.exe: CsrServerInitialization wired to real ports (csrss.c, csrsrv/init.c).
+
+In order: base priority 13; parse the command line and load the server DLLs into their
+slots (a DLL that does not load raises a hard error; before any hard-error port exists
+the kernel turns that into a bugcheck with the status as its code); ``<dir>\\ApiPort``
+with one request thread growing to MaxRequestThreads; ``<dir>\\SbApiPort`` with exactly
+one thread; SmConnectToSm (this releases smss); NtSetDefaultHardErrorPort; become
+critical. Windows marks csrss critical in every session; ReactOS only in session 0.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from nt.bootstrap import Process
+from nt.status import NtStatus
+from nt.syscalls import NtError
+from ports import csr as csrproto
+from ports import sb, sm
+from ports.client import PortError
+from ports.kernel import OPTION_OK
+from ports.server import Reply as PortReply
+from processes.csrss.api import Reply
+from processes.csrss.csrsrv import CsrServer
+from processes.csrss.server import HardError
+
+CSRSS_PRIORITY = 13  # PROCESS_PRIORITY_NORMAL_FOREGROUND + 4
+
+
+class KernelServicesImpl:
+    """csrss's way to the kernel and to winlogon (processes/csrss/services.py)."""
+
+    def __init__(self, proc: Process) -> None:
+        self.proc = proc
+
+    def _status(self, fn: Any, *args: Any) -> int:
+        try:
+            fn(*args)
+        except (NtError, PortError) as exc:
+            return exc.status
+        return NtStatus.STATUS_SUCCESS
+
+    def create_symbolic_link(self, name: str, target: str) -> int:
+        return self._status(self.proc.nt.create_link, name, target)
+
+    def delete_symbolic_link(self, name: str) -> int:
+        return self._status(self.proc.nt.delete_object, name)
+
+    def query_symbolic_link(self, name: str) -> tuple[int, str | None]:
+        try:
+            return NtStatus.STATUS_SUCCESS, self.proc.nt.query_link(name)
+        except (NtError, PortError) as exc:
+            return exc.status, None
+
+    def query_process(self, pid: int) -> dict | None:
+        try:
+            return self.proc.nt.query_process(pid)
+        except (NtError, PortError):
+            return None
+
+    def terminate_process(self, pid: int, exit_status: int) -> int:
+        return self._status(self.proc.nt.terminate, pid, exit_status)
+
+    def resume_process(self, pid: int) -> int:
+        return self._status(self.proc.nt.resume, pid)
+
+    def notify_winlogon(self, session: int, flags: int) -> int:
+        # WM_LOGONNOTIFY/LN_LOGOFF: winlogon's SAS window arrives with the logon issue.
+        self.proc.log.info("csr.notify_winlogon", target_session=session, flags=flags)
+        return NtStatus.STATUS_SUCCESS
+
+
+def object_directory(base: str, session: int | None) -> str:
+    """Windows puts session n's csrss objects under ``\\Sessions\\<n>``; ReactOS does not
+    (nt-spec §2.6 quirk), which would make session 1 collide with session 0's ports."""
+    return base if not session else f"\\Sessions\\{session}{base}"
+
+
+def to_port_reply(reply: Reply) -> Any:
+    return PortReply(reply.status, reply.body)
+
+
+def main(proc: Process) -> int:
+    proc.nt.set_base_priority(CSRSS_PRIORITY)
+    services = KernelServicesImpl(proc)
+    sm_conn: dict[str, Any] = {}
+
+    def hard_error(err: HardError) -> None:
+        proc.log.error("csr.server_dll_failed", status=err.status, parameters=list(err.parameters))
+        proc.nt.raise_hard_error(err.status, list(err.parameters), err.valid_response_options,
+                                 err.unicode_string_parameter_mask)
+
+    def session_complete(session_id: int, status: int) -> int:
+        conn = sm_conn.get("conn")
+        if conn is None:
+            return NtStatus.STATUS_PORT_DISCONNECTED
+        return conn.call(sm.SmpSessionCompleteApi, {"session_id": session_id,
+                                                    "session_status": status & 0xFFFFFFFF}).status
+
+    csr = CsrServer(services, pid=proc.pid, session_id=proc.session or 0,
+                    sm_session_complete=session_complete, raise_hard_error=hard_error)
+    cmd = csr.initialize(proc.command_line)
+    if cmd.status != NtStatus.STATUS_SUCCESS:
+        proc.log.error("csr.init_failed", status=cmd.status)
+        return cmd.status
+    directory = object_directory(cmd.object_directory or "\\Windows", proc.session)
+    if proc.session:
+        proc.log.info("divergence", what=f"csrss of session {proc.session} serves {directory} (Windows); "
+                      "ReactOS would reuse the command line's directory")
+    proc.nt.create_directory(directory, permanent=True)
+    proc.lpc.events.subscribe(lambda pid, status, image: _client_died(csr, pid, status))
+    proc.lpc.create_port(
+        f"{directory}\\{csrproto.API_PORT_NAME}", csrproto.API_PORT,
+        dispatch=lambda n, m, c: to_port_reply(csr.dispatch(n, m, c)),
+        accept=lambda c: csr.accept_connection(c.pid, c.token),
+        threads=1, max_threads=max(1, csr.max_request_threads), max_inflight=16)
+    sb_name = f"{directory}\\{sb.SB_PORT_NAME}"
+    proc.lpc.create_port(sb_name, sb.SB_API_PORT,
+                         dispatch=lambda n, m, c: to_port_reply(csr.sb_dispatch(n, m, c)),
+                         accept=csr.accept_sb_connection, threads=1, max_threads=1)
+    try:
+        sm_conn["conn"] = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": cmd.subsystem_type,
+                                                                  "sb_port": sb_name})
+    except PortError as exc:
+        proc.log.error("csr.sm_connect_failed", status=exc.status)
+        return exc.status
+    proc.log.info("csr.sm_connected", subsystem_type=cmd.subsystem_type, sb_port=sb_name)
+    if proc.fault("exit_after_sm_connect"):  # the window before csrss is critical
+        return int(proc.fault("exit_after_sm_connect"), 0)
+    proc.nt.set_default_hard_error_port()
+    if proc.session:
+        proc.log.info("divergence", what="csrss critical in every session (Windows); ReactOS: session 0 only")
+    proc.set_critical()
+    proc.log.info("csr.ready", api_port=f"{directory}\\ApiPort", max_request_threads=csr.max_request_threads,
+                  server_dlls=[d.name if d else None for d in csr.loaded])
+    threading.Event().wait()
+    return 0
+
+
+def _client_died(csr: CsrServer, pid: int, status: int) -> None:
+    if csr.processes.locate(pid, include_terminating=True) is not None:
+        csr.destroy_process(pid, status)
+
+
+__all__ = ["main", "OPTION_OK"]

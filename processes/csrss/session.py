@@ -1,0 +1,90 @@
+"""The SbApiPort side of csrss (csrsrv/session.c, ``CsrSbApiRequestThread``).
+
+smss calls ``SbpCreateSession`` for each process it starts in csrss's session (winlogon,
+the initial command): csrss registers it as a CSR process in a new CSR_NT_SESSION and
+resumes it. ReactOS sometimes reports success without resuming (quirk #21); the model
+returns the real status. The other SB APIs are STATUS_NOT_IMPLEMENTED, as in ReactOS, and
+``ApiNumber > SbpMaxApiNumber`` is clamped to it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from nt.status import NtStatus, hexstatus, nt_success, status_name
+from ports.sb import SB_APIS, SbpCreateSession, SbpMaxApiNumber, sb_api_name
+from ports.schema import SchemaError, validate
+from processes.csrss.api import Reply
+from processes.csrss.process import new_process
+
+if TYPE_CHECKING:
+    from processes.csrss.csrsrv import CsrServer
+
+log = structlog.get_logger()
+
+SB_CLIENT_IMAGE = "smss.exe"
+
+
+def accept_sb_connection(client: Any) -> bool:
+    """Only smss talks to the SbApiPort (its SD grants LocalSystem; reliability C9)."""
+    image = os.path.basename(str(getattr(client, "image", "") or "").replace("\\", "/"))
+    accepted = image.lower() == SB_CLIENT_IMAGE
+    if not accepted:
+        log.warning("csr.sb_connect_refused", caller_pid=client.pid, caller_image=image)
+    return accepted
+
+
+def sb_dispatch(csr: CsrServer, api_number: int, message: Any, client: Any) -> Reply:
+    number = min(api_number & 0xFFFFFFFF, SbpMaxApiNumber)
+    if number == SbpMaxApiNumber:
+        reply = Reply(NtStatus.STATUS_NOT_IMPLEMENTED)
+    else:
+        try:
+            body = validate(SB_APIS[number].request, message)
+        except SchemaError as exc:
+            log.warning("csr.sb_bad_message", api=sb_api_name(number), reason=str(exc))
+            return Reply(NtStatus.STATUS_INVALID_PARAMETER)
+        if number == SbpCreateSession:
+            reply = sb_create_session(csr, body["session_id"], body["process"])
+        else:
+            reply = Reply(NtStatus.STATUS_NOT_IMPLEMENTED)
+    log.info(
+        "csr.sb_api",
+        api=sb_api_name(number),
+        caller_pid=client.pid,
+        status=hexstatus(reply.status),
+        status_name=status_name(reply.status),
+    )
+    return reply
+
+
+def sb_create_session(csr: CsrServer, session_id: int, process_info: dict) -> Reply:
+    """CsrSbCreateSession: register the process, then resume its initial thread."""
+    pid = process_info["pid"]
+    kernel = csr.services.query_process(pid)
+    if kernel is None:
+        log.warning("csr.sb_unknown_process", process_pid=pid, nt_session=session_id)
+        return Reply(NtStatus.STATUS_INVALID_PARAMETER)
+    with csr.processes.lock:
+        if csr.processes.locate(pid, include_terminating=True) is not None:
+            return Reply(NtStatus.STATUS_OBJECT_NAME_COLLISION)
+        nt_session = csr.processes.allocate_session(session_id)
+        if nt_session is None:
+            log.warning("csr.sb_duplicate_session", nt_session=session_id)
+            return Reply(NtStatus.STATUS_OBJECT_NAME_COLLISION)
+        # The kernel's record, not smss's message, says what the process is.
+        info = {
+            "image": kernel.get("image", ""),
+            "session": kernel.get("session"),
+            "parent_pid": kernel.get("parent_pid", 0),
+        }
+        process = new_process(csr, pid, None, nt_session, info)
+        if process_info.get("tid"):
+            process.threads.add(process_info["tid"])
+    status = csr.resume(pid)
+    if not nt_success(status):
+        log.error("csr.sb_resume_failed", process_pid=pid, status=hexstatus(status))
+    return Reply(status)

@@ -1,0 +1,530 @@
+"""The kernel: Phase 1 initialisation, then the machine's life until shutdown or STOP.
+
+Phase 1 runs the executive steps of ``Phase1InitializationDiscard`` in order (each one
+logged, with InbvUpdateProgressBar's percentages), creates smss with exactly ``Path``,
+``SystemDrive`` and ``SystemRoot`` in its environment, and watches it for 5 seconds:
+an smss gone within that window is SESSION5_INITIALIZATION_FAILED. From then on only the
+critical-process rule protects it. The kernel is the Unix parent of every process and
+learns of every exit at once (pidfd); a critical process's death raises the profile's
+bugcheck before any user-mode watcher can act.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import sqlite3
+import stat
+import tempfile
+import threading
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nt import bugcodes
+from nt import log as ntlog
+from nt.status import NtStatus, hexstatus
+from ports.events import ExitPublisher
+from ports.kernel import ATTACH, ATTACH_PORT, SHUTDOWN_REBOOT, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
+from ports.runtime import LpcRuntime
+from ports.zap import same_uid
+from processes.kernel import bootopts
+from processes.kernel.cm import CONTROL, ConfigurationManager
+from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
+from processes.kernel.ob import ObError, ObjectManager
+from processes.kernel.phase1 import progress_steps
+from processes.kernel.ps import REPO, ProcessManager, ProcessRecord
+from processes.kernel.services import SystemServiceHandlers, critical_params
+
+SYSTEM_ROOT = "C:\\Windows"
+SMSS_COMMAND_LINE = "\\SystemRoot\\System32\\smss.exe"
+SMSS_WINDOW = 5.0  # seconds: ZwWaitForSingleObject(smss, 5 s) in ExpLoadInitialProcess's caller
+
+
+class LocalNamespace:
+    """The LPC runtime's namespace, served by the kernel's own object manager."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+
+    def create_port(self, name: str, max_message_length: int, endpoint: str | None = None) -> str:
+        return self.k.ob.create_port(
+            name, os.getpid(), max_message_length, endpoint=endpoint
+        ).endpoint
+
+    def open_port(self, name: str) -> tuple[str, int, int]:
+        port = self.k.ob.lookup_port(name)
+        return port.endpoint, port.max_message_length, port.owner_pid
+
+    def query_process(self, pid: int) -> dict | None:
+        record = self.k.ps.get(pid)
+        return record.public() if record is not None else None
+
+
+class Kernel:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.pid = os.getpid()
+        self.root = Path(args.root).resolve()
+        self.profile = args.profile
+        self.boot_id = args.boot_id or datetime.now(UTC).strftime(
+            "%Y%m%d-%H%M%S-"
+        ) + secrets.token_hex(2)
+        self.started = time.monotonic()
+        self.key = secrets.token_bytes(32)
+        self.stopping = False
+        self.ready_for_errors = False  # ExReadyForErrors: set when csrss names its hard-error port
+        self.halt = threading.Event()
+        self.exit_code = EXIT_SHUTDOWN
+        self.bugcheck = BugCheck(self)
+        self.smss: ProcessRecord | None = None
+        self.log_dir = self.root / "logs" / self.boot_id
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = ntlog.configure("System", self.pid, None, self.boot_id, self.log_dir)
+        ntlog.update_latest(self.root / "logs", self.boot_id)
+
+    # -- Phase 1 ----------------------------------------------------------------
+    def phase1(self) -> None:
+        self.options = bootopts.load_boot_options(
+            Path(self.args.configs) / "boot.ini", self.args.boot or ""
+        )
+        self.log.info(
+            "boot.start",
+            profile=self.profile,
+            options=list(self.options.options),
+            unknown_options=list(self.options.unknown),
+            sos=self.options.sos,
+            noguiboot=self.options.noguiboot,
+            root=str(self.root),
+            sqlite_version=sqlite3.sqlite_version,
+        )
+        self._previous_boot()
+        self.runtime = make_runtime_dir(self.boot_id)
+        (self.runtime / "key").write_bytes(self.key)
+        base = {"key": self.key, "boot_id": self.boot_id, "runtime": str(self.runtime),
+                "root": str(self.root), "kernel_pid": self.pid, "profile": self.profile,
+                "options": self.options.as_dict(), "faults": os.environ.get("NTMODEL_FAULTS", "")}
+        self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
+        for step, percent in progress_steps():
+            self.log.info(
+                "boot.phase1", step=step.name, percent=percent, description=step.description
+            )
+            action = self.STEPS.get(step.name)
+            if action is not None:
+                try:
+                    action(self)
+                except (bootopts.BootOptionError, SystemExit):
+                    raise
+                except Exception as exc:  # the step's own bugcheck (phase1.py), as ex/init.c does
+                    self.log.critical("boot.step_failed", step=step.name, error=repr(exc),
+                                      traceback=traceback.format_exc())
+                    self.raise_bugcheck(bugcodes.status_bugcheck(step.bugcheck or 0x32, getattr(
+                        exc, "status", NtStatus.STATUS_UNSUCCESSFUL)), None)
+                    return
+            if self.options.sos:
+                self.log.info("boot.display", text=f"{step.name}")
+
+    def _ob_init(self) -> None:
+        self.ob = ObjectManager(self.runtime)
+
+    def _cm_init(self) -> None:
+        self.cm = ConfigurationManager(
+            self.root / "C" / "Windows" / "System32" / "config", self.log
+        )
+        events = self.cm.init_system(
+            Path(self.args.configs),
+            [Path(p) for p in self.args.reg or []],
+            self.options.lastknowngood,
+        )
+        for ev in events:
+            self.log.warning("cm.recovered", detail=str(ev))
+        for w in self.options.registry_writes(
+            alternate_shell_configured=self.cm.value_or(
+                CONTROL + r"\SafeBoot", "AlternateShell", None
+            )
+            is not None
+        ):
+            self.cm.create_key(w.key, volatile=w.volatile)
+            self.cm.set_value(w.key, w.name, w.type, w.data)
+        if self.options.bootlog:
+            self._write_bootlog()
+
+    def _lpc_init(self) -> None:
+        self.lpc = LpcRuntime(
+            key=self.key,
+            kernel_endpoint="",
+            events_endpoint=None,
+            log=self.log,
+            namespace=LocalNamespace(self),
+        )
+        self.publisher = ExitPublisher(self.lpc.ctx, f"ipc://{self.runtime}/ev", self.key)
+        handlers = SystemServiceHandlers(self)
+        self.services = self.lpc.create_port(
+            SYSTEM_SERVICE_PORT,
+            SYSTEM_SERVICES,
+            handlers.table(),
+            threads=2,
+            max_threads=8,
+            max_inflight=64,
+            endpoint=f"ipc://{self.runtime}/k",
+        )
+        self.lpc.create_port(
+            ATTACH_PORT,
+            ATTACH,
+            handlers.attach_table(),
+            identify=self._attach_identity,
+            policy=lambda pid, uid: (same_uid(uid), "another user"),
+        )
+        self._write_machine_state()
+
+    def _ps_init(self) -> None:
+        base = {
+            "key": self.key,
+            "boot_id": self.boot_id,
+            "runtime": str(self.runtime),
+            "root": str(self.root),
+            "kernel_pid": self.pid,
+            "profile": self.profile,
+            "options": self.options.as_dict(),
+            "faults": os.environ.get("NTMODEL_FAULTS", ""),
+        }
+        self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
+        self.ps.start()
+
+    def _load_initial_process(self) -> None:
+        environment = {
+            "Path": SYSTEM_ROOT + "\\System32",
+            "SystemDrive": SYSTEM_ROOT[:2],
+            "SystemRoot": SYSTEM_ROOT,
+        }
+        try:
+            self.smss = self.ps.create(
+                SMSS_COMMAND_LINE, SMSS_COMMAND_LINE, environment, None, self.pid
+            )
+        except (LookupError, OSError) as exc:
+            status = (
+                NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+                if isinstance(exc, LookupError)
+                else NtStatus.STATUS_UNSUCCESSFUL
+            )
+            self.raise_bugcheck(bugcodes.status_bugcheck(0x6F, status), None)
+            return
+        if self.ps.resume(self.smss.pid) != NtStatus.STATUS_SUCCESS:
+            self.raise_bugcheck(bugcodes.status_bugcheck(0x70, NtStatus.STATUS_UNSUCCESSFUL), None)
+
+    def _watch_smss(self) -> None:
+        def window_closed() -> None:
+            if self.smss is not None and self.smss.state != "exited":
+                self.log.info("boot.smss_released", smss_pid=self.smss.pid, window_s=SMSS_WINDOW)
+
+        timer = threading.Timer(SMSS_WINDOW, window_closed)
+        timer.daemon = True
+        timer.start()
+
+    STEPS = {
+        "ObInitSystem": _ob_init,
+        "CmInitSystem1": _cm_init,
+        "LpcInitSystem": _lpc_init,
+        "PsInitSystem": _ps_init,
+        "ExpLoadInitialProcess": _load_initial_process,
+        "ZwWaitForSingleObject(smss, 5 s)": _watch_smss,
+    }
+
+    # -- exits and bugchecks ----------------------------------------------------
+    def on_exit(self, record: ProcessRecord) -> None:
+        """Every exit, seen first by the kernel (pidfd)."""
+        self.log.info(
+            "proc.exit",
+            child_pid=record.pid,
+            child_image=record.image,
+            status=record.exit_status,
+            signal=record.signal,
+            critical=record.critical,
+            session=record.session,
+        )
+        for removed in self.ob.on_process_exit(record.pid):
+            self.complete_waiters(removed.waiters, NtStatus.STATUS_INVALID_HANDLE)
+        try:
+            self.publisher.publish(record.pid, record.exit_status or 0, record.image)
+        except Exception:  # the publisher may already be closed during shutdown
+            pass
+        if self.stopping:
+            if self.bugcheck.raised:
+                self.bugcheck.consequence(_culprit(record))
+            return
+        if record is self.smss and time.monotonic() - record.created < SMSS_WINDOW:
+            # Windows passes the status in P1; ReactOS passes nothing (nt-spec §7 #18).
+            self.log.info(
+                "divergence", what="0x71 P1 = smss exit status (Windows), ReactOS passes 0"
+            )
+            self.raise_bugcheck(bugcodes.status_bugcheck(0x71, record.exit_status or 0), record)
+        elif record.critical:
+            external = record.signal is not None or record.terminated_by not in (None, record.pid)
+            self.raise_bugcheck(
+                critical_params(self.profile, record.pid, record.image, external), record
+            )
+
+    def raise_bugcheck(
+        self,
+        params: bugcodes.BugcheckParams,
+        culprit: ProcessRecord | None,
+        detected_by: dict | None = None,
+    ) -> None:
+        """KeBugCheckEx on its own thread: the caller (a monitor or port thread) returns."""
+        self.stopping = True
+        by = detected_by or {"pid": self.pid, "image": "System"}
+
+        def run() -> None:
+            self.bugcheck.raise_(params, _culprit(culprit) if culprit else None, by)
+            reboot = self.cm.value_or(CONTROL + r"\CrashControl", "AutoReboot", 0)
+            self.exit_code = EXIT_REBOOT if reboot else EXIT_BUGCHECK_HALT
+            self.halt.set()
+
+        threading.Thread(target=run, name="KeBugCheckEx", daemon=False).start()
+
+    def hard_error_bugcheck(self, status: int, params: list, client: Any) -> None:
+        if status == NtStatus.STATUS_SYSTEM_PROCESS_TERMINATED:
+            what = str(params[0]) if params else ""
+            code = int(params[1]) if len(params) > 1 and isinstance(params[1], int) else 0
+            bc = bugcodes.system_process_terminated(what, code)
+            culprit_pid = params[2] if len(params) > 2 and isinstance(params[2], int) else 0
+        else:
+            bc = bugcodes.hard_error(status, *[str(p) for p in params[:4]])
+            culprit_pid = client.pid
+        culprit = self.ps.get(culprit_pid) if culprit_pid else None
+        self.raise_bugcheck(bc, culprit, {"pid": client.pid, "image": client.image})
+
+    def terminate(self, pid: int, exit_status: int, by: int) -> int:
+        record = self.ps.get(pid)
+        if record is None or record.state == "exited" or record.pid == self.pid:
+            return NtStatus.STATUS_INVALID_CID
+        record.reported_status = exit_status
+        record.terminated_by = by
+        if pid == by:  # NtTerminateProcess(NtCurrentProcess()): the process exits itself
+            return NtStatus.STATUS_SUCCESS
+        self.log.info(
+            "proc.terminate", child_pid=pid, child_image=record.image, by_pid=by, status=exit_status
+        )
+        if record.critical and not self.stopping:  # PspCatchCriticalBreak, before the kill
+            self.raise_bugcheck(
+                critical_params(self.profile, pid, record.image, True),
+                record,
+                _identity(self.ps.get(by)),
+            )
+            return NtStatus.STATUS_SUCCESS
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return NtStatus.STATUS_INVALID_CID
+        return NtStatus.STATUS_SUCCESS
+
+    def complete_waiters(self, waiters: Any, status: int) -> None:
+        for waiter in waiters:
+            if waiter.context is not None:
+                waiter.context.complete(status)
+
+    # -- shutdown ---------------------------------------------------------------
+    def request_shutdown(self, action: int, by: int) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.log.info("shutdown.begin", action=action, by_pid=by)
+
+        def run() -> None:
+            for record in sorted(self.ps.live(), key=lambda r: r.created, reverse=True):
+                if record.popen is not None:
+                    try:
+                        os.kill(record.pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+            if not self.ps.wait_all(3.0):
+                self.ps.kill_all()
+                self.ps.wait_all(2.0)
+            self.exit_code = EXIT_REBOOT if action == SHUTDOWN_REBOOT else EXIT_SHUTDOWN
+            self.log.info(
+                "shutdown.complete",
+                action=action,
+                uptime_ms=int((time.monotonic() - self.started) * 1000),
+            )
+            self.halt.set()
+
+        threading.Thread(target=run, name="NtShutdownSystem", daemon=False).start()
+
+    def close(self) -> None:
+        for name in ("lpc",):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                try:
+                    self.publisher.close()
+                    obj.close()
+                except Exception:
+                    self.log.exception("shutdown.close_failed", what=name)
+        if getattr(self, "cm", None) is not None:
+            self.cm.close()
+        runtime = getattr(self, "runtime", None)
+        if runtime is not None:
+            shutil.rmtree(runtime, ignore_errors=True)
+        state = self.root / "machine.json"
+        try:
+            if json.loads(state.read_text()).get("boot_id") == self.boot_id:
+                state.unlink()
+        except (OSError, ValueError):
+            pass
+
+    # -- helpers ----------------------------------------------------------------
+    def crash_control(self) -> dict:
+        key = CONTROL + r"\CrashControl"
+        return {
+            name: self.cm.value_or(key, name, default)
+            for name, default in (
+                ("AutoReboot", 0),
+                ("CrashDumpEnabled", 7),
+                ("LogEvent", 1),
+                ("Overwrite", 1),
+            )
+        }
+
+    def ob_ports(self) -> list[dict]:
+        ports = []
+        for path, entry in self.ob.walk("\\"):
+            if entry.type_name == "Port":
+                try:
+                    port = self.ob.lookup_port(path)
+                except ObError:
+                    continue
+                ports.append({"name": path, "owner_pid": port.owner_pid, "endpoint": port.endpoint})
+        return ports
+
+    def _attach_identity(self, pid: int) -> dict:
+        return {
+            "pid": pid,
+            "image": "ntctl.exe",
+            "session": None,
+            "token": {},
+            "state": "attaching",
+        }
+
+    def _write_machine_state(self) -> None:
+        state = {
+            "boot_id": self.boot_id,
+            "kernel_pid": self.pid,
+            "runtime": str(self.runtime),
+            "profile": self.profile,
+            "started": time.time(),
+        }
+        tmp = self.root / "machine.json.tmp"
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.root / "machine.json")
+
+    def _previous_boot(self) -> None:
+        """Events the previous boot left for this one (1001, 41, 6008)."""
+        pending = self.root / "C" / "Windows" / "bugcheck.pending.json"
+        stale = self.root / "machine.json"
+        if pending.exists():
+            info = json.loads(pending.read_text())
+            self.log.warning(
+                "eventlog.system",
+                id=1001,
+                source="BugCheck",
+                text=info["text"],
+                previous_boot=info["boot_id"],
+            )
+            self.log.warning(
+                "eventlog.system",
+                id=41,
+                source="Kernel-Power",
+                BugcheckCode=info["code"],
+                BugcheckParameter1=hex(info["parameters"][0]),
+            )
+            pending.unlink()
+        elif stale.exists():
+            self.log.warning(
+                "eventlog.system",
+                id=6008,
+                source="EventLog",
+                text="The previous system shutdown was unexpected.",
+            )
+            self.log.warning("eventlog.system", id=41, source="Kernel-Power", BugcheckCode=0)
+            stale.unlink()
+
+    def _write_bootlog(self) -> None:
+        lines = [datetime.now().strftime("%m %d %Y %H:%M:%S.%f")[:-3]]
+        for image in ("ntoskrnl.exe", "hal.dll", "kdcom.dll", "ci.dll"):
+            lines.append(f"Loaded driver \\SystemRoot\\system32\\{image}")
+        path = self.root / "C" / "Windows" / "ntbtlog.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-16") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def _identity(record: ProcessRecord | None) -> dict | None:
+    return None if record is None else {"pid": record.pid, "image": record.image}
+
+
+def _culprit(record: ProcessRecord) -> dict:
+    out = record.public()
+    out.pop("token", None)
+    if record.terminated_by not in (None, record.pid):
+        out["terminated_by"] = record.terminated_by
+    if record.exit_status is not None:
+        out["exit_status_hex"] = hexstatus(record.exit_status)
+    return out
+
+
+def make_runtime_dir(boot_id: str) -> Path:
+    """A private 0700 directory for this boot's sockets (reliability-security.md §3.6)."""
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    path = base / f"ntm-{os.geteuid()}-{boot_id[-4:]}{secrets.token_hex(2)}"
+    path.mkdir(mode=0o700)
+    (path / "p").mkdir(mode=0o700)
+    st = os.lstat(path)
+    if (
+        not stat.S_ISDIR(st.st_mode)
+        or st.st_uid != os.geteuid()
+        or stat.S_IMODE(st.st_mode) != 0o700
+    ):
+        raise SystemExit(f"runtime directory {path} is not a private directory of this user")
+    return path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ntoskrnl", description="The ntmodel kernel (System).")
+    p.add_argument("--root", default=str(REPO / "var"))
+    p.add_argument("--configs", default=str(REPO / "configs"))
+    p.add_argument("--boot", default="", help='boot options, e.g. "/SOS /SAFEBOOT:MINIMAL"')
+    p.add_argument("--profile", default="win10", choices=["win10", "win7"])
+    p.add_argument("--reg", action="append", help="extra .reg file imported at every boot")
+    p.add_argument("--boot-id", default=None)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)
+    launcher = os.environ.get("NTMODEL_LAUNCHER_PID")
+    if launcher:  # a foreground boot: the machine must not outlive run.sh
+        from nt.bootstrap import set_pdeathsig
+
+        set_pdeathsig()
+        if os.getppid() != int(launcher):
+            return 1
+    kernel = Kernel(parse_args(argv))
+    signal.signal(signal.SIGTERM, lambda *_: kernel.request_shutdown(0, os.getpid()))
+    signal.signal(signal.SIGINT, lambda *_: kernel.request_shutdown(0, os.getpid()))
+    try:
+        kernel.phase1()
+        while not kernel.halt.wait(0.5):
+            pass
+    except bootopts.BootOptionError as exc:
+        kernel.log.error("boot.options_invalid", error=str(exc))
+        print(f"ntmodel: {exc}", flush=True)
+        kernel.exit_code = 4
+    finally:
+        kernel.close()
+    kernel.log.info("kernel.exit", code=kernel.exit_code)
+    return kernel.exit_code

@@ -1,0 +1,280 @@
+"""Process manager: creates every process, records its NT identity, sees every exit.
+
+The kernel is the Unix parent of every image (so its pidfd learns of each death at
+once) while the NT parent (InheritedFromUniqueProcessId) is recorded separately, as
+Windows does. A process is started through the interpreter with a pipe carrying its
+process parameters block; it stays "suspended" until NtResumeThread writes the resume
+byte.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgpack
+
+from nt.images import package_for
+from nt.status import NtStatus, exit_status_from_returncode
+
+REPO = Path(__file__).resolve().parents[2]
+
+SYSTEM_TOKEN = {
+    "user": "NT AUTHORITY\\SYSTEM",
+    "sid": "S-1-5-18",
+    "groups": ["S-1-5-32-544", "S-1-1-0", "S-1-5-11"],
+    "privileges": [
+        "SeTcbPrivilege",
+        "SeShutdownPrivilege",
+        "SeCreateTokenPrivilege",
+        "SeAssignPrimaryTokenPrivilege",
+        "SeDebugPrivilege",
+    ],
+}
+ADMIN_TOKEN = {
+    "user": "NTMODEL\\Administrator",
+    "sid": "S-1-5-21-1004336348-1177238915-682003330-500",
+    "groups": ["S-1-5-32-544", "S-1-1-0", "S-1-5-11"],
+    "privileges": ["SeShutdownPrivilege", "SeDebugPrivilege"],
+}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class ProcessRecord:
+    pid: int
+    image: str
+    command_line: str
+    parent_pid: int
+    session: int | None
+    token: dict
+    state: str = "suspended"  # suspended → running → exited; "attached" for ntctl
+    critical: bool = False
+    create_time: str = field(default_factory=now_iso)
+    created: float = field(default_factory=time.monotonic)
+    exit_time: str | None = None
+    exit_status: int | None = None
+    reported_status: int | None = None
+    signal: int | None = None
+    popen: subprocess.Popen | None = None
+    resume_fd: int | None = None
+    terminated_by: int | None = None
+
+    def public(self) -> dict:
+        return {
+            "pid": self.pid,
+            "image": self.image,
+            "command_line": self.command_line,
+            "parent_pid": self.parent_pid,
+            "session": self.session,
+            "state": self.state,
+            "critical": self.critical,
+            "create_time": self.create_time,
+            "exit_time": self.exit_time,
+            "exit_status": self.exit_status,
+            "signal": self.signal,
+            "user": self.token.get("user", ""),
+            "token": self.token,
+        }
+
+
+class ProcessManager:
+    def __init__(
+        self, params_base: dict, log_dir: Path, log, on_exit: Callable[[ProcessRecord], None]
+    ) -> None:
+        self._base = params_base
+        self._log_dir = log_dir
+        self.log = log
+        self._on_exit = on_exit
+        self.table: dict[int, ProcessRecord] = {}
+        self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._stderr = open(log_dir / "console.stderr", "ab", buffering=0)  # noqa: SIM115
+        self._thread = threading.Thread(target=self._monitor, name="ps-monitor", daemon=True)
+        self._stop = False
+
+    def start(self) -> None:
+        self._thread.start()
+        kernel = ProcessRecord(
+            pid=os.getpid(),
+            image="System",
+            command_line="System",
+            parent_pid=0,
+            session=None,
+            token=SYSTEM_TOKEN,
+            state="running",
+        )
+        self.table[kernel.pid] = kernel
+
+    # -- creation ---------------------------------------------------------------
+    def create(
+        self,
+        image: str,
+        command_line: str,
+        environment: dict[str, str],
+        session: int | None,
+        parent_pid: int,
+        suspended: bool = True,
+    ) -> ProcessRecord:
+        package = package_for(image)
+        if package is None:
+            raise LookupError(image)
+        name = image.replace("/", "\\").rsplit("\\", 1)[-1].lower()
+        params = dict(
+            self._base,
+            image=name,
+            command_line=command_line,
+            environment=environment,
+            session=session,
+            parent_pid=parent_pid,
+        )
+        r, w = os.pipe()
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", f"processes.{package}", "--ppb-fd", str(r)],
+                pass_fds=(r,),
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=self._stderr,
+                stderr=self._stderr,
+                close_fds=True,
+            )
+        finally:
+            os.close(r)
+        parent = self.table.get(parent_pid)
+        record = ProcessRecord(
+            pid=popen.pid,
+            image=name,
+            command_line=command_line,
+            parent_pid=parent_pid,
+            session=session,
+            token=parent.token if parent else SYSTEM_TOKEN,
+            popen=popen,
+        )
+        with self._lock:
+            self.table[record.pid] = record
+        block = msgpack.packb(params, use_bin_type=True)
+        os.write(w, len(block).to_bytes(4, "little") + block)
+        record.resume_fd = w
+        self._selector.register(os.pidfd_open(popen.pid), selectors.EVENT_READ, record)
+        os.write(self._wake_w, b"x")
+        if not suspended:
+            self.resume(record.pid)
+        self.log.info(
+            "proc.create",
+            child_pid=record.pid,
+            child_image=name,
+            session=session,
+            parent_pid=parent_pid,
+            suspended=suspended,
+            command_line=command_line,
+        )
+        return record
+
+    def resume(self, pid: int) -> int:
+        record = self.table.get(pid)
+        if record is None or record.state == "exited":
+            return NtStatus.STATUS_INVALID_CID
+        if record.resume_fd is None:
+            return NtStatus.STATUS_SUCCESS  # already running: NtResumeThread is a no-op
+        try:
+            os.write(record.resume_fd, b"R")
+        except OSError:
+            return NtStatus.STATUS_PROCESS_IS_TERMINATING
+        finally:
+            os.close(record.resume_fd)
+            record.resume_fd = None
+        record.state = "running"
+        self.log.info("proc.resume", child_pid=pid, child_image=record.image)
+        return NtStatus.STATUS_SUCCESS
+
+    def attach(self, pid: int, image: str, session: int | None) -> ProcessRecord:
+        """An outside process (ntctl) joins the table; watched like any other."""
+        record = ProcessRecord(
+            pid=pid,
+            image=image,
+            command_line=image,
+            parent_pid=0,
+            session=session,
+            token=ADMIN_TOKEN,
+            state="attached",
+        )
+        with self._lock:
+            self.table[pid] = record
+        self._selector.register(os.pidfd_open(pid), selectors.EVENT_READ, record)
+        os.write(self._wake_w, b"x")
+        return record
+
+    def get(self, pid: int) -> ProcessRecord | None:
+        with self._lock:
+            return self.table.get(pid)
+
+    def live(self) -> list[ProcessRecord]:
+        with self._lock:
+            return [p for p in self.table.values() if p.state != "exited" and p.pid != os.getpid()]
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return [p.public() for p in self.table.values()]
+
+    # -- exits ------------------------------------------------------------------
+    def _monitor(self) -> None:
+        while not self._stop:
+            for key, _ in self._selector.select():
+                if key.data is None:
+                    os.read(self._wake_r, 4096)
+                    continue
+                self._selector.unregister(key.fd)
+                os.close(key.fd)
+                self._reap(key.data)
+
+    def _reap(self, record: ProcessRecord) -> None:
+        if record.popen is not None:
+            returncode = record.popen.wait()
+            status, sig = exit_status_from_returncode(returncode)
+        else:  # attached: not our child, no wait status to read
+            status, sig = 0, None
+        record.signal = sig
+        record.exit_status = (
+            record.reported_status if record.reported_status is not None else status
+        )
+        record.state = "exited"
+        record.exit_time = now_iso()
+        if record.resume_fd is not None:
+            os.close(record.resume_fd)
+            record.resume_fd = None
+        self._on_exit(record)
+
+    def kill_all(self, sig: int = 9) -> list[int]:
+        """SIGKILL every live process; returns their pids."""
+        victims = [p for p in self.live() if p.popen is not None]
+        for p in victims:
+            try:
+                os.kill(p.pid, sig)
+            except ProcessLookupError:
+                pass
+        return [p.pid for p in victims]
+
+    def wait_all(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        for p in self.live():
+            if p.popen is None:
+                continue
+            try:
+                p.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return False
+        return True

@@ -1,0 +1,315 @@
+"""System-service handlers: the kernel side of ``\\KiSystemService``.
+
+Every handler has the port signature ``(message, client) -> dict | NTSTATUS | Reply``.
+The caller's identity (``client.pid``) comes from the OS through ZAP, so "the caller"
+below is always the real process, never a pid named in the body.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+from nt import bugcodes
+from nt.status import NtStatus
+from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
+from ports.server import PENDING, ClientContext, Reply
+from processes.kernel.ob import ObError
+
+# Only these images may take the machine down through a hard error (nt-spec §7 #15).
+SYSTEM_IMAGES = {
+    "smss.exe",
+    "csrss.exe",
+    "wininit.exe",
+    "winlogon.exe",
+    "services.exe",
+    "lsass.exe",
+}
+RESPONSE_OK = 6
+
+
+def _status(fn):
+    """Turn object-manager and registry failures into their NTSTATUS replies."""
+
+    def wrapper(self, msg: dict, client: ClientContext) -> Any:
+        try:
+            return fn(self, msg, client)
+        except ObError as exc:
+            return int(exc.status)
+        except LookupError:
+            return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status is None:
+                raise
+            return int(status)
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+class SystemServiceHandlers:
+    def __init__(self, kernel: Any) -> None:
+        self.k = kernel
+        self._waits = itertools.count(1)
+
+    def table(self) -> dict[int, Any]:
+        names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
+        return {number: getattr(self, name) for name, number in names.items()}
+
+    def attach_table(self) -> dict[int, Any]:
+        return {ATTACH.by_name()["KdAttachProcess"].number: self.KdAttachProcess}
+
+    # -- processes --------------------------------------------------------------
+    @_status
+    def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> Any:
+        if self.k.stopping:
+            return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
+        record = self.k.ps.create(
+            msg["image"],
+            msg["command_line"],
+            msg["environment"],
+            msg["session"],
+            client.pid,
+            msg["suspended"],
+        )
+        return {"pid": record.pid, "create_time": record.create_time}
+
+    @_status
+    def NtResumeThread(self, msg: dict, client: ClientContext) -> Any:
+        return self.k.ps.resume(msg["pid"])
+
+    @_status
+    def NtTerminateProcess(self, msg: dict, client: ClientContext) -> Any:
+        pid = msg["pid"] or client.pid
+        return self.k.terminate(pid, msg["exit_status"], by=client.pid)
+
+    @_status
+    def NtSetInformationProcess(self, msg: dict, client: ClientContext) -> Any:
+        if msg["pid"] not in (0, client.pid):  # RtlSetProcessIsCritical acts on the caller
+            return NtStatus.STATUS_ACCESS_DENIED
+        record = self.k.ps.get(client.pid)
+        if msg["info_class"] == "ProcessBreakOnTermination":
+            record.critical = bool(msg["value"])
+            self.k.log.info(
+                "proc.critical",
+                child_pid=client.pid,
+                child_image=record.image,
+                critical=record.critical,
+            )
+            return {}
+        if msg["info_class"] == "ProcessBasePriority":
+            return {}
+        return NtStatus.STATUS_INVALID_INFO_CLASS
+
+    @_status
+    def NtQueryInformationProcess(self, msg: dict, client: ClientContext) -> Any:
+        record = self.k.ps.get(msg["pid"])
+        if record is None:
+            return NtStatus.STATUS_INVALID_CID
+        return {"process": record.public()}
+
+    @_status
+    def NtQuerySystemInformation(self, msg: dict, client: ClientContext) -> Any:
+        if msg["info_class"] != "SystemProcessInformation":
+            return NtStatus.STATUS_INVALID_INFO_CLASS
+        return {"processes": self.k.ps.snapshot()}
+
+    # -- objects ----------------------------------------------------------------
+    @_status
+    def NtCreatePort(self, msg: dict, client: ClientContext) -> Any:
+        port = self.k.ob.create_port(msg["name"], client.pid, msg["max_message_length"])
+        self.k.log.info("ob.port_create", name=msg["name"], owner_pid=client.pid)
+        return {"endpoint": port.endpoint}
+
+    @_status
+    def NtOpenPort(self, msg: dict, client: ClientContext) -> Any:
+        port = self.k.ob.lookup_port(msg["name"])
+        return {
+            "endpoint": port.endpoint,
+            "max_message_length": port.max_message_length,
+            "server_pid": port.owner_pid,
+        }
+
+    @_status
+    def NtCreateDirectoryObject(self, msg: dict, client: ClientContext) -> Any:
+        self.k.ob.create_directory(
+            msg["name"], msg["permanent"], open_if=True, owner_pid=client.pid
+        )
+        return {}
+
+    @_status
+    def NtCreateSymbolicLinkObject(self, msg: dict, client: ClientContext) -> Any:
+        self.k.ob.create_symbolic_link(
+            msg["name"], msg["target"], permanent=msg["permanent"], owner_pid=client.pid
+        )
+        return {}
+
+    @_status
+    def NtQuerySymbolicLinkObject(self, msg: dict, client: ClientContext) -> Any:
+        return {"target": self.k.ob.query_symbolic_link(msg["name"])}
+
+    @_status
+    def NtMakeTemporaryObject(self, msg: dict, client: ClientContext) -> Any:
+        for removed in self.k.ob.delete(msg["name"]):
+            self.k.complete_waiters(removed.waiters, NtStatus.STATUS_INVALID_HANDLE)
+        return {}
+
+    @_status
+    def NtQueryDirectoryObject(self, msg: dict, client: ClientContext) -> Any:
+        entries = self.k.ob.query_directory(msg["name"])
+        return {"entries": [[e.name, e.type_name, e.target] for e in entries]}
+
+    @_status
+    def NtCreateEvent(self, msg: dict, client: ClientContext) -> Any:
+        self.k.ob.create_event(
+            msg["name"],
+            msg["manual_reset"],
+            msg["initial_state"],
+            owner_pid=client.pid,
+            open_if=True,
+        )
+        return {}
+
+    @_status
+    def NtSetEvent(self, msg: dict, client: ClientContext) -> Any:
+        waiters = self.k.ob.set_event(msg["name"])
+        self.k.complete_waiters(waiters, NtStatus.STATUS_SUCCESS)
+        return {}
+
+    @_status
+    def NtWaitForSingleObject(self, msg: dict, client: ClientContext) -> Any:
+        """No thread blocks: the reply is deferred until the event is set or time runs out."""
+        deferred = client.defer()
+        waiter_id = next(self._waits)
+        if self.k.ob.wait_event(msg["name"], waiter_id, pid=client.pid, context=deferred):
+            return {}
+        timeout = msg["timeout_ms"]
+        if timeout is not None:
+
+            def expire() -> None:
+                try:
+                    waiter = self.k.ob.cancel_wait(msg["name"], waiter_id)
+                except ObError:  # the event went away; its waiters were completed then
+                    return
+                if waiter is not None:
+                    deferred.complete(NtStatus.STATUS_TIMEOUT)
+
+            timer = threading.Timer(timeout / 1000, expire)
+            timer.daemon = True
+            timer.start()
+        return PENDING
+
+    # -- hard errors, shutdown, display -----------------------------------------
+    @_status
+    def NtRaiseHardError(self, msg: dict, client: ClientContext) -> Any:
+        status, params = msg["status"], msg["parameters"]
+        self.k.log.warning(
+            "harderror",
+            status=status,
+            parameters=[str(p) for p in params],
+            caller_pid=client.pid,
+            caller_image=client.image,
+            option=msg["response_option"],
+        )
+        system = client.image in SYSTEM_IMAGES and client.token.get("sid") == "S-1-5-18"
+        if msg["response_option"] == OPTION_SHUTDOWN_SYSTEM and not system:
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if msg["response_option"] == OPTION_SHUTDOWN_SYSTEM or not self.k.ready_for_errors:
+            self.k.hard_error_bugcheck(status, params, client)
+            return PENDING  # the machine is going down; no reply will be needed
+        return {"response": RESPONSE_OK}
+
+    @_status
+    def NtSetDefaultHardErrorPort(self, msg: dict, client: ClientContext) -> Any:
+        if client.image != "csrss.exe":
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if not self.k.ready_for_errors:
+            self.k.ready_for_errors = True
+            self.k.log.info("ex.hard_error_port", csrss_pid=client.pid)
+        return {}
+
+    @_status
+    def NtShutdownSystem(self, msg: dict, client: ClientContext) -> Any:
+        if "SeShutdownPrivilege" not in client.token.get("privileges", []):
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        self.k.request_shutdown(msg["action"], by=client.pid)
+        return {}
+
+    @_status
+    def NtDisplayString(self, msg: dict, client: ClientContext) -> Any:
+        self.k.log.info("boot.display", text=msg["text"], caller_image=client.image)
+        return {}
+
+    # -- registry ---------------------------------------------------------------
+    @_status
+    def NtCreateKey(self, msg: dict, client: ClientContext) -> Any:
+        return {"created": self.k.cm.create_key(msg["path"], volatile=msg["volatile"])}
+
+    @_status
+    def NtOpenKey(self, msg: dict, client: ClientContext) -> Any:
+        return {} if self.k.cm.key_exists(msg["path"]) else NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+
+    @_status
+    def NtDeleteKey(self, msg: dict, client: ClientContext) -> Any:
+        self.k.cm.delete_key(msg["path"], tree=msg["tree"])
+        return {}
+
+    @_status
+    def NtSetValueKey(self, msg: dict, client: ClientContext) -> Any:
+        self.k.cm.set_value(msg["path"], msg["name"], msg["type"], msg["data"])
+        return {}
+
+    @_status
+    def NtQueryValueKey(self, msg: dict, client: ClientContext) -> Any:
+        vtype, data = self.k.cm.query_value(msg["path"], msg["name"])
+        return {"type": vtype, "data": data}
+
+    @_status
+    def NtDeleteValueKey(self, msg: dict, client: ClientContext) -> Any:
+        self.k.cm.delete_value(msg["path"], msg["name"])
+        return {}
+
+    @_status
+    def NtEnumerateKey(self, msg: dict, client: ClientContext) -> Any:
+        return {"keys": self.k.cm.enum_keys(msg["path"])}
+
+    @_status
+    def NtEnumerateValueKey(self, msg: dict, client: ClientContext) -> Any:
+        return {"values": [list(v) for v in self.k.cm.enum_values(msg["path"])]}
+
+    @_status
+    def NtQueryKey(self, msg: dict, client: ClientContext) -> Any:
+        return {"info": self.k.cm.query_key(msg["path"])}
+
+    @_status
+    def NtInitializeRegistry(self, msg: dict, client: ClientContext) -> Any:
+        return self.k.cm.initialize_registry(msg["flags"], client)
+
+    @_status
+    def CmImportRegFile(self, msg: dict, client: ClientContext) -> Any:
+        return self.k.cm.import_text(msg["text"])
+
+    @_status
+    def CmExportKey(self, msg: dict, client: ClientContext) -> Any:
+        return {"text": self.k.cm.export(msg["path"])}
+
+    # -- attach -----------------------------------------------------------------
+    @_status
+    def KdAttachProcess(self, msg: dict, client: ClientContext) -> Any:
+        record = self.k.ps.get(client.pid)
+        if record is None or record.state == "exited":
+            self.k.ps.attach(client.pid, msg["image"], msg["session"])
+            self.k.log.info("proc.attach", child_pid=client.pid, child_image=msg["image"])
+        return {"kernel_pid": self.k.pid}
+
+
+def critical_params(profile: str, pid: int, image: str, external: bool) -> bugcodes.BugcheckParams:
+    """0xEF on win10, 0xF4 on win7 (reliability-security.md §1.1)."""
+    if profile == "win7":
+        return bugcodes.critical_object_termination(pid, image, external=external)
+    return bugcodes.critical_process_died(pid)
+
+
+__all__ = ["SystemServiceHandlers", "critical_params", "Reply"]

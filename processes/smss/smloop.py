@@ -1,0 +1,146 @@
+"""\\SmApiPort: SmpHandleConnectionRequest and the SM API table (smloop.c, smsbapi.c).
+
+Subsystems (csrss) connect with their image type and SbApiPort name; smss connects back
+to that SbApiPort and signals the session's subsystem event, which releases the smss
+instance waiting in SmpLoadSubSystem. SmExecPgm from an instance makes smss send
+SbCreateSession to the subsystem serving the new process's session, which registers
+the process with csrss and resumes it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from nt.status import NtStatus
+from ports import sb, sm
+from ports.client import Connection, PortError
+from ports.server import ClientContext
+
+# Names of 0xC000021A's P1 (smss.c): the wait slots of SmpTerminate.
+SUBSYSTEM_NAME = "Windows SubSystem"
+INITIAL_COMMAND_NAME = "Windows Logon Process"
+WINDOWS_TYPES = (sm.IMAGE_SUBSYSTEM_WINDOWS_GUI, sm.IMAGE_SUBSYSTEM_WINDOWS_CUI)
+
+
+def subsystem_event(session: int) -> str:
+    r"""The event SmpLoadSubSystem waits on (SMP_SUBSYSTEM.Event); named so an smss
+    instance, a separate process here, can wait on what the master signals."""
+    return f"\\Sessions\\{session}\\SmSubSystemReady"
+
+
+@dataclass
+class Subsystem:
+    """SMP_SUBSYSTEM: one per (session, image type)."""
+
+    pid: int
+    session: int
+    image_type: int
+    sb_port: str
+    sb: Connection | None = None
+
+
+class SmApi:
+    def __init__(self, proc: Any) -> None:
+        self.proc = proc
+        self.log = proc.log
+        self.subsystems: dict[tuple[int, int], Subsystem] = {}
+        self.watched: dict[int, tuple[str, int]] = {}  # pid -> (P1 name, session)
+        self._session_ids = itertools.count(1)  # SmpNextSessionId starts at 1
+        self._lock = threading.Lock()
+
+    def handlers(self) -> dict[int, Any]:
+        not_implemented = lambda msg, client: NtStatus.STATUS_NOT_IMPLEMENTED  # noqa: E731
+        return {
+            sm.SmpCreateForeignSessionApi: self._session_api(not_implemented),
+            sm.SmpSessionCompleteApi: self._session_api(not_implemented),
+            sm.SmpTerminateForeignSessionApi: self._session_api(not_implemented),
+            sm.SmpExecPgmApi: self.exec_pgm,
+            sm.SmpLoadDeferedSubsystemApi: self.load_deferred_subsystem,
+            sm.SmpStartCsrApi: not_implemented,
+            sm.SmpStopCsrApi: not_implemented,
+        }
+
+    def _session_api(self, handler: Any) -> Any:
+        """APIs 0-2 are for subsystems only: anyone else gets STATUS_INVALID_PARAMETER."""
+
+        def check(msg: dict, client: ClientContext) -> Any:
+            if client.state.get("subsystem") is None:
+                return NtStatus.STATUS_INVALID_PARAMETER
+            return handler(msg, client)
+
+        return check
+
+    # -- SmpHandleConnectionRequest ---------------------------------------------
+    def accept(self, client: ClientContext) -> Any:
+        image_type = client.info.get("subsystem_type", 0)
+        sb_port = client.info.get("sb_port", "")
+        if image_type == sm.IMAGE_SUBSYSTEM_UNKNOWN:
+            return True  # a plain client: no subsystem context
+        if not sb_port:
+            return NtStatus.STATUS_INVALID_PARAMETER_MIX
+        session = client.session or 0
+        with self._lock:
+            served = self.subsystems.get((session, image_type))
+            if served is not None and served.pid != client.pid and self._alive(served.pid):
+                self.log.warning("smss.subsystem_refused", peer_pid=client.pid, session=session,
+                                 image_type=image_type, reason="Image type already being served")
+                return False
+            subsystem = Subsystem(client.pid, session, image_type, sb_port)
+            self.subsystems[(session, image_type)] = subsystem
+            self.watched[client.pid] = (SUBSYSTEM_NAME, session)
+        try:
+            subsystem.sb = self.proc.lpc.connect_port(sb_port)
+        except PortError as exc:
+            self.log.error("smss.sb_connect_failed", sb_port=sb_port, status=exc.status)
+            return exc.status
+        client.state["subsystem"] = subsystem
+        self.log.info("smss.subsystem_connected", subsystem_pid=client.pid, session=session,
+                      image_type=image_type, sb_port=sb_port)
+        self.proc.nt.set_event(subsystem_event(session))
+        return True
+
+    def _alive(self, pid: int) -> bool:
+        try:
+            return self.proc.nt.query_process(pid)["state"] != "exited"
+        except Exception:
+            return False
+
+    # -- SmpExecPgm / SmpSbCreateSession ----------------------------------------
+    def exec_pgm(self, msg: dict, client: ClientContext) -> Any:
+        info = msg["process"]
+        try:
+            record = self.proc.nt.query_process(info["pid"])
+        except Exception:
+            return NtStatus.STATUS_INVALID_CID
+        session = record.get("session") or 0
+        image_type = info.get("subsystem_type") or sm.IMAGE_SUBSYSTEM_WINDOWS_GUI
+        with self._lock:
+            subsystem = self.subsystems.get((session, image_type))
+            if subsystem is None and image_type in WINDOWS_TYPES:  # csrss serves GUI and CUI alike
+                subsystem = next((self.subsystems[(session, t)] for t in WINDOWS_TYPES
+                                  if (session, t) in self.subsystems), None)
+        if subsystem is None:
+            if image_type == sm.IMAGE_SUBSYSTEM_NATIVE:
+                self.proc.nt.resume(info["pid"])
+                return {}
+            self.log.error("smss.subsystem_not_found", session=session, image_type=image_type)
+            return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+        session_id = next(self._session_ids)
+        process = {"pid": info["pid"], "image": record["image"], "session": session,
+                   "subsystem_type": image_type}
+        with self._lock:
+            self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
+        reply = subsystem.sb.call(sb.SbpCreateSession, {"session_id": session_id, "process": process})
+        self.log.info("smss.sb_create_session", sm_session_id=session_id, child_pid=info["pid"],
+                      child_image=record["image"], session=session, status=reply.status)
+        return reply.status
+
+    def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> Any:
+        name = msg["name"]
+        if not 1 <= len(name.encode("utf-16-le")) <= 64:
+            return NtStatus.STATUS_INVALID_PARAMETER
+        # The model's Optional list is empty on win10 (no POSIX/OS2 subsystem ships).
+        return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND

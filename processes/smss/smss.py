@@ -1,0 +1,272 @@
+"""smss.exe: the master Session Manager and its per-session instances (Vista+ model).
+
+The master (started by the kernel, no session) does SmpInit: it becomes critical,
+creates \\SmApiPort with two fixed threads, reads the Session Manager key, builds the
+object directories and the DOS device links, runs BootExecute synchronously, creates the
+paging files, lets the registry be written, writes the dynamic environment values, and
+then creates session 0 and session 1 by starting a copy of itself in each. An instance
+starts its session's csrss with the whole ``SubSystems\\Windows`` command line, waits for
+csrss to connect back (SmpLoadSubSystem), starts the initial command suspended
+(``wininit.exe`` for session 0, ``winlogon.exe`` for the others), has the master send
+SbCreateSession (SmExecPgm), and exits. The master keeps watching csrss and the initial
+commands: one that dies before it became critical is 0xC000021A.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from nt.bootstrap import Process
+from nt.images import SYSTEM32
+from nt.status import NtStatus
+from nt.syscalls import NtError
+from ports import sm
+from ports.client import PortError
+from ports.kernel import OPTION_SHUTDOWN_SYSTEM
+from processes.smss import config as smconfig
+from processes.smss.cmdline import SMP_AUTOCHK_FLAG, SmCommandLineError, smp_parse_command_line
+from processes.smss.images import expand_environment
+from processes.smss.smloop import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, SmApi, subsystem_event
+
+SESSIONS = (0, 1)  # win10: services session 0, the console session 1
+SUBSYSTEM_CONNECT_TIMEOUT_MS = 60_000  # sessions != 0 (smsubsys.c); session 0 waits forever
+ENVIRONMENT_KEY = smconfig.SESSION_MANAGER_KEY + r"\Environment"
+REG_SZ = 1
+PAGEFILE_DEFAULT_MB = 64
+
+
+def terminate(proc: Process, what: str, status: int, culprit: int = 0) -> None:
+    """SmpTerminate: NtRaiseHardError(STATUS_SYSTEM_PROCESS_TERMINATED, OptionShutdownSystem)."""
+    proc.log.error("smss.terminate", what=what, status=status, culprit_pid=culprit)
+    try:
+        proc.nt.raise_hard_error(NtStatus.STATUS_SYSTEM_PROCESS_TERMINATED, [what, status, culprit, 0],
+                                 OPTION_SHUTDOWN_SYSTEM)
+    except (NtError, PortError):
+        pass
+    proc.exit(status)
+
+
+class Exits:
+    """Exits reported by the kernel, as a wait primitive (NtWaitForMultipleObjects)."""
+
+    def __init__(self, proc: Process) -> None:
+        self.proc = proc
+        self.status: dict[int, int] = {}
+        self.cond = threading.Condition()
+        proc.lpc.events.subscribe(self._on_exit)
+
+    def _on_exit(self, pid: int, status: int, image: str) -> None:
+        with self.cond:
+            self.status[pid] = status
+            self.cond.notify_all()
+
+    def exited(self, pid: int) -> int | None:
+        with self.cond:
+            if pid in self.status:
+                return self.status[pid]
+        record = self.proc.nt.query_process(pid)  # the event may have gone out before we listened
+        return record["exit_status"] if record["state"] == "exited" else None
+
+    def wait(self, pid: int, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.cond:
+            while pid not in self.status:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self.cond.wait(left if left is not None else 1.0)
+                if pid not in self.status and self.exited(pid) is not None:
+                    return self.exited(pid)
+            return self.status[pid]
+
+
+# -- master --------------------------------------------------------------------
+def master(proc: Process) -> int:
+    proc.set_critical()
+    proc.nt.set_base_priority(11)
+    api = SmApi(proc)
+    proc.lpc.create_port(sm.SM_PORT_NAME, sm.SM_API_PORT, api.handlers(), accept=api.accept,
+                         threads=2, max_threads=2, allow=_system_or_admin)
+    exits = Exits(proc)
+    try:
+        cfg = load_data_from_registry(proc, exits)
+    except (NtError, PortError, OSError, ValueError) as exc:
+        terminate(proc, "Session Manager Initialization", getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL))
+    proc.log.info("smss.init_done", sessions=list(SESSIONS), subsystems=list(cfg.subsystems))
+    if proc.fault("exit_after_init"):
+        return int(proc.fault("exit_after_init"), 0)
+    instances = [create_session(proc, s) for s in SESSIONS]
+    for pid in instances:
+        exits.wait(pid)
+    proc.log.info("smss.sessions_created", sessions=list(SESSIONS))
+    watch(proc, api, exits)
+    return 0
+
+
+def _system_or_admin(who: dict) -> bool:
+    """\\SmApiPort's DACL: Administrators and SYSTEM GENERIC_ALL (sminit.c)."""
+    token = who.get("token", {})
+    return token.get("sid") == "S-1-5-18" or "S-1-5-32-544" in token.get("groups", [])
+
+
+def load_data_from_registry(proc: Process, exits: Exits) -> smconfig.SessionManagerConfig:
+    """SmpLoadDataFromRegistry, in its order (nt-spec §1.2 step 3.7)."""
+    nt = proc.nt
+    try:
+        nt.delete_value(ENVIRONMENT_KEY, "SAFEBOOT_OPTION")
+    except NtError:
+        pass
+    cfg = smconfig.load_session_manager_config(nt, proc.environment)
+    for problem in cfg.problems:
+        proc.log.warning("smss.config_problem", problem=problem)
+    for directory in cfg.object_directories:
+        nt.create_directory(directory, permanent=True)
+    for name, target in cfg.dos_devices.items():
+        nt.create_link(f"\\??\\{name}", target, permanent=True)
+    nt.create_directory("\\Sessions", permanent=True)
+    for command in cfg.boot_execute:
+        execute_command(proc, cfg, command, exits)
+    _known_dlls(proc, cfg)
+    _paging_files(proc, cfg)
+    nt.initialize_registry(0)  # CM_BOOT_FLAG_SMSS
+    safeboot = proc.params["options"].get("safeboot")
+    for name, value in smconfig.dynamic_environment(Path("/proc/cpuinfo").read_text(),
+                                                    safeboot, os.uname().machine).items():
+        nt.set_value(ENVIRONMENT_KEY, name, REG_SZ, value)
+    proc.cfg = cfg
+    return cfg
+
+
+def execute_command(proc: Process, cfg: smconfig.SessionManagerConfig, command: str, exits: Exits) -> None:
+    """SmpExecuteCommand for BootExecute: native images, run synchronously, errors ignored."""
+    try:
+        parsed = smp_parse_command_line(command, cfg.environment, cfg.default_lib_path)
+    except SmCommandLineError as exc:
+        proc.log.warning("smss.boot_execute_failed", command=command, status=exc.status)
+        return
+    if parsed.package is None:
+        what = "program not found - skipping AUTOCHECK" if parsed.flags & SMP_AUTOCHK_FLAG else "image not found"
+        proc.log.warning("smss.boot_execute_failed", command=command, reason=what,
+                         status=NtStatus.STATUS_OBJECT_NAME_NOT_FOUND)
+        return
+    pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, 0)
+    proc.nt.resume(pid)
+    status = exits.wait(pid)
+    proc.log.info("smss.boot_execute", command=command, child_pid=pid, status=status)
+
+
+def _known_dlls(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
+    proc.nt.create_directory("\\KnownDlls", permanent=True)
+    directory = cfg.known_dll_directory or SYSTEM32
+    proc.nt.create_link("\\KnownDlls\\KnownDllPath", "\\??\\" + directory.lstrip("\\?"), permanent=True)
+
+
+def _paging_files(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
+    """Create the paging files on the model's C: (sparse: size without disk use)."""
+    for paging in cfg.paging_files or [smconfig.parse_paging_file("?:\\pagefile.sys")]:
+        name = paging.path.split("\\")[-1] or "pagefile.sys"
+        path = proc.root / "C" / name
+        size_mb = paging.min_mb or PAGEFILE_DEFAULT_MB
+        with open(path, "ab") as f:
+            f.truncate(size_mb << 20)
+        proc.log.info("smss.paging_file", path=str(path), size_mb=size_mb,
+                      system_managed=paging.system_managed)
+
+
+def create_session(proc: Process, session: int) -> int:
+    """Start an smss instance for ``session`` (``smss.exe 0000000N 00000000``)."""
+    command_line = f"\\SystemRoot\\System32\\smss.exe {session:08x} 00000000"
+    pid = proc.nt.create_process(command_line.split()[0], command_line, proc.cfg.environment, session)
+    proc.nt.resume(pid)
+    proc.log.info("smss.session_create", session=session, instance_pid=pid)
+    return pid
+
+
+def watch(proc: Process, api: SmApi, exits: Exits) -> None:
+    """WaitAny on csrss and the initial commands; a non-critical death is 0xC000021A."""
+    handled: set[int] = set()
+    while True:
+        with exits.cond:
+            exits.cond.wait(1.0)
+            dead = [p for p in api.watched if p in exits.status and p not in handled]
+        for pid in dead:
+            handled.add(pid)
+            what, session = api.watched[pid]
+            record = proc.nt.query_process(pid)
+            if record.get("critical"):
+                continue  # the kernel already raised the critical-process bugcheck
+            terminate(proc, what, record.get("exit_status") or NtStatus.STATUS_UNSUCCESSFUL, pid)
+
+
+# -- instance ------------------------------------------------------------------
+def instance(proc: Process, session: int) -> int:
+    nt = proc.nt
+    exits = Exits(proc)
+    cfg = smconfig.load_session_manager_config(nt, proc.environment)
+    nt.create_directory(f"\\Sessions\\{session}", permanent=True)
+    nt.create_event(subsystem_event(session), manual_reset=True)
+    windows = cfg.subsystem("Windows")
+    csrss = load_subsystem(proc, cfg, windows, session, exits)
+    initial = "wininit.exe" if session == 0 else "winlogon.exe"
+    execute_initial_command(proc, cfg, initial, session)
+    proc.log.info("smss.session_ready", session=session, csrss_pid=csrss)
+    return 0
+
+
+def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, exits: Exits) -> int:
+    """SmpLoadSubSystem: start csrss with the whole command line; wait for it to connect."""
+    if not command:
+        terminate(proc, "Session Manager Initialization", NtStatus.STATUS_OBJECT_NAME_NOT_FOUND)
+    command_line = expand_environment(command, cfg.environment)
+    image = command_line.split()[0]
+    try:
+        pid = proc.nt.create_process(image, command_line, cfg.environment, session)
+    except NtError as exc:
+        terminate(proc, "Session Manager Initialization", exc.status)
+    proc.nt.resume(pid)
+    proc.log.info("smss.subsystem_start", subsystem_pid=pid, session=session, command_line=command_line)
+    deadline = None if session == 0 else time.monotonic() + SUBSYSTEM_CONNECT_TIMEOUT_MS / 1000
+    while proc.nt.wait_event(subsystem_event(session), 100) == NtStatus.STATUS_TIMEOUT:
+        status = exits.exited(pid)
+        if status is not None:
+            # ReactOS would hang here for ever in session 0 (nt-spec §7 #3); the model
+            # fails the initialisation instead, as the reliability notes (S5) expect.
+            proc.log.error("smss.subsystem_died_before_connect", subsystem_pid=pid, status=status,
+                           divergence="ReactOS hangs; Windows-like failure used")
+            terminate(proc, "Session Manager Initialization", status, pid)
+        if deadline is not None and time.monotonic() > deadline:
+            proc.nt.terminate(pid, NtStatus.STATUS_TIMEOUT)
+            terminate(proc, "Session Manager Initialization", NtStatus.STATUS_TIMEOUT, pid)
+    return pid
+
+
+def execute_initial_command(proc: Process, cfg: Any, command: str, session: int) -> None:
+    """SmpExecuteInitialCommand: create it suspended, then SmExecPgm to the master."""
+    what = "Session Manager ExecuteInitialCommand"
+    try:
+        parsed = smp_parse_command_line(command, cfg.environment, cfg.default_lib_path)
+        if parsed.package is None:
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, command)
+        pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, session)
+        conn = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
+        reply = conn.call(sm.SmpExecPgmApi, {"process": {"pid": pid, "session": session,
+                                                         "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_GUI}})
+        if not reply.ok:
+            raise NtError(reply.status, "SmExecPgm")
+    except (NtError, PortError, SmCommandLineError) as exc:
+        terminate(proc, what, exc.status)
+    proc.log.info("smss.initial_command", command=command, child_pid=pid, session=session)
+
+
+def main(proc: Process) -> int:
+    args = proc.command_line.split()
+    if len(args) >= 2:
+        return instance(proc, int(args[1], 16))
+    return master(proc)
+
+
+__all__ = ["main", "SUBSYSTEM_NAME", "INITIAL_COMMAND_NAME"]

@@ -1,0 +1,32 @@
+"""wininit.exe, first duties (Vista+, nt-spec §1.10): connect to csrss, become critical,
+create WinSta0 with its Winlogon and Default desktops, then wait for shutdown. Starting
+services.exe, lsass.exe and lsm.exe is the services issue's work; it slots in after
+``create_window_station``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from nt import csrclient
+from nt.bootstrap import Process
+from ports.client import PortError
+
+
+def main(proc: Process) -> int:
+    try:
+        csrclient.connect(proc.lpc, proc.session)
+    except PortError as exc:
+        proc.log.error("wininit.csr_connect_failed", status=exc.status)
+        return exc.status
+    if proc.fault("exit_before_critical"):
+        return int(proc.fault("exit_before_critical"), 0)
+    proc.set_critical()
+    create_window_station(proc)
+    proc.log.info("wininit.ready", state="waiting for shutdown")
+    threading.Event().wait()
+    return 0
+
+
+def create_window_station(proc: Process) -> None:
+    proc.log.info("wininit.winsta", window_station="WinSta0", desktops=["Winlogon", "Default"])
