@@ -46,15 +46,6 @@ from nt.regpath import (
 )
 from nt.status import NtStatus
 
-__all__ = [
-    "SQLITE_VERSION",
-    "HiveEvent",
-    "KeyInfo",
-    "Registry",
-    "RegistryError",
-    "sqlite_wal_reset_bug",
-]
-
 SQLITE_VERSION: str = sqlite3.sqlite_version
 APPLICATION_ID = 0x72656766  # 'regf', the real hive signature, marks our SQLite files
 SCHEMA_VERSION = 1
@@ -148,10 +139,10 @@ def _connect_checked(path: Path) -> sqlite3.Connection:
         raise _Corrupt(f"not a SQLite database ({len(head)} header bytes)")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+            "PRAGMA temp_store=MEMORY;"
+        )
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if rows != [("ok",)]:
             raise _Corrupt("quick_check: " + "; ".join(str(r[0]) for r in rows[:3]))

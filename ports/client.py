@@ -82,12 +82,10 @@ class Connection:
         try:
             msg_id = next(self._ids)
             body = {"port": self.port, "info": info or {}, "proto": 1}
-            sock.send_multipart(
-                wire.encode(
-                    self.key, wire.LPC_CONNECTION_REQUEST, 0, next(self._seq), msg_id, 0, body
-                )
+            frames = wire.encode(
+                self.key, wire.LPC_CONNECTION_REQUEST, 0, next(self._seq), msg_id, 0, body
             )
-            reply = self._wait(msg_id, timeout, monitor)
+            reply = self._handshake(frames, msg_id, timeout, monitor)
         finally:
             sock.disable_monitor()
             monitor.close(linger=0)
@@ -151,17 +149,13 @@ class Connection:
                 if len(payload) > self.max_message_length:
                     replies[msg_id] = Reply(NtStatus.STATUS_PORT_MESSAGE_TOO_LONG)
                     continue
-                self._sock.send_multipart(
-                    wire.encode(
-                        self.key,
-                        wire.LPC_REQUEST,
-                        self.conn_id,
-                        next(self._seq),
-                        msg_id,
-                        api,
-                        payload,
-                    )
+                frames = wire.encode(
+                    self.key, wire.LPC_REQUEST, self.conn_id, next(self._seq), msg_id, api, payload
                 )
+                try:
+                    self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
+                except zmq.Again:  # no pipe to the server (IMMEDIATE): it is gone
+                    replies[msg_id] = Reply(NtStatus.STATUS_PORT_DISCONNECTED)
             pending = {i for i in ids if i not in replies}
             deadline = None if timeout is None else time.monotonic() + timeout
             while pending:
@@ -195,11 +189,16 @@ class Connection:
         return NtStatus.STATUS_SUCCESS
 
     # -- receiving --------------------------------------------------------------
-    def _wait(self, msg_id: int, timeout: float, monitor: zmq.Socket) -> Reply:
+    def _handshake(
+        self, frames: list[bytes], msg_id: int, timeout: float, monitor: zmq.Socket
+    ) -> Reply:
+        """Send CONNECT once the pipe is up (IMMEDIATE), then wait for the reply. A ZAP
+        refusal only shows on the monitor: it becomes STATUS_PORT_CONNECTION_REFUSED."""
         deadline = time.monotonic() + timeout
         poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._sock, zmq.POLLOUT)
         poller.register(monitor, zmq.POLLIN)
+        sent = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -209,7 +208,12 @@ class Connection:
                 event = recv_monitor_message(monitor)
                 if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                     return Reply(NtStatus.STATUS_PORT_CONNECTION_REFUSED)
-            if self._sock in events:
+            if not sent and events.get(self._sock, 0) & zmq.POLLOUT:
+                self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
+                sent = True
+                poller.modify(self._sock, zmq.POLLIN)
+                continue
+            if sent and events.get(self._sock, 0) & zmq.POLLIN:
                 got = self._parse(self._sock.recv_multipart(), {msg_id})
                 if got is not None:
                     return got[1]

@@ -107,11 +107,20 @@ class LpcRuntime:
 
     def _attach(self, endpoint: str, image: str, session: int | None) -> None:
         """KdAttachProcess: an outside tool (ntctl) becomes a process of the machine."""
-        conn = Connection(self.ctx, port=ATTACH_PORT, endpoint=endpoint, key=self.key,
-                          max_message_length=ATTACH.max_message_length)
+        conn = Connection(
+            self.ctx,
+            port=ATTACH_PORT,
+            endpoint=endpoint,
+            key=self.key,
+            max_message_length=ATTACH.max_message_length,
+        )
         conn.connect(timeout=2.0)
         try:
-            r = conn.call(ATTACH.by_name()["KdAttachProcess"].number, {"image": image, "session": session}, 5.0)
+            r = conn.call(
+                ATTACH.by_name()["KdAttachProcess"].number,
+                {"image": image, "session": session},
+                5.0,
+            )
         finally:
             conn.close()
         if not r.ok:

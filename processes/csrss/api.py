@@ -167,11 +167,14 @@ def _call(
     if located is None:
         return Reply(NtStatus.STATUS_ILLEGAL_FUNCTION)
     server_dll, index = located
-    name = server_dll.name_table[index] if index < len(server_dll.name_table) else str(index)
+    api = server_dll.api_table[index] if index < len(server_dll.api_table) else None
+    if api is not None:
+        name = api.name
+    else:
+        name = server_dll.name_table[index] if index < len(server_dll.name_table) else str(index)
     if server_to_server and not server_dll.valid_table[index]:
         _bad_api(api_number, client.pid, "not valid server-to-server", api=name)
         return Reply(NtStatus.STATUS_ILLEGAL_FUNCTION)
-    api = server_dll.api_table[index] if index < len(server_dll.api_table) else None
     try:
         body = validate(api.request, message) if api else _plain(message)
     except SchemaError as exc:

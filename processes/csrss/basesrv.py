@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from nt.status import NtStatus, hexstatus, nt_success
+from nt.status import NtStatus, hexstatus, nt_success, status_name
 from ports.csr import (
     BASESRV_APIS,
     BASESRV_CONNECT_INFO,
@@ -36,7 +36,7 @@ from processes.csrss.api import (
     fixed_status,
     install_tables,
 )
-from processes.csrss.process import CsrProcess, CsrProcessFlags, CsrShutdownFlags
+from processes.csrss.process import CsrProcess, CsrProcessFlags, CsrShutdownFlags, kernel_info
 
 log = structlog.get_logger()
 
@@ -96,10 +96,10 @@ class BaseServer:
         """BaseSrvCreateProcess: the parent registers its suspended child."""
         parent = self._caller(client)
         pid = message["process_id"]
-        kernel = self.csr.services.query_process(pid)
-        if kernel is None:
+        info = kernel_info(self.csr.services.query_process(pid))
+        if info is None:
             return Reply(NtStatus.STATUS_INVALID_CID)
-        if kernel.get("parent_pid") != parent.pid and client.pid != self.csr.pid:
+        if info["parent_pid"] != parent.pid:
             log.warning("csr.create_process_denied", caller_pid=client.pid, process_pid=pid)
             return Reply(NtStatus.STATUS_ACCESS_DENIED)
         flags = 0
@@ -107,7 +107,6 @@ class BaseServer:
             flags |= CsrProcessFlags.CsrProcessCreateNewGroup
         if not message["gui"]:
             flags |= CsrProcessFlags.CsrProcessIsConsoleApp
-        info = {"image": kernel.get("image", ""), "session": kernel.get("session")}
         status, _ = self.csr.create_process(parent, pid, message["thread_id"], flags, info)
         if status == NtStatus.STATUS_THREAD_IS_TERMINATING:
             return Reply(status, reply_code=ReplyCode.CsrReplyDeadClient)
@@ -156,7 +155,7 @@ class BaseServer:
         process = self._caller(client)
         return {
             "level": process.shutdown_level,
-            "flags": process.shutdown_flags & CsrShutdownFlags.SHUTDOWN_NORETRY,
+            "flags": int(process.shutdown_flags & CsrShutdownFlags.SHUTDOWN_NORETRY),
         }
 
     # --- small services ----------------------------------------------------------------
@@ -231,7 +230,12 @@ class BaseServer:
             else:
                 status = self._define_dos_device(link, target)
         log.info(
-            "csr.dos_device", link=link, target=target, flags=hex(flags), status=hexstatus(status)
+            "csr.dos_device",
+            link=link,
+            target=target,
+            flags=hex(flags),
+            status=hexstatus(status),
+            status_name=status_name(status),
         )
         return status
 

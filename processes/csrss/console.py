@@ -17,7 +17,9 @@ ENABLE_LINE_INPUT = 0x2
 ENABLE_ECHO_INPUT = 0x4
 ENABLE_MOUSE_INPUT = 0x10
 VALID_INPUT_MODES = 0x1FF  # ... | INSERT_MODE | QUICK_EDIT | EXTENDED_FLAGS | AUTO_POSITION
-DEFAULT_INPUT_MODE = ENABLE_PROCESSED_INPUT | ENABLE_LINE_INPUT | ENABLE_ECHO_INPUT | ENABLE_MOUSE_INPUT
+DEFAULT_INPUT_MODE = (
+    ENABLE_PROCESSED_INPUT | ENABLE_LINE_INPUT | ENABLE_ECHO_INPUT | ENABLE_MOUSE_INPUT
+)
 ENABLE_PROCESSED_OUTPUT = 0x1
 ENABLE_WRAP_AT_EOL_OUTPUT = 0x2
 # Windows 10 adds VIRTUAL_TERMINAL_PROCESSING 0x4, DISABLE_NEWLINE_AUTO_RETURN 0x8 and
@@ -43,8 +45,35 @@ INPUT_BUFFER_MAX = 4096
 HANDLES_PER_PROCESS_MAX = 256
 SCREEN_BUFFERS_PER_CONSOLE_MAX = 16
 CTRL_EVENTS_KEPT = 64
-CODE_PAGES = frozenset({437, 737, 775, 850, 852, 855, 857, 862, 866, 874, 932, 936, 949, 950,
-                        1250, 1251, 1252, 1253, 1254, 1255, 1256, 1257, 1258, 20127, 65001})
+CODE_PAGES = frozenset(
+    {
+        437,
+        737,
+        775,
+        850,
+        852,
+        855,
+        857,
+        862,
+        866,
+        874,
+        932,
+        936,
+        949,
+        950,
+        1250,
+        1251,
+        1252,
+        1253,
+        1254,
+        1255,
+        1256,
+        1257,
+        1258,
+        20127,
+        65001,
+    }
+)
 DEFAULT_CODE_PAGE = 437  # the OEM code page of en-US
 
 
@@ -107,7 +136,9 @@ class ScreenBuffer:
             self.rows.append("")
 
     def resize(self, size_x: int, size_y: int) -> None:
-        rows = [row[:size_x] for row in self.rows[-size_y:]] if size_y <= len(self.rows) else self.rows
+        rows = (
+            [row[:size_x] for row in self.rows[-size_y:]] if size_y <= len(self.rows) else self.rows
+        )
         self.rows = rows + [""] * (size_y - len(rows))
         self.size_x, self.size_y = size_x, size_y
         self.cursor_x = min(self.cursor_x, size_x - 1)
@@ -196,8 +227,12 @@ class ConsoleProcessData:
         """The three standard handles of a process that just got a console."""
         handles = [
             self.insert(ConsoleIoHandle(HANDLE_INPUT, console, None, flags=HANDLE_FLAG_INHERIT)),
-            self.insert(ConsoleIoHandle(HANDLE_OUTPUT, console, console.active, flags=HANDLE_FLAG_INHERIT)),
-            self.insert(ConsoleIoHandle(HANDLE_OUTPUT, console, console.active, flags=HANDLE_FLAG_INHERIT)),
+            self.insert(
+                ConsoleIoHandle(HANDLE_OUTPUT, console, console.active, flags=HANDLE_FLAG_INHERIT)
+            ),
+            self.insert(
+                ConsoleIoHandle(HANDLE_OUTPUT, console, console.active, flags=HANDLE_FLAG_INHERIT)
+            ),
         ]
         if None in handles:
             return None

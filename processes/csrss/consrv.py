@@ -52,7 +52,10 @@ class ConsoleServer:
         self.csr = server_dll.csr
         self.consoles: dict[int, Console] = {}
         self._next_handle = 1
+        # Lock order is process lock -> console lock (NewProcessCallback runs under the
+        # process lock), so under this lock consrv finds processes in its own map only.
         self.lock = threading.RLock()
+        self.by_pid: dict[int, ConsoleProcessData] = {}
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -60,7 +63,8 @@ class ConsoleServer:
         return process.server_data[self.dll.server_id] if process else None
 
     def client_data(self, client: Any) -> ConsoleProcessData | None:
-        return self.data(self.csr.client_process(client))
+        with self.lock:
+            return self.by_pid.get(client.pid)
 
     def console_of(self, client: Any) -> tuple[ConsoleProcessData, Console] | int:
         data = self.client_data(client)
@@ -130,15 +134,15 @@ class ConsoleServer:
 
     def attach(self, message: dict, client: Any) -> dict | int:
         """SrvAttachConsole: join another process's console (-1: the parent's)."""
+        process = self.csr.client_process(client)
+        pid = message["process_id"]
+        if pid == con.ATTACH_PARENT_PROCESS:
+            pid = process.parent_pid if process else 0
         with self.lock:
-            process = self.csr.client_process(client)
-            data = self.data(process)
-            if process is None or data is None or data.console is not None:
+            data = self.by_pid.get(client.pid)
+            if data is None or data.console is not None:
                 return NtStatus.STATUS_ACCESS_DENIED
-            pid = message["process_id"]
-            if pid == con.ATTACH_PARENT_PROCESS:
-                pid = process.parent_pid
-            target = self.data(self.csr.processes.locate(pid))
+            target = self.by_pid.get(pid)
             if target is None or target.console is None:
                 return INVALID_HANDLE
             return self._attach(data, target.console, std=True)
@@ -180,15 +184,20 @@ class ConsoleServer:
             found = self.console_of(client)
             if isinstance(found, int):
                 return found
-            self._send_ctrl_event(found[1], event, group)
+            self.send_ctrl_event(found[1], event, group)
         return NtStatus.STATUS_SUCCESS
 
-    def _send_ctrl_event(self, console: Console, event: int, group: int) -> None:
+    def send_ctrl_event(self, console: Console, event: int, group: int) -> None:
         for pid in list(console.processes):
-            target = self.data(self.csr.processes.locate(pid))
+            target = self.by_pid.get(pid)
             if target is not None and (group == 0 or target.process_group_id == group):
                 target.ctrl_events.append(event)
-                log.info("csr.console_ctrl_event", console=console.handle, target_pid=pid, ctrl_event=event)
+                log.info(
+                    "csr.console_ctrl_event",
+                    console=console.handle,
+                    target_pid=pid,
+                    ctrl_event=event,
+                )
 
     def get_history(self, message: dict, client: Any) -> dict | int:
         with self.lock:
@@ -240,6 +249,8 @@ class ConsoleServer:
         """ConSrvNewProcess: a console child inherits its parent's inheritable handles."""
         data = ConsoleProcessData(process.pid)
         process.server_data[self.dll.server_id] = data
+        with self.lock:
+            self.by_pid[process.pid] = data
         source = self.data(parent)
         if process.flags & CsrProcessFlags.CsrProcessCreateNewGroup or source is None:
             data.process_group_id = process.pid
@@ -249,7 +260,9 @@ class ConsoleServer:
             with self.lock:
                 data.inherited_console = source.console
                 data.handles = {
-                    h: ConsoleIoHandle(io.kind, io.console, io.buffer, io.access, io.share, io.flags)
+                    h: ConsoleIoHandle(
+                        io.kind, io.console, io.buffer, io.access, io.share, io.flags
+                    )
                     for h, io in source.handles.items()
                     if io.flags & con.HANDLE_FLAG_INHERIT
                 }
@@ -266,7 +279,10 @@ class ConsoleServer:
             return Reply(NtStatus.STATUS_SUCCESS)
         with self.lock:
             if data.console is not None:
-                return Reply(NtStatus.STATUS_SUCCESS, {"connection_info": {"console_handle": data.console.handle}})
+                return Reply(
+                    NtStatus.STATUS_SUCCESS,
+                    {"connection_info": {"console_handle": data.console.handle}},
+                )
             if body["console_handle"] == 0:
                 data.handles.clear()
                 console = self._new_console(body["title"] or body["app_name"])
@@ -289,6 +305,8 @@ class ConsoleServer:
         if data is not None:
             with self.lock:
                 self._detach(data)
+                if self.by_pid.get(process.pid) is data:
+                    del self.by_pid[process.pid]
 
     def client_shutdown(self, process: CsrProcess, flags: int, first_phase: bool) -> int:
         """ConsoleClientShutdown."""

@@ -164,7 +164,9 @@ class CsrServer:
         """SmSessionComplete to smss (which answers STATUS_NOT_IMPLEMENTED in ReactOS)."""
         log.info("csr.session_complete", nt_session=session_id, exit_status=hexstatus(exit_status))
         if self._sm_session_complete is not None:
-            self.call_hook("sm_session_complete", self._sm_session_complete, session_id, exit_status)
+            self.call_hook(
+                "sm_session_complete", self._sm_session_complete, session_id, exit_status
+            )
 
     def call_hook(self, name: str, hook: Callable[..., Any], *args: Any) -> int:
         """Call out of csrss (a kernel service, smss): a failure is a status, not a crash."""

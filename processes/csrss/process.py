@@ -85,6 +85,18 @@ class CsrProcess:
         return bool(self.flags & CsrProcessFlags.CsrProcessTerminating)
 
 
+def kernel_info(record: dict | None) -> dict | None:
+    """What csrss keeps of the kernel's record of a live process (None: not alive)."""
+    if record is None or record.get("state") == "exited":
+        return None
+    return {
+        "image": record.get("image", ""),
+        "session": record.get("session"),
+        "parent_pid": record.get("parent_pid", 0),
+        "logon_id": (record.get("token") or {}).get("sid"),
+    }
+
+
 class CsrProcessList:
     """The list under ``CsrRootProcess``, in creation order, with ``CsrProcessLock``."""
 
@@ -170,7 +182,7 @@ def new_process(
         session=info.get("session"),
         parent_pid=parent.pid if parent else int(info.get("parent_pid") or 0),
         nt_session=nt_session,
-        logon_id=parent.logon_id if parent else SYSTEM_LOGON_ID,
+        logon_id=info.get("logon_id") or (parent.logon_id if parent else SYSTEM_LOGON_ID),
         flags=flags,
     )
     for server_dll in csr.loaded:
@@ -196,7 +208,8 @@ def create_process(
             return NtStatus.STATUS_THREAD_IS_TERMINATING, None
         if csr.processes.locate(pid, include_terminating=True) is not None:
             return NtStatus.STATUS_OBJECT_NAME_COLLISION, None
-        assert parent.nt_session is not None
+        if parent.nt_session is None:  # the root process belongs to no SMSS session
+            return NtStatus.STATUS_INVALID_PARAMETER, None
         csr.processes.reference_session(parent.nt_session)
         process = new_process(csr, pid, parent, parent.nt_session, info, flags)
         if tid:

@@ -68,26 +68,21 @@ def load_server_dll(csr: CsrServer, dll_name: str, init_name: str | None, index:
     if csr.loaded[index] is not None:
         return LoadResult(NtStatus.STATUS_INVALID_PARAMETER)
     server_dll = ServerDll(name=dll_name, server_id=index, csr=csr)
-    if index == CSRSRV_SERVERDLL_INDEX:
-        init: Any = csrsrv_server_dll_initialization
-    else:
-        module = _import_dll(dll_name)
-        if module is None:
-            status = NtStatus.STATUS_DLL_NOT_FOUND
-            hard_error = HardError(status, (dll_name, DEFAULT_LOAD_PATH))
-            log.error("csr.dll_not_found", dll=dll_name, status=hexstatus(status))
-            return LoadResult(status, hard_error=hard_error)
-        init = getattr(module, init_name if init_name is not None else DEFAULT_INIT_ROUTINE, None)
-        if not callable(init):
-            log.error("csr.entry_point_not_found", dll=dll_name, entry=init_name)
-            return LoadResult(STATUS_PROCEDURE_NOT_FOUND)
+    init = _entry_point(dll_name, init_name, index)
+    if isinstance(init, LoadResult):
+        return init
     try:
         status = int(init(server_dll))
     except Exception:
         log.exception("csr.dll_init_exception", dll=dll_name)
         status = NtStatus.STATUS_INTERNAL_ERROR
     if not nt_success(status):
-        log.error("csr.dll_init_failed", dll=dll_name, status=hexstatus(status))
+        log.error(
+            "csr.dll_init_failed",
+            dll=dll_name,
+            status=hexstatus(status),
+            status_name=status_name(status),
+        )
         return LoadResult(status)
     slot = server_dll.server_id
     if not 0 <= slot < CSR_SERVER_DLL_MAX or csr.loaded[slot] is not None:
@@ -103,6 +98,27 @@ def load_server_dll(csr: CsrServer, dll_name: str, init_name: str | None, index:
         highest_api=server_dll.highest_api_supported,
     )
     return LoadResult(NtStatus.STATUS_SUCCESS, server_dll)
+
+
+def _entry_point(dll_name: str, init_name: str | None, index: int) -> Any:
+    """LdrLoadDll + LdrGetProcedureAddress: the init routine, or the failure."""
+    if index == CSRSRV_SERVERDLL_INDEX:
+        return csrsrv_server_dll_initialization  # CSRSRV is never loaded, it is us
+    module = _import_dll(dll_name)
+    if module is None:
+        status = NtStatus.STATUS_DLL_NOT_FOUND
+        log.error(
+            "csr.dll_not_found",
+            dll=dll_name,
+            status=hexstatus(status),
+            status_name=status_name(status),
+        )
+        return LoadResult(status, hard_error=HardError(status, (dll_name, DEFAULT_LOAD_PATH)))
+    init = getattr(module, init_name if init_name is not None else DEFAULT_INIT_ROUTINE, None)
+    if not callable(init):
+        log.error("csr.entry_point_not_found", dll=dll_name, entry=init_name)
+        return LoadResult(STATUS_PROCEDURE_NOT_FOUND)
+    return init
 
 
 def _import_dll(dll_name: str) -> Any:

@@ -18,7 +18,7 @@ from nt.status import NtStatus, hexstatus, nt_success, status_name
 from ports.sb import SB_APIS, SbpCreateSession, SbpMaxApiNumber, sb_api_name
 from ports.schema import SchemaError, validate
 from processes.csrss.api import Reply
-from processes.csrss.process import new_process
+from processes.csrss.process import kernel_info, new_process
 
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
@@ -64,8 +64,8 @@ def sb_dispatch(csr: CsrServer, api_number: int, message: Any, client: Any) -> R
 def sb_create_session(csr: CsrServer, session_id: int, process_info: dict) -> Reply:
     """CsrSbCreateSession: register the process, then resume its initial thread."""
     pid = process_info["pid"]
-    kernel = csr.services.query_process(pid)
-    if kernel is None:
+    info = kernel_info(csr.services.query_process(pid))
+    if info is None:
         log.warning("csr.sb_unknown_process", process_pid=pid, nt_session=session_id)
         return Reply(NtStatus.STATUS_INVALID_PARAMETER)
     with csr.processes.lock:
@@ -76,15 +76,15 @@ def sb_create_session(csr: CsrServer, session_id: int, process_info: dict) -> Re
             log.warning("csr.sb_duplicate_session", nt_session=session_id)
             return Reply(NtStatus.STATUS_OBJECT_NAME_COLLISION)
         # The kernel's record, not smss's message, says what the process is.
-        info = {
-            "image": kernel.get("image", ""),
-            "session": kernel.get("session"),
-            "parent_pid": kernel.get("parent_pid", 0),
-        }
         process = new_process(csr, pid, None, nt_session, info)
         if process_info.get("tid"):
             process.threads.add(process_info["tid"])
     status = csr.resume(pid)
     if not nt_success(status):
-        log.error("csr.sb_resume_failed", process_pid=pid, status=hexstatus(status))
+        log.error(
+            "csr.sb_resume_failed",
+            process_pid=pid,
+            status=hexstatus(status),
+            status_name=status_name(status),
+        )
     return Reply(status)

@@ -52,7 +52,7 @@ def shutdown_processes(csr: CsrServer, caller_logon_id: str | None, flags: int) 
         if result == ShutdownResult.CsrShutdownCancelled:
             log.warning("csr.shutdown_cancelled", process_pid=process.pid, flags=hex(flags))
             return NtStatus.STATUS_CANCELLED
-    log.info("csr.shutdown_done", status=hexstatus(NtStatus.STATUS_SUCCESS))
+    log.info("csr.shutdown_done", status=hexstatus(0), status_name="STATUS_SUCCESS")
     return NtStatus.STATUS_SUCCESS
 
 

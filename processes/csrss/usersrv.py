@@ -116,7 +116,13 @@ class UserServer:
         status = self.csr.call_hook(
             "notify_winlogon", self.csr.services.notify_winlogon, session or 0, flags
         )
-        log.info("csr.exit_windows_forwarded", caller_pid=client.pid, flags=hex(flags), status=hexstatus(status))
+        log.info(
+            "csr.exit_windows_forwarded",
+            caller_pid=client.pid,
+            flags=hex(flags),
+            status=hexstatus(status),
+            status_name=status_name(status),
+        )
         if not nt_success(status):
             return status
         return Reply(NtStatus.STATUS_PENDING)
@@ -149,19 +155,32 @@ class UserServer:
         pid = message["process_id"]
         denied = Reply(NtStatus.STATUS_ACCESS_DENIED, {"success": False})
         if pid == self.csr.pid:
-            log.warning("csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="csrss")
+            log.warning(
+                "csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="csrss"
+            )
             return denied
         kernel = self.csr.services.query_process(pid)
         if kernel is None or self.csr.processes.locate(pid) is None:
             return Reply(NtStatus.STATUS_INVALID_CID, {"success": False})
         if kernel.get("critical"):
-            log.warning("csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="critical")
+            log.warning(
+                "csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="critical"
+            )
             return denied
         if client.pid != self.csr.pid and kernel.get("session") != client.session:
-            log.warning("csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="session")
+            log.warning(
+                "csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="session"
+            )
             return denied
         status = self.csr.terminate(pid, 1)
-        log.info("csr.end_task", caller_pid=client.pid, target_pid=pid, force=message["force"], status=hexstatus(status))
+        log.info(
+            "csr.end_task",
+            caller_pid=client.pid,
+            target_pid=pid,
+            force=message["force"],
+            status=hexstatus(status),
+            status_name=status_name(status),
+        )
         return Reply(status, {"success": nt_success(status)})
 
     # --- registrations -------------------------------------------------------------------
@@ -173,7 +192,9 @@ class UserServer:
             values = self.settings_loader(client) or {}
             known = {k: int(v) for k, v in values.items() if hasattr(self.settings, k)}
             self.settings = ShutdownSettings(**{**self.settings.__dict__, **known})
-            self.settings.process_terminate_timeout = max(5000, self.settings.process_terminate_timeout)
+            self.settings.process_terminate_timeout = max(
+                5000, self.settings.process_terminate_timeout
+            )
         return NtStatus.STATUS_SUCCESS
 
     def register_services_process(self, message: dict, client: Any) -> int:
@@ -205,7 +226,7 @@ class UserServer:
 
     def create_system_threads(self, message: dict, client: Any) -> int:
         """CsrExecServerThread(CreateSystemThreads): win32k's RIT and desktop threads. The
-        model has no win32k to run them; it counts the request on the root process."""
+        model has no win32k to run them; it counts the requests."""
         with self.csr.processes.lock:
             self.system_threads += 1
         return NtStatus.STATUS_SUCCESS
@@ -236,6 +257,7 @@ class UserServer:
 
 def UserServerDllInitialization(server_dll: ServerDll) -> int:  # noqa: N802 - export name
     user = UserServer(server_dll)
+    assert server_dll.csr is not None
     server_dll.csr.dll_globals("winsrv")["user"] = user
     handlers = {api.name: NOT_IMPLEMENTED for api in USERSRV_APIS}
     handlers.update(

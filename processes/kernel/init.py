@@ -107,9 +107,16 @@ class Kernel:
         self._previous_boot()
         self.runtime = make_runtime_dir(self.boot_id)
         (self.runtime / "key").write_bytes(self.key)
-        base = {"key": self.key, "boot_id": self.boot_id, "runtime": str(self.runtime),
-                "root": str(self.root), "kernel_pid": self.pid, "profile": self.profile,
-                "options": self.options.as_dict(), "faults": os.environ.get("NTMODEL_FAULTS", "")}
+        base = {
+            "key": self.key,
+            "boot_id": self.boot_id,
+            "runtime": str(self.runtime),
+            "root": str(self.root),
+            "kernel_pid": self.pid,
+            "profile": self.profile,
+            "options": self.options.as_dict(),
+            "faults": os.environ.get("NTMODEL_FAULTS", ""),
+        }
         self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
         for step, percent in progress_steps():
             self.log.info(
@@ -122,10 +129,19 @@ class Kernel:
                 except (bootopts.BootOptionError, SystemExit):
                     raise
                 except Exception as exc:  # the step's own bugcheck (phase1.py), as ex/init.c does
-                    self.log.critical("boot.step_failed", step=step.name, error=repr(exc),
-                                      traceback=traceback.format_exc())
-                    self.raise_bugcheck(bugcodes.status_bugcheck(step.bugcheck or 0x32, getattr(
-                        exc, "status", NtStatus.STATUS_UNSUCCESSFUL)), None)
+                    self.log.critical(
+                        "boot.step_failed",
+                        step=step.name,
+                        error=repr(exc),
+                        traceback=traceback.format_exc(),
+                    )
+                    self.raise_bugcheck(
+                        bugcodes.status_bugcheck(
+                            step.bugcheck or 0x32,
+                            getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL),
+                        ),
+                        None,
+                    )
                     return
             if self.options.sos:
                 self.log.info("boot.display", text=f"{step.name}")
@@ -143,7 +159,11 @@ class Kernel:
             self.options.lastknowngood,
         )
         for ev in events:
-            self.log.warning("cm.recovered", detail=str(ev))
+            if ev.event == "hive.created":
+                self.log.info("cm.hive_created", hive=ev.hive, path=ev.detail)
+            else:
+                self.log.warning("cm.hive_recovered", hive=ev.hive, event=ev.event, status=ev.status,
+                                 detail=ev.detail, moved_to=ev.moved_to)
         for w in self.options.registry_writes(
             alternate_shell_configured=self.cm.value_or(
                 CONTROL + r"\SafeBoot", "AlternateShell", None
@@ -178,6 +198,7 @@ class Kernel:
             ATTACH_PORT,
             ATTACH,
             handlers.attach_table(),
+            endpoint=f"ipc://{self.runtime}/attach",
             identify=self._attach_identity,
             policy=lambda pid, uid: (same_uid(uid), "another user"),
         )

@@ -43,8 +43,13 @@ class BugCheck:
 
     def consequence(self, what: dict) -> None:
         self.consequences.append(what)
-        self.k.log.info("bugcheck.consequence", culprit_pid=what.get("pid"), culprit_image=what.get("image"),
-                        status=what.get("exit_status"), signal=what.get("signal"))
+        self.k.log.info(
+            "bugcheck.consequence",
+            culprit_pid=what.get("pid"),
+            culprit_image=what.get("image"),
+            status=what.get("exit_status"),
+            signal=what.get("signal"),
+        )
 
     def raise_(self, params: BugcheckParams, culprit: dict | None, detected_by: dict) -> None:
         """KeBugCheckEx. Returns at once in every caller but the first."""

@@ -131,8 +131,9 @@ class SmApi:
         session_id = next(self._session_ids)
         process = {"pid": info["pid"], "image": record["image"], "session": session,
                    "subsystem_type": image_type}
-        with self._lock:
-            self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
+        if client.image == "smss.exe":  # an initial command: watched like ReactOS's WaitAny slot
+            with self._lock:
+                self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
         reply = subsystem.sb.call(sb.SbpCreateSession, {"session_id": session_id, "process": process})
         self.log.info("smss.sb_create_session", sm_session_id=session_id, child_pid=info["pid"],
                       child_image=record["image"], session=session, status=reply.status)

@@ -1,0 +1,165 @@
+"""Cluster fixtures: boot the real machine through the user's entry point, wait on its
+events (never fixed sleeps), and leave no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from nt import dump
+from nt.logquery import iter_events
+
+REPO = Path(__file__).resolve().parents[2]
+BOOT_TIMEOUT = 60
+
+
+def machine_processes() -> set[int]:
+    """Processes of any ntmodel machine: NT images (their titles) and launchers."""
+    found = set()
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if ".exe" in cmd.split(" ", 1)[0] or "processes." in cmd or "ntctl boot" in cmd or cmd == "System":
+            found.add(p.info["pid"])
+    found.discard(os.getpid())
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    before = machine_processes()
+    yield
+    deadline = time.monotonic() + 5
+    while (left := machine_processes() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:  # clean up for the next test, then fail this one
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"processes left behind: {left}"
+
+
+class Machine:
+    """A booted machine in its own data root, driven the way a user drives it."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+
+    def ntctl(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+        r = subprocess.run([sys.executable, "-m", "ntctl", *args, "--root", str(self.root)],
+                           cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"ntctl {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def boot(self, *extra: str) -> subprocess.CompletedProcess:
+        return self.ntctl("boot", "--detach", *extra, check=False, timeout=BOOT_TIMEOUT + 10)
+
+    @property
+    def log_dir(self) -> Path:
+        return (self.root / "logs" / "latest").resolve()
+
+    def events(self, **filters: object) -> list[dict]:
+        return list(iter_events(self.log_dir, **filters))
+
+    def wait_event(self, event: str, timeout: float = 20, **filters: object) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.events(event=event, **filters)
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError(f"no {event} {filters} within {timeout} s")
+
+    def processes(self) -> list[dict]:
+        return json.loads(self.ntctl("ps", "--json").stdout)
+
+    def pid_of(self, image: str, session: int | None = None) -> int:
+        for p in self.processes():
+            if p["image"] == image and (session is None or p["session"] == session):
+                return p["pid"]
+        raise AssertionError(f"no {image} in session {session}")
+
+    def kernel_pid(self) -> int | None:
+        try:
+            return json.loads((self.root / "machine.json").read_text())["kernel_pid"]
+        except (OSError, ValueError):
+            return None
+
+    def wait_stopped(self, timeout: float = 15) -> None:
+        """Until the launcher daemon, the kernel and every process of the machine are gone."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._lock_held() and not (machine_processes() & self._tree()):
+                return
+            time.sleep(0.02)
+        raise AssertionError("the machine did not stop")
+
+    def _lock_held(self) -> bool:
+        lock = self.root / "machine.lock"
+        try:
+            pid = int(lock.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return False
+        return pid > 0 and psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+    def _tree(self) -> set[int]:
+        pids = set()
+        for p in psutil.process_iter(["pid", "environ"]):
+            try:
+                if (p.info["environ"] or {}).get("NTMODEL_TEST_ROOT") == str(self.root):
+                    pids.add(p.info["pid"])
+            except psutil.Error:
+                continue
+        return pids
+
+    def latest_dump(self) -> dict:
+        path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
+        assert path is not None, "no crash dump was written"
+        return dump.read_dump(path)
+
+    def stop(self) -> None:
+        if self.kernel_pid() is not None:
+            self.ntctl("shutdown", check=False, timeout=30)
+        try:
+            self.wait_stopped(10)
+        except AssertionError:
+            for pid in self._tree():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+@pytest.fixture
+def machine_factory(tmp_path: Path) -> Iterator:
+    made: list[Machine] = []
+
+    def make(faults: str = "") -> Machine:
+        root = tmp_path / f"m{len(made)}"
+        env = dict(os.environ, NTMODEL_TEST_ROOT=str(root), NTMODEL_FAULTS=faults)
+        m = Machine(root, env)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.stop()
+
+
+@pytest.fixture
+def machine(machine_factory) -> Machine:
+    m = machine_factory()
+    r = m.boot()
+    assert r.returncode == 0, f"boot failed:\n{r.stdout}\n{r.stderr}"
+    return m
