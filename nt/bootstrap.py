@@ -154,7 +154,8 @@ def start(image: str, argv: list[str] | None = None) -> Process:
     if os.read(fd, 1) != b"R":  # suspended until NtResumeThread
         os._exit(1)
     os.close(fd)
-    log.info("proc.start", command_line=params["command_line"], parent_pid=params["parent_pid"])
+    log.info("proc.start", command_line=params["command_line"], parent_pid=params["parent_pid"],
+             environment=params["environment"])
     return proc
 
 

@@ -104,9 +104,9 @@ class Launcher:
                     task = None
             out = progress.console if progress is not None else self.console
             if self.plain:
-                out.print(format_event_plain(ev), markup=False, highlight=False)
+                out.print(format_event_plain(ev), markup=False, highlight=False, soft_wrap=True)
             else:
-                out.print(format_event(ev))
+                out.print(format_event(ev), soft_wrap=True)
         if progress is not None:
             progress.stop()
 
@@ -172,7 +172,7 @@ def boot(root: Path, boot_options: str, profile: str, regs: list[str], detach: b
     launcher = Launcher(root, boot_options, profile, regs, console, plain=daemon)
     holder = launcher.acquire()
     if holder is not None:
-        console.print(f"[red]ntmodel: the machine in {root} is already running (pid {holder}).[/]\n"
+        Console(stderr=True, soft_wrap=True).print(f"[red]ntmodel: the machine in {root} is already running (pid {holder}).[/]\n"
                       "  Stop it with `ntctl shutdown`, or give another data root with --root.")
         return 1
     if detach:

@@ -32,7 +32,7 @@ csr_app = typer.Typer(no_args_is_help=True, help="Call csrss's ApiPort as a clie
 app.add_typer(reg_app, name="reg")
 app.add_typer(csr_app, name="csr")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Root = Annotated[Path, typer.Option("--root", help="data root of the machine")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]

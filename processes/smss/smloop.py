@@ -85,7 +85,7 @@ class SmApi:
         with self._lock:
             served = self.subsystems.get((session, image_type))
             if served is not None and served.pid != client.pid and self._alive(served.pid):
-                self.log.warning("smss.subsystem_refused", peer_pid=client.pid, session=session,
+                self.log.warning("smss.subsystem_refused", peer_pid=client.pid, target_session=session,
                                  image_type=image_type, reason="Image type already being served")
                 return False
             subsystem = Subsystem(client.pid, session, image_type, sb_port)
@@ -97,7 +97,7 @@ class SmApi:
             self.log.error("smss.sb_connect_failed", sb_port=sb_port, status=exc.status)
             return exc.status
         client.state["subsystem"] = subsystem
-        self.log.info("smss.subsystem_connected", subsystem_pid=client.pid, session=session,
+        self.log.info("smss.subsystem_connected", subsystem_pid=client.pid, target_session=session,
                       image_type=image_type, sb_port=sb_port)
         self.proc.nt.set_event(subsystem_event(session))
         return True
@@ -126,7 +126,7 @@ class SmApi:
             if image_type == sm.IMAGE_SUBSYSTEM_NATIVE:
                 self.proc.nt.resume(info["pid"])
                 return {}
-            self.log.error("smss.subsystem_not_found", session=session, image_type=image_type)
+            self.log.error("smss.subsystem_not_found", target_session=session, image_type=image_type)
             return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
         session_id = next(self._session_ids)
         process = {"pid": info["pid"], "image": record["image"], "session": session,
@@ -136,7 +136,7 @@ class SmApi:
                 self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
         reply = subsystem.sb.call(sb.SbpCreateSession, {"session_id": session_id, "process": process})
         self.log.info("smss.sb_create_session", sm_session_id=session_id, child_pid=info["pid"],
-                      child_image=record["image"], session=session, status=reply.status)
+                      child_image=record["image"], target_session=session, status=reply.status)
         return reply.status
 
     def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> Any:

@@ -182,7 +182,7 @@ def create_session(proc: Process, session: int) -> int:
     command_line = f"\\SystemRoot\\System32\\smss.exe {session:08x} 00000000"
     pid = proc.nt.create_process(command_line.split()[0], command_line, proc.cfg.environment, session)
     proc.nt.resume(pid)
-    proc.log.info("smss.session_create", session=session, instance_pid=pid)
+    proc.log.info("smss.session_create", target_session=session, instance_pid=pid)
     return pid
 
 
@@ -213,7 +213,7 @@ def instance(proc: Process, session: int) -> int:
     csrss = load_subsystem(proc, cfg, windows, session, exits)
     initial = "wininit.exe" if session == 0 else "winlogon.exe"
     execute_initial_command(proc, cfg, initial, session)
-    proc.log.info("smss.session_ready", session=session, csrss_pid=csrss)
+    proc.log.info("smss.session_ready", target_session=session, csrss_pid=csrss)
     return 0
 
 
@@ -228,7 +228,7 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
     except NtError as exc:
         terminate(proc, "Session Manager Initialization", exc.status)
     proc.nt.resume(pid)
-    proc.log.info("smss.subsystem_start", subsystem_pid=pid, session=session, command_line=command_line)
+    proc.log.info("smss.subsystem_start", subsystem_pid=pid, target_session=session, command_line=command_line)
     deadline = None if session == 0 else time.monotonic() + SUBSYSTEM_CONNECT_TIMEOUT_MS / 1000
     while proc.nt.wait_event(subsystem_event(session), 100) == NtStatus.STATUS_TIMEOUT:
         status = exits.exited(pid)
@@ -259,7 +259,7 @@ def execute_initial_command(proc: Process, cfg: Any, command: str, session: int)
             raise NtError(reply.status, "SmExecPgm")
     except (NtError, PortError, SmCommandLineError) as exc:
         terminate(proc, what, exc.status)
-    proc.log.info("smss.initial_command", command=command, child_pid=pid, session=session)
+    proc.log.info("smss.initial_command", command=command, child_pid=pid, target_session=session)
 
 
 def main(proc: Process) -> int:

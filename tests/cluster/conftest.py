@@ -20,6 +20,7 @@ from nt.logquery import iter_events
 
 REPO = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT = 60
+QUERY_FILTERS = {"image", "pid", "session", "level", "event", "since", "until"}
 
 
 def machine_processes() -> set[int]:
@@ -70,7 +71,10 @@ class Machine:
         return (self.root / "logs" / "latest").resolve()
 
     def events(self, **filters: object) -> list[dict]:
-        return list(iter_events(self.log_dir, **filters))
+        """Events of this boot; known filters go to iter_events, others match fields."""
+        known = {k: filters.pop(k) for k in list(filters) if k in QUERY_FILTERS}
+        return [e for e in iter_events(self.log_dir, **known)
+                if all(e.get(k) == v for k, v in filters.items())]
 
     def wait_event(self, event: str, timeout: float = 20, **filters: object) -> dict:
         deadline = time.monotonic() + timeout
