@@ -31,7 +31,7 @@ reg_app = typer.Typer(no_args_is_help=True, help="Read and write the registry th
 csr_app = typer.Typer(no_args_is_help=True, help="Call csrss's ApiPort as a client process would.")
 app.add_typer(reg_app, name="reg")
 app.add_typer(csr_app, name="csr")
-console = Console()
+console = Console(soft_wrap=True)  # command output is for copying, not reflowing
 err = Console(stderr=True, soft_wrap=True)
 
 Root = Annotated[Path, typer.Option("--root", help="data root of the machine")]

@@ -108,6 +108,7 @@ def main(proc: Process) -> int:
     if proc.session:
         proc.log.info("divergence", what=f"csrss of session {proc.session} serves {directory} (Windows); "
                       "ReactOS would reuse the command line's directory")
+    create_session_directories(proc)
     proc.nt.create_directory(directory, permanent=True)
     proc.lpc.events.subscribe(lambda pid, status, image: _client_died(csr, pid, status))
     proc.lpc.create_port(
@@ -136,6 +137,20 @@ def main(proc: Process) -> int:
                   server_dlls=[d.name if d else None for d in csr.loaded])
     threading.Event().wait()
     return 0
+
+
+def create_session_directories(proc: Process) -> None:
+    """What CsrParseServerCommandLine creates first: the session's object directories."""
+    session = proc.session or 0
+    base = "\\BaseNamedObjects" if session == 0 else f"\\Sessions\\{session}\\BaseNamedObjects"
+    for path in ("\\Sessions\\BNOLINKS", f"\\Sessions\\{session}",
+                 f"\\Sessions\\{session}\\DosDevices", base):
+        proc.nt.create_directory(path, permanent=True)
+    try:
+        proc.nt.create_link(f"\\Sessions\\BNOLINKS\\{session}", base, permanent=True)
+    except NtError as exc:
+        if exc.status != NtStatus.STATUS_OBJECT_NAME_COLLISION:
+            raise
 
 
 def _client_died(csr: CsrServer, pid: int, status: int) -> None:

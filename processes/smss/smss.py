@@ -212,7 +212,7 @@ def instance(proc: Process, session: int) -> int:
     windows = cfg.subsystem("Windows")
     csrss = load_subsystem(proc, cfg, windows, session, exits)
     initial = "wininit.exe" if session == 0 else "winlogon.exe"
-    execute_initial_command(proc, cfg, initial, session)
+    execute_initial_command(proc, cfg, initial, session, csrss, exits)
     proc.log.info("smss.session_ready", target_session=session, csrss_pid=csrss)
     return 0
 
@@ -244,7 +244,8 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
     return pid
 
 
-def execute_initial_command(proc: Process, cfg: Any, command: str, session: int) -> None:
+def execute_initial_command(proc: Process, cfg: Any, command: str, session: int, csrss: int,
+                            exits: Exits) -> None:
     """SmpExecuteInitialCommand: create it suspended, then SmExecPgm to the master."""
     what = "Session Manager ExecuteInitialCommand"
     try:
@@ -258,6 +259,9 @@ def execute_initial_command(proc: Process, cfg: Any, command: str, session: int)
         if not reply.ok:
             raise NtError(reply.status, "SmExecPgm")
     except (NtError, PortError, SmCommandLineError) as exc:
+        dead = exits.exited(csrss)
+        if dead is not None:  # the real cause: csrss died before it became critical
+            terminate(proc, SUBSYSTEM_NAME, dead, csrss)
         terminate(proc, what, exc.status)
     proc.log.info("smss.initial_command", command=command, child_pid=pid, target_session=session)
 
