@@ -124,12 +124,18 @@ class Process:
             os._exit(status & 0xFF or (1 if status else 0))
 
 
+_PRELOADED: tuple[int, dict] | None = None  # (fd, params) a spare process already read
+
+
 def start(image: str, argv: list[str] | None = None) -> Process:
-    argv = sys.argv if argv is None else argv
-    fd = int(argv[argv.index("--ppb-fd") + 1])
-    os.umask(0o077)
-    set_pdeathsig()
-    params = read_parameters(fd)
+    if _PRELOADED is not None:
+        fd, params = _PRELOADED
+    else:
+        argv = sys.argv if argv is None else argv
+        fd = int(argv[argv.index("--ppb-fd") + 1])
+        os.umask(0o077)
+        set_pdeathsig()
+        params = read_parameters(fd)
     if os.getppid() != params["kernel_pid"]:  # the kernel died before PDEATHSIG was armed
         os._exit(1)
     args = params["command_line"].split(" ", 1)
@@ -175,3 +181,14 @@ def run(image: str, main) -> None:
 
 def wait_forever() -> None:
     threading.Event().wait()
+
+
+def become(package: str, fd: int) -> None:
+    """Run image ``package`` in this (forked, pre-imported) process: read the parameters
+    block the kernel wrote, then the image's ``__main__`` as if started with ``-m``."""
+    global _PRELOADED
+    import runpy
+
+    os.umask(0o077)
+    _PRELOADED = (fd, read_parameters(fd))
+    runpy.run_module(f"processes.{package}", run_name="__main__", alter_sys=True)

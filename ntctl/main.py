@@ -93,6 +93,9 @@ def shutdown(root: Root = DEFAULT_ROOT,
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and Path(f"/proc/{kernel_pid}").exists():
         time.sleep(0.02)
+    if Path(f"/proc/{kernel_pid}").exists():
+        fail(f"the kernel (pid {kernel_pid}) is still running 15 s after NtShutdownSystem; "
+             "see `ntctl logs --event 'shutdown.*'`")
     console.print("The machine is restarting." if reboot else "The machine was shut down.")
 
 

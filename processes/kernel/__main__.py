@@ -2,9 +2,11 @@
 
 import sys
 
-import setproctitle
+sys.modules.setdefault("rich", None)  # the kernel draws nothing: keep structlog from loading rich
 
-from processes.kernel.init import main
+import setproctitle  # noqa: E402
+
+from processes.kernel.init import main  # noqa: E402
 
 setproctitle.setproctitle("System")
 sys.exit(main())

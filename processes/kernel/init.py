@@ -12,6 +12,7 @@ bugcheck before any user-mode watcher can act.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import secrets
@@ -118,6 +119,7 @@ class Kernel:
             "faults": os.environ.get("NTMODEL_FAULTS", ""),
         }
         self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
+        self.ps.start_zygote()  # pre-imported interpreter that forks new processes
         for step, percent in progress_steps():
             self.log.info(
                 "boot.phase1", step=step.name, percent=percent, description=step.description
@@ -205,17 +207,6 @@ class Kernel:
         self._write_machine_state()
 
     def _ps_init(self) -> None:
-        base = {
-            "key": self.key,
-            "boot_id": self.boot_id,
-            "runtime": str(self.runtime),
-            "root": str(self.root),
-            "kernel_pid": self.pid,
-            "profile": self.profile,
-            "options": self.options.as_dict(),
-            "faults": os.environ.get("NTMODEL_FAULTS", ""),
-        }
-        self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
         self.ps.start()
 
     def _load_initial_process(self) -> None:
@@ -358,8 +349,9 @@ class Kernel:
         self.log.info("shutdown.begin", action=action, by_pid=by)
 
         def run() -> None:
+            self.ps.stop_zygote()
             for record in sorted(self.ps.live(), key=lambda r: r.created, reverse=True):
-                if record.popen is not None:
+                if record.child:
                     try:
                         os.kill(record.pid, signal.SIGTERM)
                     except ProcessLookupError:
@@ -525,8 +517,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
+    # Processes forked by the zygote are reparented to the kernel (nt/zygote.py).
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     launcher = os.environ.get("NTMODEL_LAUNCHER_PID")
     if launcher:  # a foreground boot: the machine must not outlive run.sh
         from nt.bootstrap import set_pdeathsig

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -67,7 +70,7 @@ class ProcessRecord:
     exit_status: int | None = None
     reported_status: int | None = None
     signal: int | None = None
-    popen: subprocess.Popen | None = None
+    child: bool = False  # ours to wait for (not an attached outsider)
     resume_fd: int | None = None
     terminated_by: int | None = None
 
@@ -91,7 +94,11 @@ class ProcessRecord:
 
 class ProcessManager:
     def __init__(
-        self, params_base: dict, log_dir: Path, log, on_exit: Callable[[ProcessRecord], None]
+        self,
+        params_base: dict,
+        log_dir: Path,
+        log,
+        on_exit: Callable[[ProcessRecord], None],
     ) -> None:
         self._base = params_base
         self._log_dir = log_dir
@@ -105,6 +112,14 @@ class ProcessManager:
         self._stderr = open(log_dir / "console.stderr", "ab", buffering=0)  # noqa: SIM115
         self._thread = threading.Thread(target=self._monitor, name="ps-monitor", daemon=True)
         self._stop = False
+        self._exited = threading.Condition()
+        self.zygote: Zygote | None = None
+
+    def start_zygote(self) -> None:
+        try:
+            self.zygote = Zygote(self._stderr)
+        except OSError as exc:
+            self.log.warning("ps.zygote_failed", error=str(exc))
 
     def start(self) -> None:
         self._thread.start()
@@ -136,40 +151,29 @@ class ProcessManager:
         params = dict(
             self._base,
             image=name,
+            package=package,
             command_line=command_line,
             environment=environment,
             session=session,
             parent_pid=parent_pid,
         )
-        r, w = os.pipe()
-        try:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", f"processes.{package}", "--ppb-fd", str(r)],
-                pass_fds=(r,),
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=self._stderr,
-                stderr=self._stderr,
-                close_fds=True,
-            )
-        finally:
-            os.close(r)
+        pid, w = self._start(package)
         parent = self.table.get(parent_pid)
         record = ProcessRecord(
-            pid=popen.pid,
+            pid=pid,
             image=name,
             command_line=command_line,
             parent_pid=parent_pid,
             session=session,
             token=parent.token if parent else SYSTEM_TOKEN,
-            popen=popen,
+            child=True,
         )
         with self._lock:
             self.table[record.pid] = record
         block = msgpack.packb(params, use_bin_type=True)
         os.write(w, len(block).to_bytes(4, "little") + block)
         record.resume_fd = w
-        self._selector.register(os.pidfd_open(popen.pid), selectors.EVENT_READ, record)
+        self._selector.register(os.pidfd_open(pid), selectors.EVENT_READ, record)
         os.write(self._wake_w, b"x")
         if not suspended:
             self.resume(record.pid)
@@ -183,6 +187,27 @@ class ProcessManager:
             command_line=command_line,
         )
         return record
+
+    # -- starting a process: fork from the zygote, or a fresh interpreter ---------------
+    def _start(self, package: str) -> tuple[int, int]:
+        """(pid, write end of the parameters pipe) of a new, not yet running image."""
+        r, w = os.pipe()
+        try:
+            pid = self.zygote.spawn(package, r) if self.zygote is not None else None
+            if pid is None:
+                pid = self._posix_spawn(package, r)
+        finally:
+            os.close(r)
+        return pid, w
+
+    def _posix_spawn(self, package: str, r: int) -> int:
+        os.set_inheritable(r, True)
+        args = [sys.executable, "-m", f"processes.{package}", "--ppb-fd", str(r)]
+        actions = [(os.POSIX_SPAWN_DUP2, self._stderr.fileno(), 1),
+                   (os.POSIX_SPAWN_DUP2, self._stderr.fileno(), 2),
+                   (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+        return os.posix_spawn(sys.executable, args, {**os.environ, "PYTHONPATH": str(REPO)},
+                              file_actions=actions)
 
     def resume(self, pid: int) -> int:
         record = self.table.get(pid)
@@ -242,11 +267,13 @@ class ProcessManager:
                 self._reap(key.data)
 
     def _reap(self, record: ProcessRecord) -> None:
-        if record.popen is not None:
-            returncode = record.popen.wait()
-            status, sig = exit_status_from_returncode(returncode)
-        else:  # attached: not our child, no wait status to read
-            status, sig = 0, None
+        status, sig = 0, None  # attached: not our child, no wait status to read
+        if record.child:
+            try:
+                _, wait_status = os.waitpid(record.pid, 0)
+                status, sig = exit_status_from_returncode(os.waitstatus_to_exitcode(wait_status))
+            except ChildProcessError:  # died before the zygote's fork was reparented to us
+                status, sig = 1, None
         record.signal = sig
         record.exit_status = (
             record.reported_status if record.reported_status is not None else status
@@ -257,24 +284,70 @@ class ProcessManager:
             os.close(record.resume_fd)
             record.resume_fd = None
         self._on_exit(record)
+        with self._exited:
+            self._exited.notify_all()
 
-    def kill_all(self, sig: int = 9) -> list[int]:
-        """SIGKILL every live process; returns their pids."""
-        victims = [p for p in self.live() if p.popen is not None]
-        for p in victims:
+    def kill_all(self, sig: int = signal.SIGKILL) -> list[int]:
+        """Signal every live process of ours; returns their pids."""
+        self.stop_zygote()
+        victims = [p.pid for p in self.live() if p.child]
+        for pid in victims:
             try:
-                os.kill(p.pid, sig)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        return [p.pid for p in victims]
+        return victims
 
     def wait_all(self, timeout: float) -> bool:
+        """True when every process of ours has exited (and was reaped) within ``timeout``."""
         deadline = time.monotonic() + timeout
-        for p in self.live():
-            if p.popen is None:
-                continue
-            try:
-                p.popen.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                return False
+        with self._exited:
+            while any(p.child for p in self.live()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._exited.wait(left)
         return True
+
+    def stop_zygote(self) -> None:
+        if self.zygote is not None:
+            self.zygote.stop()
+            self.zygote = None
+
+
+class Zygote:
+    """The kernel's end of nt/zygote.py."""
+
+    def __init__(self, stderr) -> None:
+        self._sock, theirs = socket.socketpair()
+        self._lock = threading.Lock()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "nt.zygote", str(theirs.fileno()), str(os.getpid())],
+            pass_fds=(theirs.fileno(),), cwd=REPO, stdin=subprocess.DEVNULL, stdout=stderr,
+            stderr=stderr,
+        )
+        theirs.close()
+        self._sock.settimeout(5.0)
+
+    def spawn(self, package: str, fd: int) -> int | None:
+        """The new process's pid, or None when the zygote is gone (start it fresh)."""
+        with self._lock:
+            try:
+                socket.send_fds(self._sock, [package.encode()], [fd])
+                data = b""
+                while len(data) < 4:
+                    chunk = self._sock.recv(4 - len(data))
+                    if not chunk:
+                        return None
+                    data += chunk
+            except OSError:
+                return None
+        return struct.unpack("<i", data)[0]
+
+    def stop(self) -> None:
+        self._sock.close()
+        try:
+            self.popen.kill()
+            self.popen.wait(1.0)
+        except (OSError, subprocess.TimeoutExpired):
+            pass

@@ -11,7 +11,13 @@ count of our request's three frames. Both unpinned (the default placement: the s
 decides, as it does for the machine). For context the same pair is also run with every
 thread of both ends pinned to cpu0 (perf-floor's "both on cpu0" column).
 
-Repetitions of the four configurations are interleaved (rotated order per repetition).
+Diagnostics, to say where our time goes (tests/bench/portserver.py): ``ports`` is the real
+``ports.server.PortServer`` + ``ports.client.Connection`` with a GetTempFile-like dispatch
+and no per-call log line, in a child process with no machine around it; ``ports+log``
+adds csrss's per-call ``csr.api`` log event (nt.log) to a file nobody tails. ``ours``
+adds csrss's CSR dispatch and the launcher daemon, which tails every log line.
+
+Repetitions of all configurations are interleaved (rotated order per repetition).
 Targets: our median <= 2.5x and p99 <= 3x the unpinned floor's.
 """
 
@@ -26,7 +32,7 @@ from pathlib import Path
 import msgpack
 import zmq
 
-from tests.bench import echo
+from tests.bench import echo, portserver
 from tests.bench.common import (
     BenchMachine,
     CpuMeter,
@@ -106,9 +112,17 @@ def run(args: argparse.Namespace) -> list[Figure]:
             f"{args.rtt_reps} x {args.rtt_calls} calls per configuration"
         )
         everyone = set(range(os.cpu_count() or 1))
+        key = os.urandom(32)
+        diag = {}
+        for mode in ("nolog", "log"):
+            ep = f"ipc://{root}/port-{mode}"
+            proc = portserver.start(reaper, ep, mode, key, str(root / "portlog"))
+            diag[mode] = (proc.pid, portserver.connect(ctx, ep, key))
         configs = {
             "bare": (lambda n: _bare_loop(sock, req, n), server.pid, None),
             "ours": (lambda n: _our_loop(client, api, n), csrss, None),
+            "ports": (lambda n: _our_loop(diag["nolog"][1], api, n), diag["nolog"][0], None),
+            "ports+log": (lambda n: _our_loop(diag["log"][1], api, n), diag["log"][0], None),
             "bare@cpu0": (lambda n: _bare_loop(sock, req, n), server.pid, {0}),
             "ours@cpu0": (lambda n: _our_loop(client, api, n), csrss, {0}),
         }
@@ -144,6 +158,12 @@ def run(args: argparse.Namespace) -> list[Figure]:
         rm, rp = ratio(ours.median, bare.median), ratio(ours.p99, bare.p99)
         rm0, rp0 = ratio(ours0.median, bare0.median), ratio(ours0.p99, bare0.p99)
         print(f"ratio ours/bare, both unpinned: median {rm:.2f}x  p99 {rp:.2f}x")
+        for name in ("ports", "ports+log"):
+            d = series[name]
+            print(
+                f"ratio {name}/bare (diagnostic): median {ratio(d.median, bare.median):.2f}x"
+                f"  p99 {ratio(d.p99, bare.p99):.2f}x"
+            )
         print(f"ratio ours/bare, both on cpu0:  median {rm0:.2f}x  p99 {rp0:.2f}x")
         figures += [
             Figure(NAME, "ours median (unpinned)", ours.median, "µs"),
@@ -152,6 +172,18 @@ def run(args: argparse.Namespace) -> list[Figure]:
             Figure(NAME, "bare echo p99 (unpinned)", bare.p99, "µs"),
             Figure(NAME, "median ours/bare (unpinned)", rm, "×", "≤ 2.50×", rm <= 2.5),
             Figure(NAME, "p99 ours/bare (unpinned)", rp, "×", "≤ 3.00×", rp <= 3.0),
+            Figure(
+                NAME,
+                "ports only / bare median (diag.)",
+                ratio(series["ports"].median, bare.median),
+                "×",
+            ),
+            Figure(
+                NAME,
+                "ports+log line / bare median (diag.)",
+                ratio(series["ports+log"].median, bare.median),
+                "×",
+            ),
             Figure(NAME, "ours median (all on cpu0)", ours0.median, "µs"),
             Figure(NAME, "bare echo median (all on cpu0)", bare0.median, "µs"),
             Figure(NAME, "median ours/bare (cpu0)", rm0, "×", "(≤ 2.50×)"),

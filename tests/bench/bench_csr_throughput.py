@@ -5,6 +5,10 @@ machine (attached through ``ntctl.machine.Machine``, registered with csrss by Sm
 connected with ``nt.csrclient.connect``). Each connection runs a closed loop of
 ``Connection.call_batch`` with 8 BaseSrvGetTempFile requests: send 8, collect 8, repeat.
 
+Diagnostic: the same clients against tests/bench/portserver.py (the real PortServer with a
+GetTempFile-like dispatch, no csrss, no log line, no launcher tailing logs): how much of
+the gap is ports/ itself.
+
 Floor: perf-floor.md §2 "proxy-threads ×1": a child process running
 ``zmq.proxy(ROUTER ipc://, DEALER inproc://)`` with one worker thread (unpack, build the
 reply, pack), driven by the *same* client processes and threads with bare DEALER sockets
@@ -27,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.bench import echo
+from tests.bench import echo, portserver
 from tests.bench.common import (
     PY,
     REPO,
@@ -57,12 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class ClientProcess:
     """Runs inside each client process: ``NCONN`` csrss connections and bare sockets."""
 
-    def __init__(self, root: Path, bare_endpoint: str, nconn: int) -> None:
+    def __init__(
+        self, root: Path, bare_endpoint: str, diag_endpoint: str, key: bytes, nconn: int
+    ) -> None:
         import zmq
 
+        from tests.bench import portserver
         from tests.bench.common import attach_csr_clients, temp_file_api
 
-        self.machine, self.clients, _ = attach_csr_clients(root, nconn)
+        self.machine, clients, _ = attach_csr_clients(root, nconn)
+        self.conns = {"ours": [c.conn for c in clients]}
         self.api = temp_file_api()
         self.ctx = zmq.Context()
         self.socks = []
@@ -71,13 +79,16 @@ class ClientProcess:
             s.linger = 0
             s.connect(bare_endpoint)
             self.socks.append(s)
+        self.conns["ports"] = [
+            portserver.connect(self.ctx, diag_endpoint, key) for _ in range(nconn)
+        ]
 
     def close(self) -> None:
         self.ctx.destroy(linger=0)
         self.machine.close()
 
-    def _ours(self, i: int, stop: float, window: tuple[float, float], out: dict) -> None:
-        conn, batch = self.clients[i].conn, [(self.api, {})] * WINDOW
+    def _lpc(self, mode: str, i: int, stop: float, window: tuple[float, float], out: dict) -> None:
+        conn, batch = self.conns[mode][i], [(self.api, {})] * WINDOW
         count, errors, lat = 0, 0, []
         clock = time.monotonic
         while (t0 := clock()) < stop:
@@ -113,10 +124,14 @@ class ClientProcess:
         time.sleep(max(0.0, start - time.monotonic()))
         window = (start + warm, start + warm + duration)
         out: dict = {}
-        target = self._ours if mode == "ours" else self._bare
         threads = [
-            threading.Thread(target=target, args=(i, window[1], window, out))
-            for i in range(len(self.clients))
+            threading.Thread(
+                target=self._bare if mode == "bare" else self._lpc,
+                args=(i, window[1], window, out)
+                if mode == "bare"
+                else (mode, i, window[1], window, out),
+            )
+            for i in range(len(self.socks))
         ]
         for t in threads:
             t.start()
@@ -130,8 +145,9 @@ class ClientProcess:
         }
 
 
-def client_main(root: str, bare_endpoint: str, nconn: int) -> None:
-    cp = ClientProcess(Path(root), bare_endpoint, nconn)
+def client_main(root: str, bare_endpoint: str, diag_endpoint: str, nconn: int) -> None:
+    key = bytes.fromhex(sys.stdin.readline().strip())
+    cp = ClientProcess(Path(root), bare_endpoint, diag_endpoint, key, nconn)
     try:
         print(json.dumps({"ready": os.getpid()}), flush=True)
         for line in sys.stdin:
@@ -145,10 +161,12 @@ def client_main(root: str, bare_endpoint: str, nconn: int) -> None:
 
 
 # -- the harness ---------------------------------------------------------------------------
-def _start_clients(reaper: Reaper, root: Path, endpoint: str) -> list[subprocess.Popen]:
+def _start_clients(
+    reaper: Reaper, root: Path, endpoint: str, diag: str, key: bytes
+) -> list[subprocess.Popen]:
     procs = [
         reaper.popen(
-            [PY, "-m", "tests.bench.bench_csr_throughput", "--client", str(root), endpoint],
+            [PY, "-m", "tests.bench.bench_csr_throughput", "--client", str(root), endpoint, diag],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -156,6 +174,9 @@ def _start_clients(reaper: Reaper, root: Path, endpoint: str) -> list[subprocess
         )
         for _ in range(PROCESSES)
     ]
+    for p in procs:
+        p.stdin.write(key.hex() + "\n")
+        p.stdin.flush()
     for p in procs:
         line = p.stdout.readline()
         if not line or "ready" not in json.loads(line):
@@ -188,19 +209,24 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         endpoint = f"ipc://{root}/proxy"
         server = echo.start(reaper, "proxy", endpoint)
-        procs = _start_clients(reaper, root, endpoint)
+        key = os.urandom(32)
+        diag_ep = f"ipc://{root}/ports"
+        diag = portserver.start(reaper, diag_ep, "nolog", key, str(root / "portlog"))
+        procs = _start_clients(reaper, root, endpoint, diag_ep, key)
         clients = [p.pid for p in procs]
         print(
             f"{PROCESSES} client processes x {CONNECTIONS} connections, window {WINDOW}; "
             f"csrss pid {csrss}, proxy pid {server.pid}; {args.tp_reps} x "
             f"({WARMUP} s warm-up + {args.tp_duration} s) per configuration"
         )
-        rates = {"bare": Series("bare"), "ours": Series("ours")}
-        lats = {"bare": Series("bare"), "ours": Series("ours")}
+        modes = ["bare", "ours", "ports"]
+        rates = {m: Series(m) for m in modes}
+        lats = {m: Series(m) for m in modes}
+        servers = {"bare": server.pid, "ours": csrss, "ports": diag.pid}
         for rep in range(args.tp_reps):
-            order = ["bare", "ours"] if rep % 2 == 0 else ["ours", "bare"]
+            order = modes[rep % 3 :] + modes[: rep % 3]
             for mode in order:
-                groups = {"clients": clients, "server": [server.pid if mode == "bare" else csrss]}
+                groups = {"clients": clients, "server": [servers[mode]]}
                 if mode == "ours":
                     groups["launcher"] = [machine.launcher_pid()]
                 with CpuMeter(groups) as cpu:
@@ -212,16 +238,21 @@ def run(args: argparse.Namespace) -> list[Figure]:
                 lat = [x for r in results for x in r["lat"]]
                 lats[mode].add(lat)
                 print(
-                    f"  rep {rep} {mode:4s} {rate:9,.0f} msg/s  batch latency µs median "
+                    f"  rep {rep} {mode:5s} {rate:9,.0f} msg/s  batch latency µs median "
                     f"{quantile(lat, 0.5):7.0f} p99 {quantile(lat, 0.99):7.0f}  errors {errors}"
                     f"  {cpu.text(count, 'msg')}",
                     flush=True,
                 )
         bare, ours = rates["bare"].median, rates["ours"].median
         share = ratio(ours, bare)
+        pshare = ratio(rates["ports"].median, bare)
         print(
             f"\nmsg/s: bare {bare:,.0f} (runs {', '.join(f'{r[0]:,.0f}' for r in rates['bare'].reps)})"
             f"; ours {ours:,.0f} (runs {', '.join(f'{r[0]:,.0f}' for r in rates['ours'].reps)})"
+        )
+        print(
+            f"diagnostic: ports only (PortServer, no csrss, no log line, nobody tailing) "
+            f"{rates['ports'].median:,.0f} msg/s = {pshare:.2f} of bare"
         )
         print(
             f"ours / bare = {share:.2f}  (latency of an 8-call batch, µs: bare "
@@ -232,6 +263,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
             Figure(NAME, "ours msg/s", ours, "msg/s"),
             Figure(NAME, "ours / bare", share * 100, "%", "≥ 50 %", share >= 0.5),
             Figure(NAME, "ours batch-of-8 latency p99", lats["ours"].p99, "µs"),
+            Figure(NAME, "ports only / bare (diag.)", pshare * 100, "%"),
         ]
     finally:
         for p in procs:
@@ -248,7 +280,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        client_main(sys.argv[2], sys.argv[3], CONNECTIONS)
+        client_main(sys.argv[2], sys.argv[3], sys.argv[4], CONNECTIONS)
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)

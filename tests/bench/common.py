@@ -42,7 +42,7 @@ class Figure:
 
     bench: str
     name: str
-    value: float
+    value: float | int
     unit: str = ""
     target: str = ""
     ok: bool | None = None
@@ -54,6 +54,8 @@ class Figure:
 def fmt(value: float, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    if isinstance(value, int):
+        return f"{value:,} {unit}".rstrip()
     if unit in ("×", "x"):
         return f"{value:.2f}×"
     if unit == "%":
@@ -71,7 +73,7 @@ def print_summary(figures: Sequence[Figure]) -> None:
     rows = [(f.bench, f.name, fmt(f.value, f.unit), f.target, f.status()) for f in figures]
     head = ("benchmark", "figure", "value", "target", "")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*head))
     print("  ".join("-" * w for w in widths))
     for r in rows:
@@ -163,13 +165,17 @@ def _busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(pids: Iterable[int]) -> float:
-    total = 0.0
+def _usage(pids: Iterable[int]) -> tuple[float, int]:
+    """(CPU seconds, context switches) of ``pids``, all threads included."""
+    cpu, switches = 0.0, 0
     for pid in pids:
         with contextlib.suppress(psutil.Error):
-            t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
-    return total
+            p = psutil.Process(pid)
+            t = p.cpu_times()
+            c = p.num_ctx_switches()
+            cpu += t.user + t.system
+            switches += c.voluntary + c.involuntary
+    return cpu, switches
 
 
 class CpuMeter:
@@ -185,13 +191,15 @@ class CpuMeter:
     def __enter__(self) -> CpuMeter:
         self.t0 = time.monotonic()
         self.busy0 = _busy_seconds()
-        self.cpu0 = {k: _cpu_of(v) for k, v in self.groups.items()}
+        self.use0 = {k: _usage(v) for k, v in self.groups.items()}
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.monotonic() - self.t0
         self.busy = _busy_seconds() - self.busy0
-        self.cpu = {k: _cpu_of(v) - self.cpu0[k] for k, v in self.groups.items()}
+        use = {k: _usage(v) for k, v in self.groups.items()}
+        self.cpu = {k: use[k][0] - self.use0[k][0] for k in use}
+        self.switches = {k: use[k][1] - self.use0[k][1] for k in use}
         # /proc/stat under-counts wake-up-heavy runs (perf-floor caveats): clamp at 0.
         self.foreign = max(0.0, self.busy - sum(self.cpu.values()))
 
@@ -199,7 +207,8 @@ class CpuMeter:
         if per:
             parts = [f"{k} {v / per * 1e6:.0f}" for k, v in self.cpu.items()]
             parts.append(f"foreign {self.foreign / per * 1e6:.0f}")
-            return f"CPU µs/{unit}: " + ", ".join(parts)
+            cs = [f"{k} {v / per:.1f}" for k, v in self.switches.items()]
+            return f"CPU µs/{unit}: {', '.join(parts)}; context switches/{unit}: {', '.join(cs)}"
         parts = [f"{k} {v:.2f}" for k, v in self.cpu.items()]
         return f"CPU s: {', '.join(parts)}, foreign {self.foreign:.2f} in {self.wall:.2f} s"
 
@@ -269,6 +278,7 @@ class Reaper:
         self.children: list[subprocess.Popen] = []
         self.groups: set[int] = set()  # pgids: each kernel and each launcher daemon
         self.pids: set[int] = set()
+        self.keep = False  # set when something failed: keep the data root for a post-mortem
 
     def popen(self, *args, **kw) -> subprocess.Popen:
         p = subprocess.Popen(*args, **kw)
@@ -331,8 +341,21 @@ class BenchMachine:
         took = time.time() - t0
         self.remember()
         if r.returncode != 0:
-            raise RuntimeError(f"boot failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+            self.reaper.keep = True  # the evidence stays: finish() keeps the root
+            raise RuntimeError(
+                f"boot failed ({r.returncode}):\n{r.stdout}\n{r.stderr}\n{self.diagnose()}"
+            )
         return t0, took
+
+    def diagnose(self) -> str:
+        """The end of the launcher's console log and any bugcheck of the latest boot."""
+        lines = [f"data root kept: {self.root}"]
+        with contextlib.suppress(OSError):
+            tail = (self.root / "logs" / "console.log").read_text(errors="replace")
+            lines += ["console.log (end):", *tail.splitlines()[-25:]]
+        for ev in read_events(self.log_dir, "System", "bugcheck"):
+            lines.append(f"bugcheck: {json.dumps(ev)}")
+        return "\n".join(lines)
 
     def state(self) -> dict | None:
         try:
@@ -459,8 +482,11 @@ def pin_all(pid: int, cpus: set[int]) -> None:
 
 def finish(reaper: Reaper, root: Path | None, args) -> None:
     """End of a benchmark: kill leftovers by pid, remove the data root unless --keep."""
+    failed = sys.exc_info()[1] is not None  # called from a ``finally`` after an error
     killed = reaper.cleanup()
     if killed:
         print(f"killed leftover processes: {killed}")
-    if root is not None and not getattr(args, "keep", False):
+    if reaper.keep or failed:
+        print(f"data root kept for inspection: {root}")
+    elif root is not None and not getattr(args, "keep", False):
         shutil.rmtree(root, ignore_errors=True)

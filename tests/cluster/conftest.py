@@ -23,23 +23,27 @@ BOOT_TIMEOUT = 60
 QUERY_FILTERS = {"image", "pid", "session", "level", "event", "since", "until"}
 
 
-def machine_processes() -> set[int]:
-    """Processes of any ntmodel machine: NT images (their titles) and launchers."""
+def machine_processes(marker: str = "") -> set[int]:
+    """Live processes of machines booted by tests under ``marker`` (a directory): every
+    process of a machine inherits NTMODEL_TEST_ROOT, whatever its title."""
     found = set()
-    for p in psutil.process_iter(["pid", "cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if ".exe" in cmd.split(" ", 1)[0] or "processes." in cmd or "ntctl boot" in cmd or cmd == "System":
+    for p in psutil.process_iter(["pid", "environ", "status"]):
+        try:
+            root = (p.info["environ"] or {}).get("NTMODEL_TEST_ROOT", "")
+        except psutil.Error:
+            continue
+        if root and root.startswith(marker) and p.info["status"] != psutil.STATUS_ZOMBIE:
             found.add(p.info["pid"])
     found.discard(os.getpid())
     return found
 
 
 @pytest.fixture(autouse=True)
-def no_process_left_behind() -> Iterator[None]:
-    before = machine_processes()
+def no_process_left_behind(tmp_path: Path) -> Iterator[None]:
     yield
+    marker = str(tmp_path)
     deadline = time.monotonic() + 5
-    while (left := machine_processes() - before) and time.monotonic() < deadline:
+    while (left := machine_processes(marker)) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in left:  # clean up for the next test, then fail this one
         try:
@@ -104,7 +108,7 @@ class Machine:
         """Until the launcher daemon, the kernel and every process of the machine are gone."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._lock_held() and not (machine_processes() & self._tree()):
+            if not self._lock_held() and not machine_processes(str(self.root)):
                 return
             time.sleep(0.02)
         raise AssertionError("the machine did not stop")
@@ -117,16 +121,6 @@ class Machine:
             return False
         return pid > 0 and psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
-    def _tree(self) -> set[int]:
-        pids = set()
-        for p in psutil.process_iter(["pid", "environ"]):
-            try:
-                if (p.info["environ"] or {}).get("NTMODEL_TEST_ROOT") == str(self.root):
-                    pids.add(p.info["pid"])
-            except psutil.Error:
-                continue
-        return pids
-
     def latest_dump(self) -> dict:
         path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
         assert path is not None, "no crash dump was written"
@@ -138,7 +132,7 @@ class Machine:
         try:
             self.wait_stopped(10)
         except AssertionError:
-            for pid in self._tree():
+            for pid in machine_processes(str(self.root)):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -149,7 +149,7 @@ def test_killing_the_kernel_takes_every_process_with_it(machine: Machine) -> Non
         time.sleep(0.01)
     assert not [p for p in pids if _alive(p)], "processes outlived the kernel by more than 1 s"
     machine.wait_stopped()
-    assert not (machine_processes() & set(pids))
+    assert not (machine_processes(str(machine.root)) & set(pids))
 
 
 def _alive(pid: int) -> bool:
