@@ -39,8 +39,15 @@ def new_boot_id() -> str:
 
 
 class Launcher:
-    def __init__(self, root: Path, boot: str, profile: str, regs: list[str], console: Console,
-                 plain: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        boot: str,
+        profile: str,
+        regs: list[str],
+        console: Console,
+        plain: bool = False,
+    ) -> None:
         self.root, self.boot, self.profile, self.regs = root, boot, profile, regs
         self.console = console
         self.plain = plain
@@ -65,13 +72,25 @@ class Launcher:
 
     # -- one boot -----------------------------------------------------------------
     def start_kernel(self, boot_id: str) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "processes.kernel", "--root", str(self.root), "--boot", self.boot,
-               "--profile", self.profile, "--boot-id", boot_id]
+        cmd = [
+            sys.executable,
+            "-m",
+            "processes.kernel",
+            "--root",
+            str(self.root),
+            "--boot",
+            self.boot,
+            "--profile",
+            self.profile,
+            "--boot-id",
+            boot_id,
+        ]
         for reg in self.regs:
             cmd += ["--reg", reg]
         env = dict(os.environ, NTMODEL_LAUNCHER_PID=str(os.getpid()))
-        self.kernel = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
-                                       stdin=subprocess.DEVNULL)
+        self.kernel = subprocess.Popen(
+            cmd, cwd=REPO, env=env, start_new_session=True, stdin=subprocess.DEVNULL
+        )
         return self.kernel
 
     def run_once(self, boot_id: str) -> int:
@@ -88,9 +107,17 @@ class Launcher:
         return code
 
     def _console(self, log_dir: Path, stop: threading.Event) -> None:
-        progress = None if self.plain else Progress(
-            TextColumn("[bold]Starting Windows"), BarColumn(bar_width=40),
-            TextColumn("{task.percentage:>3.0f}%"), console=self.console, transient=True)
+        progress = (
+            None
+            if self.plain
+            else Progress(
+                TextColumn("[bold]Starting Windows"),
+                BarColumn(bar_width=40),
+                TextColumn("{task.percentage:>3.0f}%"),
+                console=self.console,
+                transient=True,
+            )
+        )
         task = None
         for ev in follow(log_dir, stop_event=stop, from_start=True):
             name = ev.get("event", "")
@@ -126,17 +153,23 @@ class Launcher:
             if code == EXIT_REBOOT:
                 failed = failed + 1 if self._was_bugcheck(boot_id) else 0
                 if failed >= MAX_FAILED_BOOTS:
-                    self.console.print(f"[red]{failed} boots in a row ended in a bugcheck: "
-                                       "not rebooting again. Read the dump with `ntctl analyze`.[/]")
+                    self.console.print(
+                        f"[red]{failed} boots in a row ended in a bugcheck: "
+                        "not rebooting again. Read the dump with `ntctl analyze`.[/]"
+                    )
                     return 1
                 self.console.print("[yellow]Rebooting...[/]")
                 continue
             if code == EXIT_BUGCHECK_HALT:
-                self.console.print("The machine stopped at a bugcheck. `ntctl analyze` explains the "
-                                   "dump; ./run.sh boots again.")
+                self.console.print(
+                    "The machine stopped at a bugcheck. `ntctl analyze` explains the "
+                    "dump; ./run.sh boots again."
+                )
                 return 1
-            self.console.print(f"[red]The kernel died ({_how(code)}); every process of the "
-                               "machine went with it. ./run.sh boots again.[/]")
+            self.console.print(
+                f"[red]The kernel died ({_how(code)}); every process of the "
+                "machine went with it. ./run.sh boots again.[/]"
+            )
             return 1
 
     def _was_bugcheck(self, boot_id: str) -> bool:
@@ -167,13 +200,16 @@ def _how(code: int) -> str:
     return f"exit code {code}"
 
 
-def boot(root: Path, boot_options: str, profile: str, regs: list[str], detach: bool,
-         console: Console, daemon: bool = False) -> int:
-    launcher = Launcher(root, boot_options, profile, regs, console, plain=daemon)
+def boot(
+    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, console: Console
+) -> int:
+    launcher = Launcher(root, boot_options, profile, regs, console)
     holder = launcher.acquire()
     if holder is not None:
-        Console(stderr=True, soft_wrap=True).print(f"[red]ntmodel: the machine in {root} is already running (pid {holder}).[/]\n"
-                      "  Stop it with `ntctl shutdown`, or give another data root with --root.")
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]ntmodel: the machine in {root} is already running (pid {holder}).[/]\n"
+            "  Stop it with `ntctl shutdown`, or give another data root with --root."
+        )
         return 1
     if detach:
         launcher.lock_file.close()  # the daemon takes the lock over
@@ -183,32 +219,62 @@ def boot(root: Path, boot_options: str, profile: str, regs: list[str], detach: b
     return launcher.run()
 
 
-def detach_boot(root: Path, boot_options: str, profile: str, regs: list[str], console: Console) -> int:
-    """Start a daemon launcher; return once session 1's winlogon waits for a logon."""
+def detach_boot(
+    root: Path, boot_options: str, profile: str, regs: list[str], console: Console
+) -> int:
+    """Fork a daemon launcher; return once session 1's winlogon waits for a logon.
+
+    A fork, not a new interpreter: this process is single-threaded here, and starting
+    Python again would cost a few hundred milliseconds of imports before the kernel starts.
+    """
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "ntctl", "boot", "--daemon", "--root", str(root), "--boot", boot_options,
-           "--profile", profile]
-    for reg in regs:
-        cmd += ["--reg", reg]
-    with open(logs / "console.log", "ab") as out:
-        daemon = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                  start_new_session=True)
-    deadline = time.monotonic() + 60
     latest = logs / "latest"
     before = os.readlink(latest) if latest.is_symlink() else None
+    daemon = os.fork()
+    if daemon == 0:
+        os._exit(_daemon(root, boot_options, profile, regs, logs / "console.log"))
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if daemon.poll() is not None:
-            console.print(f"[red]The machine did not come up (launcher exit {daemon.returncode}); "
-                          f"see {logs / 'console.log'} and `ntctl logs`.[/]")
+        done, status = os.waitpid(daemon, os.WNOHANG)
+        if done:
+            console.print(
+                f"[red]The machine did not come up (launcher exit "
+                f"{os.waitstatus_to_exitcode(status)}); see {logs / 'console.log'} and `ntctl logs`.[/]"
+            )
             return 1
         if latest.is_symlink() and os.readlink(latest) != before and _ready(latest):
-            console.print(f"Machine up: boot {os.readlink(latest)}, launcher pid {daemon.pid}. "
-                          "`ntctl ps` shows it; `ntctl shutdown` stops it.")
+            console.print(
+                f"Machine up: boot {os.readlink(latest)}, launcher pid {daemon}. "
+                "`ntctl ps` shows it; `ntctl shutdown` stops it."
+            )
             return 0
-        time.sleep(0.02)
+        time.sleep(0.01)
     console.print("[red]The machine did not come up within 60 s; see `ntctl logs`.[/]")
     return 1
+
+
+def _daemon(root: Path, boot_options: str, profile: str, regs: list[str], log: Path) -> int:
+    """The background launcher: its own session, output to console.log."""
+    os.setsid()
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    console = Console(file=open(1, "w", closefd=False), width=160)  # noqa: SIM115
+    launcher = Launcher(root, boot_options, profile, regs, console, plain=True)
+    if launcher.acquire() is not None:
+        return 1
+    signal.signal(signal.SIGTERM, launcher.interrupt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return launcher.run()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
 
 
 def _ready(boot_dir: Path) -> bool:

@@ -44,7 +44,9 @@ class MachineState:
 def read_state(root: Path) -> MachineState:
     try:
         data = json.loads((root / "machine.json").read_text())
-        state = MachineState(data["boot_id"], int(data["kernel_pid"]), Path(data["runtime"]), data["profile"])
+        state = MachineState(
+            data["boot_id"], int(data["kernel_pid"]), Path(data["runtime"]), data["profile"]
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise MachineError(
             f"the machine is not running (no {root / 'machine.json'})",
@@ -72,7 +74,9 @@ class Machine:
         try:
             key = (rt / "key").read_bytes()
         except OSError as exc:
-            raise MachineError(f"cannot read the boot key in {rt}", "is the machine yours?") from exc
+            raise MachineError(
+                f"cannot read the boot key in {rt}", "is the machine yours?"
+            ) from exc
         log = structlog.get_logger("ntctl")
         try:
             self.lpc = LpcRuntime(
@@ -83,7 +87,9 @@ class Machine:
                 attach={"endpoint": f"ipc://{rt}/attach", "image": "ntctl.exe", "session": session},
             )
         except PortError as exc:
-            raise MachineError("cannot attach to the machine", "is it still booting?", exc.status) from exc
+            raise MachineError(
+                "cannot attach to the machine", "is it still booting?", exc.status
+            ) from exc
         self.lpc.kernel.server_pid = self.state.kernel_pid
         self.nt = SystemServices(self.lpc.kernel)
 

@@ -68,19 +68,20 @@ def boot(
     profile: Annotated[str, typer.Option(help="win10 (0xEF) or win7 (0xF4)")] = "win10",
     reg: Annotated[list[str], typer.Option(help=".reg file imported at boot (repeatable)")] = [],  # noqa: B006
     detach: Annotated[bool, typer.Option("--detach", help="boot in the background")] = False,
-    daemon: Annotated[bool, typer.Option("--daemon", hidden=True)] = False,
 ) -> None:
     """Boot the machine (what ./run.sh runs)."""
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
-    raise typer.Exit(do_boot(root.resolve(), boot_options, profile, reg, detach, console, daemon))
+    raise typer.Exit(do_boot(root.resolve(), boot_options, profile, reg, detach, console))
 
 
 @app.command()
-def shutdown(root: Root = DEFAULT_ROOT,
-             reboot: Annotated[bool, typer.Option("-r", "--reboot", help="restart after")] = False) -> None:
+def shutdown(
+    root: Root = DEFAULT_ROOT,
+    reboot: Annotated[bool, typer.Option("-r", "--reboot", help="restart after")] = False,
+) -> None:
     """NtShutdownSystem: stop every process, close the hives."""
     import time
 
@@ -94,15 +95,20 @@ def shutdown(root: Root = DEFAULT_ROOT,
     while time.monotonic() < deadline and Path(f"/proc/{kernel_pid}").exists():
         time.sleep(0.02)
     if Path(f"/proc/{kernel_pid}").exists():
-        fail(f"the kernel (pid {kernel_pid}) is still running 15 s after NtShutdownSystem; "
-             "see `ntctl logs --event 'shutdown.*'`")
+        fail(
+            f"the kernel (pid {kernel_pid}) is still running 15 s after NtShutdownSystem; "
+            "see `ntctl logs --event 'shutdown.*'`"
+        )
     console.print("The machine is restarting." if reboot else "The machine was shut down.")
 
 
 # -- processes ----------------------------------------------------------------------
 @app.command()
-def ps(root: Root = DEFAULT_ROOT, as_json: Json = False,
-       all_: Annotated[bool, typer.Option("--all", "-a", help="keep exited processes")] = False) -> None:
+def ps(
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="keep exited processes")] = False,
+) -> None:
     """The NT process tree: image, pid, NT parent, session, critical, state, start time."""
     with machine(root) as m:
         procs = views.process_rows(m.nt.processes(), include_exited=all_)
@@ -113,16 +119,23 @@ def ps(root: Root = DEFAULT_ROOT, as_json: Json = False,
 
 
 @app.command()
-def kill(target: str, root: Root = DEFAULT_ROOT,
-         status: Annotated[str, typer.Option(help="exit status (NTSTATUS)")] = "1") -> None:
+def kill(
+    target: str,
+    root: Root = DEFAULT_ROOT,
+    status: Annotated[str, typer.Option(help="exit status (NTSTATUS)")] = "1",
+) -> None:
     """NtTerminateProcess on NAME (image, e.g. csrss or csrss.exe) or PID."""
     with machine(root) as m:
-        procs = [p for p in m.nt.processes() if p["state"] != "exited" and p["image"] != "ntctl.exe"]
+        procs = [
+            p for p in m.nt.processes() if p["state"] != "exited" and p["image"] != "ntctl.exe"
+        ]
         matches = views.match_processes(procs, target)
         if not matches:
             fail(f"no such process of the machine: {target!r} (see `ntctl ps`)", 2)
         if len(matches) > 1:
-            listing = ", ".join(f"{p['image']} pid {p['pid']} session {p['session']}" for p in matches)
+            listing = ", ".join(
+                f"{p['image']} pid {p['pid']} session {p['session']}" for p in matches
+            )
             fail(f"{target!r} names {len(matches)} processes ({listing}); give a pid", 2)
         victim = matches[0]
         try:
@@ -135,15 +148,20 @@ def kill(target: str, root: Root = DEFAULT_ROOT,
 # -- logs and dumps -----------------------------------------------------------------
 @app.command()
 def logs(
-    root: Root = DEFAULT_ROOT, as_json: Json = False,
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
     image: Annotated[str | None, typer.Option(help="image name, e.g. csrss.exe")] = None,
     pid: Annotated[int | None, typer.Option()] = None,
     session: Annotated[int | None, typer.Option()] = None,
-    level: Annotated[str | None, typer.Option(help="minimum level: debug|info|warning|error")] = None,
+    level: Annotated[
+        str | None, typer.Option(help="minimum level: debug|info|warning|error")
+    ] = None,
     event: Annotated[str | None, typer.Option(help="event name or glob, e.g. 'proc.*'")] = None,
     since: Annotated[str | None, typer.Option(help="ISO time or relative: 30s, 5m, 1h")] = None,
     until: Annotated[str | None, typer.Option()] = None,
-    boot_: Annotated[str, typer.Option("--boot", help="latest, -1 (previous) or a boot id")] = "latest",
+    boot_: Annotated[
+        str, typer.Option("--boot", help="latest, -1 (previous) or a boot id")
+    ] = "latest",
     follow_: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Query the JSON-lines logs of this or an earlier boot."""
@@ -151,9 +169,15 @@ def logs(
         log_dir = resolve_boot(root / "logs", boot_)
     except (FileNotFoundError, ValueError) as exc:
         fail(f"no logs for boot {boot_!r}: {exc}", 2)
-    filters = dict(image=image, pid=pid, session=session, level=level, event=event, since=since, until=until)
+    filters = dict(
+        image=image, pid=pid, session=session, level=level, event=event, since=since, until=until
+    )
     try:
-        events = follow(log_dir, from_start=True, **filters) if follow_ else iter_events(log_dir, **filters)
+        events = (
+            follow(log_dir, from_start=True, **filters)
+            if follow_
+            else iter_events(log_dir, **filters)
+        )
         print_events(events, console, as_json=as_json)
     except ValueError as exc:
         fail(str(exc), 2)
@@ -163,9 +187,14 @@ def logs(
 
 @app.command()
 def analyze(
-    dump_file: Annotated[Path | None, typer.Argument(help="a Minidump file; default: the newest")] = None,
-    root: Root = DEFAULT_ROOT, as_json: Json = False,
-    show: Annotated[str | None, typer.Option("--show", help="explain a bugcheck code, no dump")] = None,
+    dump_file: Annotated[
+        Path | None, typer.Argument(help="a Minidump file; default: the newest")
+    ] = None,
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    show: Annotated[
+        str | None, typer.Option("--show", help="explain a bugcheck code, no dump")
+    ] = None,
 ) -> None:
     """Explain a crash dump like WinDbg's !analyze -v."""
     if show is not None:
@@ -177,7 +206,10 @@ def analyze(
         return
     path = dump_file or dump.latest_dump(root / "C" / "Windows" / "Minidump")
     if path is None:
-        fail(f"no crash dump in {root / 'C' / 'Windows' / 'Minidump'}; kill a critical process first", 2)
+        fail(
+            f"no crash dump in {root / 'C' / 'Windows' / 'Minidump'}; kill a critical process first",
+            2,
+        )
     try:
         record = dump.read_dump(path)
     except (OSError, ValueError) as exc:
@@ -187,8 +219,12 @@ def analyze(
 
 # -- objects --------------------------------------------------------------------------
 @app.command()
-def obj(path: Annotated[str, typer.Argument()] = "\\", root: Root = DEFAULT_ROOT, as_json: Json = False,
-        recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False) -> None:
+def obj(
+    path: Annotated[str, typer.Argument()] = "\\",
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False,
+) -> None:
     """The object namespace, like WinObj (directories, ports, symbolic links, events)."""
     with machine(root) as m:
         try:
@@ -200,9 +236,13 @@ def obj(path: Annotated[str, typer.Argument()] = "\\", root: Root = DEFAULT_ROOT
 
 # -- registry -------------------------------------------------------------------------
 @reg_app.command("query")
-def reg_query(key: str, root: Root = DEFAULT_ROOT, as_json: Json = False,
-              value: Annotated[str | None, typer.Option("/v", "--value")] = None,
-              recursive: Annotated[bool, typer.Option("/s", "--recursive")] = False) -> None:
+def reg_query(
+    key: str,
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    value: Annotated[str | None, typer.Option("/v", "--value")] = None,
+    recursive: Annotated[bool, typer.Option("/s", "--recursive")] = False,
+) -> None:
     """reg query KEY [/v NAME] [/s]."""
     with machine(root) as m:
         try:
@@ -213,10 +253,13 @@ def reg_query(key: str, root: Root = DEFAULT_ROOT, as_json: Json = False,
 
 
 @reg_app.command("add")
-def reg_add(key: str, root: Root = DEFAULT_ROOT,
-            value: Annotated[str | None, typer.Option("/v", "--value")] = None,
-            vtype: Annotated[str, typer.Option("/t", "--type")] = "REG_SZ",
-            data: Annotated[str, typer.Option("/d", "--data")] = "") -> None:
+def reg_add(
+    key: str,
+    root: Root = DEFAULT_ROOT,
+    value: Annotated[str | None, typer.Option("/v", "--value")] = None,
+    vtype: Annotated[str, typer.Option("/t", "--type")] = "REG_SZ",
+    data: Annotated[str, typer.Option("/d", "--data")] = "",
+) -> None:
     """reg add KEY [/v NAME /t TYPE /d DATA]."""
     try:
         type_number, parsed = views.parse_reg_data(vtype, data)
@@ -233,8 +276,11 @@ def reg_add(key: str, root: Root = DEFAULT_ROOT,
 
 
 @reg_app.command("delete")
-def reg_delete(key: str, root: Root = DEFAULT_ROOT,
-               value: Annotated[str | None, typer.Option("/v", "--value")] = None) -> None:
+def reg_delete(
+    key: str,
+    root: Root = DEFAULT_ROOT,
+    value: Annotated[str | None, typer.Option("/v", "--value")] = None,
+) -> None:
     """reg delete KEY [/v NAME] (a key goes with everything below it)."""
     with machine(root) as m:
         try:
@@ -261,11 +307,15 @@ def reg_import(file: Path, root: Root = DEFAULT_ROOT) -> None:
             counts = m.nt.import_reg(regfile._decode_text(raw))
         except (NtError, PortError) as exc:
             nt_failure(exc)
-    console.print(f"The operation completed successfully ({counts['keys']} keys, {counts['values']} values).")
+    console.print(
+        f"The operation completed successfully ({counts['keys']} keys, {counts['values']} values)."
+    )
 
 
 @reg_app.command("export")
-def reg_export(key: str, file: Annotated[Path | None, typer.Argument()] = None, root: Root = DEFAULT_ROOT) -> None:
+def reg_export(
+    key: str, file: Annotated[Path | None, typer.Argument()] = None, root: Root = DEFAULT_ROOT
+) -> None:
     """reg export KEY [FILE] (UTF-16 LE with BOM, as regedit writes; stdout without FILE)."""
     with machine(root) as m:
         try:
@@ -281,9 +331,13 @@ def reg_export(key: str, file: Annotated[Path | None, typer.Argument()] = None, 
 
 # -- csrss ----------------------------------------------------------------------------
 @csr_app.command("call")
-def csr_call(api: str, args: Annotated[list[str] | None, typer.Argument(help="name=value ...")] = None,
-             root: Root = DEFAULT_ROOT, as_json: Json = False,
-             session: Annotated[int, typer.Option(help="whose csrss: 0 or 1")] = 1) -> None:
+def csr_call(
+    api: str,
+    args: Annotated[list[str] | None, typer.Argument(help="name=value ...")] = None,
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    session: Annotated[int, typer.Option(help="whose csrss: 0 or 1")] = 1,
+) -> None:
     """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments."""
     from nt import csrclient
     from ports import csr, sm
@@ -299,20 +353,35 @@ def csr_call(api: str, args: Annotated[list[str] | None, typer.Argument(help="na
         try:
             # Register with csrss the way smss registers an initial command (SmExecPgm).
             smc = m.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-            r = smc.call(sm.SmpExecPgmApi, {"process": {"pid": os.getpid(), "session": session,
-                                                        "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI}})
+            r = smc.call(
+                sm.SmpExecPgmApi,
+                {
+                    "process": {
+                        "pid": os.getpid(),
+                        "session": session,
+                        "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
+                    }
+                },
+            )
             if not r.ok:
                 raise PortError(r.status, "SmExecPgm")
             client = csrclient.connect(m.lpc, session)
             reply = client.call(found.number, body)
         except (NtError, PortError) as exc:
             nt_failure(exc)
-    result = {"api": found.name, "api_number": f"0x{found.number:08X}", "status": hexstatus(reply.status),
-              "status_name": status_name(reply.status), "reply": reply.body}
+    result = {
+        "api": found.name,
+        "api_number": f"0x{found.number:08X}",
+        "status": hexstatus(reply.status),
+        "status_name": status_name(reply.status),
+        "reply": reply.body,
+    }
     if as_json:
         emit(result)
     else:
-        console.print(f"{found.routine} ({result['api_number']}) → {result['status']} {result['status_name']}")
+        console.print(
+            f"{found.routine} ({result['api_number']}) → {result['status']} {result['status_name']}"
+        )
         for k, v in reply.body.items():
             console.print(f"  {k} = {v!r}", highlight=False)
     if not reply.ok:

@@ -13,8 +13,15 @@ from rich.tree import Tree
 from nt.status import hexstatus, status_name
 from nt.syscalls import NtError, SystemServices
 
-REG_TYPES = {"REG_NONE": 0, "REG_SZ": 1, "REG_EXPAND_SZ": 2, "REG_BINARY": 3, "REG_DWORD": 4,
-             "REG_MULTI_SZ": 7, "REG_QWORD": 11}
+REG_TYPES = {
+    "REG_NONE": 0,
+    "REG_SZ": 1,
+    "REG_EXPAND_SZ": 2,
+    "REG_BINARY": 3,
+    "REG_DWORD": 4,
+    "REG_MULTI_SZ": 7,
+    "REG_QWORD": 11,
+}
 REG_NAMES = {v: k for k, v in REG_TYPES.items()}
 
 
@@ -24,8 +31,21 @@ def process_rows(procs: list[dict], include_exited: bool = False) -> list[dict]:
     for p in procs:
         if p["state"] == "exited" and not include_exited:
             continue
-        row = {k: p.get(k) for k in ("pid", "image", "parent_pid", "session", "critical", "state",
-                                     "create_time", "exit_status", "command_line", "user")}
+        row = {
+            k: p.get(k)
+            for k in (
+                "pid",
+                "image",
+                "parent_pid",
+                "session",
+                "critical",
+                "state",
+                "create_time",
+                "exit_status",
+                "command_line",
+                "user",
+            )
+        }
         row["uss_mib"] = _uss(p["pid"]) if p["state"] != "exited" else None
         rows.append(row)
     return rows
@@ -47,7 +67,10 @@ def process_tree(rows: list[dict]) -> Tree:
             children.setdefault(r["parent_pid"], []).append(r)
         else:
             roots.append(r)
-    tree = Tree("[bold]NT process tree[/]  (image  pid  session  flags  state  started  USS)", guide_style="dim")
+    tree = Tree(
+        "[bold]NT process tree[/]  (image  pid  session  flags  state  started  USS)",
+        guide_style="dim",
+    )
 
     def add(node: Tree, row: dict) -> None:
         branch = node.add(_label(row, row["parent_pid"] not in by_pid and row["parent_pid"] != 0))
@@ -72,7 +95,9 @@ def _label(row: dict, orphan: bool) -> Text:
     if row.get("uss_mib") is not None:
         text.append(f"  {row['uss_mib']} MiB", style="dim")
     if row["state"] == "exited" and row.get("exit_status") is not None:
-        text.append(f"  exit {hexstatus(row['exit_status'])} {status_name(row['exit_status'])}", style="red")
+        text.append(
+            f"  exit {hexstatus(row['exit_status'])} {status_name(row['exit_status'])}", style="red"
+        )
     if orphan:
         text.append(f"  (NT parent {row['parent_pid']} has exited)", style="dim italic")
     return text

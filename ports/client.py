@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from nt.status import NtStatus, status_name
 from ports import wire
@@ -205,8 +204,10 @@ class Connection:
                 return Reply(NtStatus.STATUS_IO_TIMEOUT)
             events = dict(poller.poll(left * 1000))
             if monitor in events:
-                event = recv_monitor_message(monitor)
-                if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                # A monitor event is [u16 event, u32 value][endpoint] (zmq_socket_monitor);
+                # parsed here because zmq.utils.monitor drags in asyncio.
+                frame = monitor.recv_multipart()[0]
+                if int.from_bytes(frame[:2], "little") == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                     return Reply(NtStatus.STATUS_PORT_CONNECTION_REFUSED)
             if not sent and events.get(self._sock, 0) & zmq.POLLOUT:
                 self._sock.send_multipart(frames, flags=zmq.NOBLOCK)

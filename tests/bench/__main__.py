@@ -38,6 +38,7 @@ from tests.bench.common import (
     print_summary,
     quantile,
     ratio,
+    tree_state,
     versions,
 )
 
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"ntmodel benchmarks {time.strftime('%Y-%m-%d %H:%M:%S %Z')}: {', '.join(names)}")
     print(versions())
+    print(tree_state())
     print(f"at start: {loadavg()}", flush=True)
     figures: list[Figure] = []
     took: dict[str, float] = {}

@@ -79,7 +79,7 @@ def _our_loop(client, api: int, n: int) -> list[float]:
         reply = client.call(api, {})
         out.append(clock() - t0)
         if not reply.ok:
-            raise RuntimeError(f"BaseSrvGetTempFile failed: 0x{reply.status:08X}")
+            raise RuntimeError(f"BaseSrvGetTempFile failed: 0x{reply.status:08X} (see below)")
     return out
 
 
@@ -136,12 +136,16 @@ def run(args: argparse.Namespace) -> list[Figure]:
                     pin_all(os.getpid(), cpus)
                     pin_all(peer, cpus)
                 try:
+                    if name.startswith("ours") and not machine.running():
+                        raise RuntimeError("the machine stopped")
                     loop(WARMUP)
                     groups = {"client": [os.getpid()], "server": [peer]}
                     if name.startswith("ours"):
                         groups["launcher"] = [machine.launcher_pid()]
                     with CpuMeter(groups) as cpu:
                         samples = loop(args.rtt_calls)
+                except RuntimeError as exc:
+                    raise RuntimeError(f"{name}: {exc}\n{machine.diagnose()}") from exc
                 finally:
                     if cpus:
                         pin_all(os.getpid(), everyone)

@@ -233,6 +233,8 @@ def run(args: argparse.Namespace) -> list[Figure]:
                     results = _run(procs, mode, args.tp_duration)
                 count = sum(r["count"] for r in results)
                 errors = sum(r["errors"] for r in results)
+                if errors or not count:
+                    print(f"  {mode}: {errors} failed calls, {count} good\n{machine.diagnose()}")
                 rate = count / args.tp_duration
                 rates[mode].add([rate])
                 lat = [x for r in results for x in r["lat"]]

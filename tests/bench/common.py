@@ -152,6 +152,26 @@ def versions() -> str:
     )
 
 
+def tree_state() -> str:
+    """The code measured: HEAD and the files that differ from it (others edit the tree)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "nt", "ports", "processes", "ntctl", "configs"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+    except OSError:
+        return "code: (no git)"
+    dirty = [line[3:] for line in status if line.strip()]
+    return f"code: {REPO} at {head}" + (
+        f", uncommitted changes in {', '.join(dirty)}" if dirty else ", clean"
+    )
+
+
 def loadavg() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
@@ -172,10 +192,21 @@ def _usage(pids: Iterable[int]) -> tuple[float, int]:
         with contextlib.suppress(psutil.Error):
             p = psutil.Process(pid)
             t = p.cpu_times()
-            c = p.num_ctx_switches()
             cpu += t.user + t.system
-            switches += c.voluntary + c.involuntary
+            switches += _switches(pid)
     return cpu, switches
+
+
+def _switches(pid: int) -> int:
+    """Context switches of every live thread (psutil only reads the main thread's)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as fh:
+                for line in fh:
+                    if "ctxt_switches:" in line:  # voluntary_... and nonvoluntary_...
+                        total += int(line.split()[1])
+    return total
 
 
 class CpuMeter:
@@ -475,7 +506,11 @@ def temp_file_api() -> int:
 
 def pin_all(pid: int, cpus: set[int]) -> None:
     """Set the affinity of every thread of ``pid`` (new threads inherit their creator's)."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # gone: nothing to pin
+        return
+    for tid in tids:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(int(tid), cpus)
 
