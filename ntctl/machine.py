@@ -15,8 +15,11 @@ from pathlib import Path
 
 import structlog
 
+from nt import csrclient
+from nt.csrclient import CsrClient
 from nt.status import NtStatus, status_name
 from nt.syscalls import SystemServices
+from ports import sm
 from ports.client import PortError
 from ports.runtime import LpcRuntime
 
@@ -69,6 +72,8 @@ class Machine:
 
     def __init__(self, root: Path = DEFAULT_ROOT, session: int | None = 1) -> None:
         self.root = Path(root)
+        self.session = session
+        self._registered = False
         self.state = read_state(self.root)
         rt = self.state.runtime
         try:
@@ -92,6 +97,29 @@ class Machine:
             ) from exc
         self.lpc.kernel.server_pid = self.state.kernel_pid
         self.nt = SystemServices(self.lpc.kernel)
+
+    def register_with_csrss(self) -> None:
+        """Have smss tell this session's csrss about us (SmExecPgm → SbCreateSession), the way
+        an initial command is registered; csrss only accepts processes it knows."""
+        smc = self.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
+        try:
+            process = {
+                "pid": os.getpid(),
+                "session": self.session,
+                "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
+            }
+            r = smc.call(sm.SmpExecPgmApi, {"process": process})
+        finally:
+            smc.close()
+        if not r.ok:
+            raise PortError(r.status, "SmExecPgm")
+
+    def csr_client(self) -> CsrClient:
+        """A CSR client of this session's csrss (registered first if needed)."""
+        if not self._registered:
+            self.register_with_csrss()
+            self._registered = True
+        return csrclient.connect(self.lpc, self.session)
 
     def close(self) -> None:
         self.lpc.close()

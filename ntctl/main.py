@@ -7,7 +7,6 @@ wrong (with the NTSTATUS name) and how to fix it, and exits non-zero.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -339,8 +338,7 @@ def csr_call(
     session: Annotated[int, typer.Option(help="whose csrss: 0 or 1")] = 1,
 ) -> None:
     """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments."""
-    from nt import csrclient
-    from ports import csr, sm
+    from ports import csr
 
     found = csr.lookup_api(api)
     if found is None:
@@ -351,21 +349,7 @@ def csr_call(
         fail(str(exc), 2)
     with machine(root, session) as m:
         try:
-            # Register with csrss the way smss registers an initial command (SmExecPgm).
-            smc = m.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-            r = smc.call(
-                sm.SmpExecPgmApi,
-                {
-                    "process": {
-                        "pid": os.getpid(),
-                        "session": session,
-                        "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
-                    }
-                },
-            )
-            if not r.ok:
-                raise PortError(r.status, "SmExecPgm")
-            client = csrclient.connect(m.lpc, session)
+            client = m.csr_client()
             reply = client.call(found.number, body)
         except (NtError, PortError) as exc:
             nt_failure(exc)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 # ntstatus.h; nt/status.py does not carry it yet.
-STATUS_PROCEDURE_NOT_FOUND = 0xC000007A
+STATUS_PROCEDURE_NOT_FOUND = NtStatus.STATUS_PROCEDURE_NOT_FOUND
 DEFAULT_LOAD_PATH = "Default Load Path"
 OPTION_OK = 1  # HARDERROR_RESPONSE_OPTION OptionOk
 RESPONSE_NOT_HANDLED = 1  # HARDERROR_RESPONSE ResponseNotHandled

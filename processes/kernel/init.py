@@ -19,8 +19,6 @@ import secrets
 import shutil
 import signal
 import sqlite3
-import stat
-import tempfile
 import threading
 import time
 import traceback
@@ -36,6 +34,7 @@ from ports.kernel import ATTACH, ATTACH_PORT, SHUTDOWN_REBOOT, SYSTEM_SERVICE_PO
 from ports.runtime import LpcRuntime
 from ports.zap import same_uid
 from processes.kernel import bootopts
+from processes.kernel.bootlog import make_runtime_dir, report_previous_boot, write_bootlog
 from processes.kernel.cm import CONTROL, ConfigurationManager
 from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
 from processes.kernel.ob import ObError, ObjectManager
@@ -105,7 +104,7 @@ class Kernel:
             root=str(self.root),
             sqlite_version=sqlite3.sqlite_version,
         )
-        self._previous_boot()
+        report_previous_boot(self.root, self.log)
         self.runtime = make_runtime_dir(self.boot_id)
         (self.runtime / "key").write_bytes(self.key)
         base = {
@@ -164,8 +163,14 @@ class Kernel:
             if ev.event == "hive.created":
                 self.log.info("cm.hive_created", hive=ev.hive, path=ev.detail)
             else:
-                self.log.warning("cm.hive_recovered", hive=ev.hive, event=ev.event, status=ev.status,
-                                 detail=ev.detail, moved_to=ev.moved_to)
+                self.log.warning(
+                    "cm.hive_recovered",
+                    hive=ev.hive,
+                    event=ev.event,
+                    status=ev.status,
+                    detail=ev.detail,
+                    moved_to=ev.moved_to,
+                )
         for w in self.options.registry_writes(
             alternate_shell_configured=self.cm.value_or(
                 CONTROL + r"\SafeBoot", "AlternateShell", None
@@ -175,7 +180,7 @@ class Kernel:
             self.cm.create_key(w.key, volatile=w.volatile)
             self.cm.set_value(w.key, w.name, w.type, w.data)
         if self.options.bootlog:
-            self._write_bootlog()
+            write_bootlog(self.root)
 
     def _lpc_init(self) -> None:
         self.lpc = LpcRuntime(
@@ -435,46 +440,6 @@ class Kernel:
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.root / "machine.json")
 
-    def _previous_boot(self) -> None:
-        """Events the previous boot left for this one (1001, 41, 6008)."""
-        pending = self.root / "C" / "Windows" / "bugcheck.pending.json"
-        stale = self.root / "machine.json"
-        if pending.exists():
-            info = json.loads(pending.read_text())
-            self.log.warning(
-                "eventlog.system",
-                id=1001,
-                source="BugCheck",
-                text=info["text"],
-                previous_boot=info["boot_id"],
-            )
-            self.log.warning(
-                "eventlog.system",
-                id=41,
-                source="Kernel-Power",
-                BugcheckCode=info["code"],
-                BugcheckParameter1=hex(info["parameters"][0]),
-            )
-            pending.unlink()
-        elif stale.exists():
-            self.log.warning(
-                "eventlog.system",
-                id=6008,
-                source="EventLog",
-                text="The previous system shutdown was unexpected.",
-            )
-            self.log.warning("eventlog.system", id=41, source="Kernel-Power", BugcheckCode=0)
-            stale.unlink()
-
-    def _write_bootlog(self) -> None:
-        lines = [datetime.now().strftime("%m %d %Y %H:%M:%S.%f")[:-3]]
-        for image in ("ntoskrnl.exe", "hal.dll", "kdcom.dll", "ci.dll"):
-            lines.append(f"Loaded driver \\SystemRoot\\system32\\{image}")
-        path = self.root / "C" / "Windows" / "ntbtlog.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-16") as f:
-            f.write("\n".join(lines) + "\n")
-
 
 def _identity(record: ProcessRecord | None) -> dict | None:
     return None if record is None else {"pid": record.pid, "image": record.image}
@@ -488,22 +453,6 @@ def _culprit(record: ProcessRecord) -> dict:
     if record.exit_status is not None:
         out["exit_status_hex"] = hexstatus(record.exit_status)
     return out
-
-
-def make_runtime_dir(boot_id: str) -> Path:
-    """A private 0700 directory for this boot's sockets (reliability-security.md §3.6)."""
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    path = base / f"ntm-{os.geteuid()}-{boot_id[-4:]}{secrets.token_hex(2)}"
-    path.mkdir(mode=0o700)
-    (path / "p").mkdir(mode=0o700)
-    st = os.lstat(path)
-    if (
-        not stat.S_ISDIR(st.st_mode)
-        or st.st_uid != os.geteuid()
-        or stat.S_IMODE(st.st_mode) != 0o700
-    ):
-        raise SystemExit(f"runtime directory {path} is not a private directory of this user")
-    return path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

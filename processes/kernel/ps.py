@@ -203,11 +203,14 @@ class ProcessManager:
     def _posix_spawn(self, package: str, r: int) -> int:
         os.set_inheritable(r, True)
         args = [sys.executable, "-m", f"processes.{package}", "--ppb-fd", str(r)]
-        actions = [(os.POSIX_SPAWN_DUP2, self._stderr.fileno(), 1),
-                   (os.POSIX_SPAWN_DUP2, self._stderr.fileno(), 2),
-                   (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
-        return os.posix_spawn(sys.executable, args, {**os.environ, "PYTHONPATH": str(REPO)},
-                              file_actions=actions)
+        actions = [
+            (os.POSIX_SPAWN_DUP2, self._stderr.fileno(), 1),
+            (os.POSIX_SPAWN_DUP2, self._stderr.fileno(), 2),
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        ]
+        return os.posix_spawn(
+            sys.executable, args, {**os.environ, "PYTHONPATH": str(REPO)}, file_actions=actions
+        )
 
     def resume(self, pid: int) -> int:
         record = self.table.get(pid)
@@ -323,7 +326,10 @@ class Zygote:
         self._lock = threading.Lock()
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "nt.zygote", str(theirs.fileno()), str(os.getpid())],
-            pass_fds=(theirs.fileno(),), cwd=REPO, stdin=subprocess.DEVNULL, stdout=stderr,
+            pass_fds=(theirs.fileno(),),
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
             stderr=stderr,
         )
         theirs.close()
