@@ -76,6 +76,9 @@ def short_time(ts: str, *, local: bool = False) -> str:
     return dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
+MAX_CONSOLE_VALUE = 160
+
+
 def format_value(value: Any) -> str:
     """A field value as ``key=value`` wants it: bare when simple, quoted when spaced."""
     if isinstance(value, str):
@@ -87,7 +90,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        # A console line stays readable; `ntctl logs --json` has the whole value.
+        return text if len(text) <= MAX_CONSOLE_VALUE else text[: MAX_CONSOLE_VALUE - 1] + "…"
     return str(value)
 
 

@@ -263,7 +263,7 @@ class Kernel:
             status=record.exit_status,
             signal=record.signal,
             critical=record.critical,
-            session=record.session,
+            child_session=record.session,
         )
         for removed in self.ob.on_process_exit(record.pid):
             self.complete_waiters(removed.waiters, NtStatus.STATUS_INVALID_HANDLE)

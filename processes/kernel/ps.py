@@ -181,7 +181,7 @@ class ProcessManager:
             "proc.create",
             child_pid=record.pid,
             child_image=name,
-            session=session,
+            child_session=session,
             parent_pid=parent_pid,
             suspended=suspended,
             command_line=command_line,

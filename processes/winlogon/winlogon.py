@@ -40,5 +40,5 @@ def main(proc: Process) -> int:
 
 def wait_for_sas(proc: Process) -> None:
     """STATE_LOGGED_OFF: the "press Ctrl+Alt+Del" notice, then the message loop."""
-    proc.log.info("logon.ready", session=proc.session, state="LOGGED_OFF")
+    proc.log.info("logon.ready", state="LOGGED_OFF")
     threading.Event().wait()
