@@ -141,7 +141,14 @@ def start(image: str, argv: list[str] | None = None) -> Process:
     args = params["command_line"].split(" ", 1)
     setproctitle.setproctitle(f"{image} {args[1]}" if len(args) > 1 else image)
     log_dir = Path(params["root"]) / "logs" / params["boot_id"]
-    log = ntlog.configure(image, os.getpid(), params["session"], params["boot_id"], log_dir)
+    log = ntlog.configure(
+        image,
+        os.getpid(),
+        params["session"],
+        params["boot_id"],
+        log_dir,
+        level=os.environ.get("NTMODEL_LOG_LEVEL", "info"),
+    )
     runtime = Path(params["runtime"])
     lpc = LpcRuntime(
         key=params["key"],
@@ -160,8 +167,12 @@ def start(image: str, argv: list[str] | None = None) -> Process:
     if os.read(fd, 1) != b"R":  # suspended until NtResumeThread
         os._exit(1)
     os.close(fd)
-    log.info("proc.start", command_line=params["command_line"], parent_pid=params["parent_pid"],
-             environment=params["environment"])
+    log.info(
+        "proc.start",
+        command_line=params["command_line"],
+        parent_pid=params["parent_pid"],
+        environment=params["environment"],
+    )
     return proc
 
 

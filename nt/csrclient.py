@@ -42,14 +42,21 @@ def _number(name: str) -> int:
     return found.number
 
 
-def connect(lpc: LpcRuntime, session: int | None, servers: tuple[int, ...] = (BASESRV, USERSRV)) -> CsrClient:
+def connect(
+    lpc: LpcRuntime, session: int | None, servers: tuple[int, ...] = (BASESRV, USERSRV)
+) -> CsrClient:
     """CsrClientConnectToServer for each server; raises PortError on refusal."""
     conn = lpc.connect_port(object_directory(session) + "\\" + csr.API_PORT_NAME)
     client = CsrClient(conn)
-    infos: dict[int, dict[str, Any]] = {BASESRV: {"debug_flags": 0}, USERSRV: {"version": USER_VERSION},
-                                        CONSRV: {"is_console_app": True}}
+    infos: dict[int, dict[str, Any]] = {
+        BASESRV: {"debug_flags": 0},
+        USERSRV: {"version": USER_VERSION},
+        CONSRV: {"is_console_app": True},
+    }
     for server in servers:
-        reply = client.call("CsrpClientConnect", {"server_id": server, "connection_info": infos[server]})
+        reply = client.call(
+            "CsrpClientConnect", {"server_id": server, "connection_info": infos[server]}
+        )
         if not reply.ok:
             conn.close()
             raise PortError(reply.status, f"CsrClientConnectToServer(server {server})")

@@ -97,13 +97,17 @@ class Launcher:
         stop = threading.Event()
         log_dir = self.root / "logs" / boot_id
         log_dir.mkdir(parents=True, exist_ok=True)
+        # In the background nobody watches: tailing every log line would only take CPU
+        # from the machine (the logs are on disk for `ntctl logs`).
         viewer = threading.Thread(target=self._console, args=(log_dir, stop), daemon=True)
-        viewer.start()
+        if not self.plain:
+            viewer.start()
         kernel = self.start_kernel(boot_id)
         code = kernel.wait()
         time.sleep(0.1)  # let the viewer print the last events
         stop.set()
-        viewer.join(timeout=2.0)
+        if viewer.is_alive():
+            viewer.join(timeout=2.0)
         return code
 
     def _console(self, log_dir: Path, stop: threading.Event) -> None:

@@ -67,6 +67,7 @@ class Connection:
         self._wake_r, self._wake_w = os.pipe()
         self._dead = False
         self._sock: zmq.Socket | None = None
+        self._poller: zmq.Poller | None = None
 
     # -- connect / close --------------------------------------------------------
     def connect(self, info: dict | None = None, timeout: float = CONNECT_TIMEOUT) -> None:
@@ -220,20 +221,23 @@ class Connection:
                     return got[1]
 
     def _recv_one(self, pending: set[int], deadline: float | None) -> tuple[int, Reply] | None:
-        poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        if self._poller is None:  # one poller for the connection's life, not one per reply
+            self._poller = zmq.Poller()
+            self._poller.register(self._sock, zmq.POLLIN)
+            self._poller.register(self._wake_r, zmq.POLLIN)
+        poller = self._poller
         while True:
             if self._dead:
                 return None
-            left = None if deadline is None else (deadline - time.monotonic()) * 1000
-            if left is not None and left <= 0:
-                return None
-            events = dict(poller.poll(left))
-            if self._sock in events:
+            if self._sock.get(zmq.EVENTS) & zmq.POLLIN:  # already queued: no poll needed
                 got = self._parse(self._sock.recv_multipart(), pending)
                 if got is not None:
                     return got
+                continue
+            left = None if deadline is None else (deadline - time.monotonic()) * 1000
+            if left is not None and left <= 0:
+                return None
+            poller.poll(left)
 
     def _parse(self, frames: list[bytes], pending: set[int]) -> tuple[int, Reply] | None:
         try:

@@ -112,6 +112,7 @@ class PortServer:
         max_threads: int = 1,
         max_inflight: int = 32,
         max_queue: int = 1024,
+        inline: frozenset[int] = frozenset(),
     ) -> None:
         self.name = name
         self.endpoint = endpoint
@@ -124,6 +125,9 @@ class PortServer:
         self._accept, self._on_closed, self._dispatch = accept, on_closed, dispatch
         self._apis = protocol.by_number()
         self.max_inflight, self.max_queue = max_inflight, max_queue
+        # APIs whose handlers only touch in-memory state under short locks run on the port
+        # thread itself (LPC's quick path): no hand-off to a request thread and back.
+        self.inline = inline
         self.pool = WorkerPool(name, self._work, threads, max_threads)
         self._conns: dict[bytes, _Conn] = {}
         self._last_seq: dict[bytes, int] = {}
@@ -170,10 +174,15 @@ class PortServer:
         poller.register(self._pull, zmq.POLLIN)
         while not self._stop.is_set():
             for sock, _ in poller.poll(100):
-                if sock is self._pull:
-                    self._forward(self._pull.recv_multipart(copy=True))
-                else:
-                    self._receive(self._router.recv_multipart(copy=False))
+                # Drain what is queued: one poll per burst, not one per message (EVENTS,
+                # not zmq.Again: an exception per burst costs more than the check).
+                for _ in range(256):
+                    if not sock.get(zmq.EVENTS) & zmq.POLLIN:
+                        break
+                    if sock is self._pull:
+                        self._forward(self._pull.recv_multipart())
+                    else:
+                        self._receive(self._router.recv_multipart(copy=False))
         self._router.close(linger=0)
         self._pull.close(linger=0)
 
@@ -183,8 +192,8 @@ class PortServer:
             self._router.send_multipart(frames)
         except zmq.ZMQError:  # the client went away (ROUTER_MANDATORY): drop its reply
             self.log.debug("port.reply_dropped", port=self.name)
-        header = wire.Header._make(wire.HEADER.unpack(frames[1]))
-        if header.type == wire.LPC_REPLY and header.conn:
+        header = frames[1]  # type is byte 1, the connection id bytes 4..8 (ports/wire.py)
+        if header[1] == wire.LPC_REPLY and header[4:8] != b"\0\0\0\0":
             with self._lock:
                 conn = self._conns.get(rid)
                 if conn is not None and conn.inflight > 0:
@@ -230,6 +239,9 @@ class PortServer:
         if busy:
             if not datagram:
                 self._reply_now(rid, header, NtStatus.STATUS_INSUFFICIENT_RESOURCES)
+            return
+        if header.code in self.inline and not datagram:
+            self._call(conn, header, body, direct=True)
             return
         self.pool.submit(("call", conn, header, body))
 
@@ -333,10 +345,14 @@ class PortServer:
             return NtStatus.STATUS_SUCCESS, result
         return int(result), {}
 
-    def _call(self, conn: _Conn, header: wire.Header, body: bytes) -> None:
-        # A copy per call: concurrent calls on one connection each defer their own reply;
-        # ``state`` stays shared (the copy is shallow).
-        client = dataclasses.replace(conn.client, _msg_id=header.msg_id)
+    def _call(self, conn: _Conn, header: wire.Header, body: bytes, direct: bool = False) -> None:
+        if direct:  # the port thread runs one call at a time: no copy needed
+            client = conn.client
+            client._msg_id = header.msg_id
+        else:
+            # A copy per call: concurrent calls on one connection each defer their own
+            # reply; ``state`` stays shared (the copy is shallow).
+            client = dataclasses.replace(conn.client, _msg_id=header.msg_id)
         try:
             result = self._invoke(header.code, body, client)
         except Exception:
@@ -353,7 +369,7 @@ class PortServer:
         if result is PENDING:
             return
         status, reply = _normalise(result)
-        self._send_reply(conn.rid, conn.conn_id, header.msg_id, status, reply, conn)
+        self._send_reply(conn.rid, conn.conn_id, header.msg_id, status, reply, conn, direct)
 
     def _invoke(self, api_number: int, body: bytes, client: ClientContext) -> Any:
         try:
@@ -390,6 +406,7 @@ class PortServer:
         status: int,
         body: dict,
         conn: _Conn | None = None,
+        direct: bool = False,
     ) -> None:
         seq = next(conn.reply_seq) if conn is not None else 1
         try:
@@ -399,6 +416,9 @@ class PortServer:
             frames = wire.encode(
                 self.key, wire.LPC_REPLY, conn_id, seq, msg_id, NtStatus.STATUS_INTERNAL_ERROR, {}
             )
+        if direct:  # on the port thread: the ROUTER is ours to use
+            self._forward([rid, *frames])
+            return
         with self._push_lock:
             if not self._stop.is_set():
                 self._push.send_multipart([rid, *frames])

@@ -12,10 +12,15 @@ def main(proc: Process) -> int:
         for line in report.lines:
             proc.nt.display_string(line)
         for problem in report.problems:
-            proc.log.warning("autochk.problem", path=problem.path, status=problem.status,
-                             detail=problem.message)
-        proc.log.info("autochk.volume", volume=report.volume, files=len(report.files_checked),
-                      problems=len(report.problems))
+            proc.log.warning(
+                "autochk.problem", path=problem.path, status=problem.status, detail=problem.message
+            )
+        proc.log.info(
+            "autochk.volume",
+            volume=report.volume,
+            files=len(report.files_checked),
+            problems=len(report.problems),
+        )
         status = status or int(report.status)
     return status
 

@@ -232,6 +232,11 @@ def _bad_api(api_number: int, pid: int, reason: str, **extra: Any) -> None:
 
 
 def _log_call(name: str, api_number: int, pid: int, reply: Reply, **extra: Any) -> None:
+    # Every call at debug level (NTMODEL_LOG_LEVEL=debug shows them): an info line per
+    # call costs about as much as the call itself. Failures stay visible at info.
+    if reply.status < 0x80000000 and not extra:
+        log.debug("csr.api", api=name, api_number=api_number, caller_pid=pid)
+        return
     log.info(
         "csr.api",
         api=name,

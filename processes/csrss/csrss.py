@@ -27,6 +27,35 @@ from processes.csrss.server import HardError
 
 CSRSS_PRIORITY = 13  # PROCESS_PRIORITY_NORMAL_FOREGROUND + 4
 
+# APIs whose handlers only read or write csrss's own tables (no call to the kernel or to
+# another process): the port thread runs them itself, without the hand-off to a request
+# thread (ports/server.py). Everything else goes to the CSRSRV request-thread pool.
+QUICK_APIS = (
+    "CsrpClientConnect",
+    "BasepGetTempFile",
+    "BasepSetProcessShutdownParam",
+    "BasepGetProcessShutdownParam",
+    "BasepNlsGetUserInfo",
+    "BasepNlsSetUserInfo",
+    "UserpGetThreadConsoleDesktop",
+    "UserpRegisterLogonProcess",
+    "UserpRegisterServicesProcess",
+    "ConsolepGetTitle",
+    "ConsolepSetTitle",
+    "ConsolepWriteConsole",
+    "ConsolepReadConsole",
+    "ConsolepGetMode",
+    "ConsolepSetMode",
+    "ConsolepGetScreenBufferInfo",
+    "ConsolepGetNumberOfInputEvents",
+    "ConsolepWriteConsoleInput",
+    "ConsolepGetProcessList",
+)
+
+
+def quick_api_numbers() -> frozenset[int]:
+    return frozenset(a.number for a in map(csrproto.lookup_api, QUICK_APIS) if a is not None)
+
 
 class KernelServicesImpl:
     """csrss's way to the kernel and to winlogon (processes/csrss/services.py)."""
@@ -88,41 +117,66 @@ def main(proc: Process) -> int:
 
     def hard_error(err: HardError) -> None:
         proc.log.error("csr.server_dll_failed", status=err.status, parameters=list(err.parameters))
-        proc.nt.raise_hard_error(err.status, list(err.parameters), err.valid_response_options,
-                                 err.unicode_string_parameter_mask)
+        proc.nt.raise_hard_error(
+            err.status,
+            list(err.parameters),
+            err.valid_response_options,
+            err.unicode_string_parameter_mask,
+        )
 
     def session_complete(session_id: int, status: int) -> int:
         conn = sm_conn.get("conn")
         if conn is None:
             return NtStatus.STATUS_PORT_DISCONNECTED
-        return conn.call(sm.SmpSessionCompleteApi, {"session_id": session_id,
-                                                    "session_status": status & 0xFFFFFFFF}).status
+        return conn.call(
+            sm.SmpSessionCompleteApi,
+            {"session_id": session_id, "session_status": status & 0xFFFFFFFF},
+        ).status
 
-    csr = CsrServer(services, pid=proc.pid, session_id=proc.session or 0,
-                    sm_session_complete=session_complete, raise_hard_error=hard_error)
+    csr = CsrServer(
+        services,
+        pid=proc.pid,
+        session_id=proc.session or 0,
+        sm_session_complete=session_complete,
+        raise_hard_error=hard_error,
+    )
     cmd = csr.initialize(proc.command_line)
     if cmd.status != NtStatus.STATUS_SUCCESS:
         proc.log.error("csr.init_failed", status=cmd.status)
         return cmd.status
     directory = object_directory(cmd.object_directory or "\\Windows", proc.session)
     if proc.session:
-        proc.log.info("divergence", what=f"csrss of session {proc.session} serves {directory} (Windows); "
-                      "ReactOS would reuse the command line's directory")
+        proc.log.info(
+            "divergence",
+            what=f"csrss of session {proc.session} serves {directory} (Windows); "
+            "ReactOS would reuse the command line's directory",
+        )
     create_session_directories(proc)
     proc.nt.create_directory(directory, permanent=True)
     proc.lpc.events.subscribe(lambda pid, status, image: _client_died(csr, pid, status))
     proc.lpc.create_port(
-        f"{directory}\\{csrproto.API_PORT_NAME}", csrproto.API_PORT,
+        f"{directory}\\{csrproto.API_PORT_NAME}",
+        csrproto.API_PORT,
         dispatch=lambda n, m, c: to_port_reply(csr.dispatch(n, m, c)),
         accept=lambda c: csr.accept_connection(c.pid, c.token),
-        threads=1, max_threads=max(1, csr.max_request_threads), max_inflight=16)
+        threads=1,
+        max_threads=max(1, csr.max_request_threads),
+        max_inflight=16,
+        inline=quick_api_numbers(),
+    )
     sb_name = f"{directory}\\{sb.SB_PORT_NAME}"
-    proc.lpc.create_port(sb_name, sb.SB_API_PORT,
-                         dispatch=lambda n, m, c: to_port_reply(csr.sb_dispatch(n, m, c)),
-                         accept=csr.accept_sb_connection, threads=1, max_threads=1)
+    proc.lpc.create_port(
+        sb_name,
+        sb.SB_API_PORT,
+        dispatch=lambda n, m, c: to_port_reply(csr.sb_dispatch(n, m, c)),
+        accept=csr.accept_sb_connection,
+        threads=1,
+        max_threads=1,
+    )
     try:
-        sm_conn["conn"] = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": cmd.subsystem_type,
-                                                                  "sb_port": sb_name})
+        sm_conn["conn"] = proc.lpc.connect_port(
+            sm.SM_PORT_NAME, {"subsystem_type": cmd.subsystem_type, "sb_port": sb_name}
+        )
     except PortError as exc:
         proc.log.error("csr.sm_connect_failed", status=exc.status)
         return exc.status
@@ -131,10 +185,16 @@ def main(proc: Process) -> int:
         return int(proc.fault("exit_after_sm_connect"), 0)
     proc.nt.set_default_hard_error_port()
     if proc.session:
-        proc.log.info("divergence", what="csrss critical in every session (Windows); ReactOS: session 0 only")
+        proc.log.info(
+            "divergence", what="csrss critical in every session (Windows); ReactOS: session 0 only"
+        )
     proc.set_critical()
-    proc.log.info("csr.ready", api_port=f"{directory}\\ApiPort", max_request_threads=csr.max_request_threads,
-                  server_dlls=[d.name if d else None for d in csr.loaded])
+    proc.log.info(
+        "csr.ready",
+        api_port=f"{directory}\\ApiPort",
+        max_request_threads=csr.max_request_threads,
+        server_dlls=[d.name if d else None for d in csr.loaded],
+    )
     threading.Event().wait()
     return 0
 
@@ -143,8 +203,12 @@ def create_session_directories(proc: Process) -> None:
     """What CsrParseServerCommandLine creates first: the session's object directories."""
     session = proc.session or 0
     base = "\\BaseNamedObjects" if session == 0 else f"\\Sessions\\{session}\\BaseNamedObjects"
-    for path in ("\\Sessions\\BNOLINKS", f"\\Sessions\\{session}",
-                 f"\\Sessions\\{session}\\DosDevices", base):
+    for path in (
+        "\\Sessions\\BNOLINKS",
+        f"\\Sessions\\{session}",
+        f"\\Sessions\\{session}\\DosDevices",
+        base,
+    ):
         proc.nt.create_directory(path, permanent=True)
     try:
         proc.nt.create_link(f"\\Sessions\\BNOLINKS\\{session}", base, permanent=True)

@@ -44,6 +44,21 @@ from processes.kernel.services import SystemServiceHandlers, critical_params
 
 SYSTEM_ROOT = "C:\\Windows"
 SMSS_COMMAND_LINE = "\\SystemRoot\\System32\\smss.exe"
+# Services that only read the kernel's own tables: answered on the port thread itself.
+QUICK_SERVICES = frozenset(
+    SYSTEM_SERVICES.by_name()[name].number
+    for name in (
+        "NtQueryInformationProcess",
+        "NtQuerySystemInformation",
+        "NtOpenPort",
+        "NtQuerySymbolicLinkObject",
+        "NtQueryDirectoryObject",
+        "NtSetInformationProcess",
+        "NtDisplayString",
+        "NtCreateEvent",
+        "NtSetEvent",
+    )
+)
 SMSS_WINDOW = 5.0  # seconds: ZwWaitForSingleObject(smss, 5 s) in ExpLoadInitialProcess's caller
 
 
@@ -86,7 +101,14 @@ class Kernel:
         self.smss: ProcessRecord | None = None
         self.log_dir = self.root / "logs" / self.boot_id
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log = ntlog.configure("System", self.pid, None, self.boot_id, self.log_dir)
+        self.log = ntlog.configure(
+            "System",
+            self.pid,
+            None,
+            self.boot_id,
+            self.log_dir,
+            level=os.environ.get("NTMODEL_LOG_LEVEL", "info"),
+        )
         ntlog.update_latest(self.root / "logs", self.boot_id)
 
     # -- Phase 1 ----------------------------------------------------------------
@@ -196,6 +218,7 @@ class Kernel:
             SYSTEM_SERVICE_PORT,
             SYSTEM_SERVICES,
             handlers.table(),
+            inline=QUICK_SERVICES,
             threads=2,
             max_threads=8,
             max_inflight=64,

@@ -85,8 +85,13 @@ class SmApi:
         with self._lock:
             served = self.subsystems.get((session, image_type))
             if served is not None and served.pid != client.pid and self._alive(served.pid):
-                self.log.warning("smss.subsystem_refused", peer_pid=client.pid, target_session=session,
-                                 image_type=image_type, reason="Image type already being served")
+                self.log.warning(
+                    "smss.subsystem_refused",
+                    peer_pid=client.pid,
+                    target_session=session,
+                    image_type=image_type,
+                    reason="Image type already being served",
+                )
                 return False
             subsystem = Subsystem(client.pid, session, image_type, sb_port)
             self.subsystems[(session, image_type)] = subsystem
@@ -97,8 +102,13 @@ class SmApi:
             self.log.error("smss.sb_connect_failed", sb_port=sb_port, status=exc.status)
             return exc.status
         client.state["subsystem"] = subsystem
-        self.log.info("smss.subsystem_connected", subsystem_pid=client.pid, target_session=session,
-                      image_type=image_type, sb_port=sb_port)
+        self.log.info(
+            "smss.subsystem_connected",
+            subsystem_pid=client.pid,
+            target_session=session,
+            image_type=image_type,
+            sb_port=sb_port,
+        )
         self.proc.nt.set_event(subsystem_event(session))
         return True
 
@@ -120,23 +130,43 @@ class SmApi:
         with self._lock:
             subsystem = self.subsystems.get((session, image_type))
             if subsystem is None and image_type in WINDOWS_TYPES:  # csrss serves GUI and CUI alike
-                subsystem = next((self.subsystems[(session, t)] for t in WINDOWS_TYPES
-                                  if (session, t) in self.subsystems), None)
+                subsystem = next(
+                    (
+                        self.subsystems[(session, t)]
+                        for t in WINDOWS_TYPES
+                        if (session, t) in self.subsystems
+                    ),
+                    None,
+                )
         if subsystem is None:
             if image_type == sm.IMAGE_SUBSYSTEM_NATIVE:
                 self.proc.nt.resume(info["pid"])
                 return {}
-            self.log.error("smss.subsystem_not_found", target_session=session, image_type=image_type)
+            self.log.error(
+                "smss.subsystem_not_found", target_session=session, image_type=image_type
+            )
             return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
         session_id = next(self._session_ids)
-        process = {"pid": info["pid"], "image": record["image"], "session": session,
-                   "subsystem_type": image_type}
+        process = {
+            "pid": info["pid"],
+            "image": record["image"],
+            "session": session,
+            "subsystem_type": image_type,
+        }
         if client.image == "smss.exe":  # an initial command: watched like ReactOS's WaitAny slot
             with self._lock:
                 self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
-        reply = subsystem.sb.call(sb.SbpCreateSession, {"session_id": session_id, "process": process})
-        self.log.info("smss.sb_create_session", sm_session_id=session_id, child_pid=info["pid"],
-                      child_image=record["image"], target_session=session, status=reply.status)
+        reply = subsystem.sb.call(
+            sb.SbpCreateSession, {"session_id": session_id, "process": process}
+        )
+        self.log.info(
+            "smss.sb_create_session",
+            sm_session_id=session_id,
+            child_pid=info["pid"],
+            child_image=record["image"],
+            target_session=session,
+            status=reply.status,
+        )
         return reply.status
 
     def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> Any:

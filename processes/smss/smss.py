@@ -43,8 +43,11 @@ def terminate(proc: Process, what: str, status: int, culprit: int = 0) -> None:
     """SmpTerminate: NtRaiseHardError(STATUS_SYSTEM_PROCESS_TERMINATED, OptionShutdownSystem)."""
     proc.log.error("smss.terminate", what=what, status=status, culprit_pid=culprit)
     try:
-        proc.nt.raise_hard_error(NtStatus.STATUS_SYSTEM_PROCESS_TERMINATED, [what, status, culprit, 0],
-                                 OPTION_SHUTDOWN_SYSTEM)
+        proc.nt.raise_hard_error(
+            NtStatus.STATUS_SYSTEM_PROCESS_TERMINATED,
+            [what, status, culprit, 0],
+            OPTION_SHUTDOWN_SYSTEM,
+        )
     except (NtError, PortError):
         pass
     proc.exit(status)
@@ -89,13 +92,24 @@ def master(proc: Process) -> int:
     proc.set_critical()
     proc.nt.set_base_priority(11)
     api = SmApi(proc)
-    proc.lpc.create_port(sm.SM_PORT_NAME, sm.SM_API_PORT, api.handlers(), accept=api.accept,
-                         threads=2, max_threads=2, allow=_system_or_admin)
+    proc.lpc.create_port(
+        sm.SM_PORT_NAME,
+        sm.SM_API_PORT,
+        api.handlers(),
+        accept=api.accept,
+        threads=2,
+        max_threads=2,
+        allow=_system_or_admin,
+    )
     exits = Exits(proc)
     try:
         cfg = load_data_from_registry(proc, exits)
     except (NtError, PortError, OSError, ValueError) as exc:
-        terminate(proc, "Session Manager Initialization", getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL))
+        terminate(
+            proc,
+            "Session Manager Initialization",
+            getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL),
+        )
     proc.log.info("smss.init_done", sessions=list(SESSIONS), subsystems=list(cfg.subsystems))
     if proc.fault("exit_after_init"):
         return int(proc.fault("exit_after_init"), 0)
@@ -134,14 +148,17 @@ def load_data_from_registry(proc: Process, exits: Exits) -> smconfig.SessionMana
     _paging_files(proc, cfg)
     nt.initialize_registry(0)  # CM_BOOT_FLAG_SMSS
     safeboot = proc.params["options"].get("safeboot")
-    for name, value in smconfig.dynamic_environment(Path("/proc/cpuinfo").read_text(),
-                                                    safeboot, os.uname().machine).items():
+    for name, value in smconfig.dynamic_environment(
+        Path("/proc/cpuinfo").read_text(), safeboot, os.uname().machine
+    ).items():
         nt.set_value(ENVIRONMENT_KEY, name, REG_SZ, value)
     proc.cfg = cfg
     return cfg
 
 
-def execute_command(proc: Process, cfg: smconfig.SessionManagerConfig, command: str, exits: Exits) -> None:
+def execute_command(
+    proc: Process, cfg: smconfig.SessionManagerConfig, command: str, exits: Exits
+) -> None:
     """SmpExecuteCommand for BootExecute: native images, run synchronously, errors ignored."""
     try:
         parsed = smp_parse_command_line(command, cfg.environment, cfg.default_lib_path)
@@ -149,9 +166,17 @@ def execute_command(proc: Process, cfg: smconfig.SessionManagerConfig, command: 
         proc.log.warning("smss.boot_execute_failed", command=command, status=exc.status)
         return
     if parsed.package is None:
-        what = "program not found - skipping AUTOCHECK" if parsed.flags & SMP_AUTOCHK_FLAG else "image not found"
-        proc.log.warning("smss.boot_execute_failed", command=command, reason=what,
-                         status=NtStatus.STATUS_OBJECT_NAME_NOT_FOUND)
+        what = (
+            "program not found - skipping AUTOCHECK"
+            if parsed.flags & SMP_AUTOCHK_FLAG
+            else "image not found"
+        )
+        proc.log.warning(
+            "smss.boot_execute_failed",
+            command=command,
+            reason=what,
+            status=NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
+        )
         return
     pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, 0)
     proc.nt.resume(pid)
@@ -162,7 +187,9 @@ def execute_command(proc: Process, cfg: smconfig.SessionManagerConfig, command: 
 def _known_dlls(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
     proc.nt.create_directory("\\KnownDlls", permanent=True)
     directory = cfg.known_dll_directory or SYSTEM32
-    proc.nt.create_link("\\KnownDlls\\KnownDllPath", "\\??\\" + directory.lstrip("\\?"), permanent=True)
+    proc.nt.create_link(
+        "\\KnownDlls\\KnownDllPath", "\\??\\" + directory.lstrip("\\?"), permanent=True
+    )
 
 
 def _paging_files(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
@@ -173,14 +200,20 @@ def _paging_files(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
         size_mb = paging.min_mb or PAGEFILE_DEFAULT_MB
         with open(path, "ab") as f:
             f.truncate(size_mb << 20)
-        proc.log.info("smss.paging_file", path=str(path), size_mb=size_mb,
-                      system_managed=paging.system_managed)
+        proc.log.info(
+            "smss.paging_file",
+            path=str(path),
+            size_mb=size_mb,
+            system_managed=paging.system_managed,
+        )
 
 
 def create_session(proc: Process, session: int) -> int:
     """Start an smss instance for ``session`` (``smss.exe 0000000N 00000000``)."""
     command_line = f"\\SystemRoot\\System32\\smss.exe {session:08x} 00000000"
-    pid = proc.nt.create_process(command_line.split()[0], command_line, proc.cfg.environment, session)
+    pid = proc.nt.create_process(
+        command_line.split()[0], command_line, proc.cfg.environment, session
+    )
     proc.nt.resume(pid)
     proc.log.info("smss.session_create", target_session=session, instance_pid=pid)
     return pid
@@ -228,15 +261,21 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
     except NtError as exc:
         terminate(proc, "Session Manager Initialization", exc.status)
     proc.nt.resume(pid)
-    proc.log.info("smss.subsystem_start", subsystem_pid=pid, target_session=session, command_line=command_line)
+    proc.log.info(
+        "smss.subsystem_start", subsystem_pid=pid, target_session=session, command_line=command_line
+    )
     deadline = None if session == 0 else time.monotonic() + SUBSYSTEM_CONNECT_TIMEOUT_MS / 1000
     while proc.nt.wait_event(subsystem_event(session), 100) == NtStatus.STATUS_TIMEOUT:
         status = exits.exited(pid)
         if status is not None:
             # ReactOS would hang here for ever in session 0 (nt-spec §7 #3); the model
             # fails the initialisation instead, as the reliability notes (S5) expect.
-            proc.log.error("smss.subsystem_died_before_connect", subsystem_pid=pid, status=status,
-                           divergence="ReactOS hangs; Windows-like failure used")
+            proc.log.error(
+                "smss.subsystem_died_before_connect",
+                subsystem_pid=pid,
+                status=status,
+                divergence="ReactOS hangs; Windows-like failure used",
+            )
             terminate(proc, "Session Manager Initialization", status, pid)
         if deadline is not None and time.monotonic() > deadline:
             proc.nt.terminate(pid, NtStatus.STATUS_TIMEOUT)
@@ -244,8 +283,9 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
     return pid
 
 
-def execute_initial_command(proc: Process, cfg: Any, command: str, session: int, csrss: int,
-                            exits: Exits) -> None:
+def execute_initial_command(
+    proc: Process, cfg: Any, command: str, session: int, csrss: int, exits: Exits
+) -> None:
     """SmpExecuteInitialCommand: create it suspended, then SmExecPgm to the master."""
     what = "Session Manager ExecuteInitialCommand"
     try:
@@ -254,8 +294,16 @@ def execute_initial_command(proc: Process, cfg: Any, command: str, session: int,
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, command)
         pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, session)
         conn = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-        reply = conn.call(sm.SmpExecPgmApi, {"process": {"pid": pid, "session": session,
-                                                         "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_GUI}})
+        reply = conn.call(
+            sm.SmpExecPgmApi,
+            {
+                "process": {
+                    "pid": pid,
+                    "session": session,
+                    "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_GUI,
+                }
+            },
+        )
         if not reply.ok:
             raise NtError(reply.status, "SmExecPgm")
     except (NtError, PortError, SmCommandLineError) as exc:

@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from tests.bench import echo, portserver
 from tests.bench.common import (
     PY,
@@ -245,6 +247,16 @@ def run(args: argparse.Namespace) -> list[Figure]:
                     f"  {cpu.text(count, 'msg')}",
                     flush=True,
                 )
+        threads = {}
+        for mode in ("ours", "ports"):
+            try:
+                threads[mode] = psutil.Process(servers[mode]).num_threads()
+            except psutil.Error:
+                threads[mode] = -1
+        print(
+            f"threads in the server after the runs: csrss {threads['ours']}, "
+            f"portserver {threads['ports']} (request pool grows to MaxRequestThreads=16)"
+        )
         bare, ours = rates["bare"].median, rates["ours"].median
         share = ratio(ours, bare)
         pshare = ratio(rates["ports"].median, bare)

@@ -237,9 +237,11 @@ class CpuMeter:
     def text(self, per: int = 0, unit: str = "call") -> str:
         if per:
             parts = [f"{k} {v / per * 1e6:.0f}" for k, v in self.cpu.items()]
-            parts.append(f"foreign {self.foreign / per * 1e6:.0f}")
             cs = [f"{k} {v / per:.1f}" for k, v in self.switches.items()]
-            return f"CPU µs/{unit}: {', '.join(parts)}; context switches/{unit}: {', '.join(cs)}"
+            return (
+                f"CPU µs/{unit}: {', '.join(parts)}; context switches/{unit}: {', '.join(cs)};"
+                f" foreign load {self.foreign / max(self.wall, 1e-9):.2f} CPU"
+            )
         parts = [f"{k} {v:.2f}" for k, v in self.cpu.items()]
         return f"CPU s: {', '.join(parts)}, foreign {self.foreign:.2f} in {self.wall:.2f} s"
 

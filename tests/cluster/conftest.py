@@ -60,11 +60,21 @@ class Machine:
         self.root = root
         self.env = env
 
-    def ntctl(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-        r = subprocess.run([sys.executable, "-m", "ntctl", *args, "--root", str(self.root)],
-                           cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
+    def ntctl(
+        self, *args: str, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess:
+        r = subprocess.run(
+            [sys.executable, "-m", "ntctl", *args, "--root", str(self.root)],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and r.returncode != 0:
-            raise AssertionError(f"ntctl {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+            raise AssertionError(
+                f"ntctl {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+            )
         return r
 
     def boot(self, *extra: str) -> subprocess.CompletedProcess:
@@ -77,8 +87,11 @@ class Machine:
     def events(self, **filters: object) -> list[dict]:
         """Events of this boot; known filters go to iter_events, others match fields."""
         known = {k: filters.pop(k) for k in list(filters) if k in QUERY_FILTERS}
-        return [e for e in iter_events(self.log_dir, **known)
-                if all(e.get(k) == v for k, v in filters.items())]
+        return [
+            e
+            for e in iter_events(self.log_dir, **known)
+            if all(e.get(k) == v for k, v in filters.items())
+        ]
 
     def wait_event(self, event: str, timeout: float = 20, **filters: object) -> dict:
         deadline = time.monotonic() + timeout
@@ -119,7 +132,11 @@ class Machine:
             pid = int(lock.read_text().strip() or 0)
         except (OSError, ValueError):
             return False
-        return pid > 0 and psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return (
+            pid > 0
+            and psutil.pid_exists(pid)
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        )
 
     def latest_dump(self) -> dict:
         path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")

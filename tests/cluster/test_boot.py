@@ -44,8 +44,11 @@ def test_smss_gets_exactly_path_systemdrive_systemroot(machine: Machine) -> None
     create = machine.events(event="proc.create", image="System")[0]
     assert create["child_image"] == "smss.exe"
     start = machine.events(event="proc.start", image="smss.exe")[0]
-    assert start["environment"] == {"Path": "C:\\Windows\\System32", "SystemDrive": "C:",
-                                    "SystemRoot": "C:\\Windows"}
+    assert start["environment"] == {
+        "Path": "C:\\Windows\\System32",
+        "SystemDrive": "C:",
+        "SystemRoot": "C:\\Windows",
+    }
 
 
 def test_csrss_gets_the_whole_subsystems_windows_command_line(machine: Machine) -> None:
@@ -56,7 +59,8 @@ def test_csrss_gets_the_whole_subsystems_windows_command_line(machine: Machine) 
             "C:\\Windows\\system32\\csrss.exe ObjectDirectory=\\Windows SharedSection=1024,3072,512 "
             "Windows=On SubSystemType=Windows ServerDll=basesrv,1 "
             "ServerDll=winsrv:UserServerDllInitialization,3 ServerDll=winsrv:ConServerDllInitialization,2 "
-            "ProfileControl=Off MaxRequestThreads=16")
+            "ProfileControl=Off MaxRequestThreads=16"
+        )
     loaded = [e["dll"] for e in machine.events(event="csr.server_dll_loaded", session=1)]
     assert loaded == ["CSRSS", "basesrv", "winsrv", "winsrv"]  # slots 0, 1, 3, 2
 
@@ -64,7 +68,9 @@ def test_csrss_gets_the_whole_subsystems_windows_command_line(machine: Machine) 
 def test_handshake_order_csrss_connects_back_before_the_initial_command(machine: Machine) -> None:
     for session, initial in ((0, "wininit.exe"), (1, "winlogon.exe")):
         connected = machine.events(event="smss.subsystem_connected", target_session=session)
-        created = [e for e in machine.events(event="smss.sb_create_session") if e["child_image"] == initial]
+        created = [
+            e for e in machine.events(event="smss.sb_create_session") if e["child_image"] == initial
+        ]
         assert connected and created and connected[0]["ts"] < created[0]["ts"]
         registered = machine.events(event="winlogon.registered")
         assert registered, "winlogon registered with its csrss as the logon process"
@@ -75,7 +81,11 @@ def test_phase1_progress_goes_from_0_to_100_in_order(machine: Machine) -> None:
     assert percents[0] == 0 and percents[-1] == 100
     assert percents == sorted(percents)
     steps = [e["step"] for e in machine.events(event="boot.phase1")]
-    assert steps.index("ObInitSystem") < steps.index("CmInitSystem1") < steps.index("ExpLoadInitialProcess")
+    assert (
+        steps.index("ObInitSystem")
+        < steps.index("CmInitSystem1")
+        < steps.index("ExpLoadInitialProcess")
+    )
 
 
 def test_boot_execute_runs_autochk_synchronously_before_the_sessions(machine: Machine) -> None:
@@ -115,8 +125,13 @@ def test_second_boot_of_the_same_root_is_refused(machine: Machine) -> None:
 def test_ctrl_c_in_the_foreground_shuts_down_cleanly(machine_factory) -> None:
     m = machine_factory()
     env = dict(m.env, COLUMNS="200")
-    proc = subprocess.Popen([sys.executable, "-m", "ntctl", "boot", "--root", str(m.root)], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ntctl", "boot", "--root", str(m.root)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

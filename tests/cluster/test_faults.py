@@ -24,13 +24,21 @@ def kill_and_wait(m: Machine, image: str, session: int | None) -> tuple[int, set
 
 
 def assert_everything_gone(pids: set[int]) -> None:
-    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        p
+        for p in pids
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
     assert not alive, f"still running after the bugcheck: {alive}"
 
 
-@pytest.mark.parametrize(("image", "session"), [("csrss.exe", 1), ("csrss.exe", 0),
-                                                ("wininit.exe", 0), ("winlogon.exe", 1)])
-def test_killing_a_critical_process_is_0xEF_on_win10(machine: Machine, image: str, session: int) -> None:
+@pytest.mark.parametrize(
+    ("image", "session"),
+    [("csrss.exe", 1), ("csrss.exe", 0), ("wininit.exe", 0), ("winlogon.exe", 1)],
+)
+def test_killing_a_critical_process_is_0xEF_on_win10(
+    machine: Machine, image: str, session: int
+) -> None:
     victim, pids, dump = kill_and_wait(machine, image, session)
     assert dump["bugcheck_code"] == 0xEF and dump["bugcheck_name"] == "CRITICAL_PROCESS_DIED"
     assert dump["parameters"] == [eprocess_address(victim), 0, 0, 0]
@@ -65,7 +73,9 @@ def test_smss_exiting_within_5_seconds_is_session5_initialization_failed(machine
     assert m.boot().returncode != 0
     m.wait_stopped()
     dump = m.latest_dump()
-    assert dump["bugcheck_code"] == 0x71 and dump["bugcheck_name"] == "SESSION5_INITIALIZATION_FAILED"
+    assert (
+        dump["bugcheck_code"] == 0x71 and dump["bugcheck_name"] == "SESSION5_INITIALIZATION_FAILED"
+    )
     assert dump["parameters"] == [0xC0000005, 0, 0, 0]
     assert dump["faulting_process"]["image"] == "smss.exe"
 
@@ -91,7 +101,8 @@ def test_a_missing_server_dll_stops_with_status_dll_not_found(machine_factory, t
         '"Windows"="%SystemRoot%\\\\system32\\\\csrss.exe ObjectDirectory=\\\\Windows '
         "SharedSection=1024,3072,512 Windows=On SubSystemType=Windows ServerDll=basesrv,1 "
         "ServerDll=winsrv:UserServerDllInitialization,3 ServerDll=nosuchsrv,2 "
-        'ProfileControl=Off MaxRequestThreads=16"\n')
+        'ProfileControl=Off MaxRequestThreads=16"\n'
+    )
     m = machine_factory()
     assert m.boot("--reg", str(overlay)).returncode != 0
     m.wait_stopped()

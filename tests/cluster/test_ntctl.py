@@ -21,8 +21,11 @@ def test_ps_json_and_tree_show_the_same_processes(machine: Machine) -> None:
             assert f"{row['image']}  {row['pid']}" in tree
     keys = {"pid", "image", "parent_pid", "session", "critical", "state", "create_time"}
     assert all(keys <= row.keys() for row in rows)
-    exited = {r["pid"] for r in json.loads(machine.ntctl("ps", "--all", "--json").stdout)
-              if r["state"] == "exited"}
+    exited = {
+        r["pid"]
+        for r in json.loads(machine.ntctl("ps", "--all", "--json").stdout)
+        if r["state"] == "exited"
+    }
     assert exited, "--all keeps exited processes (the smss instances, autochk) as tombstones"
 
 
@@ -44,7 +47,9 @@ def test_reg_query_reads_the_session_manager_key(machine: Machine) -> None:
 
 
 def test_smss_wrote_the_dynamic_environment_values(machine: Machine) -> None:
-    env = json.loads(machine.ntctl("reg", "query", SESSION_MANAGER + r"\Environment", "--json").stdout)
+    env = json.loads(
+        machine.ntctl("reg", "query", SESSION_MANAGER + r"\Environment", "--json").stdout
+    )
     names = {v["name"]: v["data"] for v in env["values"]}
     assert names["OS"] == "Windows_NT" and names["NUMBER_OF_PROCESSORS"].isdigit()
 
@@ -60,16 +65,22 @@ def test_reg_add_query_delete_round_trip(machine: Machine) -> None:
 
 
 def test_reg_add_refuses_bad_data_with_a_clear_message(machine: Machine) -> None:
-    r = machine.ntctl("reg", "add", r"HKLM\SOFTWARE\x", "/v", "v", "/t", "REG_DWORD", "/d", "nope", check=False)
+    r = machine.ntctl(
+        "reg", "add", r"HKLM\SOFTWARE\x", "/v", "v", "/t", "REG_DWORD", "/d", "nope", check=False
+    )
     assert r.returncode == 2 and "not valid REG_DWORD" in r.stderr
 
 
 def test_reg_import_export_round_trip_in_utf16(machine: Machine, tmp_path) -> None:
     src = tmp_path / "in.reg"
-    src.write_bytes(b"\xff\xfe" + (
-        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Imported]\r\n"
-        '"Name"="value"\r\n"Count"=dword:00000007\r\n'
-        '"Multi"=hex(7):61,00,00,00,62,00,00,00,00,00\r\n').encode("utf-16-le"))
+    src.write_bytes(
+        b"\xff\xfe"
+        + (
+            "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Imported]\r\n"
+            '"Name"="value"\r\n"Count"=dword:00000007\r\n'
+            '"Multi"=hex(7):61,00,00,00,62,00,00,00,00,00\r\n'
+        ).encode("utf-16-le")
+    )
     machine.ntctl("reg", "import", str(src))
     out = tmp_path / "out.reg"
     machine.ntctl("reg", "export", r"HKLM\SOFTWARE\Imported", str(out))
@@ -79,10 +90,14 @@ def test_reg_import_export_round_trip_in_utf16(machine: Machine, tmp_path) -> No
     assert '"Name"="value"' in text and '"Count"=dword:00000007' in text and "hex(7):" in text
 
 
-def test_reg_import_of_a_malformed_file_names_the_line_and_imports_nothing(machine: Machine, tmp_path) -> None:
+def test_reg_import_of_a_malformed_file_names_the_line_and_imports_nothing(
+    machine: Machine, tmp_path
+) -> None:
     bad = tmp_path / "bad.reg"
-    bad.write_text("Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Half]\n"
-                   '"ok"="fine"\n"broken"=dword:zz\n')
+    bad.write_text(
+        "Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Half]\n"
+        '"ok"="fine"\n"broken"=dword:zz\n'
+    )
     r = machine.ntctl("reg", "import", str(bad), check=False)
     assert r.returncode == 2 and "line 5" in r.stderr
     q = machine.ntctl("reg", "query", r"HKLM\SOFTWARE\Half", check=False)
@@ -111,8 +126,14 @@ def test_csr_call_get_temp_file_counts_up(machine: Machine) -> None:
 
 
 def test_csr_call_define_dos_device_creates_a_link(machine: Machine) -> None:
-    machine.ntctl("csr", "call", "BaseSrvDefineDosDevice", "flags=1", "device_name=Q:",
-                  "target_path=\\Device\\HarddiskVolume1")
+    machine.ntctl(
+        "csr",
+        "call",
+        "BaseSrvDefineDosDevice",
+        "flags=1",
+        "device_name=Q:",
+        "target_path=\\Device\\HarddiskVolume1",
+    )
     dos = json.loads(machine.ntctl("obj", "\\Sessions\\1\\DosDevices", "--json").stdout)
     dos_global = json.loads(machine.ntctl("obj", "\\??", "--json").stdout)
     targets = {e["name"]: e.get("target") for e in dos["entries"] + dos_global["entries"]}
@@ -147,11 +168,27 @@ def test_boot_options_sos_safeboot_and_bootlog(machine_factory) -> None:
     assert m.boot("--boot", "/SOS /SAFEBOOT:MINIMAL /BOOTLOG").returncode == 0
     start = m.events(event="boot.start")[0]
     assert start["sos"] is True
-    option = json.loads(m.ntctl("reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Control\SafeBoot\Option",
-                                "/v", "OptionValue", "--json").stdout)
+    option = json.loads(
+        m.ntctl(
+            "reg",
+            "query",
+            r"HKLM\SYSTEM\CurrentControlSet\Control\SafeBoot\Option",
+            "/v",
+            "OptionValue",
+            "--json",
+        ).stdout
+    )
     assert option["values"][0]["data"] == 1
-    opts = json.loads(m.ntctl("reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Control", "/v",
-                              "SystemStartOptions", "--json").stdout)
+    opts = json.loads(
+        m.ntctl(
+            "reg",
+            "query",
+            r"HKLM\SYSTEM\CurrentControlSet\Control",
+            "/v",
+            "SystemStartOptions",
+            "--json",
+        ).stdout
+    )
     assert "SAFEBOOT:MINIMAL" in opts["values"][0]["data"] and "SOS" in opts["values"][0]["data"]
     assert (m.root / "C" / "Windows" / "ntbtlog.txt").exists()
     env = json.loads(m.ntctl("reg", "query", SESSION_MANAGER + r"\Environment", "--json").stdout)
