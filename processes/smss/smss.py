@@ -245,6 +245,12 @@ def instance(proc: Process, session: int) -> int:
     windows = cfg.subsystem("Windows")
     csrss = load_subsystem(proc, cfg, windows, session, exits)
     initial = "wininit.exe" if session == 0 else "winlogon.exe"
+    if session != 0 and cfg.execute:
+        # SmpLoadSubSystemsForMuSession: the last Execute entry replaces the initial
+        # command, after a 5-second sleep (smsubsys.c's "why??!"; nt-spec §7 #8).
+        initial = cfg.execute[-1]
+        proc.log.info("smss.execute_override", command=initial, delay_s=5)
+        time.sleep(5)
     execute_initial_command(proc, cfg, initial, session, csrss, exits)
     proc.log.info("smss.session_ready", target_session=session, csrss_pid=csrss)
     return 0

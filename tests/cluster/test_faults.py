@@ -142,3 +142,20 @@ def test_analyze_explains_the_dump_like_windbg(machine: Machine) -> None:
     assert "FAILURE_BUCKET_ID" in text
     data = json.loads(machine.ntctl("analyze", "--json").stdout)
     assert data["bugcheck_code"] == 0xEF or data.get("BUGCHECK_CODE") in ("ef", "0xEF", 0xEF)
+
+
+def test_an_initial_command_that_cannot_start_is_0xC000021A(machine_factory, tmp_path) -> None:
+    overlay = tmp_path / "execute.reg"
+    overlay.write_text(
+        "Windows Registry Editor Version 5.00\n\n"
+        "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Control\\Session Manager]\n"
+        '"Execute"=hex(7):6e,00,6f,00,73,00,75,00,63,00,68,00,2e,00,65,00,78,00,65,00,00,00,00,00\n'
+    )
+    m = machine_factory()
+    assert m.boot("--reg", str(overlay)).returncode != 0
+    m.wait_stopped()
+    dump = m.latest_dump()
+    assert dump["bugcheck_code"] == 0xC000021A
+    assert dump["decoded"]["p1_text"] == "Session Manager ExecuteInitialCommand"
+    assert dump["parameters"][1] == 0xC0000034  # STATUS_OBJECT_NAME_NOT_FOUND
+    assert m.events(event="smss.execute_override", command="nosuch.exe")
