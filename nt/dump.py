@@ -132,6 +132,10 @@ def how_died(proc: Mapping[str, Any] | None) -> str:
     """``killed by SIGKILL`` / ``exited with 0xC0000005 STATUS_ACCESS_VIOLATION``."""
     if not proc:
         return "unknown"
+    if proc.get("terminated_by") and not proc.get("signal"):
+        status = proc.get("exit_status")
+        shown = f" with {hexstatus(status)}" if status is not None else ""
+        return f"NtTerminateProcess by pid {proc['terminated_by']}{shown}"
     sig = proc.get("signal")
     status = proc.get("exit_status")
     if sig:

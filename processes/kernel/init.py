@@ -295,7 +295,8 @@ class Kernel:
         except Exception:  # the publisher may already be closed during shutdown
             pass
         if self.stopping:
-            if self.bugcheck.raised:
+            culprit = self.bugcheck.culprit_pid
+            if self.bugcheck.raised and not self.bugcheck.stopping_all and record.pid != culprit:
                 self.bugcheck.consequence(_culprit(record))
             return
         if record is self.smss and time.monotonic() - record.created < SMSS_WINDOW:
@@ -352,6 +353,7 @@ class Kernel:
             "proc.terminate", child_pid=pid, child_image=record.image, by_pid=by, status=exit_status
         )
         if record.critical and not self.stopping:  # PspCatchCriticalBreak, before the kill
+            record.exit_status = exit_status  # what NtTerminateProcess was asked to set
             self.raise_bugcheck(
                 critical_params(self.profile, pid, record.image, True),
                 record,

@@ -36,6 +36,8 @@ class BugCheck:
         self.record: dict | None = None
         self.consequences: list[dict] = []
         self.done = threading.Event()
+        self.stopping_all = False
+        self.culprit_pid: int | None = None
 
     @property
     def raised(self) -> bool:
@@ -58,6 +60,7 @@ class BugCheck:
                 self.consequence(culprit)
             return
         k = self.k
+        self.culprit_pid = (culprit or {}).get("pid")
         t0 = time.monotonic()
         info = bugcodes.describe(params.code)
         k.log.critical(
@@ -71,6 +74,7 @@ class BugCheck:
             **{k2: v for k2, v in params.decoded.items() if isinstance(v, str | int)},
         )
         k.stopping = True
+        self.stopping_all = True  # deaths from here on are the STOP's own, not consequences
         victims = k.ps.kill_all()
         gone = k.ps.wait_all(2.0)
         k.log.info(
