@@ -230,8 +230,13 @@ class LpcRuntime:
         if self.kernel is not None:
             self.kernel.close()
         self.zap.close()
-        # destroy, not term: a socket a failed start left open must not hang the exit.
-        self.ctx.destroy(linger=0)
+        # destroy, not term, and never wait long: a socket some thread still holds (a
+        # failed start, a call in flight) must not hang the process's exit.
+        closer = threading.Thread(target=self.ctx.destroy, kwargs={"linger": 0}, daemon=True)
+        closer.start()
+        closer.join(2.0)
+        if closer.is_alive():
+            self.log.warning("port.context_close_timeout")
 
 
 def call_ok(
