@@ -65,6 +65,7 @@ class Connection:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
+        self._wake_lock = threading.Lock()  # disconnect() must not wait for a call
         self._dead = False
         self._sock: zmq.Socket | None = None
         self._poller: zmq.Poller | None = None
@@ -97,6 +98,7 @@ class Connection:
 
     def close(self, notify: bool = True) -> None:
         with self._lock:
+            self._close_wake_pipe()
             if self._sock is None:
                 return
             if notify and not self._dead and self.conn_id:
@@ -111,19 +113,30 @@ class Connection:
                     pass
             self._sock.close(linger=0)
             self._sock = None
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+
+    def _close_wake_pipe(self) -> None:
+        """Close the wake pipe once. The numbers are forgotten with it: the runtime still
+        calls disconnect() on closed connections, and a descriptor number is reused by
+        the next open() or pipe(), which must not receive a stray byte."""
+        with self._wake_lock:
+            for fd in (self._wake_r, self._wake_w):
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._wake_r = self._wake_w = -1
 
     def disconnect(self) -> None:
         """The server died: fail every pending and future call with PORT_DISCONNECTED."""
         self._dead = True
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        with self._wake_lock:
+            if self._wake_w < 0:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass
 
     @property
     def connected(self) -> bool:
@@ -181,11 +194,15 @@ class Connection:
         with self._lock:
             if self._sock is None or self._dead:
                 return NtStatus.STATUS_PORT_DISCONNECTED
-            self._sock.send_multipart(
-                wire.encode(
-                    self.key, wire.LPC_DATAGRAM, self.conn_id, next(self._seq), 0, api, payload
-                )
+            frames = wire.encode(
+                self.key, wire.LPC_DATAGRAM, self.conn_id, next(self._seq), 0, api, payload
             )
+            try:
+                # Never block: with IMMEDIATE a DEALER whose server is gone has no pipe,
+                # and a blocking send would wait for one forever.
+                self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return NtStatus.STATUS_PORT_DISCONNECTED
         return NtStatus.STATUS_SUCCESS
 
     # -- receiving --------------------------------------------------------------

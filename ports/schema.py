@@ -147,7 +147,14 @@ class Map(Field):
         return _check_record(self.fields, value, path, depth + 1)
 
     def describe(self) -> str:
-        return "{" + ", ".join(f"{k}: {f.describe()}" for k, f in self.fields.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{k}: {f.describe()}" + (" (optional)" if f.optional else "")
+                for k, f in self.fields.items()
+            )
+            + "}"
+        )
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,14 @@ class PortServer:
         self._push_lock = threading.Lock()
         self._inproc = f"inproc://reply-{id(self)}"
         self._stop = threading.Event()
-        self.stats = {"bad_mac": 0, "replay": 0, "bad_frame": 0, "refused": 0}
+        self.stats = {
+            "bad_mac": 0,
+            "replay": 0,
+            "bad_frame": 0,
+            "refused": 0,
+            "busy": 0,  # requests refused with STATUS_INSUFFICIENT_RESOURCES
+            "reply_dropped": 0,  # replies to a peer that is gone or does not read them
+        }
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
@@ -188,10 +195,7 @@ class PortServer:
 
     def _forward(self, frames: list[bytes]) -> None:
         rid = frames[0]
-        try:
-            self._router.send_multipart(frames)
-        except zmq.ZMQError:  # the client went away (ROUTER_MANDATORY): drop its reply
-            self.log.debug("port.reply_dropped", port=self.name)
+        self._send(frames)
         header = frames[1]  # type is byte 1, the connection id bytes 4..8 (ports/wire.py)
         if header[1] == wire.LPC_REPLY and header[4:8] != b"\0\0\0\0":
             with self._lock:
@@ -237,6 +241,7 @@ class PortServer:
             if not busy and not datagram:
                 conn.inflight += 1
         if busy:
+            self.stats["busy"] += 1
             if not datagram:
                 self._reply_now(rid, header, NtStatus.STATUS_INSUFFICIENT_RESOURCES)
             return
@@ -249,10 +254,22 @@ class PortServer:
         frames = wire.encode(
             self.key, wire.LPC_REPLY, header.conn, 0, header.msg_id, status, b"\x80"
         )
+        self._send([rid, *frames])
+
+    def _send(self, frames: list[bytes]) -> None:
+        """Send from the port thread without ever blocking it. With ROUTER_MANDATORY a
+        blocking send waits while the peer's queue is full, so one client that does not
+        read its replies would stall the port for every client: its reply is dropped
+        instead, as is a reply to a client that went away (EHOSTUNREACH)."""
         try:
-            self._router.send_multipart([rid, *frames])
-        except zmq.ZMQError:
-            pass
+            self._router.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            self.stats["reply_dropped"] += 1
+            n = self.stats["reply_dropped"]
+            if n <= 10 or n % 1000 == 0:  # rate-limited: a flooder makes many
+                self.log.warning(
+                    "port.reply_dropped", port=self.name, reason=zmq.strerror(exc.errno), count=n
+                )
 
     def _count(self, reason: str, rid: bytes, raw: list[bytes]) -> None:
         key = "bad_mac" if reason == "bad_mac" else "bad_frame"
@@ -269,15 +286,22 @@ class PortServer:
 
     # -- request threads --------------------------------------------------------
     def _work(self, item: tuple) -> None:
-        if item[0] == "connect":
-            self._connect(*item[1:])
-        elif item[0] == "call":
-            self._call(*item[1:])
-        elif item[0] == "closed":
-            self._closed(item[1])
+        try:
+            if item[0] == "connect":
+                self._connect(*item[1:])
+            elif item[0] == "call":
+                self._call(*item[1:])
+            elif item[0] == "closed":
+                self._closed(item[1])
+        except Exception:  # a request thread must outlive any one request
+            self.log.error("port.worker_failed", port=self.name, traceback=traceback.format_exc())
 
     def _connect(self, rid: bytes, header: wire.Header, body: bytes, pid: int) -> None:
-        status, reply = self._try_connect(rid, body, pid)
+        try:
+            status, reply = self._try_connect(rid, body, pid)
+        except Exception:  # identify() or the namespace failed: refuse, keep serving
+            self.log.error("port.accept_failed", port=self.name, traceback=traceback.format_exc())
+            status, reply = NtStatus.STATUS_PORT_CONNECTION_REFUSED, {}
         if status != NtStatus.STATUS_SUCCESS:
             self.stats["refused"] += 1
             self.log.warning("port.connect_refused", port=self.name, peer_pid=pid, status=status)
@@ -355,6 +379,9 @@ class PortServer:
             client = dataclasses.replace(conn.client, _msg_id=header.msg_id)
         try:
             result = self._invoke(header.code, body, client)
+            if header.type == wire.LPC_DATAGRAM or result is PENDING:
+                return
+            status, reply = _normalise(result)  # TypeError for a handler's wrong return
         except Exception:
             self.log.error(
                 "port.handler_failed",
@@ -363,12 +390,9 @@ class PortServer:
                 peer_pid=client.pid,
                 traceback=traceback.format_exc(),
             )
-            result = NtStatus.STATUS_INTERNAL_ERROR
-        if header.type == wire.LPC_DATAGRAM:
-            return
-        if result is PENDING:
-            return
-        status, reply = _normalise(result)
+            if header.type == wire.LPC_DATAGRAM:
+                return
+            status, reply = NtStatus.STATUS_INTERNAL_ERROR, {}
         self._send_reply(conn.rid, conn.conn_id, header.msg_id, status, reply, conn, direct)
 
     def _invoke(self, api_number: int, body: bytes, client: ClientContext) -> Any:

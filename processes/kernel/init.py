@@ -320,9 +320,12 @@ class Kernel:
         """KeBugCheckEx on its own thread: the caller (a monitor or port thread) returns."""
         self.stopping = True
         by = detected_by or {"pid": self.pid, "image": "System"}
+        record = _culprit(culprit) if culprit else None
+        if not self.bugcheck.latch(record):
+            return
 
         def run() -> None:
-            self.bugcheck.raise_(params, _culprit(culprit) if culprit else None, by)
+            self.bugcheck.raise_(params, record, by)
             reboot = self.cm.value_or(CONTROL + r"\CrashControl", "AutoReboot", 0)
             self.exit_code = EXIT_REBOOT if reboot else EXIT_BUGCHECK_HALT
             self.halt.set()

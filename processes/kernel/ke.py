@@ -53,14 +53,19 @@ class BugCheck:
             signal=what.get("signal"),
         )
 
+    def latch(self, culprit: dict | None) -> bool:
+        """Take the one bugcheck of this boot, in the caller's thread, so that the first
+        caller wins however the threads doing the work are scheduled afterwards."""
+        if self._latch.acquire(blocking=False):
+            self.culprit_pid = (culprit or {}).get("pid")
+            return True
+        if culprit is not None:
+            self.consequence(culprit)
+        return False
+
     def raise_(self, params: BugcheckParams, culprit: dict | None, detected_by: dict) -> None:
-        """KeBugCheckEx. Returns at once in every caller but the first."""
-        if not self._latch.acquire(blocking=False):
-            if culprit is not None:
-                self.consequence(culprit)
-            return
+        """KeBugCheckEx, for the caller that took the latch."""
         k = self.k
-        self.culprit_pid = (culprit or {}).get("pid")
         t0 = time.monotonic()
         info = bugcodes.describe(params.code)
         k.log.critical(

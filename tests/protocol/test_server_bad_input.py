@@ -210,6 +210,18 @@ class PortUnderTest:
     def connect(self) -> Connection:
         return self.runtime.connect_port(PORT_NAME)
 
+    def stub(self, max_message_length: int = MAX_MESSAGE_LENGTH) -> Connection:
+        """A client stub of its own (not the runtime's: its teardown never waits on it)."""
+        conn = Connection(
+            self.runtime.ctx,
+            port=PORT_NAME,
+            endpoint=self.endpoint,
+            key=self.key,
+            max_message_length=max_message_length,
+        )
+        conn.connect()
+        return conn
+
     def raw(self) -> RawPeer:
         return RawPeer(self.runtime.ctx, self.endpoint, self.key)
 
@@ -349,7 +361,9 @@ SILENT_DROPS: dict[str, tuple[Callable[[RawPeer], list[bytes]], str]] = {
 
 
 @pytest.mark.parametrize("case", list(SILENT_DROPS), ids=list(SILENT_DROPS))
-def test_unauthenticated_or_malformed_frame_is_dropped_silently(port: PortUnderTest, case: str) -> None:
+def test_unauthenticated_or_malformed_frame_is_dropped_silently(
+    port: PortUnderTest, case: str
+) -> None:
     make, counter = SILENT_DROPS[case]
     raw = port.raw()
     assert raw.connect_lpc()[0] == S.STATUS_SUCCESS
@@ -516,14 +530,7 @@ def test_request_before_connect_is_an_illegal_function(port: PortUnderTest) -> N
 # -- sizes -------------------------------------------------------------------------------
 def test_oversized_request_is_refused_by_the_stub_and_never_sent(port: PortUnderTest) -> None:
     stub_limit = 1024  # below the server's limit: had it been sent, the server would take it
-    conn = Connection(
-        port.runtime.ctx,
-        port=PORT_NAME,
-        endpoint=port.endpoint,
-        key=port.key,
-        max_message_length=stub_limit,
-    )
-    conn.connect()
+    conn = port.stub(stub_limit)
     try:
         big = {"n": 1, "s": "x" * stub_limit}
         assert conn.call(ECHO, big).status == S.STATUS_PORT_MESSAGE_TOO_LONG
@@ -562,7 +569,7 @@ def test_flood_beyond_inflight_bound_gets_insufficient_resources_for_the_excess(
     conn = port.connect()
 
     def release_when_excess_refused() -> None:
-        wait_until(lambda: port.server.stats["busy"] >= excess, timeout=10.0)
+        wait_until(lambda: port.server.stats.get("busy", 0) >= excess, timeout=10.0)
         port.gate.set()
 
     releaser = threading.Thread(target=release_when_excess_refused, daemon=True)
@@ -588,17 +595,22 @@ def test_client_that_never_reads_replies_does_not_stall_the_port(port: PortUnder
     flooder.connect_lpc()
     deadline = time.monotonic() + 15
     sent = 0
-    while sent < 12_000 and time.monotonic() < deadline:
-        try:
-            flooder.request(ECHO, {"n": 1})  # mostly refused: far beyond the in-flight bound
-            sent += 1
-        except zmq.Again:  # the port stopped reading: it is stalled
-            break
-    assert sent == 12_000, f"the port stopped reading after {sent} requests"
-    other = port.connect()
-    reply = other.call(ECHO, {"n": 6}, timeout=5.0)
-    assert (reply.status, reply.body) == (S.STATUS_SUCCESS, {"n": 6, "s": ""})
-    other.close()
+    try:
+        while sent < 12_000 and time.monotonic() < deadline:
+            try:
+                flooder.request(ECHO, {"n": 1})  # mostly refused: far beyond the in-flight bound
+                sent += 1
+            except zmq.Again:  # the port stopped reading: it is stalled
+                break
+        assert sent == 12_000, f"the port stopped reading after {sent} requests"
+        other = port.connect()
+        reply = other.call(ECHO, {"n": 6}, timeout=5.0)
+        assert (reply.status, reply.body) == (S.STATUS_SUCCESS, {"n": 6, "s": ""})
+        other.close()
+    finally:  # read what is queued, so that a stalled port thread can finish before teardown
+        drain_until = time.monotonic() + 5
+        while time.monotonic() < drain_until and flooder.sock.poll(200):
+            flooder.sock.recv_multipart()
     assert port.server.stats["reply_dropped"] > 0
     port.assert_serving()
 
@@ -660,10 +672,10 @@ def test_client_killed_mid_call_is_closed_exactly_once(port: PortUnderTest) -> N
             child.wait(timeout=5)
     assert port.closed == [], "nothing closes the connection before the kernel reports the exit"
     port.namespace.processes[child.pid]["state"] = "exited"
-    port.server.client_died(child.pid)
-    assert wait_until(lambda: port.closed == [child.pid])
-    port.server.client_died(child.pid)  # a second report changes nothing
+    port.server.client_died(child.pid)  # what the runtime does on the kernel's exit event
     port.gate.set()  # the handler finishes; its reply has nobody to go to
+    assert wait_until(lambda: port.closed == [child.pid]), "on_closed never ran"
+    port.server.client_died(child.pid)  # a second report changes nothing
     port.assert_serving()
     assert port.closed == [child.pid], "on_closed ran exactly once"
     assert child.pid not in [c.pid for c in port.server.clients()]
@@ -686,7 +698,7 @@ def test_disconnect_after_close_writes_to_no_descriptor(port: PortUnderTest) -> 
 
 
 def test_datagram_to_a_vanished_server_does_not_block(port: PortUnderTest) -> None:
-    conn = port.connect()
+    conn = port.stub()
     assert conn.datagram(ECHO, {"n": 1}) == S.STATUS_SUCCESS
     port.server.stop()
     results: list[int] = []
@@ -702,8 +714,8 @@ def test_datagram_to_a_vanished_server_does_not_block(port: PortUnderTest) -> No
     sender.start()
     sender.join(10.0)
     assert not sender.is_alive(), "datagram() blocked on a server that is gone"
-    assert results[-1] == S.STATUS_PORT_DISCONNECTED
     conn.close()
+    assert results[-1] == S.STATUS_PORT_DISCONNECTED
 
 
 # -- a seeded byte-mutation fuzz run against the live port --------------------------------
@@ -755,7 +767,7 @@ def test_seeded_mutation_fuzz_answers_every_signed_request_within_the_allowed_se
     raw = port.raw()
     raw.connect_lpc()
     seeds = [msgpack.packb(s, use_bin_type=True) for s in SEEDS]
-    signed_total, unsigned_total, window = 2000, 1000, 16
+    signed_total, unsigned_total, window = 3000, 1500, 20
     stats = dict(port.server.stats)
     answers: dict[int, int] = {}
     sent: set[int] = set()
@@ -784,7 +796,7 @@ def test_seeded_mutation_fuzz_answers_every_signed_request_within_the_allowed_se
             reply = raw.recv(timeout=5.0)
             assert reply is not None, f"no reply after {len(answers)} answers"
             answers[reply[0].msg_id] = reply[0].code
-    assert len(sent) == signed_total and unsigned >= 500
+    assert len(sent) == signed_total and unsigned >= 1000
     assert set(answers) == sent, "every signed request was answered exactly once"
     unexpected = {hex(s) for s in answers.values()} - {hex(s) for s in ALLOWED}
     assert not unexpected, f"statuses outside the allowed set: {unexpected}"

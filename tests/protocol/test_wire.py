@@ -139,12 +139,12 @@ msgpack_values = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=12), inner, max_size=6)
     ),
-    max_leaves=40,
+    max_leaves=25,
 )
 bodies = st.dictionaries(st.text(max_size=12), msgpack_values, max_size=8)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     mtype=st.sampled_from(sorted(wire.MESSAGE_TYPES)),
     flags=st.integers(0, 0xFFFF),
@@ -163,7 +163,7 @@ def test_encode_verify_unpack_round_trip(
     assert wire.unpack_body(packed, LIMIT) == body
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(body=bodies, data=st.data())
 def test_any_byte_flip_in_a_signed_frame_is_rejected(body: dict, data: st.DataObject) -> None:
     frames = wire.encode(KEY, wire.LPC_REQUEST, 7, 9, 11, 13, body)
@@ -179,7 +179,7 @@ def test_any_byte_flip_in_a_signed_frame_is_rejected(body: dict, data: st.DataOb
     assert err.value.reason == "bad_mac"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(body=bodies, data=st.data())
 def test_any_length_change_of_a_signed_frame_is_rejected(body: dict, data: st.DataObject) -> None:
     frames = wire.encode(KEY, wire.LPC_REQUEST, 7, 9, 11, 13, body)

@@ -1,0 +1,69 @@
+"""ports/PROTOCOL.md is generated from the code and its test vector is a real signed frame."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from pathlib import Path
+
+import pytest
+
+from ports import csr, kernel, protocol_doc, sb, sm, wire
+
+COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
+
+
+def committed_text() -> str:
+    return COMMITTED.read_text(encoding="utf-8")
+
+
+def test_committed_protocol_md_matches_the_code() -> None:
+    assert committed_text() == protocol_doc.render(), (
+        "ports/PROTOCOL.md is stale: run `python -m ports.protocol_doc`"
+    )
+
+
+def test_check_flags_a_stale_file_with_a_diff_and_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    current = tmp_path / "PROTOCOL.md"
+    current.write_text(protocol_doc.render(), encoding="utf-8")
+    assert protocol_doc.main(["--check", "--output", str(current)]) == 0
+    current.write_text(protocol_doc.render().replace("HMAC-SHA256", "HMAC-MD5", 1))
+    assert protocol_doc.main(["--check", "--output", str(current)]) == 1
+    err = capsys.readouterr().err
+    assert "-" in err and "+" in err and "HMAC-MD5" in err
+    assert "python -m ports.protocol_doc" in err
+
+
+def _vector() -> dict[str, bytes]:
+    block = re.search(r"```\nkey:.*?```", committed_text(), re.S)
+    assert block, "no test vector block in PROTOCOL.md"
+    found = dict(re.findall(r"^(key|header|body|mac):\s+([0-9a-f]+)$", block.group(0), re.M))
+    assert set(found) == {"key", "header", "body", "mac"}
+    return {name: bytes.fromhex(value) for name, value in found.items()}
+
+
+def test_the_test_vector_verifies_with_wire_verify() -> None:
+    v = _vector()
+    header, body = wire.verify(v["key"], [v["header"], v["body"], v["mac"]])
+    assert header.type == wire.LPC_REQUEST
+    assert header.code == kernel.SERVICE["NtOpenPort"]
+    assert wire.unpack_body(body, 4096) == {"name": "\\Windows\\ApiPort"}
+
+
+def test_the_test_vector_follows_the_documented_recipe() -> None:
+    v = _vector()  # what another language does: HMAC-SHA256(key, header || body)
+    assert hmac.new(v["key"], v["header"] + v["body"], hashlib.sha256).digest() == v["mac"]
+    with pytest.raises(wire.WireError):
+        wire.verify(bytes(32), [v["header"], v["body"], v["mac"]])
+
+
+def test_every_api_of_every_port_is_documented() -> None:
+    text = committed_text()
+    for protocol in (kernel.SYSTEM_SERVICES, kernel.ATTACH, sm.SM_API_PORT, sb.SB_API_PORT):
+        for api in protocol.apis:
+            assert f"| {api.number} (0x{api.number:X}) | `{api.name}` |" in text, api.name
+    for api in csr.API_PORT.apis:
+        assert f"| 0x{api.number:08X} | {api.api_id} / {api.index} | `{api.name}`" in text
