@@ -20,7 +20,6 @@ import ctypes  # noqa: E402
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -188,10 +187,6 @@ def run(image: str, main) -> None:
         proc.log.error("proc.unhandled_exception", traceback=traceback.format_exc())
         status = NtStatus.STATUS_UNHANDLED_EXCEPTION
     proc.exit(int(status or 0))
-
-
-def wait_forever() -> None:
-    threading.Event().wait()
 
 
 def become(package: str, fd: int) -> None:

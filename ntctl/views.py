@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import psutil
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -217,16 +215,3 @@ def parse_call_args(args: list[str]) -> dict:
             except ValueError:
                 body[name] = text
     return body
-
-
-def table_of(rows: list[dict], columns: list[str]) -> Table:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    return table
-
-
-def age(ts: str | None) -> str:
-    if not ts:
-        return ""
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).strftime("%H:%M:%S")

@@ -57,7 +57,6 @@ class WorkerPool:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._initial = initial
-        self.busy = 0
 
     def start(self) -> None:
         for _ in range(self._initial):
@@ -91,9 +90,7 @@ class WorkerPool:
                 return
             if self.counters.check_request_threads():
                 self._spawn()
-            self.busy += 1
             try:
                 self._handle(item)
             finally:
-                self.busy -= 1
                 self.counters.request_done()

@@ -16,7 +16,6 @@ from typing import Protocol as TypingProtocol
 
 import zmq
 
-from nt.status import NtStatus
 from ports.client import Connection, PortError
 from ports.events import ExitSubscriber
 from ports.kernel import ATTACH, ATTACH_PORT, SERVICE, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
@@ -237,13 +236,3 @@ class LpcRuntime:
         closer.join(2.0)
         if closer.is_alive():
             self.log.warning("port.context_close_timeout")
-
-
-def call_ok(
-    conn: Connection, service: str, body: dict | None = None, timeout: float | None = 30.0
-) -> dict:
-    """A system service call that raises PortError unless it succeeded."""
-    r = conn.call(SERVICE[service], body or {}, timeout)
-    if r.status != NtStatus.STATUS_SUCCESS:
-        raise PortError(r.status, service)
-    return r.body

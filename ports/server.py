@@ -24,7 +24,7 @@ from typing import Any
 
 import zmq
 
-from nt.status import NtStatus, hexstatus, status_name
+from nt.status import NtStatus
 from ports import wire
 from ports.pool import WorkerPool
 from ports.schema import Dict, Int, Protocol, SchemaError, Str, Value, validate
@@ -485,10 +485,6 @@ def _normalise(result: Any) -> tuple[int, dict]:
     if isinstance(result, int):
         return int(result), {}
     raise TypeError(f"handler returned {type(result).__name__}")
-
-
-def describe_status(status: int) -> str:
-    return f"{hexstatus(status)} {status_name(status)}"
 
 
 CONNECT_SCHEMA = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from nt.cpuinfo import parse_cpuinfo  # noqa: F401  (re-exported for callers and tests)
 from nt.hive import Registry
 from nt.regpath import REG_DWORD, REG_MULTI_SZ, REG_QWORD, REG_SZ
 
@@ -47,24 +48,6 @@ def _read(path: Path) -> str | None:
         return path.read_text(errors="replace").strip()
     except OSError:
         return None
-
-
-def parse_cpuinfo(text: str) -> list[dict[str, str]]:
-    """One dict per ``processor`` block of /proc/cpuinfo (field names as Linux spells them)."""
-    cpus: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if "processor" in current:
-                cpus.append(current)
-            current = {}
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            current[key.strip()] = value.strip()
-    if "processor" in current:
-        cpus.append(current)
-    return cpus
 
 
 def _int(text: str | None, default: int = 0) -> int:

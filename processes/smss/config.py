@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from nt.cpuinfo import parse_cpuinfo
 from nt.status import NtStatus
 from processes.smss.images import expand_environment
 
@@ -340,18 +341,7 @@ def _number(text: str | None) -> int:
 def _cpu_blocks(cpu_info: str | Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
     if not isinstance(cpu_info, str):
         return [block for block in cpu_info if "processor" in block]
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in cpu_info.splitlines() + [""]:
-        if not line.strip():
-            if "processor" in current:
-                blocks.append(current)
-            current = {}
-            continue
-        name, sep, text = line.partition(":")
-        if sep:
-            current[name.strip()] = text.strip()
-    return blocks
+    return parse_cpuinfo(cpu_info)
 
 
 def _safeboot_name(option: int | str | None) -> str | None:

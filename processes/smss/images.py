@@ -11,12 +11,11 @@ from __future__ import annotations
 import ntpath
 from collections.abc import Mapping, Sequence
 
+from nt import images as _nt_images
+
+# The image table lives in nt/images.py (the kernel needs it too); here as module names.
 KNOWN_IMAGES: dict[str, str] = {
-    "smss.exe": "processes.smss",
-    "autochk.exe": "processes.autochk",
-    "csrss.exe": "processes.csrss",
-    "wininit.exe": "processes.wininit",
-    "winlogon.exe": "processes.winlogon",
+    name: f"processes.{package}" for name, package in _nt_images.KNOWN_IMAGES.items()
 }
 
 IMAGE_DIRECTORY = r"%SystemRoot%\System32"
