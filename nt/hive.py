@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nt import regfile
+from nt import regfile, regsnap
 from nt.regfile import DeleteKey, Op, SetKey, SetValue
 from nt.regpath import (
     HKLM,
@@ -389,9 +389,15 @@ class Registry:
     # --- values -------------------------------------------------------------------------
 
     @staticmethod
-    def _put(t: KeyTable, kid: int, name: str, type_: int, data: Any) -> None:
+    def _put(
+        t: KeyTable, kid: int, name: str, type_: int, data: Any, raw: bytes | None = None
+    ) -> None:
+        """Store a value; ``raw`` (from a .reg ``hex(N):`` or a binary hive) is kept as is."""
         check_value_name(name)
-        raw = regfile.encode_data(type_, validate_value(type_, data))
+        if raw is None:
+            raw = regfile.encode_data(type_, validate_value(type_, data))
+        elif isinstance(type_, bool) or not isinstance(type_, int) or not 0 <= type_ <= 0xFFFFFFFF:
+            raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, f"bad value type {type_!r}")
         if len(raw) > MAX_DATA:
             raise RegistryError(
                 NtStatus.STATUS_INVALID_PARAMETER, f"{len(raw)} bytes of data (limit {MAX_DATA})"
@@ -418,7 +424,7 @@ class Registry:
             raise RegistryError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no value {name!r}")
         if expected_type is not None and row[0] != expected_type:
             raise RegistryError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name!r} has type {row[0]}")
-        return row[0], regfile.decode_data(row[0], row[1])
+        return row[0], regfile.decode_lenient(row[0], row[1])
 
     def delete_value(self, path: str, name: str) -> None:
         """NtDeleteValueKey; a missing value is STATUS_OBJECT_NAME_NOT_FOUND."""
@@ -433,7 +439,7 @@ class Registry:
         with self._read():
             t, parts = self._target(path)
             rows = t.values(t.find(parts, path))
-        return [(n, ty, regfile.decode_data(ty, raw)) for n, ty, raw in rows]
+        return [(n, ty, regfile.decode_lenient(ty, raw)) for n, ty, raw in rows]
 
     # --- .reg import / export, control sets ---------------------------------------------
 
@@ -443,61 +449,85 @@ class Registry:
         Every op runs before any hive commits, so a failing op (bad path, type, limit)
         leaves nothing applied. ``[-key]`` of a missing key and ``"v"=-`` of a missing
         value are no-ops, as in regedit. Returns the number of operations applied.
+
+        Several hives: each gets its own transaction, all begun before the first op and
+        committed one after the other only once every op has succeeded, so an error
+        anywhere applies nothing. SQLite in WAL mode cannot commit two files atomically:
+        a crash (kill -9, power) between two hives' COMMITs, microseconds apart, can leave
+        the first hive's part applied. One hive (every control-set export) is atomic
+        against crashes too.
         """
         ops = list(ops)
+        resolved: dict[str, tuple[KeyTable | None, tuple[str, ...]]] = {}
         targets = []
         for index, op in enumerate(ops):
-            with _annotate(index, op):
-                targets.append(self._resolve(op.path))
+            target = resolved.get(op.path)
+            if target is None:  # a real export names each key path once per value
+                with _annotate(index, op):
+                    target = resolved[op.path] = self._resolve(op.path)
+            targets.append(target)
         hives = {t.name: t for t, _ in targets if t is not None}
+        kids: dict[tuple[str, tuple[str, ...]], int] = {}
         with self._txn(hives[name] for name in sorted(hives)):
             for index, (op, (t, parts)) in enumerate(zip(ops, targets, strict=True)):
-                with _annotate(index, op):
-                    self._apply(op, t, parts)
+                try:
+                    self._apply(op, t, parts, kids)
+                except RegistryError as exc:
+                    raise RegistryError(
+                        exc.status, f"op {index + 1} ({op!r}): {exc.message}"
+                    ) from None
         return len(ops)
 
-    def _apply(self, op: Op, t: KeyTable | None, parts: tuple[str, ...]) -> None:
+    def _apply(
+        self,
+        op: Op,
+        t: KeyTable | None,
+        parts: tuple[str, ...],
+        kids: dict[tuple[str, tuple[str, ...]], int],
+    ) -> None:
         if t is None or not parts:
             if isinstance(op, SetKey):
                 return  # roots and hive roots always exist
             if t is None or isinstance(op, DeleteKey):
                 raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, "cannot change a root key")
+        cache_key = (t.name, parts)
         if isinstance(op, SetKey):
-            t.create(parts, volatile=False)
+            if cache_key not in kids:
+                t.create(parts, volatile=False)
+                kids[cache_key] = t.find(parts, op.path)
         elif isinstance(op, DeleteKey):
             kid, found = t.walk(parts)
             if found == len(parts):
                 t.drop_tree(kid)
-        elif isinstance(op, SetValue):
-            self._put(t, t.find(parts, op.path), op.name, op.type, op.data)
+                kids.clear()  # ids below it are gone
         else:
-            t.delete_value(t.find(parts, op.path), check_value_name(op.name))
+            kid = kids.get(cache_key)
+            if kid is None:
+                kid = kids[cache_key] = t.find(parts, op.path)
+            if isinstance(op, SetValue):
+                self._put(t, kid, op.name, op.type, op.data, op.raw)
+            else:
+                t.delete_value(kid, check_value_name(op.name))
 
-    @staticmethod
-    def _export_ops(t: KeyTable, kid: int, prefix: str, out: list[Op]) -> None:
-        stack = [(kid, prefix)]
-        while stack:
-            k, path = stack.pop()
-            out.append(SetKey(path))
-            for name, type_, raw in t.values(k):
-                out.append(SetValue(path, name, type_, regfile.decode_data(type_, raw)))
-            stack.extend((c, f"{path}\\{n}") for c, n in reversed(t.children(k)))
-
-    def export(self, path: str) -> str:
-        """``reg export``: the key and its subtree as .reg text (HKLM/HKU: every hive)."""
+    def snapshot(self, path: str) -> list[regsnap.Record]:
+        """The key and its subtree as records (HKLM/HKU: every hive), under one read lock."""
         loc = locate(path)
-        ops: list[Op] = []
+        out: list[regsnap.Record] = []
         with self._read():
             if loc.hive is None:
                 if loc.root == KERNEL_ROOT:
                     raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, "export HKLM or HKU")
                 for hive in MACHINE_HIVES if loc.root == HKLM else ("DEFAULT",):
-                    self._export_ops(self._hive(hive), ROOT_ID, hive_prefix(hive), ops)
+                    out += regsnap.tree(self._hive(hive), ROOT_ID, hive_prefix(hive))
             else:
                 t, parts = self._target(path)
                 prefix = "\\".join([hive_prefix(loc.hive), *loc.parts])
-                self._export_ops(t, t.find(parts, path), prefix, ops)
-        return regfile.dumps(ops)
+                out = regsnap.tree(t, t.find(parts, path), prefix)
+        return out
+
+    def export(self, path: str) -> str:
+        """``reg export``: the key and its subtree as .reg text (HKLM/HKU: every hive)."""
+        return regsnap.dumps(self.snapshot(path))
 
     def copy_control_set(self, src: int, dst: int) -> None:
         """Copy ControlSet00<src> over ControlSet00<dst> in one transaction (LastKnownGood).
