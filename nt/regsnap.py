@@ -92,3 +92,53 @@ def chunks(records: list[Record], limit: int) -> Iterator[list[Record]]:
         size += cost
     if group:
         yield group
+
+
+# --- the wire form of operations (ports/kernel.py REG_OP) ---------------------------------
+
+_KINDS = {regfile.SetKey: 0, regfile.DeleteKey: 1, regfile.SetValue: 2, regfile.DeleteValue: 3}
+
+
+def op_to_wire(op: regfile.Op) -> dict:
+    kind = _KINDS[type(op)]
+    if kind < 2:
+        return {"k": kind, "p": op.path}
+    if kind == 3:
+        return {"k": 3, "p": op.path, "n": op.name}
+    return {"k": 2, "p": op.path, "n": op.name, "t": op.type, "d": op.stored()}
+
+
+def op_from_wire(item: dict) -> regfile.Op:
+    kind, path = item["k"], item["p"]
+    if kind == 0:
+        return regfile.SetKey(path)
+    if kind == 1:
+        return regfile.DeleteKey(path)
+    if kind == 3:
+        return regfile.DeleteValue(path, item["n"])
+    raw = item["d"]
+    return regfile.SetValue(path, item["n"], item["t"], None, raw=raw)
+
+
+def wire_batches(ops: Iterable[regfile.Op], limit: int) -> Iterator[list[dict]]:
+    """Operations in wire form, in groups of about ``limit`` bytes (at most 65,536 ops)."""
+    group: list[dict] = []
+    size = 0
+    for op in ops:
+        item = op_to_wire(op)
+        cost = 24 + 2 * len(item["p"]) + 2 * len(item.get("n", "")) + len(item.get("d", b""))
+        if group and (size + cost > limit or len(group) >= 65536):
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += cost
+    if group:
+        yield group
+
+
+def record_to_wire(rec: Record) -> list:
+    return [rec[0], [[n, t, r] for n, t, r in rec[1]]]
+
+
+def record_from_wire(item: list) -> Record:
+    return item[0], [(n, t, r) for n, t, r in item[1]]

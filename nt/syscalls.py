@@ -6,11 +6,15 @@ Each method is one request on the kernel's ``\\KiSystemService`` port. Failures 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from nt import regsnap
+from nt.regfile import Op
 from nt.status import NtStatus, status_name
 from ports.client import Connection
-from ports.kernel import SERVICE
+from ports.kernel import REG_CHUNK_BYTES, SERVICE
 
 INFINITE = None
 
@@ -171,3 +175,25 @@ class SystemServices:
 
     def export_key(self, path: str) -> str:
         return self.call("CmExportKey", path=path)["text"]
+
+    def import_ops(self, ops: Iterable[Op], timeout: float = 600.0) -> dict:
+        """Staged import: chunks of at most REG_CHUNK_BYTES, applied at once at commit."""
+        handle = self.call("CmImportBegin")["handle"]
+        try:
+            for batch in regsnap.wire_batches(ops, REG_CHUNK_BYTES):
+                self.call("CmImportOps", timeout=timeout, handle=handle, ops=batch)
+            return self.call("CmImportCommit", timeout=timeout, handle=handle)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the kernel drops it with us anyway
+                self.call("CmImportAbort", timeout=5.0, handle=handle)
+            raise
+
+    def export_records(self, path: str, timeout: float = 600.0) -> Iterator[regsnap.Record]:
+        """A subtree snapshot, read back in chunks: (path, [(name, type, raw)]) per key."""
+        handle = self.call("CmExportBegin", timeout=timeout, path=path)["handle"]
+        while True:
+            body = self.call("CmExportRead", timeout=timeout, handle=handle)
+            for item in body["records"]:
+                yield regsnap.record_from_wire(item)
+            if body["done"]:
+                return

@@ -248,7 +248,7 @@ def reg_query(
             data = views.reg_query(m.nt, key, value, recursive)
         except (NtError, PortError) as exc:
             nt_failure(exc)
-    emit(data) if as_json else console.print(views.render_reg(data), highlight=False)
+    emit(data) if as_json else sys.stdout.write(views.render_reg(data) + "\n")
 
 
 @reg_app.command("add")
@@ -291,19 +291,19 @@ def reg_delete(
 
 @reg_app.command("import")
 def reg_import(file: Path, root: Root = DEFAULT_ROOT) -> None:
-    """reg import FILE.reg: all of it, or nothing."""
+    """reg import FILE.reg: all of it, or nothing (any size: sent in chunks)."""
     from nt import regfile
+    from ntctl import reg
 
     try:
-        raw = file.read_bytes()
-        regfile.parse(raw)  # report a syntax error with its line before touching the machine
+        ops = reg.read_reg_file(file)  # a syntax error, with its line, before the machine
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}", 2)
     except regfile.RegFileError as exc:
         fail(f"{file}: {exc}", 2)
     with machine(root) as m:
         try:
-            counts = m.nt.import_reg(regfile._decode_text(raw))
+            counts = reg.import_ops(m.nt, ops)
         except (NtError, PortError) as exc:
             nt_failure(exc)
     console.print(
@@ -316,15 +316,16 @@ def reg_export(
     key: str, file: Annotated[Path | None, typer.Argument()] = None, root: Root = DEFAULT_ROOT
 ) -> None:
     """reg export KEY [FILE] (UTF-16 LE with BOM, as regedit writes; stdout without FILE)."""
+    from ntctl import reg
+
     with machine(root) as m:
         try:
-            text = m.nt.export_key(key)
+            reg.export_key(m.nt, key, file)
         except (NtError, PortError) as exc:
             nt_failure(exc)
-    if file is None:
-        sys.stdout.write(text)
-    else:
-        file.write_bytes(b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le"))
+        except OSError as exc:
+            fail(f"cannot write {file}: {exc.strerror}", 2)
+    if file is not None:
         console.print("The operation completed successfully.")
 
 

@@ -8,7 +8,7 @@ extensions for ``reg import/export`` (marked so in PROTOCOL.md).
 
 from __future__ import annotations
 
-from ports.schema import U32, Api, Bool, Dict, Int, List, Protocol, Str, Value
+from ports.schema import U32, Api, Bin, Bool, Dict, Int, List, Map, Protocol, Str, Value
 
 SYSTEM_SERVICE_PORT = "\\KiSystemService"
 ATTACH_PORT = "\\KdAttachPort"
@@ -25,6 +25,20 @@ OPTION_SHUTDOWN_SYSTEM = 6
 SHUTDOWN_NO_REBOOT = 0
 SHUTDOWN_REBOOT = 1
 SHUTDOWN_POWER_OFF = 2
+
+# Bulk registry transfer (reg import/export at the size of a real hive, 10-25 MB): no
+# message holds a whole file. An import is staged in chunks of operations and applied
+# at commit in one transaction per hive; an export is a snapshot read back in chunks.
+REG_CHUNK_BYTES = 1 << 20  # payload per chunk; one value is at most 1 MiB (MAX_DATA)
+REG_OP = Map(
+    fields={
+        "k": Int(lo=0, hi=3),  # 0 [key], 1 [-key], 2 "v"=data, 3 "v"=-
+        "p": PATH,
+        "n": Str(max_len=16383, optional=True, default=""),
+        "t": U32(optional=True, default=0),
+        "d": Bin(max_len=1 << 20, optional=True, default=b""),
+    }
+)
 
 # NtInitializeRegistry flags.
 CM_BOOT_FLAG_SMSS = 0x0000
@@ -202,6 +216,37 @@ SYSTEM_SERVICES = Protocol(
             {"path": PATH},
             {"text": Str()},
             "Model extension: export a key as .reg text.",
+        ),
+        (
+            "CmImportBegin",
+            {},
+            {"handle": U32()},
+            "Model extension: start a staged import (reg import of a large file).",
+        ),
+        (
+            "CmImportOps",
+            {"handle": U32(), "ops": List(item=REG_OP, max_len=65536)},
+            {"staged": U32()},
+            "Model extension: stage one chunk of operations; nothing is applied yet.",
+        ),
+        (
+            "CmImportCommit",
+            {"handle": U32()},
+            {"keys": U32(), "values": U32()},
+            "Model extension: apply every staged operation, all or nothing (one transaction per hive).",
+        ),
+        ("CmImportAbort", {"handle": U32()}, {}, "Model extension: drop a staged import."),
+        (
+            "CmExportBegin",
+            {"path": PATH},
+            {"handle": U32(), "keys": U32()},
+            "Model extension: snapshot a subtree for reg export / reg query /s.",
+        ),
+        (
+            "CmExportRead",
+            {"handle": U32()},
+            {"records": List(), "done": Bool()},
+            "Model extension: the next chunk of the snapshot, [path, [[name, type, bytes], ...]] per key.",
         ),
     ),
 )

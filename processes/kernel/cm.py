@@ -8,18 +8,35 @@ LastKnownGood selection) and NtInitializeRegistry.
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nt import regfile
+from nt import regfile, regsnap
 from nt.hive import Registry
 from nt.regpath import RegistryError
 from nt.status import NtStatus
+from ports.kernel import REG_CHUNK_BYTES
 from processes.kernel.hardware import build_hardware
 
 SELECT = r"HKLM\SYSTEM\Select"
 CONTROL = r"HKLM\SYSTEM\CurrentControlSet\Control"
 REG_DWORD = 4
+MAX_STAGED = 4  # staged imports or open exports per connection
+MAX_STAGED_BYTES = 512 << 20  # a real SYSTEM hive's export is 9-23 MB
+
+
+@dataclass
+class _Staged:
+    ops: list[regfile.Op] = field(default_factory=list)
+    size: int = 0
+
+
+def _counts(ops: list[regfile.Op]) -> dict:
+    keys = sum(1 for op in ops if isinstance(op, regfile.SetKey))
+    values = sum(1 for op in ops if isinstance(op, regfile.SetValue))
+    return {"keys": keys, "values": values}
 
 
 class ConfigurationManager:
@@ -28,6 +45,7 @@ class ConfigurationManager:
         self.log = log
         self.accepted = False
         self.registry: Registry | None = None
+        self._handles = itertools.count(1)
 
     # -- CmInitSystem1 ----------------------------------------------------------
     def init_system(self, configs: Path, overlays: list[Path], last_known_good: bool) -> list:
@@ -117,12 +135,76 @@ class ConfigurationManager:
             self.log.warning("cm.import_failed", error=str(exc))
             raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, str(exc)) from exc
         self.registry.import_ops(ops)
-        keys = sum(1 for op in ops if isinstance(op, regfile.SetKey))
-        values = sum(1 for op in ops if isinstance(op, regfile.SetValue))
-        return {"keys": keys, "values": values}
+        return _counts(ops)
 
     def export(self, path: str) -> str:
         return self.registry.export(path)
+
+    # -- staged import / chunked export (reg import/export of a whole hive) -------
+    def import_begin(self, state: dict) -> int:
+        """A new staged import on this connection (its ``state``); dropped with it."""
+        imports = state.setdefault("cm_imports", {})
+        if len(imports) >= MAX_STAGED:
+            raise RegistryError(
+                NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"{MAX_STAGED} imports already staged"
+            )
+        handle = next(self._handles)
+        imports[handle] = _Staged()
+        return handle
+
+    def import_stage(self, state: dict, handle: int, items: list[dict]) -> int:
+        staged = self._staged(state, handle)
+        ops = [regsnap.op_from_wire(item) for item in items]
+        staged.size += sum(len(i["p"]) + len(i.get("n", "")) + len(i.get("d", b"")) for i in items)
+        if staged.size > MAX_STAGED_BYTES:
+            state["cm_imports"].pop(handle, None)
+            raise RegistryError(
+                NtStatus.STATUS_INSUFFICIENT_RESOURCES,
+                f"staged import passed {MAX_STAGED_BYTES >> 20} MiB; it was dropped",
+            )
+        staged.ops += ops
+        return len(staged.ops)
+
+    def import_commit(self, state: dict, handle: int) -> dict:
+        staged = self._staged(state, handle)
+        del state["cm_imports"][handle]
+        self.registry.import_ops(staged.ops)
+        counts = _counts(staged.ops)
+        self.log.info("cm.import", staged=True, **counts)
+        return counts
+
+    def import_abort(self, state: dict, handle: int) -> None:
+        self._staged(state, handle)
+        del state["cm_imports"][handle]
+
+    def _staged(self, state: dict, handle: int) -> _Staged:
+        staged = state.get("cm_imports", {}).get(handle)
+        if staged is None:
+            raise RegistryError(NtStatus.STATUS_INVALID_HANDLE, f"no staged import {handle}")
+        return staged
+
+    def export_begin(self, state: dict, path: str) -> tuple[int, int]:
+        """Snapshot a subtree now (consistent), to be read in chunks; (handle, keys)."""
+        exports = state.setdefault("cm_exports", {})
+        if len(exports) >= MAX_STAGED:
+            raise RegistryError(
+                NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"{MAX_STAGED} exports already open"
+            )
+        records = self.registry.snapshot(path)
+        handle = next(self._handles)
+        exports[handle] = regsnap.chunks(records, REG_CHUNK_BYTES)
+        return handle, len(records)
+
+    def export_read(self, state: dict, handle: int) -> tuple[list, bool]:
+        exports = state.get("cm_exports", {})
+        chunks = exports.get(handle)
+        if chunks is None:
+            raise RegistryError(NtStatus.STATUS_INVALID_HANDLE, f"no export {handle}")
+        chunk = next(chunks, None)
+        if chunk is None:
+            del exports[handle]
+            return [], True
+        return [regsnap.record_to_wire(r) for r in chunk], False
 
     def value_or(self, path: str, name: str, default: Any) -> Any:
         try:

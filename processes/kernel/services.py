@@ -295,6 +295,33 @@ class SystemServiceHandlers:
     def CmExportKey(self, msg: dict, client: ClientContext) -> Any:
         return {"text": self.k.cm.export(msg["path"])}
 
+    @_status
+    def CmImportBegin(self, msg: dict, client: ClientContext) -> Any:
+        return {"handle": self.k.cm.import_begin(client.state)}
+
+    @_status
+    def CmImportOps(self, msg: dict, client: ClientContext) -> Any:
+        return {"staged": self.k.cm.import_stage(client.state, msg["handle"], msg["ops"])}
+
+    @_status
+    def CmImportCommit(self, msg: dict, client: ClientContext) -> Any:
+        return self.k.cm.import_commit(client.state, msg["handle"])
+
+    @_status
+    def CmImportAbort(self, msg: dict, client: ClientContext) -> Any:
+        self.k.cm.import_abort(client.state, msg["handle"])
+        return {}
+
+    @_status
+    def CmExportBegin(self, msg: dict, client: ClientContext) -> Any:
+        handle, keys = self.k.cm.export_begin(client.state, msg["path"])
+        return {"handle": handle, "keys": keys}
+
+    @_status
+    def CmExportRead(self, msg: dict, client: ClientContext) -> Any:
+        records, done = self.k.cm.export_read(client.state, msg["handle"])
+        return {"records": records, "done": done}
+
     # -- attach -----------------------------------------------------------------
     @_status
     def KdAttachProcess(self, msg: dict, client: ClientContext) -> Any:
