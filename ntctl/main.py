@@ -67,13 +67,20 @@ def boot(
     profile: Annotated[str, typer.Option(help="win10 (0xEF) or win7 (0xF4)")] = "win10",
     reg: Annotated[list[str], typer.Option(help=".reg file imported at boot (repeatable)")] = [],  # noqa: B006
     detach: Annotated[bool, typer.Option("--detach", help="boot in the background")] = False,
+    system_hive: Annotated[
+        Path | None,
+        typer.Option(
+            help="a Windows SYSTEM hive file (LOG1/LOG2 beside it): a fresh root's SYSTEM"
+        ),
+    ] = None,
 ) -> None:
     """Boot the machine (what ./run.sh runs)."""
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
-    raise typer.Exit(do_boot(root.resolve(), boot_options, profile, reg, detach, console))
+    hive = None if system_hive is None else system_hive.resolve()
+    raise typer.Exit(do_boot(root.resolve(), boot_options, profile, reg, detach, console, hive))
 
 
 @app.command()

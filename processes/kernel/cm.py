@@ -15,7 +15,7 @@ from typing import Any
 
 from nt import regfile, regsnap
 from nt.hive import Registry
-from nt.regpath import RegistryError
+from nt.regpath import HKLM, PERSISTENT_HIVES, RegistryError
 from nt.status import NtStatus
 from ports.kernel import REG_CHUNK_BYTES
 from processes.kernel.hardware import build_hardware
@@ -33,6 +33,10 @@ class _Staged:
     size: int = 0
 
 
+def _system_path(rel: str) -> str:
+    return f"{HKLM}\\SYSTEM\\{rel}" if rel else f"{HKLM}\\SYSTEM"
+
+
 def _counts(ops: list[regfile.Op]) -> dict:
     keys = sum(1 for op in ops if isinstance(op, regfile.SetKey))
     values = sum(1 for op in ops if isinstance(op, regfile.SetValue))
@@ -48,16 +52,30 @@ class ConfigurationManager:
         self._handles = itertools.count(1)
 
     # -- CmInitSystem1 ----------------------------------------------------------
-    def init_system(self, configs: Path, overlays: list[Path], last_known_good: bool) -> list:
-        """Open the hives; import the machine's configuration on first boot."""
+    def init_system(
+        self,
+        configs: Path,
+        overlays: list[Path],
+        last_known_good: bool,
+        system_hive: Path | None = None,
+    ) -> list:
+        """Open the hives; import the machine's configuration on first boot.
+
+        ``system_hive`` (a Windows SYSTEM file, first boot only) replaces
+        ``configs/SYSTEM.reg``. A first-boot import that fails leaves no hive behind:
+        the data root stays fresh and the error (naming the problem) stops the boot.
+        """
         first_boot = not (self.config_dir / "SYSTEM").exists()
+        image = self._read_system_hive(system_hive) if first_boot and system_hive else None
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.registry = Registry(self.config_dir)
         events = list(getattr(self.registry, "recovery_events", []) or [])
         if first_boot:
-            for path in sorted(configs.glob("*.reg")):
-                counts = self.import_text(path.read_bytes())
-                self.log.info("cm.import", file=path.name, first_boot=True, **counts)
+            try:
+                self._first_boot_import(configs, image)
+            except BaseException:
+                self._discard_fresh_hives()
+                raise
         for path in overlays:
             counts = self.import_text(path.read_bytes())
             self.log.info("cm.import", file=str(path), overlay=True, **counts)
@@ -65,6 +83,45 @@ class ConfigurationManager:
         if last_known_good:
             self._use_last_known_good()
         return events
+
+    def _read_system_hive(self, path: Path) -> Any:
+        from nt.regf import HiveFileError, read_hive
+
+        try:
+            image = read_hive(path)
+        except HiveFileError as exc:
+            self.log.error(
+                "cm.system_hive_refused", file=str(path), error=exc.message, win32=exc.win32
+            )
+            raise RegistryError(exc.status, f"{path}: {exc.message}") from None
+        self.log.info(
+            "cm.system_hive_read",
+            file=str(path),
+            keys=image.keys,
+            values=image.values,
+            log_entries_applied=[f"{e.log}#{e.seq}" for e in image.applied],
+        )
+        return image
+
+    def _first_boot_import(self, configs: Path, image: Any) -> None:
+        if image is not None:
+            ops = list(regsnap.ops((_system_path(p), v) for p, v in image.records))
+            self.registry.import_ops(ops)
+            self.log.info("cm.import", file="--system-hive", first_boot=True, **_counts(ops))
+        for path in sorted(configs.glob("*.reg")):
+            if image is not None and path.stem.upper() == "SYSTEM":
+                continue  # the real hive is the SYSTEM configuration
+            counts = self.import_text(path.read_bytes())
+            self.log.info("cm.import", file=path.name, first_boot=True, **counts)
+
+    def _discard_fresh_hives(self) -> None:
+        """Close and delete the hives this first boot created (never a used machine's)."""
+        self.registry.close()
+        self.registry = None
+        for name in PERSISTENT_HIVES:
+            for suffix in ("", "-wal", "-shm"):
+                (self.config_dir / f"{name}{suffix}").unlink(missing_ok=True)
+        self.log.warning("cm.first_boot_discarded", config_dir=str(self.config_dir))
 
     def _use_last_known_good(self) -> None:
         _, current = self.query_value(SELECT, "Current")
