@@ -60,7 +60,7 @@ HEADER_V4 = "REGEDIT4"
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{1,2}")
 _HEX_TYPE = re.compile(r"hex(?:\(([0-9A-Fa-f]{1,8})\))?:", re.IGNORECASE)
 _DWORD = re.compile(r"dword:([0-9A-Fa-f]{1,8})", re.IGNORECASE)
-_WRAP = 76  # regedit wraps hex data so that a line stays under 80 columns
+_WRAP = 76  # regedit wraps hex data at column 76 (REG_FILE_HEX_LINE_LEN)
 
 
 class RegFileError(ValueError):
@@ -433,23 +433,23 @@ def _escape(text: str, what: str) -> str:
 
 
 def _hex_lines(prefix: str, raw: bytes) -> list[str]:
-    """regedit's layout: ``xx,`` pieces, a line never passing column 76, then ``\\``."""
+    """regedit's layout (ReactOS REGPROC_export_binary): after each ``xx,`` the column
+    grows by 3, and at column 76 or more the line ends with ``\\`` and the next starts
+    with two spaces, so a continuation line holds 25 bytes. No break after the last byte.
+    """
     n = len(raw)
-    if n == 0:
-        return [prefix]
     text = raw.hex(",")  # byte i is text[3i:3i+2]
     lines: list[str] = []
-    cur, i = prefix, 0
-    while True:
-        room = _WRAP - len(cur)
-        if 3 * (n - i) - 1 <= room:  # the rest fits, the last byte without its comma
+    cur, col, i = prefix, len(prefix), 0
+    while i < n:
+        k = max(1, -(-(_WRAP - col) // 3))  # bytes until the column reaches 76
+        if i + k >= n:
             lines.append(cur + text[3 * i :])
             return lines
-        k = room // 3
-        cur += text[3 * i : 3 * (i + k)]
-        i += k
-        lines.append(cur + "\\")
-        cur = "  "
+        lines.append(cur + text[3 * i : 3 * (i + k)] + "\\")
+        cur, col, i = "  ", 2, i + k
+    lines.append(cur)
+    return lines
 
 
 def _value_lines(op: SetValue) -> list[str]:

@@ -1,0 +1,184 @@
+"""The configuration manager at the scale of a real hive: staged imports, chunked
+exports, byte-exact round trips of what real exports hold, and the first boot from a
+binary SYSTEM hive (--system-hive). No processes: the kernel's CM with a client state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nt import regfile, regsnap
+from nt.regpath import RegistryError
+from nt.status import NtStatus
+from processes.kernel.cm import ConfigurationManager
+from tests.regfwriter import Key, build_hive, set_seq
+from tests.regscale import REPO, with_config
+
+
+class Log:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def _add(self, event: str, **fields: object) -> None:
+        self.events.append((event, fields))
+
+    info = warning = error = _add
+
+
+@pytest.fixture
+def cm(tmp_path: Path) -> ConfigurationManager:
+    m = ConfigurationManager(tmp_path / "config", Log())
+    m.init_system(REPO / "configs", [], False)
+    yield m
+    m.close()
+
+
+# What real exports hold, in regedit's own layout: importing it and exporting the key
+# again must give these bytes back exactly.
+EDGE = (
+    "Windows Registry Editor Version 5.00\r\n"
+    "\r\n"
+    "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Edge]\r\n"
+    '@="default"\r\n'
+    '"NoNul"=hex(1):61,00,62,00\r\n'
+    '"MultiTrailing"=hex(7):61,00,00,00,00,00,00,00,00,00\r\n'
+    '"MultiPlain"=hex(7):61,00,00,00,62,00,00,00,00,00\r\n'
+    '"DevProp"=hex(ffff0012):01,02,03\r\n'
+    '"Prop200000"=hex(200000):00\r\n'
+    '"Odd"=hex(2):41\r\n'
+    '"ShortQword"=hex(b):01,02\r\n'
+    '"Dword"=dword:0000001f\r\n'
+    '"LineFeed"=hex(1):61,00,0a,00,62,00,00,00\r\n'
+    '"Wrapped"=hex:00,01,02,03,04,05,06,07,08,09,0a,0b,0c,0d,0e,0f,10,11,12,13,14,\\\r\n'
+    "  15,16,17,18,19,1a,1b,1c,1d,1e,1f,20,21,22,23,24,25,26,27,28,29,2a,2b,2c,2d,\\\r\n"
+    "  2e,2f\r\n"
+    "\r\n"
+    "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Edge\\Sub]\r\n"
+    '"Quote"="a \\"b\\" \\\\c"\r\n'
+    "\r\n"
+)
+
+
+def staged_import(cm: ConfigurationManager, state: dict, ops: list, limit: int = 300) -> dict:
+    handle = cm.import_begin(state)
+    for batch in regsnap.wire_batches(ops, limit):
+        cm.import_stage(state, handle, batch)
+    return cm.import_commit(state, handle)
+
+
+def chunked_export(cm: ConfigurationManager, state: dict, path: str) -> str:
+    handle, _ = cm.export_begin(state, path)
+    records = []
+    while True:
+        chunk, done = cm.export_read(state, handle)
+        records += [regsnap.record_from_wire(r) for r in chunk]
+        if done:
+            return regsnap.dumps(records)
+
+
+def test_edge_cases_round_trip_byte_for_byte(cm: ConfigurationManager) -> None:
+    state: dict = {}
+    staged_import(cm, state, regfile.parse(b"\xff\xfe" + EDGE.encode("utf-16-le")))
+    assert chunked_export(cm, state, r"HKLM\SOFTWARE\Edge") == EDGE
+    assert cm.export(r"HKLM\SOFTWARE\Edge") == EDGE
+    assert state == {"cm_imports": {}, "cm_exports": {}}
+
+
+def test_strings_with_line_feeds_case_and_deletions(cm: ConfigurationManager) -> None:
+    text = (
+        "Windows Registry Editor Version 5.00\n\n"
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\T\\Services]\n"
+        '"Raw"="line one\r\nline two\nthree"\n'
+        '"Wine"="a\\nb\\rc"\n'
+        '"Gone"="x"\n'
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\T\\services\\Sub]\n"
+        '"V"=dword:1\n'
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\T\\SERVICES]\n"
+        '"Gone"=-\n'
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\T\\Old]\n"
+        "[-HKEY_LOCAL_MACHINE\\SOFTWARE\\T\\Old]\n"
+    )
+    staged_import(cm, {}, regfile.parse(text))
+    assert cm.enum_keys(r"HKLM\SOFTWARE\T") == ["Services"]  # one key, first spelling
+    assert cm.query_value(r"HKLM\SOFTWARE\T\Services", "Raw") == (1, "line one\r\nline two\nthree")
+    assert cm.query_value(r"HKLM\SOFTWARE\T\Services", "Wine") == (1, "a\nb\rc")
+    assert [v[0] for v in cm.enum_values(r"HKLM\SOFTWARE\T\Services")] == ["Raw", "Wine"]
+    again = cm.export(r"HKLM\SOFTWARE\T")
+    assert regfile.parse(again) == regfile.parse(cm.export(r"HKLM\SOFTWARE\T"))
+    assert "[HKEY_LOCAL_MACHINE\\SOFTWARE\\T\\Services\\Sub]" in again
+
+
+def test_a_failure_mid_file_applies_nothing_and_drops_the_stage(cm: ConfigurationManager) -> None:
+    ops = [regfile.SetKey(rf"HKEY_LOCAL_MACHINE\SOFTWARE\Many\K{i}") for i in range(400)]
+    ops.insert(200, regfile.SetValue(r"HKEY_LOCAL_MACHINE\SOFTWARE\Missing", "v", 4, 1))
+    state: dict = {}
+    with pytest.raises(RegistryError) as info:
+        staged_import(cm, state, ops)
+    assert info.value.status == NtStatus.STATUS_OBJECT_NAME_NOT_FOUND and "op 201" in str(
+        info.value
+    )
+    assert not cm.key_exists(r"HKLM\SOFTWARE\Many")
+    assert state["cm_imports"] == {}
+
+
+def test_handles_are_per_connection_and_checked(cm: ConfigurationManager) -> None:
+    mine, other = {}, {}
+    handle = cm.import_begin(mine)
+    with pytest.raises(RegistryError) as info:
+        cm.import_commit(other, handle)
+    assert info.value.status == NtStatus.STATUS_INVALID_HANDLE
+    cm.import_abort(mine, handle)
+    with pytest.raises(RegistryError):
+        cm.export_read(mine, 999)
+    for _ in range(4):
+        cm.import_begin(mine)
+    with pytest.raises(RegistryError) as info:
+        cm.import_begin(mine)
+    assert info.value.status == NtStatus.STATUS_INSUFFICIENT_RESOURCES
+
+
+# --- first boot from a binary hive ------------------------------------------------------
+
+
+def marker_hive(tmp_path: Path, dirty: bool = False) -> Path:
+    root = with_config()
+    root.add("Model").values.append(("Prop", 0xFFFF0012, b"\x01\x02\x03"))
+    data = build_hive(root)
+    path = tmp_path / "SYSTEM"
+    path.write_bytes(set_seq(data, 3, 2) if dirty else data)
+    return path
+
+
+def test_first_boot_builds_system_from_the_binary_hive(tmp_path: Path) -> None:
+    log = Log()
+    m = ConfigurationManager(tmp_path / "config", log)
+    m.init_system(REPO / "configs", [], False, system_hive=marker_hive(tmp_path))
+    try:
+        assert m.query_value(r"HKLM\SYSTEM\Model", "Prop") == (0xFFFF0012, b"\x01\x02\x03")
+        assert m.query_value(r"HKLM\SYSTEM\Select", "Current") == (4, 1)
+        assert m.key_exists(r"HKLM\SOFTWARE\Microsoft")  # SOFTWARE.reg still imported
+        files = [f["file"] for e, f in log.events if e == "cm.import"]
+        assert "--system-hive" in files and "SYSTEM.reg" not in files
+    finally:
+        m.close()
+
+
+def test_a_refused_hive_leaves_the_data_root_fresh(tmp_path: Path) -> None:
+    m = ConfigurationManager(tmp_path / "config", Log())
+    with pytest.raises(RegistryError) as info:
+        m.init_system(REPO / "configs", [], False, system_hive=marker_hive(tmp_path, dirty=True))
+    assert info.value.status == NtStatus.STATUS_REGISTRY_CORRUPT
+    assert "no transaction log" in str(info.value)
+    assert not (tmp_path / "config" / "SYSTEM").exists()
+
+
+def test_a_failing_first_boot_import_removes_the_hives_it_made(tmp_path: Path) -> None:
+    root = Key("ROOT")
+    root.add("Bad").values.append(("v" * 20000, 1, b"x\0"))  # value name past 16,383
+    (tmp_path / "SYSTEM").write_bytes(build_hive(root))
+    m = ConfigurationManager(tmp_path / "config", Log())
+    with pytest.raises(RegistryError) as info:
+        m.init_system(REPO / "configs", [], False, system_hive=tmp_path / "SYSTEM")
+    assert info.value.status == NtStatus.STATUS_NAME_TOO_LONG
+    assert not any((tmp_path / "config").glob("SYSTEM*"))
