@@ -22,16 +22,22 @@ ValueRow = tuple[str, int, bytes]
 Record = tuple[str, list[ValueRow]]
 
 _BATCH = 500  # ids per "IN (...)" query, under SQLite's default variable limit
+MAX_ITEMS = 4000  # the wire refuses arrays past 4096 items (ports/wire.py MAX_ARRAY)
 
 
 def tree(t: KeyTable, kid: int, prefix: str) -> list[Record]:
     """The subtree of ``kid`` (named ``prefix``) as records, in export order."""
     children: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
-    tables = ("temp.vkeys",) if kid < 0 else ("keys", "temp.vkeys")
-    for table in tables:
-        for cid, parent, name, folded in t.conn.execute(
-            f"SELECT id, parent_id, name, name_folded FROM {table}"
-        ):
+    queries = ["SELECT id, parent_id, name, name_folded FROM temp.vkeys"]  # few, all taken
+    if kid > 0:  # the stable subtree alone, through the (parent_id, name_folded) index
+        queries.append(
+            "WITH RECURSIVE sub(id, parent_id, name, name_folded) AS ("
+            "SELECT id, parent_id, name, name_folded FROM keys WHERE parent_id = :k "
+            "UNION ALL SELECT k.id, k.parent_id, k.name, k.name_folded FROM keys k "
+            "JOIN sub ON k.parent_id = sub.id) SELECT * FROM sub"
+        )
+    for query in queries:
+        for cid, parent, name, folded in t.conn.execute(query, {"k": kid}):
             children[parent].append((folded, name, cid))
     order: list[tuple[int, str]] = []
     stack = [(kid, prefix)]
@@ -76,22 +82,39 @@ def dumps(records: Iterable[Record]) -> str:
 
 
 def chunks(records: list[Record], limit: int) -> Iterator[list[Record]]:
-    """Records in groups of at most ``limit`` bytes (about), for bounded port messages.
+    """Records in groups of about ``limit`` bytes and at most MAX_ITEMS records.
 
-    A record larger than ``limit`` (a key with many large values) goes alone; the hive
-    caps one value at 1 MiB, so the port's message limit must leave room for that.
+    A key with more than MAX_ITEMS values is split into records of the same path, which
+    the reader joins again (``merge``). A record larger than ``limit`` goes alone; the
+    hive caps one value at 1 MiB, so the port's message limit leaves room for that.
     """
     group: list[Record] = []
     size = 0
-    for rec in records:
-        cost = 64 + 2 * len(rec[0]) + sum(48 + 2 * len(n) + len(r) for n, _, r in rec[1])
-        if group and size + cost > limit:
-            yield group
-            group, size = [], 0
-        group.append(rec)
-        size += cost
+    for path, values in records:
+        parts = [values[i : i + MAX_ITEMS] for i in range(0, len(values), MAX_ITEMS)] or [[]]
+        for part in parts:
+            cost = 64 + 2 * len(path) + sum(48 + 2 * len(n) + len(r) for n, _, r in part)
+            if group and (size + cost > limit or len(group) >= MAX_ITEMS):
+                yield group
+                group, size = [], 0
+            group.append((path, part))
+            size += cost
     if group:
         yield group
+
+
+def merge(records: Iterable[Record]) -> Iterator[Record]:
+    """Join consecutive records of one key (split by ``chunks``)."""
+    last: Record | None = None
+    for rec in records:
+        if last is not None and rec[0] == last[0]:
+            last[1].extend(rec[1])
+            continue
+        if last is not None:
+            yield last
+        last = (rec[0], list(rec[1]))
+    if last is not None:
+        yield last
 
 
 # --- the wire form of operations (ports/kernel.py REG_OP) ---------------------------------
@@ -121,13 +144,13 @@ def op_from_wire(item: dict) -> regfile.Op:
 
 
 def wire_batches(ops: Iterable[regfile.Op], limit: int) -> Iterator[list[dict]]:
-    """Operations in wire form, in groups of about ``limit`` bytes (at most 65,536 ops)."""
+    """Operations in wire form, in groups of about ``limit`` bytes (at most MAX_ITEMS)."""
     group: list[dict] = []
     size = 0
     for op in ops:
         item = op_to_wire(op)
         cost = 24 + 2 * len(item["p"]) + 2 * len(item.get("n", "")) + len(item.get("d", b""))
-        if group and (size + cost > limit or len(group) >= 65536):
+        if group and (size + cost > limit or len(group) >= MAX_ITEMS):
             yield group
             group, size = [], 0
         group.append(item)

@@ -191,9 +191,13 @@ class SystemServices:
     def export_records(self, path: str, timeout: float = 600.0) -> Iterator[regsnap.Record]:
         """A subtree snapshot, read back in chunks: (path, [(name, type, raw)]) per key."""
         handle = self.call("CmExportBegin", timeout=timeout, path=path)["handle"]
-        while True:
-            body = self.call("CmExportRead", timeout=timeout, handle=handle)
-            for item in body["records"]:
-                yield regsnap.record_from_wire(item)
-            if body["done"]:
-                return
+
+        def chunks() -> Iterator[regsnap.Record]:
+            while True:
+                body = self.call("CmExportRead", timeout=timeout, handle=handle)
+                for item in body["records"]:
+                    yield regsnap.record_from_wire(item)
+                if body["done"]:
+                    return
+
+        return regsnap.merge(chunks())

@@ -225,7 +225,7 @@ SYSTEM_SERVICES = Protocol(
         ),
         (
             "CmImportOps",
-            {"handle": U32(), "ops": List(item=REG_OP, max_len=65536)},
+            {"handle": U32(), "ops": List(item=REG_OP, max_len=4096)},
             {"staged": U32()},
             "Model extension: stage one chunk of operations; nothing is applied yet.",
         ),
