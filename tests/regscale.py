@@ -28,10 +28,16 @@ def _dw(n: int) -> bytes:
     return n.to_bytes(4, "little")
 
 
-def control_set(root: Key, services: int = 760, devices: int = 2200, seed: int = 7) -> Key:
-    """Add ``ControlSet001`` of real-hive shape below ``root`` (or extend an existing one)."""
+def control_set(
+    root: Key,
+    services: int = 760,
+    devices: int = 2200,
+    seed: int = 7,
+    name: str = "ControlSet001",
+) -> Key:
+    """Add a control set of real-hive shape below ``root`` (or extend an existing one)."""
     rnd = random.Random(seed)
-    cs = _child(root, "ControlSet001")
+    cs = _child(root, name)
     svc = _child(cs, "Services")
     groups = ["Boot Bus Extender", "System Bus Extender", "SCSI miniport", "Network", "NDIS", ""]
     for i in range(services):

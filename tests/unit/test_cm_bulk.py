@@ -13,7 +13,7 @@ from nt.regpath import RegistryError
 from nt.status import NtStatus
 from processes.kernel.cm import ConfigurationManager
 from tests.regfwriter import Key, build_hive, set_seq
-from tests.regscale import REPO, with_config
+from tests.regscale import REPO, control_set, count, with_config
 
 
 class Log:
@@ -182,3 +182,31 @@ def test_a_failing_first_boot_import_removes_the_hives_it_made(tmp_path: Path) -
         m.init_system(REPO / "configs", [], False, system_hive=tmp_path / "SYSTEM")
     assert info.value.status == NtStatus.STATUS_NAME_TOO_LONG
     assert not any((tmp_path / "config").glob("SYSTEM*"))
+
+
+def test_first_boot_from_a_real_scale_hive(tmp_path: Path) -> None:
+    """15k+ keys, as a real SYSTEM hive: read, imported in one transaction, readable."""
+    root = with_config()
+    control_set(root, name="ControlSet002")
+    keys, values = count(root)
+    assert keys >= 15000 and values >= 36000
+    (tmp_path / "SYSTEM").write_bytes(build_hive(root))
+    log = Log()
+    m = ConfigurationManager(tmp_path / "config", log)
+    m.init_system(REPO / "configs", [], False, system_hive=tmp_path / "SYSTEM")
+    try:
+        read = next(f for e, f in log.events if e == "cm.system_hive_read")
+        assert (read["keys"], read["values"]) == (keys, values)
+        assert len(m.enum_keys(r"HKLM\SYSTEM\ControlSet002\Services")) == 760
+        pci = r"HKLM\SYSTEM\ControlSet002\Enum\PCI"
+        dev = pci + "\\" + m.enum_keys(pci)[0]
+        props = (
+            dev
+            + "\\"
+            + m.enum_keys(dev)[0]
+            + r"\Properties\{a8b865dd-2e3d-4094-ad97-e593a70c75d6}\0000"
+        )
+        vtype, data = m.query_value(props, "")
+        assert vtype == 0xFFFF0012 and len(data) == 24
+    finally:
+        m.close()
