@@ -26,12 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from nt import regfile, regsnap
+from nt.hivefile import (  # re-exported: the kernel logs the SQLite version and its bug
+    SQLITE_VERSION,
+    Corrupt,
+    connect_checked,
+    create_file,
+    init_schema,
+    move_aside,
+    sqlite_wal_reset_bug,
+)
 from nt.regfile import DeleteKey, Op, SetKey, SetValue
 from nt.regpath import (
     HKLM,
     KERNEL_ROOT,
     MACHINE_HIVES,
-    MAIN_SCHEMA,
     MAX_DATA,
     PERSISTENT_HIVES,
     REG_DWORD,
@@ -39,27 +47,20 @@ from nt.regpath import (
     KeyTable,
     RegistryError,
     check_value_name,
-    filetime_now,
     hive_prefix,
     locate,
     validate_value,
 )
 from nt.status import NtStatus
 
-SQLITE_VERSION: str = sqlite3.sqlite_version
-APPLICATION_ID = 0x72656766  # 'regf', the real hive signature, marks our SQLite files
-SCHEMA_VERSION = 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def sqlite_wal_reset_bug() -> bool:
-    """True when the linked SQLite has the WAL-reset race (fixed 3.51.3, 3.50.7, 3.44.6).
-
-    The hive keeps one connection per file, so the race cannot happen here; the kernel
-    logs this at boot, as reliability-security.md §5.2 asks.
-    """
-    v = sqlite3.sqlite_version_info
-    return not (v >= (3, 51, 3) or (3, 50, 7) <= v < (3, 51) or (3, 44, 6) <= v < (3, 45))
+__all__ = [
+    "SQLITE_VERSION",
+    "HiveEvent",
+    "KeyInfo",
+    "Registry",
+    "RegistryError",
+    "sqlite_wal_reset_bug",
+]
 
 
 @dataclass(frozen=True)
@@ -89,89 +90,6 @@ class HiveEvent:
     status: NtStatus
     detail: str
     moved_to: str | None = None
-
-
-class _Corrupt(Exception):
-    pass
-
-
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _init_schema(conn: sqlite3.Connection, name: str, volatile: int = 0) -> None:
-    conn.executescript(
-        f"BEGIN; PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
-        f"{MAIN_SCHEMA}"
-    )
-    conn.execute(
-        "INSERT INTO keys(id, parent_id, name, name_folded, last_write_time, volatile) "
-        "VALUES (?, NULL, ?, ?, ?, ?)",
-        (ROOT_ID, name, name.casefold(), filetime_now(), volatile),
-    )
-    conn.execute("COMMIT")
-
-
-def _create_file(path: Path, name: str) -> None:
-    """Build a fresh hive as ``<name>.tmp``, fsync, rename: never a half-made hive."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=MEMORY")  # no side files while building
-        _init_schema(conn, name)
-    finally:
-        conn.close()
-    _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent, directory=True)
-
-
-def _connect_checked(path: Path) -> sqlite3.Connection:
-    """Open a hive file; anything but a healthy hive of ours raises _Corrupt."""
-    with path.open("rb") as f:
-        head = f.read(100)
-    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise _Corrupt(f"not a SQLite database ({len(head)} header bytes)")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        conn.executescript(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-            "PRAGMA temp_store=MEMORY;"
-        )
-        rows = conn.execute("PRAGMA quick_check").fetchall()
-        if rows != [("ok",)]:
-            raise _Corrupt("quick_check: " + "; ".join(str(r[0]) for r in rows[:3]))
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        if app != APPLICATION_ID:
-            raise _Corrupt(f"application_id {app:#x}: not a hive")
-        if conn.execute("SELECT 1 FROM keys WHERE id = ?", (ROOT_ID,)).fetchone() is None:
-            raise _Corrupt("root key missing")
-    except (sqlite3.DatabaseError, _Corrupt) as exc:
-        conn.close()
-        if isinstance(exc, _Corrupt):
-            raise
-        raise _Corrupt(f"sqlite: {exc}") from None
-    return conn
-
-
-def _move_aside(path: Path) -> str:
-    """Rename a bad hive (with its -wal/-shm, never deleted) to ``<name>.corrupt[.N]``."""
-    dest = path.with_name(path.name + ".corrupt")
-    n = 0
-    while dest.exists():
-        n += 1
-        dest = path.with_name(f"{path.name}.corrupt.{n}")
-    os.replace(path, dest)
-    for side in ("-wal", "-shm"):
-        if Path(f"{path}{side}").exists():
-            os.replace(f"{path}{side}", f"{dest}{side}")
-    _fsync(path.parent, directory=True)
-    return str(dest)
 
 
 class Registry:
@@ -210,7 +128,7 @@ class Registry:
                 for name in PERSISTENT_HIVES:
                     self._hives[name] = KeyTable(name, self._open_file(name, events), False)
                 mem = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-                _init_schema(mem, "HARDWARE", volatile=1)
+                init_schema(mem, "HARDWARE", volatile=1)
                 self._hives["HARDWARE"] = KeyTable("HARDWARE", mem, in_memory=True)
             except BaseException:
                 self.close()
@@ -221,20 +139,20 @@ class Registry:
     def _open_file(self, name: str, events: list[HiveEvent]) -> sqlite3.Connection:
         path = self.config_dir / name
         if not path.exists():
-            _create_file(path, name)
+            create_file(path, name)
             events.append(HiveEvent(name, "hive.created", NtStatus.STATUS_SUCCESS, str(path)))
         try:
-            return _connect_checked(path)
-        except _Corrupt as exc:
+            return connect_checked(path)
+        except Corrupt as exc:
             if name == "SYSTEM":
                 raise RegistryError(
                     NtStatus.STATUS_REGISTRY_CORRUPT, f"SYSTEM hive {path}: {exc}"
                 ) from None
-            moved = _move_aside(path)
-            _create_file(path, name)
+            moved = move_aside(path)
+            create_file(path, name)
             status = NtStatus.STATUS_REGISTRY_CORRUPT
             events.append(HiveEvent(name, "hive.corrupt", status, str(exc), moved))
-            return _connect_checked(path)
+            return connect_checked(path)
 
     def close(self) -> None:
         """Close every connection (SQLite checkpoints the WAL on the last close)."""

@@ -140,7 +140,9 @@ def read_hive(path: Path, logs: list[Path] | None = None) -> HiveImage:
                 primary, [lf for lf in log_files if lf.entries or lf.base or lf.old_format]
             )
         except HiveFileError as exc:
-            raise HiveFileError(f"{path.name}: {exc.message}", exc.status, exc.win32) from None
+            raise HiveFileError(
+                f"{path.name}: {exc.message}", exc.status, exc.win32, exc.divergence
+            ) from None
     else:
         applied = []
     _check_base(primary, path.name)

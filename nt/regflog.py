@@ -59,10 +59,12 @@ class HiveFileError(Exception):
         message: str,
         status: int = NtStatus.STATUS_REGISTRY_CORRUPT,
         win32: int = ERROR_REGISTRY_CORRUPT,
+        divergence: str = "",
     ) -> None:
         self.message = message
         self.status = NtStatus(status)
         self.win32 = win32
+        self.divergence = divergence  # how Windows would have gone on, when it would
         super().__init__(message)
 
 
@@ -215,7 +217,9 @@ def recover(primary: bytes, logs: list[LogFile]) -> tuple[bytes, list[LogEntry]]
         if e.problem:
             raise HiveFileError(
                 f"log entry with sequence number {e.seq} in {e.log} at offset {e.offset:#x}: "
-                f"{e.problem}; the log is corrupt, the hive cannot be brought up to date"
+                f"{e.problem}; the log is corrupt, the hive cannot be brought up to date",
+                divergence="Windows stops the replay at a bad log entry and loads the older "
+                "state; the model refuses the hive",
             )
         _apply(buf, e)
         applied.append(e)

@@ -90,6 +90,8 @@ class ConfigurationManager:
         try:
             image = read_hive(path)
         except HiveFileError as exc:
+            if exc.divergence:
+                self.log.warning("divergence", what=exc.divergence)
             self.log.error(
                 "cm.system_hive_refused", file=str(path), error=exc.message, win32=exc.win32
             )
