@@ -279,3 +279,34 @@ def _ops(draw: st.DrawFn) -> list:
 def test_property_dumps_then_parse_round_trips(ops: list) -> None:
     assert parse(dumps(ops)) == ops
     assert parse(dump_bytes(ops)) == ops
+
+
+REAL_EXPORT = (
+    "Windows Registry Editor Version 5.00\r\n\r\n"
+    "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\Tcpip]\r\n"
+    '"DisplayName"="@%SystemRoot%\\\\system32\\\\tcpipcfg.dll,-50003"\r\n'
+    '"FailureActions"=hex:80,51,01,00,00,00,00,00,00,00,00,00,03,00,00,00,14,00,00,\\\r\n'
+    "  00,01,00,00,00,60,ea,00,00,01,00,00,00,60,ea,00,00,00,00,00,00,00,00,00,00\r\n"
+    '"Prop"=hex(ffff0012):01,02\r\n'
+    '"Note"="two\r\nlines"\r\n'
+)
+
+
+def test_a_file_cut_anywhere_parses_or_names_a_line() -> None:
+    """A truncated file is either a valid shorter file or a RegFileError with a line."""
+    data = b"\xff\xfe" + REAL_EXPORT.encode("utf-16-le")
+    for cut in range(2, len(data)):
+        try:
+            parse(data[:cut])
+        except RegFileError as exc:
+            assert exc.line >= 1 and f"line {exc.line}" in str(exc)
+
+
+def test_a_real_export_keeps_raw_line_breaks_and_device_properties() -> None:
+    ops = parse(REAL_EXPORT)
+    values = {op.name: op for op in ops if isinstance(op, SetValue)}
+    assert values["Note"].data == "two\r\nlines"
+    assert values["Prop"].type == 0xFFFF0012 and values["Prop"].raw == b"\x01\x02"
+    assert len(values["FailureActions"].raw) == 44
+    wrapped = REAL_EXPORT[REAL_EXPORT.index('"FailureActions"') : REAL_EXPORT.index('"Prop"')]
+    assert wrapped in dumps(ops)  # regedit's own wrapping, byte for byte
