@@ -15,7 +15,7 @@ from typing import Any
 
 from nt import regfile, regsnap
 from nt.hive import Registry
-from nt.regpath import HKLM, PERSISTENT_HIVES, RegistryError
+from nt.regpath import HKLM, MAX_DATA, PERSISTENT_HIVES, RegistryError
 from nt.status import NtStatus
 from ports.kernel import REG_CHUNK_BYTES
 from processes.kernel.hardware import build_hardware
@@ -107,7 +107,7 @@ class ConfigurationManager:
 
     def _first_boot_import(self, configs: Path, image: Any) -> None:
         if image is not None:
-            ops = list(regsnap.ops((_system_path(p), v) for p, v in image.records))
+            ops = list(regsnap.ops((_system_path(p), self._fit(p, v)) for p, v in image.records))
             self.registry.import_ops(ops)
             self.log.info("cm.import", file="--system-hive", first_boot=True, **_counts(ops))
         for path in sorted(configs.glob("*.reg")):
@@ -115,6 +115,26 @@ class ConfigurationManager:
                 continue  # the real hive is the SYSTEM configuration
             counts = self.import_text(path.read_bytes())
             self.log.info("cm.import", file=path.name, first_boot=True, **counts)
+
+    def _fit(self, path: str, values: list) -> list:
+        """Values within the model's 1 MiB data limit; larger ones are left out and said.
+
+        Windows allows values up to ~1 GiB; a real SYSTEM hive rarely holds one past
+        1 MiB (MAX_DATA, reliability-security.md §5.1), and refusing the whole hive for it
+        would stop the user's machine from booting at all.
+        """
+        kept = [v for v in values if len(v[2]) <= MAX_DATA]
+        for name, type_, raw in values:
+            if len(raw) > MAX_DATA:
+                self.log.warning(
+                    "divergence",
+                    what=f"value larger than the model's {MAX_DATA}-byte limit not imported",
+                    key=_system_path(path),
+                    value=name,
+                    value_type=type_,
+                    size=len(raw),
+                )
+        return kept
 
     def _discard_fresh_hives(self) -> None:
         """Close and delete the hives this first boot created (never a used machine's)."""

@@ -164,6 +164,21 @@ def test_first_boot_builds_system_from_the_binary_hive(tmp_path: Path) -> None:
         m.close()
 
 
+def test_a_value_past_the_data_limit_is_left_out_and_said(tmp_path: Path) -> None:
+    root = with_config()
+    root.add("Huge").values += [("Big", 3, bytes((1 << 20) + 1)), ("Small", 4, b"\x01\0\0\0")]
+    (tmp_path / "SYSTEM").write_bytes(build_hive(root))
+    log = Log()
+    m = ConfigurationManager(tmp_path / "config", log)
+    m.init_system(REPO / "configs", [], False, system_hive=tmp_path / "SYSTEM")
+    try:
+        assert [v[0] for v in m.enum_values(r"HKLM\SYSTEM\Huge")] == ["Small"]
+        said = [f for e, f in log.events if e == "divergence"]
+        assert said and said[0]["value"] == "Big" and said[0]["size"] == (1 << 20) + 1
+    finally:
+        m.close()
+
+
 def test_a_refused_hive_leaves_the_data_root_fresh(tmp_path: Path) -> None:
     m = ConfigurationManager(tmp_path / "config", Log())
     with pytest.raises(RegistryError) as info:
