@@ -28,7 +28,9 @@ from pathlib import Path
 
 from nt.regflog import (
     BASE_BLOCK,
+    ERROR_FILE_NOT_FOUND,
     ERROR_NOT_REGISTRY_FILE,
+    ERROR_REGISTRY_IO_FAILED,
     HiveFileError,
     LogEntry,
     read_log,
@@ -79,7 +81,8 @@ def log_paths(hive: Path) -> list[Path]:
 def _check_base(buf: bytes, name: str) -> None:
     if len(buf) < BASE_BLOCK:
         raise HiveFileError(
-            f"{name}: {len(buf)} bytes, shorter than a hive's 4096-byte base block (truncated?)",
+            f"{name}: {len(buf)} bytes, shorter than a hive's 4096-byte base block (not a hive, "
+            "or truncated)",
             NtStatus.STATUS_NOT_REGISTRY_FILE,
             ERROR_NOT_REGISTRY_FILE,
         )
@@ -131,8 +134,16 @@ def read_hive(path: Path, logs: list[Path] | None = None) -> HiveImage:
 
     try:
         primary = path.read_bytes()
+    except FileNotFoundError:
+        raise HiveFileError(
+            f"{path}: no such file", NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, ERROR_FILE_NOT_FOUND
+        ) from None
     except OSError as exc:
-        raise HiveFileError(f"cannot read {path}: {exc.strerror}") from None
+        raise HiveFileError(
+            f"{path}: cannot read it: {exc.strerror}",
+            NtStatus.STATUS_REGISTRY_IO_FAILED,
+            ERROR_REGISTRY_IO_FAILED,
+        ) from None
     if len(primary) >= 4 and primary[:4] == b"regf" and len(primary) >= BASE_BLOCK:
         log_files = [read_log(p) for p in (log_paths(path) if logs is None else logs)]
         try:

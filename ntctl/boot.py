@@ -226,7 +226,7 @@ def check_system_hive(root: Path, hive: Path) -> str | None:
     try:
         read_hive(hive)
     except HiveFileError as exc:
-        return f"{hive}: {exc.message} (error {exc.win32}, {exc.status.name})"
+        return f"{exc.message} (error {exc.win32}, {exc.status.name})"
     return None
 
 
