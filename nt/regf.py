@@ -11,7 +11,7 @@ Why dissect.regf (compared in README): pure Python (no compiler, installs anywhe
 Python does), maintained by Fox-IT with releases through 2025, gives raw value bytes
 (big-data ``db`` cells included) and the cell-level API needed to validate a tree.
 regipy replays logs in a fixed file order without hash checks; libregf-python is C
-bindings that do not read transaction logs. None of them replays logs correctly, so the
+bindings (a compiler to install) with no new-format log replay. None of them replays logs correctly, so the
 replay is ours, on bytes, before dissect sees the file.
 
 Everything that can go wrong with a copied file is a ``HiveFileError`` naming the

@@ -24,7 +24,8 @@ message when the hive would need them.
 
 regipy (the only one of the libraries compared in README that replays logs) applies
 ``.LOG2`` and then ``.LOG1`` whatever their sequence numbers, applies every entry found
-including stale ones, and checks no hash; dissect.regf and libregf do not replay at all.
+including stale ones, and checks no hash; dissect.regf does not replay at all, and
+libregf only reads an old-format dirty vector.
 So the replay is ours, on raw bytes, and the parsed result goes to dissect.regf.
 """
 
