@@ -310,3 +310,21 @@ def test_a_real_export_keeps_raw_line_breaks_and_device_properties() -> None:
     assert len(values["FailureActions"].raw) == 44
     wrapped = REAL_EXPORT[REAL_EXPORT.index('"FailureActions"') : REAL_EXPORT.index('"Prop"')]
     assert wrapped in dumps(ops)  # regedit's own wrapping, byte for byte
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    type_=st.one_of(st.integers(0, 11), st.integers(0, 0xFFFFFFFF)),
+    raw=st.binary(max_size=200),
+    name=st.text(max_size=20).filter(lambda n: "\r" not in n and "\n" not in n and "\0" not in n),
+)
+def test_property_any_value_bytes_survive_dumps_then_parse(
+    type_: int, raw: bytes, name: str
+) -> None:
+    """Whatever a hive holds (any type, any bytes), an export gives back exactly that."""
+    from nt.regfile import decode_lenient
+
+    key = r"HKEY_LOCAL_MACHINE\SOFTWARE\P"
+    op = SetValue(key, name, type_, decode_lenient(type_, raw), raw=raw)
+    (back,) = [o for o in parse(dumps([SetKey(key), op])) if isinstance(o, SetValue)]
+    assert (back.name, back.type, back.stored()) == (name, type_, raw)
