@@ -1,0 +1,33 @@
+"""ntctl/reg.py: an export written as it streams is the file regedit would write."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from nt import regsnap
+from ntctl.reg import write_export
+
+RECORDS = [
+    ("HKEY_LOCAL_MACHINE\\SOFTWARE\\A", [("", 1, "x\0".encode("utf-16-le")), ("D", 4, b"\1\0\0\0")])
+] + [
+    (f"HKEY_LOCAL_MACHINE\\SOFTWARE\\A\\K{i:04d}", [("B", 3, bytes(range(i % 90)))])
+    for i in range(1500)
+]
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("utf-16-le", b"\xff\xfe"), ("utf-8", b"")])
+def test_streamed_export_equals_the_whole_file(encoding: str, bom: bytes) -> None:
+    out = io.BytesIO()
+    assert write_export(iter(RECORDS), out, encoding) == len(RECORDS)
+    assert out.getvalue() == bom + regsnap.dumps(RECORDS).encode(encoding)
+
+
+def test_chunks_split_a_huge_key_and_merge_joins_it_again() -> None:
+    many = [(f"v{i}", 4, b"\0\0\0\0") for i in range(9000)]
+    records = [("HKEY_LOCAL_MACHINE\\SOFTWARE\\Big", many), ("HKEY_LOCAL_MACHINE\\SOFTWARE\\Z", [])]
+    chunks = list(regsnap.chunks(records, 1 << 20))
+    assert all(len(c) <= regsnap.MAX_ITEMS for c in chunks)
+    assert all(len(v) <= regsnap.MAX_ITEMS for c in chunks for _, v in c)
+    assert list(regsnap.merge(r for c in chunks for r in c)) == records
