@@ -147,9 +147,7 @@ def read_hive(path: Path, logs: list[Path] | None = None) -> HiveImage:
     if len(primary) >= 4 and primary[:4] == b"regf" and len(primary) >= BASE_BLOCK:
         log_files = [read_log(p) for p in (log_paths(path) if logs is None else logs)]
         try:
-            primary, applied = recover(
-                primary, [lf for lf in log_files if lf.entries or lf.base or lf.old_format]
-            )
+            primary, applied = recover(primary, log_files)
         except HiveFileError as exc:
             raise HiveFileError(
                 f"{path.name}: {exc.message}", exc.status, exc.win32, exc.divergence
