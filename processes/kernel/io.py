@@ -51,6 +51,7 @@ SERVICES = r"HKLM\SYSTEM\CurrentControlSet\Services"
 CONTROL = r"HKLM\SYSTEM\CurrentControlSet\Control"
 FAULT_VALUE = "NtModelLoadStatus"
 BOOT_FILE_SYSTEM = "NTFS"
+CORE_GROUPS = {"CORE", "CORE PLATFORM EXTENSIONS"}  # winload loads these first
 LKG_PENDING = "lastknowngood.pending.json"  # on the system drive, read by the next boot
 # SERVICE_KERNEL_DRIVER | SERVICE_FILE_SYSTEM_DRIVER | SERVICE_RECOGNIZER_DRIVER
 DRIVER_TYPES = {1: "Kernel", 2: "File System", 8: "File System"}
@@ -196,6 +197,8 @@ class IoManager:
         ]
         mode = k.options.safeboot_option
         k.ob.create_directory(r"\FileSystem", permanent=True, open_if=True)
+        if any(d.entry.group.upper() in CORE_GROUPS for d in drivers):
+            k.log.info("divergence", what="the Core groups load as unlisted groups, not first")
         loaded: list[str] = []
         for phase, start in (("boot", 0), ("system", 1)):
             order = compute_order(
@@ -320,6 +323,7 @@ class IoManager:
         if self.failed and not self._reported:
             self._reported = True
             names = [d.name for d, _ in self.failed]
+            self.k.log.info("divergence", what="7026 reported by the kernel, not services.exe")
             self.k.log.error(
                 "event.report",
                 id=7026,
