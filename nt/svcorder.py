@@ -221,6 +221,14 @@ def _names(data: Any) -> tuple[str, ...]:
     return tuple(s for s in data if isinstance(s, str) and s)
 
 
+def _split(e: ServiceEntry) -> tuple[list[str], list[str]]:
+    """(services, groups) an entry depends on; ``+name`` in DependOnService is a group."""
+    services = [s for s in e.depend_on_service if not s.startswith(SC_GROUP_IDENTIFIER)]
+    groups = [*e.depend_on_group]
+    groups += [s[1:] for s in e.depend_on_service if s.startswith(SC_GROUP_IDENTIFIER)]
+    return services, groups
+
+
 def compute_order(
     entries: Iterable[ServiceEntry],
     group_list: Sequence[str],
@@ -302,10 +310,7 @@ class _Orderer:
         edges: list[list[int]] = [[] for _ in self.entries]
         for i, e in enumerate(self.entries):
             missing: list[str] = []
-            services = list(e.depend_on_service)
-            groups = list(e.depend_on_group)
-            groups += [s[1:] for s in services if s.startswith(SC_GROUP_IDENTIFIER)]
-            services = [s for s in services if not s.startswith(SC_GROUP_IDENTIFIER)]
+            services, groups = _split(e)
             for name in services:
                 j = self.key.get(name.upper())
                 if j is None:
@@ -424,7 +429,7 @@ class _Orderer:
             (i,) = comp
             if i in self.errors or not self.pull:
                 continue
-            for name in self.entries[i].depend_on_service:
+            for name in _split(self.entries[i])[0]:
                 j = self.key.get(name.upper())
                 if j is not None and j in self.errors and j != i:
                     self._fail(i, ERROR_SERVICE_DEPENDENCY_FAIL, name, f"{name} cannot start")
@@ -455,7 +460,7 @@ class _Orderer:
 
     def _group_failures(self, i: int, edges: list[list[int]]) -> None:
         """A group dependency fails only when every member that would start fails."""
-        for group in self.entries[i].depend_on_group:
+        for group in _split(self.entries[i])[1]:
             members = [j for j in edges[i] if self.entries[j].group.upper() == group.upper()]
             if members and all(j in self.errors for j in members):
                 self._fail(

@@ -116,7 +116,8 @@ class Kernel:
         self.options = bootopts.load_boot_options(
             Path(self.args.configs) / "boot.ini", self.args.boot or ""
         )
-        self.options = io.pending_last_known_good(self.root, self.options)  # io.py
+        # After a Severe/Critical driver failure the loader picks LastKnownGood (io.py).
+        self.options = io.pending_last_known_good(self.root, self.options)
         self.log.info(
             "boot.start",
             profile=self.profile,

@@ -224,6 +224,13 @@ def test_service_depending_on_itself_is_a_cycle() -> None:
     assert o.errors["Self"].code == ERROR_CIRCULAR_DEPENDENCY
 
 
+def test_plus_prefixed_dependency_is_a_group_as_in_lpdependencies() -> None:
+    o = order([E("A", depend_on_service=("+Later",)), E("M", group="Later", start=3)], ["Later"])
+    assert o.errors["A"].dependency == "+Later"
+    o = order([E("A", depend_on_service=("+Later",)), E("M", group="Later")], ["Later"])
+    assert o.sequence == ("M", "A")
+
+
 def test_dependency_on_own_group_does_not_wait_for_itself() -> None:
     o = order([E("A", group="G", depend_on_group=("G",)), E("B", group="G")], ["G"])
     assert o.sequence == ("B", "A")
