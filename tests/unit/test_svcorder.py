@@ -348,7 +348,7 @@ def configurations(draw):
     return entries, tags, running
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(configurations())
 def test_invariants_hold_for_every_computed_order(config) -> None:
     entries, tags, running = config
@@ -407,7 +407,7 @@ def test_750_services_order_without_recursion_limits() -> None:
     assert o.sequence == tuple(f"S{i:03d}" for i in range(749, -1, -1))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(configurations(), st.sampled_from([0, 1]))
 def test_loader_mode_orders_only_its_phase_and_reports_only_cycles(config, phase) -> None:
     entries, tags, _ = config
