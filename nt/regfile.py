@@ -60,7 +60,7 @@ HEADER_V4 = "REGEDIT4"
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{1,2}")
 _HEX_TYPE = re.compile(r"hex(?:\(([0-9A-Fa-f]{1,8})\))?:", re.IGNORECASE)
 _DWORD = re.compile(r"dword:([0-9A-Fa-f]{1,8})", re.IGNORECASE)
-_WRAP = 76  # regedit wraps hex data at column 76 (REG_FILE_HEX_LINE_LEN)
+_WRAP = 77  # regedit wraps hex data once a line reaches column 77 (Wine: MAX_HEX_CHARS)
 
 
 class RegFileError(ValueError):
@@ -433,16 +433,18 @@ def _escape(text: str, what: str) -> str:
 
 
 def _hex_lines(prefix: str, raw: bytes) -> list[str]:
-    """regedit's layout (ReactOS REGPROC_export_binary): after each ``xx,`` the column
-    grows by 3, and at column 76 or more the line ends with ``\\`` and the next starts
-    with two spaces, so a continuation line holds 25 bytes. No break after the last byte.
+    """regedit's layout: after each ``xx,`` the column grows by 3, and once it reaches 77
+    the line ends with ``\\`` and the next starts with two spaces, so a continuation line
+    holds 25 bytes and ``"ImagePath"=hex(2):`` 20 on its first line, as Windows writes
+    them (Wine's ``export_hex_data``; ReactOS wraps at 76, one byte early on some lines).
+    No break after the last byte.
     """
     n = len(raw)
     text = raw.hex(",")  # byte i is text[3i:3i+2]
     lines: list[str] = []
     cur, col, i = prefix, len(prefix), 0
     while i < n:
-        k = max(1, -(-(_WRAP - col) // 3))  # bytes until the column reaches 76
+        k = max(1, -(-(_WRAP - col) // 3))  # bytes until the column reaches 77
         if i + k >= n:
             lines.append(cur + text[3 * i :])
             return lines

@@ -225,3 +225,23 @@ def test_first_boot_from_a_real_scale_hive(tmp_path: Path) -> None:
         assert vtype == 0xFFFF0012 and len(data) == 24
     finally:
         m.close()
+
+
+def test_a_windows_10_shaped_export_round_trips(cm: ConfigurationManager) -> None:
+    """The svcorder fixture's export (its own regedit-format writer, 760 services): the
+    codec writes it back byte for byte, and every value lands in the hive unchanged."""
+    from tests.fixtures.win10 import export_bytes, win10_control_set
+
+    data = export_bytes(win10_control_set(), "ControlSet007")
+    ops = regfile.parse(data)
+    assert regfile.dump_bytes(ops) == data
+    staged_import(cm, {}, ops, limit=1 << 20)
+    stored = {
+        (path.casefold(), name): (type_, raw)
+        for path, values in cm.registry.snapshot(r"HKLM\SYSTEM\ControlSet007")
+        for name, type_, raw in values
+    }
+    for op in ops:
+        if isinstance(op, regfile.SetValue):
+            assert stored[(op.path.casefold(), op.name)] == (op.type, op.stored())
+    assert len(cm.enum_keys(r"HKLM\SYSTEM\ControlSet007\Services")) >= 700
