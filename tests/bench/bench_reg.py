@@ -17,6 +17,10 @@ Floors, measured in the same run and interleaved: reading and decoding the file 
 same rows plus encoding and writing a file of the same size; for query, a raw recursive
 SELECT of the Services subtree. Targets (issue 7): import ≤ 10 s, export ≤ 5 s,
 query /s of Services ≤ 1 s.
+
+Also the first boot from a binary hive (``--system-hive``) of the same size, in process:
+``read_hive`` (log replay, dissect.regf walk) plus the kernel CM's first-boot import,
+against reading the file and the raw bulk insert of the same rows.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from pathlib import Path
 from nt import regsnap
 from nt.regpath import MAIN_SCHEMA
 from tests.bench.common import BenchMachine, Figure, Reaper, Series, banner, finish, ratio
-from tests.regfwriter import Key
-from tests.regscale import control_set, count
+from tests.regfwriter import Key, build_hive
+from tests.regscale import REPO, control_set, count, with_config
 
 NAME = "reg_scale"
 PREFIX = "HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet005"
@@ -108,6 +112,52 @@ def _timed(machine: BenchMachine, *args: str) -> float:
     return took
 
 
+class _Log:
+    def info(self, *a: object, **k: object) -> None:
+        pass
+
+    warning = error = info
+
+
+def _first_boot(root: Path, hive: Path) -> float:
+    import shutil
+
+    from processes.kernel.cm import ConfigurationManager
+
+    config = root / "fb"
+    shutil.rmtree(config, ignore_errors=True)
+    t0 = time.perf_counter()
+    cm = ConfigurationManager(config, _Log())
+    cm.init_system(REPO / "configs", [], False, system_hive=hive)
+    took = time.perf_counter() - t0
+    cm.close()
+    return took
+
+
+def run_first_boot(root: Path, reps: int) -> list[Figure]:
+    top = with_config()
+    control_set(top, name="ControlSet002")
+    keys, values = count(top)
+    hive = root / "SYSTEM"
+    hive.write_bytes(build_hive(top))
+    records = records_of(top, "SYSTEM")
+    ours, floor = Series("first boot"), Series("floor")
+    for _ in range(reps):
+        ours.add([_first_boot(root, hive)])
+        t0 = time.perf_counter()
+        hive.read_bytes()
+        floor.add([time.perf_counter() - t0 + _bulk_insert(root / "fb.db", records)])
+    print(
+        f"  --system-hive first boot ({keys:,} keys, {values:,} values, "
+        f"{hive.stat().st_size / 1e6:.1f} MB): median {ours.median:.2f} s, p99 {ours.p99:.2f} s;"
+        f" floor (file read + raw bulk insert) {floor.median:.2f} s"
+    )
+    return [
+        Figure(NAME, "--system-hive first-boot import", ours.median, "s"),
+        Figure(NAME, "--system-hive / floor", ratio(ours.median, floor.median), "×"),
+    ]
+
+
 def run(args: argparse.Namespace) -> list[Figure]:
     banner(NAME)
     reaper = Reaper()
@@ -158,7 +208,15 @@ def run(args: argparse.Namespace) -> list[Figure]:
         f" = {imp_floor:.2f} s; export {s['xfloor'].median:.2f} s; query {s['qfloor'].median:.3f} s"
     )
     print(f"  export byte-identical to the imported file: {exact}")
-    return [
+    first_boot: list[Figure] = []
+    tmp = Path(tempfile.mkdtemp(prefix="ntbench.regf."))
+    try:
+        first_boot = run_first_boot(tmp, args.reg_reps)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return first_boot + [
         Figure(NAME, "export size", len(data) / 1e6, "MB"),
         Figure(NAME, "import median", s["import"].median, "s", "≤ 10 s", s["import"].median <= 10),
         Figure(NAME, "import / floor", ratio(s["import"].median, imp_floor), "×"),
