@@ -53,6 +53,7 @@ __all__ = [
     "dumps",
     "encode_data",
     "parse",
+    "parse_lines",
 ]
 
 HEADER_V5 = "Windows Registry Editor Version 5.00"
@@ -274,6 +275,7 @@ class _Parser:
         self.i = 0
         self.ansi = False
         self.ops: list[Op] = []
+        self.op_lines: list[int] = []  # the line of each op, for errors found later
         self.key: str | None = None
         self.key_deleted = False
 
@@ -288,8 +290,10 @@ class _Parser:
                 continue
             if line[0] == "[":
                 self._key_line(line, lineno)
+                self.op_lines.append(lineno)
             elif line[0] in ('"', "@"):
                 self._value_line(line, lineno)
+                self.op_lines.append(lineno)
             else:
                 raise RegFileError(
                     f'unexpected text {line[:40]!r}: a line is a [key], a "name"=data, '
@@ -421,6 +425,12 @@ class _Parser:
 def parse(data: bytes | str) -> list[Op]:
     """Parse a .reg file (bytes in any regedit encoding, or text) into operations."""
     return _Parser(_decode_text(data)).run()
+
+
+def parse_lines(data: bytes | str) -> tuple[list[Op], list[int]]:
+    """``parse``, with the line each operation starts on (to name it in a later error)."""
+    parser = _Parser(_decode_text(data))
+    return parser.run(), parser.op_lines
 
 
 # --- writing ----------------------------------------------------------------------------

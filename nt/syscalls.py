@@ -20,9 +20,11 @@ INFINITE = None
 
 
 class NtError(Exception):
-    def __init__(self, status: int, what: str = "") -> None:
+    def __init__(self, status: int, what: str = "", detail: str = "") -> None:
         self.status = int(status)
-        super().__init__(f"{what} failed: {status_name(status)}" if what else status_name(status))
+        self.detail = detail  # the server's own words, when it sent any
+        text = f"{what} failed: {status_name(status)}" if what else status_name(status)
+        super().__init__(f"{text}: {detail}" if detail else text)
 
 
 class SystemServices:
@@ -188,7 +190,10 @@ class SystemServices:
         try:
             for batch in regsnap.wire_batches(ops, REG_CHUNK_BYTES):
                 self.call("CmImportOps", timeout=timeout, handle=handle, ops=batch)
-            return self.call("CmImportCommit", timeout=timeout, handle=handle)
+            r = self.conn.call(SERVICE["CmImportCommit"], {"handle": handle}, timeout)
+            if r.status != NtStatus.STATUS_SUCCESS:
+                raise NtError(r.status, "CmImportCommit", str(r.body.get("message", "")))
+            return r.body
         except BaseException:
             with contextlib.suppress(Exception):  # the kernel drops it with us anyway
                 self.call("CmImportAbort", timeout=5.0, handle=handle)

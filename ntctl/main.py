@@ -318,7 +318,7 @@ def reg_import(file: Path, root: Root = DEFAULT_ROOT) -> None:
     from ntctl import reg
 
     try:
-        ops = reg.read_reg_file(file)  # a syntax error, with its line, before the machine
+        ops, lines = reg.read_reg_file(file)  # a syntax error, with its line, first
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}", 2)
     except regfile.RegFileError as exc:
@@ -326,7 +326,12 @@ def reg_import(file: Path, root: Root = DEFAULT_ROOT) -> None:
     with machine(root) as m:
         try:
             counts = reg.import_ops(m.nt, ops)
-        except (NtError, PortError) as exc:
+        except NtError as exc:
+            line = reg.failed_line(exc.detail, lines)
+            if line is not None:
+                fail(f"{file}: line {line}: nothing was imported: {exc}")
+            nt_failure(exc)
+        except PortError as exc:
             nt_failure(exc)
     console.print(
         f"The operation completed successfully ({counts['keys']} keys, {counts['values']} values)."

@@ -11,6 +11,7 @@ imported.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,14 +21,22 @@ from nt import regfile, regsnap
 from nt.syscalls import SystemServices
 
 
-def read_reg_file(file: Path) -> list[regfile.Op]:
+def read_reg_file(file: Path) -> tuple[list[regfile.Op], list[int]]:
     """Parse a .reg file; OSError and RegFileError (with its line) go to the caller."""
-    return regfile.parse(file.read_bytes())
+    return regfile.parse_lines(file.read_bytes())
 
 
 def import_ops(nt: SystemServices, ops: list[regfile.Op]) -> dict:
     """Stage and commit: every operation applied, or none."""
     return nt.import_ops(ops)
+
+
+def failed_line(detail: str, lines: list[int]) -> int | None:
+    """The file line of the operation a refused commit names ("op N (...): why")."""
+    m = re.match(r"op (\d+) ", detail)
+    if m is None or not 1 <= int(m.group(1)) <= len(lines):
+        return None
+    return lines[int(m.group(1)) - 1]
 
 
 def write_export(records: Iterable[regsnap.Record], out: BinaryIO, encoding: str) -> int:

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from nt import bugcodes
+from nt.regpath import RegistryError
 from nt.status import NtStatus
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
 from ports.server import PENDING, ClientContext, Reply
@@ -308,7 +309,11 @@ class SystemServiceHandlers:
 
     @_status
     def CmImportCommit(self, msg: dict, client: ClientContext) -> Any:
-        return self.k.cm.import_commit(client.state, msg["handle"])
+        """A refused import says which operation and why (the caller maps it to a line)."""
+        try:
+            return self.k.cm.import_commit(client.state, msg["handle"])
+        except RegistryError as exc:
+            return Reply(int(exc.status), {"message": exc.message[:2000]})
 
     @_status
     def CmImportAbort(self, msg: dict, client: ClientContext) -> Any:

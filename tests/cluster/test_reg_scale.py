@@ -49,12 +49,14 @@ def test_an_import_failing_at_commit_applies_none_of_its_chunks(
     records = records_of(cs, CS5)
     # Well-formed to the end; the kernel refuses the last line (a hive root cannot be
     # deleted) only when it applies the staged chunks.
-    text = regsnap.dumps(records) + "[-HKEY_LOCAL_MACHINE\\SYSTEM]\r\n"
+    good = regsnap.dumps(records)
+    text = good + "[-HKEY_LOCAL_MACHINE\\SYSTEM]\r\n"
     src = tmp_path / "bad.reg"
     src.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
     assert src.stat().st_size > 2 * (1 << 20)  # more than one chunk
     r = machine.ntctl("reg", "import", str(src), check=False, timeout=60)
     assert r.returncode == 1 and "STATUS_ACCESS_DENIED" in r.stderr
+    assert f"line {good.count(chr(10)) + 1}: nothing was imported" in r.stderr
     q = machine.ntctl("reg", "query", CS5, check=False)
     assert q.returncode == 1 and "STATUS_OBJECT_NAME_NOT_FOUND" in q.stderr
 

@@ -31,3 +31,17 @@ def test_chunks_split_a_huge_key_and_merge_joins_it_again() -> None:
     assert all(len(c) <= regsnap.MAX_ITEMS for c in chunks)
     assert all(len(v) <= regsnap.MAX_ITEMS for c in chunks for _, v in c)
     assert list(regsnap.merge(r for c in chunks for r in c)) == records
+
+
+def test_a_refused_operation_is_named_by_its_line() -> None:
+    from nt.regfile import parse_lines
+    from ntctl.reg import failed_line
+
+    text = (
+        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\A]\r\n"
+        '"S"="two\r\nlines"\r\n"B"=hex:01,\\\r\n  02\r\n[-HKEY_LOCAL_MACHINE\\SOFTWARE]\r\n'
+    )
+    ops, lines = parse_lines(text)
+    assert lines == [3, 4, 6, 8]
+    assert failed_line("op 4 (DeleteKey(...)): cannot change a root key", lines) == 8
+    assert failed_line("op 9 (...)", lines) is None and failed_line("other", lines) is None
