@@ -179,7 +179,10 @@ class SystemServices:
         self.call("NtInitializeRegistry", flags=flags)
 
     def import_reg(self, text: str) -> dict:
-        return self.call("CmImportRegFile", text=text)
+        """Import .reg text of any size: parsed here, staged in chunks (``import_ops``)."""
+        from nt import regfile
+
+        return self.import_ops(regfile.parse(text))
 
     def export_key(self, path: str) -> str:
         return self.call("CmExportKey", path=path)["text"]
