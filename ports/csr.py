@@ -30,8 +30,16 @@ ConsolepMaxApiNumber = 599
 UserpMaxApiNumber = 1034
 
 API_PORT_NAME = "ApiPort"
+WINDOWS_DIRECTORY = "\\Windows"  # ObjectDirectory= on csrss's command line
 # CSR_CSRSS_SECTION_SIZE: the client's port view, where NT puts capture buffers.
 MAX_MESSAGE_LENGTH = 65536
+
+
+def object_directory(session: int | None, base: str = WINDOWS_DIRECTORY) -> str:
+    """Where csrss of ``session`` keeps its ports: ``base`` in session 0, else under
+    ``\\Sessions\\<n>`` (Windows; ReactOS does not, nt-spec §2.6 quirk, which would make
+    session 1 collide with session 0's ports). kernel32 finds its ApiPort the same way."""
+    return base if not session else f"\\Sessions\\{session}{base}"
 
 
 def csr_api_number(server_id: int, api_id: int) -> int:

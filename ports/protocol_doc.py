@@ -17,8 +17,8 @@ from pathlib import Path
 
 from nt.status import NtStatus, hexstatus
 from ports import csr, events, kernel, sb, sm, wire
+from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
 from ports.schema import Api, Protocol, describe
-from ports.server import CONNECT_SCHEMA, CONNECT_SCHEMA_VERSION
 
 PATH = Path(__file__).with_name("PROTOCOL.md")
 MAXMSGSIZE_SLACK = 4096  # PortServer.start: ZMQ_MAXMSGSIZE = max_message_length + 4096
@@ -165,7 +165,7 @@ def connect_section() -> list[str]:
     ]
     lines += _table(("field", "type"), ((f"`{k}`", v) for k, v in describe(CONNECT_SCHEMA)))
     lines += [
-        f"`proto` is {CONNECT_SCHEMA_VERSION}; `port` is the port's name (case-insensitive); "
+        f"`proto` is {CONNECT_VERSION}; `port` is the port's name (case-insensitive); "
         "`info` is the port's connection information (its schema is given per port below).",
         "",
         "The reply is an `LPC_REPLY` with the CONNECT's `msg_id`. On STATUS_SUCCESS its body "

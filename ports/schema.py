@@ -284,7 +284,12 @@ class Protocol:
     doc: str = ""
 
     def by_number(self) -> dict[int, Api]:
-        return {a.number: a for a in self.apis}
+        """API number -> row; built once (a port looks it up on every request)."""
+        table = self.__dict__.get("_by_number")
+        if table is None:
+            table = {a.number: a for a in self.apis}
+            object.__setattr__(self, "_by_number", table)
+        return table
 
     def by_name(self) -> dict[str, Api]:
         return {a.name: a for a in self.apis}

@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success, status_name
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports.contract import NOT_IMPLEMENTED, Reply, fixed_status
 from ports.csr import (
     BASESRV_APIS,
     BASESRV_CONNECT_INFO,
@@ -28,17 +28,10 @@ from ports.csr import (
     BasepMaxApiNumber,
 )
 from ports.schema import SchemaError, validate
-from processes.csrss.api import (
-    NOT_IMPLEMENTED,
-    Reply,
-    ReplyCode,
-    ServerDll,
-    fixed_status,
-    install_tables,
-)
+from processes.csrss.api import ReplyCode, ServerDll, install_tables
 from processes.csrss.process import CsrProcess, CsrProcessFlags, CsrShutdownFlags, kernel_info
 
-log = structlog.get_logger()
+log = get_logger()
 
 DDD_RAW_TARGET_PATH = 0x1
 DDD_REMOVE_DEFINITION = 0x2
@@ -234,8 +227,7 @@ class BaseServer:
             link=link,
             target=target,
             flags=hex(flags),
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         return status
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nt.status import NtStatus
+from ports.contract import Handler
 from processes.csrss import console as con
-from processes.csrss.api import Handler
 from processes.csrss.console import ConsoleIoHandle, ScreenBuffer
 
 if TYPE_CHECKING:

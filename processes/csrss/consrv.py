@@ -19,9 +19,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import structlog
-
+from nt.log import get_logger
 from nt.status import NtStatus
+from ports.contract import NOT_IMPLEMENTED, Reply
 from ports.csr import (
     CONSRV_APIS,
     CONSRV_CONNECT_INFO,
@@ -30,12 +30,12 @@ from ports.csr import (
 )
 from ports.schema import SchemaError, validate
 from processes.csrss import console as con
-from processes.csrss.api import NOT_IMPLEMENTED, Reply, ServerDll, ShutdownResult, install_tables
+from processes.csrss.api import ServerDll, ShutdownResult, install_tables
 from processes.csrss.conio import io_handlers
 from processes.csrss.console import Console, ConsoleIoHandle, ConsoleProcessData
 from processes.csrss.process import CsrProcess, CsrProcessFlags, CsrShutdownFlags
 
-log = structlog.get_logger()
+log = get_logger()
 
 INVALID_HANDLE = NtStatus.STATUS_INVALID_HANDLE
 CONSOLES_MAX = 256

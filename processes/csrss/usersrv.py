@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success, status_name
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports.contract import NOT_IMPLEMENTED, Reply
 from ports.csr import (
     USERSRV_APIS,
     USERSRV_CONNECT_INFO,
@@ -33,16 +33,10 @@ from ports.csr import (
     UserpMaxApiNumber,
 )
 from ports.schema import SchemaError, validate
-from processes.csrss.api import (
-    NOT_IMPLEMENTED,
-    Reply,
-    ServerDll,
-    ShutdownResult,
-    install_tables,
-)
+from processes.csrss.api import ServerDll, ShutdownResult, install_tables
 from processes.csrss.process import SYSTEM_LOGON_ID, CsrProcess, CsrShutdownFlags
 
-log = structlog.get_logger()
+log = get_logger()
 
 EWX_LOGOFF = 0x0
 EWX_SHUTDOWN = 0x1
@@ -120,8 +114,7 @@ class UserServer:
             "csr.exit_windows_forwarded",
             caller_pid=client.pid,
             flags=hex(flags),
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         if not nt_success(status):
             return status
@@ -178,8 +171,7 @@ class UserServer:
             caller_pid=client.pid,
             target_pid=pid,
             force=message["force"],
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         return Reply(status, {"success": nt_success(status)})
 
@@ -247,8 +239,7 @@ class UserServer:
         response = HARD_ERROR_DEFAULT_RESPONSE.get(message["valid_response_options"], 1)
         log.warning(
             "csr.hard_error_box",
-            error_status=hexstatus(message["status"]),
-            error_status_name=status_name(message["status"]),
+            error_status=message["status"],
             parameters=[p if isinstance(p, int | str) else repr(p) for p in message["parameters"]],
             response=response,
         )
