@@ -101,14 +101,14 @@ class Machine:
     def register_with_csrss(self) -> None:
         """Have smss tell this session's csrss about us (SmExecPgm → SbCreateSession), the way
         an initial command is registered; csrss only accepts processes it knows."""
-        smc = self.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
+        smc = sm.SmConnectToSm(self.lpc)
         try:
-            process = {
-                "pid": os.getpid(),
-                "session": self.session,
-                "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
-            }
-            r = smc.call(sm.SmpExecPgmApi, {"process": process})
+            r = sm.SmExecPgm(
+                smc,
+                os.getpid(),
+                session=self.session or 0,
+                subsystem_type=sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
+            )
         finally:
             smc.close()
         if not r.ok:

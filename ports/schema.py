@@ -292,4 +292,9 @@ class Protocol:
         return table
 
     def by_name(self) -> dict[str, Api]:
-        return {a.name: a for a in self.apis}
+        """API name -> row; built once (client stubs look it up on every call)."""
+        table = self.__dict__.get("_by_name")
+        if table is None:
+            table = {a.name: a for a in self.apis}
+            object.__setattr__(self, "_by_name", table)
+        return table

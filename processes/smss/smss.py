@@ -299,17 +299,8 @@ def execute_initial_command(
         if parsed.package is None:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, command)
         pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, session)
-        conn = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-        reply = conn.call(
-            sm.SmpExecPgmApi,
-            {
-                "process": {
-                    "pid": pid,
-                    "session": session,
-                    "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_GUI,
-                }
-            },
-        )
+        conn = sm.SmConnectToSm(proc.lpc)
+        reply = sm.SmExecPgm(conn, pid, session=session)
         if not reply.ok:
             raise NtError(reply.status, "SmExecPgm")
     except (NtError, PortError, SmCommandLineError) as exc:
