@@ -32,6 +32,7 @@ import setproctitle
 from nt import log as ntlog
 from nt.status import NtStatus
 from nt.syscalls import SystemServices
+from ports import kernel
 from ports.runtime import LpcRuntime
 
 PR_SET_PDEATHSIG = 1
@@ -151,8 +152,8 @@ def start(image: str, argv: list[str] | None = None) -> Process:
     runtime = Path(params["runtime"])
     lpc = LpcRuntime(
         key=params["key"],
-        kernel_endpoint=f"ipc://{runtime}/k",
-        events_endpoint=f"ipc://{runtime}/ev",
+        kernel_endpoint=kernel.endpoint(runtime, kernel.SYSTEM_SERVICE_ENDPOINT),
+        events_endpoint=kernel.endpoint(runtime, kernel.EVENTS_ENDPOINT),
         log=log,
     )
     lpc.kernel.server_pid = params["kernel_pid"]

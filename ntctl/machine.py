@@ -19,7 +19,7 @@ from nt import csrclient
 from nt.csrclient import CsrClient
 from nt.status import NtStatus, status_name
 from nt.syscalls import SystemServices
-from ports import sm
+from ports import kernel, sm
 from ports.client import PortError
 from ports.runtime import LpcRuntime
 
@@ -77,7 +77,7 @@ class Machine:
         self.state = read_state(self.root)
         rt = self.state.runtime
         try:
-            key = (rt / "key").read_bytes()
+            key = (rt / kernel.KEY_FILE).read_bytes()
         except OSError as exc:
             raise MachineError(
                 f"cannot read the boot key in {rt}", "is the machine yours?"
@@ -86,10 +86,14 @@ class Machine:
         try:
             self.lpc = LpcRuntime(
                 key=key,
-                kernel_endpoint=f"ipc://{rt}/k",
-                events_endpoint=f"ipc://{rt}/ev",
+                kernel_endpoint=kernel.endpoint(rt, kernel.SYSTEM_SERVICE_ENDPOINT),
+                events_endpoint=kernel.endpoint(rt, kernel.EVENTS_ENDPOINT),
                 log=log,
-                attach={"endpoint": f"ipc://{rt}/attach", "image": "ntctl.exe", "session": session},
+                attach={
+                    "endpoint": kernel.endpoint(rt, kernel.ATTACH_ENDPOINT),
+                    "image": "ntctl.exe",
+                    "session": session,
+                },
             )
         except PortError as exc:
             raise MachineError(

@@ -126,16 +126,32 @@ def invoke(
     bad_message: Callable[[str], None] | None = None,
 ) -> Reply | _Pending:
     """The one validate -> call -> normalise path. A body that does not match
-    ``api.request`` is STATUS_INVALID_PARAMETER (``bad_message`` hears why); a handler's
-    exception propagates to the caller's safety net (the port answers
-    STATUS_INTERNAL_ERROR and logs the traceback)."""
+    ``api.request`` is STATUS_INVALID_PARAMETER (``bad_message`` hears why); a successful
+    reply is checked against ``api.reply``. A handler's exception (``ReplySchemaError``
+    included) propagates to the caller's safety net: the port answers
+    STATUS_INTERNAL_ERROR and logs the traceback."""
     try:
         body = validate(api.request, message)
     except SchemaError as exc:
         if bad_message is not None:
             bad_message(str(exc))
         return Reply(NtStatus.STATUS_INVALID_PARAMETER)
-    return normalise(handler(body, client))
+    reply = normalise(handler(body, client))
+    if reply is not PENDING and reply.status == NtStatus.STATUS_SUCCESS and api.reply:
+        check_reply(api, reply.body)
+    return reply
+
+
+class ReplySchemaError(TypeError):
+    """A handler answered with a body its API's reply schema does not describe: a bug in
+    the server (STATUS_INTERNAL_ERROR), never sent, so PROTOCOL.md's reply tables hold."""
+
+
+def check_reply(api: Api, body: dict) -> None:
+    try:
+        validate(api.reply, body)
+    except SchemaError as exc:
+        raise ReplySchemaError(f"{api.name} reply: {exc}") from exc
 
 
 def dispatch(

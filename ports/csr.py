@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nt.status import NtStatus as S
 from ports.schema import U32, Api, Bool, Dict, Int, List, OneOf, Protocol, Str, Value
 
 CSR_SERVER_DLL_MAX = 4
@@ -477,6 +478,31 @@ API_PORT = Protocol(
     apis=CSRSRV_APIS + BASESRV_APIS + CONSRV_APIS + USERSRV_APIS,
     connect_info={},
     doc="CSR_API_MESSAGE; numbers are CSR_CREATE_API_NUMBER(ServerId, ApiId).",
+    statuses=(
+        (S.STATUS_PORT_CONNECTION_REFUSED, "CONNECT from a process csrss does not know"),
+        (
+            S.STATUS_ILLEGAL_FUNCTION,
+            "unknown server id or ApiId, or the caller is not a CSR process",
+        ),
+        (S.STATUS_NOT_IMPLEMENTED, "an API ReactOS leaves unimplemented"),
+        (S.STATUS_INVALID_PARAMETER, "a value the API refuses (beyond the schema)"),
+        (S.STATUS_INVALID_CID, "no such process"),
+        (S.STATUS_INVALID_HANDLE, "no such console or handle"),
+        (S.STATUS_ACCESS_DENIED, "the caller may not act on that process"),
+        (S.STATUS_PRIVILEGE_NOT_HELD, "the caller's token lacks the privilege"),
+        (S.STATUS_NOT_LOGON_PROCESS, "a logon-process API from another process"),
+        (S.STATUS_LOGON_SESSION_EXISTS, "a second logon process registers"),
+        (S.STATUS_OBJECT_NAME_COLLISION, "the process, session or DOS device exists"),
+        (S.STATUS_OBJECT_NAME_NOT_FOUND, "no such DOS device"),
+        (S.STATUS_TOO_MANY_NAMES, "CsrpClientConnect: server id past the table"),
+        (S.STATUS_PROCESS_IS_TERMINATING, "the caller is exiting"),
+        (S.STATUS_THREAD_IS_TERMINATING, "BasepCreateProcess from a dying parent"),
+        (S.STATUS_INSUFFICIENT_RESOURCES, "a per-process table is full"),
+        (S.STATUS_CANCELLED, "ExitWindowsEx cancelled by a process"),
+        (S.STATUS_NOT_SUPPORTED, "a console mode or request the model does not support"),
+        (S.STATUS_PENDING, "ExitWindowsEx: winlogon will finish it (a final status)"),
+        (S.STATUS_UNSUCCESSFUL, "the kernel refused the operation the API asked of it"),
+    ),
 )
 
 # Connection info each server's ConnectCallback requires in CsrpClientConnect.

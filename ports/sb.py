@@ -11,6 +11,7 @@ routine; ``call_api`` checks each body against the row's request schema before s
 
 from __future__ import annotations
 
+from nt.status import NtStatus
 from ports.client import Connection, call_api
 from ports.contract import Reply
 from ports.schema import U32, Api, Int, Map, Protocol, Str
@@ -85,6 +86,22 @@ SB_API_PORT = Protocol(
     apis=SB_APIS,
     connect_info={},
     doc="SB_API_MSG; smss connects back here after SmConnectToSm.",
+    statuses=(
+        (NtStatus.STATUS_PORT_CONNECTION_REFUSED, "CONNECT from any image but smss.exe"),
+        (
+            NtStatus.STATUS_INVALID_PARAMETER,
+            "SbpCreateSession: the kernel knows no such live process",
+        ),
+        (
+            NtStatus.STATUS_OBJECT_NAME_COLLISION,
+            "SbpCreateSession: the process or the session id is already registered",
+        ),
+        (
+            NtStatus.STATUS_NOT_IMPLEMENTED,
+            "every API but SbpCreateSession, and numbers past the table",
+        ),
+        (NtStatus.STATUS_SUCCESS, "SbpCreateSession: otherwise NtResumeThread's status"),
+    ),
 )
 
 

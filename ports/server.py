@@ -395,7 +395,7 @@ class PortServer:
         conn: _Conn | None = None,
         direct: bool = False,
     ) -> None:
-        seq = next(conn.reply_seq) if conn is not None else 1
+        seq = next(conn.reply_seq) if conn is not None else 0  # no connection yet: 0
         try:
             frames = wire.encode(self.key, wire.LPC_REPLY, conn_id, seq, msg_id, status, body)
         except (TypeError, ValueError, OverflowError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nt.status import NtStatus
 from ports.client import Connection, call_api
 from ports.contract import Reply
 from ports.schema import U32, Api, Bool, Int, Map, Protocol, Str
@@ -108,6 +109,31 @@ SM_API_PORT = Protocol(
     apis=SM_APIS,
     connect_info=CONNECT_INFO,
     doc="SM_API_MSG; ApiNumber >= SmpMaxApiNumber is answered STATUS_NOT_IMPLEMENTED.",
+    statuses=(
+        (
+            NtStatus.STATUS_INVALID_PARAMETER_MIX,
+            "CONNECT: `subsystem_type` given without `sb_port` (INVALID_PARAMETER_MIX)",
+        ),
+        (
+            NtStatus.STATUS_PORT_CONNECTION_REFUSED,
+            "CONNECT: that session's image type is already served by a live subsystem",
+        ),
+        (NtStatus.STATUS_INVALID_PARAMETER, "APIs 0-2 from a connection that is not a subsystem's"),
+        (
+            NtStatus.STATUS_ACCESS_DENIED,
+            "SmpExecPgmApi: the process is not one the caller created (see §0.4)",
+        ),
+        (NtStatus.STATUS_INVALID_CID, "SmpExecPgmApi: no such process (INVALID_CID)"),
+        (
+            NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
+            "SmpExecPgmApi: no subsystem serves the session; LoadDefered: no such name",
+        ),
+        (NtStatus.STATUS_NOT_IMPLEMENTED, "APIs the model (like ReactOS) does not implement"),
+        (
+            NtStatus.STATUS_SUCCESS,
+            "SmpExecPgmApi: otherwise the subsystem's SbpCreateSession status",
+        ),
+    ),
 )
 
 
