@@ -378,7 +378,7 @@ def render() -> str:
         "LPC over ZeroMQ for implementers in other languages: how to reach a running "
         "machine, how a message is framed and signed, how a connection starts, the limits, "
         "and every port's API table with its request and reply schemas and statuses. "
-        "`tests/protocol/test_conformance.py` drives a live machine using only this "
+        "`tests/cluster/test_conformance.py` drives a live machine using only this "
         "document (pyzmq, msgpack and hmac; none of the project's code).",
         "",
     ]
