@@ -24,7 +24,6 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import setproctitle
@@ -78,7 +77,7 @@ class Process:
     """The running image's view of itself: its PEB, its ports, its kernel."""
 
     params: dict
-    log: Any
+    log: ntlog.Logger
     lpc: LpcRuntime
     nt: SystemServices
     faults: dict[str, str] = field(default_factory=dict)

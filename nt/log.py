@@ -253,11 +253,6 @@ def get_logger() -> Logger:
     return _HELD if _HELD is not None else structlog.get_logger()
 
 
-def log_path() -> Path | None:
-    """The file the configured logger writes to."""
-    return None if _HELD is None else _HELD._logger.path
-
-
 def update_latest(log_root: Path, boot_id: str) -> None:
     """Point ``<log_root>/latest`` at ``<boot_id>`` atomically (symlink + rename).
 

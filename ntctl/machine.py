@@ -13,10 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from nt import csrclient
 from nt.csrclient import CsrClient
+from nt.log import get_logger
 from nt.status import NtStatus, status_name
 from nt.syscalls import SystemServices
 from ports import kernel, sm
@@ -82,7 +81,7 @@ class Machine:
             raise MachineError(
                 f"cannot read the boot key in {rt}", "is the machine yours?"
             ) from exc
-        log = structlog.get_logger("ntctl")
+        log = get_logger()
         try:
             self.lpc = LpcRuntime(
                 key=key,

@@ -540,7 +540,3 @@ def api_by_number(api_number: int) -> CsrApi | None:
 def lookup_api(name: str) -> CsrApi | None:
     """An API by enum name, routine name or name-table string, case-insensitive."""
     return _BY_NAME.get(name.strip().lower())
-
-
-def server_apis(server_id: int) -> tuple[CsrApi, ...]:
-    return SERVER_PROTOCOLS[server_id].apis if 0 <= server_id < len(SERVER_PROTOCOLS) else ()

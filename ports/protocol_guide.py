@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from nt.status import NtStatus, hexstatus
-from ports import client, contract, csr, events, kernel, sm, wire
+from ports import client, contract, csr, kernel, sm, wire
 
 VECTOR_KEY = bytes(range(32))
 # (type, conn, seq, msg_id, code, body): a CONNECT and the reply to an NtOpenPort.
@@ -164,11 +164,3 @@ def _vector(name: str, spec: tuple) -> list[str]:
 
 def vectors() -> list[str]:
     return _vector("CONNECT", CONNECT_VECTOR) + _vector("The reply to an NtOpenPort", REPLY_VECTOR)
-
-
-def exit_event_text() -> list[str]:
-    return [
-        f"Subscribe with the topic `{events.TOPIC.decode()}`; the MAC and `seq` rules of "
-        "sections 2 and 5 apply to the three frames after it.",
-        "",
-    ]
