@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nt.log import get_logger
 from nt.status import NtStatus, nt_success
-from ports.contract import Reply, fixed_status, normalise
+from ports.contract import ClientContext, Reply, fixed_status, normalise
 from ports.csr import (
     CSR_SERVER_DLL_MAX,
     CSRSRV_APIS,
@@ -139,7 +139,7 @@ def csrsrv_server_dll_initialization(server_dll: ServerDll) -> int:
     csr = server_dll.csr
     assert csr is not None
 
-    def client_connect(message: dict, client: Any) -> Reply:
+    def client_connect(message: dict, client: ClientContext) -> Reply:
         return srv_client_connect(csr, message, client)
 
     unused = fixed_status(NtStatus.STATUS_INVALID_PARAMETER)  # CsrSrvUnusedFunction
@@ -149,7 +149,7 @@ def csrsrv_server_dll_initialization(server_dll: ServerDll) -> int:
     return NtStatus.STATUS_SUCCESS
 
 
-def srv_client_connect(csr: CsrServer, message: dict, client: Any) -> Reply:
+def srv_client_connect(csr: CsrServer, message: dict, client: ClientContext) -> Reply:
     """CsrSrvClientConnect: hand the connection info to one server's ConnectCallback."""
     server_id = message["server_id"]
     if server_id >= CSR_SERVER_DLL_MAX:
@@ -179,7 +179,7 @@ def accept_connection(csr: CsrServer, pid: int, token: dict | None = None) -> bo
     return True
 
 
-def handle_hard_error(csr: CsrServer, message: Any, client: Any = None) -> Reply:
+def handle_hard_error(csr: CsrServer, message: Any, client: ClientContext | None = None) -> Reply:
     """LPC_ERROR_EVENT: each server's HardErrorCallback in slot order until one answers."""
     try:
         body = validate(HARD_ERROR_MESSAGE, message)

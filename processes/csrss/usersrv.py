@@ -25,7 +25,7 @@ from typing import Any
 
 from nt.log import get_logger
 from nt.status import NtStatus, nt_success
-from ports.contract import NOT_IMPLEMENTED, Reply
+from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply
 from ports.csr import (
     USERSRV_APIS,
     USERSRV_CONNECT_INFO,
@@ -84,7 +84,7 @@ class UserServer:
 
     # --- shutdown ------------------------------------------------------------------------
 
-    def exit_windows_ex(self, message: dict, client: Any) -> int | Reply:
+    def exit_windows_ex(self, message: dict, client: ClientContext) -> int | Reply:
         """SrvExitWindowsEx -> UserExitReactOS."""
         flags = message["flags"]
         is_winlogon = self.logon_process_id != 0 and client.pid == self.logon_process_id
@@ -101,7 +101,7 @@ class UserServer:
             return self._forward_to_winlogon(flags & ~EWX_CALLER_WINLOGON, client)
         return self.csr.shutdown_processes(logon_id, flags)
 
-    def _forward_to_winlogon(self, flags: int, client: Any) -> int | Reply:
+    def _forward_to_winlogon(self, flags: int, client: ClientContext) -> int | Reply:
         """win32k's half: check the privilege, post WM_LOGONNOTIFY/LN_LOGOFF to winlogon."""
         privileges = (client.token or {}).get("privileges")
         if flags & EWX_SHUTDOWN and privileges is not None and SHUTDOWN_PRIVILEGE not in privileges:
@@ -143,7 +143,7 @@ class UserServer:
             return ShutdownResult.CsrShutdownCancelled
         return ShutdownResult.CsrShutdownCsrProcess
 
-    def end_task(self, message: dict, client: Any) -> Reply:
+    def end_task(self, message: dict, client: ClientContext) -> Reply:
         """SrvEndTask, for a process id. Never csrss, never a critical process."""
         pid = message["process_id"]
         denied = Reply(NtStatus.STATUS_ACCESS_DENIED, {"success": False})
@@ -177,7 +177,7 @@ class UserServer:
 
     # --- registrations -------------------------------------------------------------------
 
-    def logon(self, message: dict, client: Any) -> int:
+    def logon(self, message: dict, client: ClientContext) -> int:
         """SrvLogon: remember the logon state and re-read the shutdown timeouts."""
         self.logged_on = message["logon"]
         if self.settings_loader is not None:
@@ -189,7 +189,7 @@ class UserServer:
             )
         return NtStatus.STATUS_SUCCESS
 
-    def register_services_process(self, message: dict, client: Any) -> int:
+    def register_services_process(self, message: dict, client: ClientContext) -> int:
         if message["process_id"] != client.pid:
             return NtStatus.STATUS_ACCESS_DENIED
         with self.csr.processes.lock:
@@ -198,7 +198,7 @@ class UserServer:
             self.services_process_id, self.services_process_id_valid = client.pid, True
         return NtStatus.STATUS_SUCCESS
 
-    def register_logon_process(self, message: dict, client: Any) -> int:
+    def register_logon_process(self, message: dict, client: ClientContext) -> int:
         with self.csr.processes.lock:
             if message["register"]:
                 if message["process_id"] != client.pid:
@@ -213,10 +213,10 @@ class UserServer:
         log.info("csr.logon_process", process_pid=client.pid, registered=message["register"])
         return NtStatus.STATUS_SUCCESS
 
-    def get_thread_console_desktop(self, message: dict, client: Any) -> dict:
+    def get_thread_console_desktop(self, message: dict, client: ClientContext) -> dict:
         return {"console_desktop": 0}  # ReactOS: "Return nothing for the moment", success
 
-    def create_system_threads(self, message: dict, client: Any) -> int:
+    def create_system_threads(self, message: dict, client: ClientContext) -> int:
         """CsrExecServerThread(CreateSystemThreads): win32k's RIT and desktop threads. The
         model has no win32k to run them; it counts the requests."""
         with self.csr.processes.lock:
