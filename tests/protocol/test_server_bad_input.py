@@ -694,8 +694,8 @@ def test_client_killed_mid_call_is_closed_exactly_once(port: PortUnderTest) -> N
     port.gate.set()  # the handler finishes; its reply has nobody to go to
     assert wait_until(lambda: port.closed == [child.pid]), "on_closed never ran"
     port.server.client_died(child.pid)  # a second report changes nothing
-    port.assert_serving()
-    assert port.closed == [child.pid], "on_closed ran exactly once"
+    port.assert_serving()  # its own connection's close may land in port.closed too
+    assert port.closed.count(child.pid) == 1, "on_closed ran exactly once for the child"
     assert child.pid not in [c.pid for c in port.server.clients()]
 
 
