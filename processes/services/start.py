@@ -1,0 +1,319 @@
+"""Starting services: RStartServiceW, ScmAutoStartServices and delayed auto-start
+(database.c ScmLoadService / ScmStartUserModeService; nt-spec §4.5-4.7, §4.9).
+
+Windows semantics where ReactOS differs: a service's dependencies are started first and
+waited for until RUNNING (DependOnService), a DependOnGroup is met by one running member,
+and a dependency that fails gives the dependent ERROR_SERVICE_DEPENDENCY_FAIL and event
+7001. The SCM itself does not wait for a service to be RUNNING: a start completes when the
+process has connected and acknowledged START_OWN / START_SHARE. Auto-start walks the order
+computed by nt/svcorder; delayed auto-start services follow ``AutoStartDelay`` seconds
+after every auto-start service has left START_PENDING, one at a time, at low priority.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from nt.status import nt_success
+from nt.win32 import Win32Error as E
+from nt.win32 import error_message
+from ports.svcctl import (
+    SERVICE_CONTROL_START_OWN,
+    SERVICE_CONTROL_START_SHARE,
+    SERVICE_DISABLED,
+    SERVICE_RUNNING,
+    SERVICE_START_PENDING,
+    SERVICE_STOPPED,
+    SERVICE_WIN32_SHARE_PROCESS,
+)
+from processes.services import control
+from processes.services.database import ServiceRecord
+from processes.services.image import (
+    SECURITY_SERVICES_STARTED,
+    ServiceImage,
+    check_account,
+    image_file,
+    image_key,
+    is_security_process,
+    status_type,
+)
+
+if TYPE_CHECKING:
+    from processes.services.scm import Done, ScmCore
+
+log = structlog.get_logger()
+WAIT, OK = "wait", "ok"
+
+
+def start_service(
+    core: ScmCore, name: str, argv: tuple[str, ...], done: Done, chain: frozenset[str] = frozenset()
+) -> None:
+    """RStartServiceW after the handle checks: the state checks, dependencies, then load."""
+    svc = core.lookup(name)
+    if svc is None:
+        return done(E.ERROR_SERVICE_DOES_NOT_EXIST)
+    if core.shutdown:
+        return done(E.ERROR_SHUTDOWN_IN_PROGRESS)
+    if svc.start == SERVICE_DISABLED:
+        return done(E.ERROR_SERVICE_DISABLED)
+    if svc.marked_for_delete:
+        return done(E.ERROR_SERVICE_MARKED_FOR_DELETE)
+    if svc.status.current_state != SERVICE_STOPPED or svc.name.lower() in core.starting:
+        return done(E.ERROR_SERVICE_ALREADY_RUNNING)
+    if svc.name.lower() in chain:
+        return done(E.ERROR_CIRCULAR_DEPENDENCY)
+    core.starting.add(svc.name.lower())
+    chain = chain | {svc.name.lower()}
+    for dep_name in svc.depend_on_service:  # start what it needs first (Windows, not ReactOS)
+        dep = core.lookup(dep_name)
+        if (
+            dep is not None
+            and dep.status.current_state == SERVICE_STOPPED
+            and dep.name.lower() not in core.starting
+        ):
+            start_service(core, dep.name, (), lambda err, d=dep: _note_dependency(d, err), chain)
+
+    def go() -> None:
+        verdict, error, culprit = dependency_state(core, svc)
+        if verdict != OK:
+            core.starting.discard(svc.name.lower())
+            svc.status.win32_exit_code = error
+            core.event(7001, svc.display_name, culprit, error_message(svc.start_error or error))
+            return done(error)
+        load_service(core, svc, argv, done)
+
+    core.wait_until(lambda: dependency_state(core, svc)[0] != WAIT, go)
+    return None
+
+
+def _note_dependency(dep: ServiceRecord, error: int) -> None:
+    if error:
+        dep.start_error = error
+
+
+def dependency_state(core: ScmCore, svc: ServiceRecord) -> tuple[str, int, str]:
+    """(ok | wait | fail, win32 error, the dependency to name in 7001)."""
+    for dep_name in svc.depend_on_service:
+        dep = core.lookup(dep_name)
+        if dep is None or dep.marked_for_delete:
+            return "fail", E.ERROR_SERVICE_DEPENDENCY_DELETED, dep_name
+        state = dep.status.current_state
+        if state == SERVICE_RUNNING:
+            continue
+        if state == SERVICE_START_PENDING or dep.name.lower() in core.starting:
+            return WAIT, 0, dep_name
+        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, dep.display_name
+    for group in svc.depend_on_group:
+        members = [s for s in core.db.services.values() if s.group.lower() == group.lower()]
+        if any(m.status.current_state == SERVICE_RUNNING for m in members):
+            continue
+        if any(
+            m.status.current_state == SERVICE_START_PENDING
+            or m.name.lower() in core.starting
+            or m.name.lower() in core.auto_pending
+            for m in members
+        ):
+            return WAIT, 0, group
+        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, group
+    return OK, 0, ""
+
+
+def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done: Done) -> None:
+    """ScmLoadService: a driver through the kernel, a Win32 service through its image."""
+    svc.start_error = 0
+    if svc.is_driver:
+        status = core.kernel.load_driver(svc.name, svc.image_path)
+        core.starting.discard(svc.name.lower())
+        if nt_success(status):
+            svc.status.current_state = SERVICE_RUNNING
+            svc.status.win32_exit_code = 0
+            core.state_changed()
+            return done(0)
+        return _start_failed(
+            core, svc, E.ERROR_FILE_NOT_FOUND if status == 0xC0000034 else E.ERROR_GEN_FAILURE, done
+        )
+    image, error = reference_image(core, svc)
+    if image is None:
+        return _start_failed(core, svc, error, done)
+    svc.image_key = image.key
+    svc.service_tag = svc.service_tag or core.new_service_tag()
+    core.status_handles[svc.service_tag] = svc.name.lower()
+    image.services.add(svc.name.lower())
+    st = svc.status
+    st.service_type = status_type(svc, image.key)
+    st.current_state, st.controls_accepted, st.win32_exit_code = SERVICE_START_PENDING, 0, 0
+    st.service_specific_exit_code, st.check_point = 0, 0
+    st.wait_hint, st.process_id = core.settings.initial_wait_hint_ms, image.pid
+    core.starting.discard(svc.name.lower())
+    own = not (svc.service_type & SERVICE_WIN32_SHARE_PROCESS)
+    code = SERVICE_CONTROL_START_OWN if own else SERVICE_CONTROL_START_SHARE
+
+    def acknowledged(error: int) -> None:
+        if error:
+            control.enter_stopped(core, svc, error)
+            core.event(7000, svc.display_name, error_message(error))
+            return done(error)
+        control.arm_start_watchdog(core, svc)
+        return done(0)
+
+    control.send_control(core, image, code, svc.name, acknowledged, svc.service_tag, argv)
+    core.state_changed()
+    return None
+
+
+def _start_failed(core: ScmCore, svc: ServiceRecord, error: int, done: Done) -> None:
+    core.starting.discard(svc.name.lower())
+    svc.start_error = error
+    svc.status.current_state = SERVICE_STOPPED
+    svc.status.win32_exit_code = error
+    core.event(7000, svc.display_name, error_message(error))
+    core.state_changed()
+    done(error)
+
+
+def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | None, int]:
+    """ScmCreateOrReferenceServiceImage: an existing image, or a new suspended process."""
+    key = image_key(svc, split=core.split)
+    image = core.images.get(key)
+    if image is not None and not image.exited:
+        error = check_account(image, svc)
+        return (None, error) if error else (image, 0)
+    security = is_security_process(svc.image_path)
+    standin = False
+    if not security and not core.kernel.image_available(svc.image_path):
+        if not core.settings.standins:
+            return None, E.ERROR_FILE_NOT_FOUND
+        standin = True
+        file = image_file(svc.image_path)
+        if file not in core.standins_logged:
+            core.standins_logged.add(file)
+            log.info("divergence", what="stand-in image", image=file, service=svc.name)
+    if security:
+        current = 0
+    else:
+        core.service_current += 1
+        current = core.service_current
+    image = ServiceImage(
+        key=key,
+        image_path=svc.image_path,
+        account=svc.object_name,
+        service_current=current,
+        standin=standin,
+        security_process=security,
+    )
+    svc.standin = standin
+    if security:  # lsass: no new process; its dispatcher waits on this event
+        core.kernel.set_event(SECURITY_SERVICES_STARTED)
+    else:
+        status, pid = core.kernel.create_process(
+            svc.image_path,
+            service_current=current,
+            account=svc.object_name,
+            standin=standin,
+            low_priority=svc.name.lower() in core.auto.delayed_set,
+        )
+        if not nt_success(status):
+            return None, E.ERROR_FILE_NOT_FOUND if status == 0xC0000034 else E.ERROR_GEN_FAILURE
+        image.pid = pid
+        core.images_by_pid[pid] = image
+        core.kernel.resume_process(pid)
+    core.images[key] = image
+    control.arm_connect_timeout(core, image)
+    log.info(
+        "scm.image",
+        image=image.image_path,
+        service_current=current,
+        child_pid=image.pid,
+        standin=standin,
+    )
+    return image, 0
+
+
+# --- auto-start ----------------------------------------------------------------------------
+
+
+def auto_start_services(core: ScmCore) -> None:
+    """ScmAutoStartServices: the computed order, sequentially; each start is awaited only
+    up to its acknowledgement, but a service waits for its dependencies to be RUNNING."""
+    order = core.order(core.db)
+    auto = core.auto
+    auto.started = True
+    for name, err in order.errors.items():
+        svc = core.lookup(name)
+        if svc is not None:
+            code = int(getattr(err, "code", err))
+            svc.status.win32_exit_code = code
+            svc.start_error = code
+            core.event(7000, svc.display_name, error_message(code))
+    names = [n for n in order.sequence if n not in order.errors]
+    auto.sequence = [n for n in names if not _is_delayed(core, n)]
+    auto.delayed = [n for n in names if _is_delayed(core, n)]
+    auto.delayed_set = {n.lower() for n in auto.delayed}
+    core.auto_pending = {n.lower() for n in auto.sequence}
+    _next(core)
+
+
+def _is_delayed(core: ScmCore, name: str) -> bool:
+    svc = core.lookup(name)
+    return svc is not None and svc.delayed_autostart and not svc.group
+
+
+def _next(core: ScmCore) -> None:
+    auto = core.auto
+    while auto.position < len(auto.sequence):
+        name = auto.sequence[auto.position]
+        auto.position += 1
+        svc = core.lookup(name)
+        if svc is None or svc.status.current_state != SERVICE_STOPPED:
+            core.auto_pending.discard(name.lower())
+            continue
+        start_service(core, name, (), lambda _err, n=name: _after(core, n))
+        return
+    core.wait_until(lambda: _settled(core), lambda: _auto_complete(core))
+
+
+def _after(core: ScmCore, name: str) -> None:
+    core.auto_pending.discard(name.lower())
+    core.state_changed()
+    _next(core)
+
+
+def _settled(core: ScmCore) -> bool:
+    return all(
+        (s := core.lookup(n)) is None or s.status.current_state != SERVICE_START_PENDING
+        for n in core.auto.sequence
+    )
+
+
+def _auto_complete(core: ScmCore) -> None:
+    """SetEvent(SC_AutoStartComplete); then the delayed ones after AutoStartDelay."""
+    core.auto.complete = True
+    log.info("scm.auto_start_complete", services=len(core.auto.sequence))
+    if core.on_auto_start_complete is not None:
+        core.on_auto_start_complete()
+    if core.auto.delayed:
+        core.clock.call_later(core.ms(core.db.auto_start_delay_s * 1000), lambda: _delayed(core, 0))
+    else:
+        core.auto.delayed_complete = True
+
+
+def _delayed(core: ScmCore, index: int) -> None:
+    """One delayed service at a time: the next starts when this one left START_PENDING."""
+    delayed = core.auto.delayed
+    if index >= len(delayed) or core.shutdown:
+        core.auto.delayed_complete = True
+        return
+    svc = core.lookup(delayed[index])
+
+    def then(_err: int) -> None:
+        core.wait_until(
+            lambda: svc is None or svc.status.current_state != SERVICE_START_PENDING,
+            lambda: _delayed(core, index + 1),
+        )
+
+    if svc is None or svc.status.current_state != SERVICE_STOPPED:
+        return then(0)
+    start_service(core, svc.name, (), then)
+    return None
