@@ -26,6 +26,7 @@ delayed auto-start), control (RControlService, ScmSetServiceStatus, timeouts), r
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -41,6 +42,7 @@ from processes.services.image import ControlPacket, ServiceImage
 log = structlog.get_logger()
 
 Done = Callable[[int], None]
+REPORTED_KEPT = 1000
 
 
 def _ignore(_error: int) -> None:
@@ -169,7 +171,7 @@ class ScmCore:
         self.waiters: list[Waiter] = []
         self.starting: set[str] = set()  # lower-case names between RStartServiceW and load
         self.auto_pending: set[str] = set()  # auto-start services not yet reached
-        self.reported: list[EventRecord] = []
+        self.reported: deque[EventRecord] = deque(maxlen=REPORTED_KEPT)  # the latest, for views
         self.standins_logged: set[str] = set()
         self.split = self.settings.win10_split and kernel.memory_kb() > db.split_threshold_kb
         self._sequence = itertools.count(1)
