@@ -92,7 +92,7 @@ def test_v14_instant_crash_loop_repeats_forever():
         pid, _ = m.connect()
         m.ack_all(pid)
         m.report("A", 4)
-    assert f"It has done this 200 time(s)" in m.core.reported[-2].message
+    assert "It has done this 200 time(s)" in m.core.reported[-2].message
     assert len(m.core.images) == 1 and len(m.core.images_by_pid) == 1  # nothing leaks
 
 
