@@ -15,7 +15,13 @@ RUNNING = {
     "process_id": 1440,
     "service_flags": 0,
 }
-STOPPED = {**RUNNING, "service_type": 0x10, "current_state": 1, "controls_accepted": 0, "win32_exit_code": 1077}
+STOPPED = {
+    **RUNNING,
+    "service_type": 0x10,
+    "current_state": 1,
+    "controls_accepted": 0,
+    "win32_exit_code": 1077,
+}
 
 
 def test_query_running():
@@ -85,7 +91,11 @@ def test_qfailure():
         "reset_period": 86400,
         "reboot_msg": None,
         "command": None,
-        "actions": [{"type": 1, "delay": 60000}, {"type": 1, "delay": 60000}, {"type": 0, "delay": 0}],
+        "actions": [
+            {"type": 1, "delay": 60000},
+            {"type": 1, "delay": 60000},
+            {"type": 0, "delay": 0},
+        ],
     }
     assert sc.qfailure("Spooler", failure) == (
         "[SC] QueryServiceConfig2 SUCCESS\n"
