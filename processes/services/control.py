@@ -165,7 +165,7 @@ def _reply_timeout(core: ScmCore, image: ServiceImage, seq: int) -> None:
 
 def _display(core: ScmCore, name: str) -> str:
     svc = core.lookup(name)
-    return svc.display_name if svc is not None else name
+    return svc.event_name if svc is not None else name
 
 
 def arm_connect_timeout(core: ScmCore, image: ServiceImage) -> None:
@@ -258,7 +258,7 @@ def set_service_status(core: ScmCore, status_handle: int, new: dict[str, int]) -
     if state == SERVICE_STOPPED:
         _stopped_by_service(core, svc)
     elif state != old and state in STATE_WORDS:
-        core.event(7036, svc.display_name, STATE_WORDS[state])
+        core.event(7036, svc.event_name, STATE_WORDS[state])
         if state == SERVICE_RUNNING and svc.name.lower() in core.auto.delayed_set and st.process_id:
             core.kernel.set_process_priority(st.process_id, low=False)
     log.info("svc.state", service=svc.name, state=state, exit_code=st.win32_exit_code)
@@ -270,11 +270,11 @@ def _stopped_by_service(core: ScmCore, svc: ServiceRecord) -> None:
     """The service reported STOPPED: 7036, 7023/7024 for an error, non-crash recovery."""
     st = svc.status
     error = st.win32_exit_code
-    core.event(7036, svc.display_name, "stopped")
+    core.event(7036, svc.event_name, "stopped")
     if error == ERROR_SERVICE_SPECIFIC_ERROR:
-        core.event(7024, svc.display_name, f"%%{st.service_specific_exit_code}")
+        core.event(7024, svc.event_name, f"%%{st.service_specific_exit_code}")
     elif error:
-        core.event(7023, svc.display_name, error_message(error))
+        core.event(7023, svc.event_name, error_message(error))
     _leave_image(core, svc)
     if error and svc.failure_actions_on_non_crash_failures:
         recovery.service_failed(core, svc)
@@ -336,7 +336,7 @@ def _start_hung(core: ScmCore, svc: ServiceRecord) -> None:
     svc.watchdog = None
     if svc.status.current_state != SERVICE_START_PENDING:
         return
-    core.event(7022, svc.display_name)
+    core.event(7022, svc.event_name)
     image = core.images.get(svc.image_key or "")
     enter_stopped(core, svc, E.ERROR_SERVICE_START_HANG)
     if image is not None and not image.services and image.pid:

@@ -183,6 +183,12 @@ class ServiceRecord:
         self.status = ServiceStatus(service_type=self.service_type, win32_exit_code=exit_code)
 
     @property
+    def event_name(self) -> str:
+        """The name events quote: the display name, unless it is an indirect MUI string
+        (``@%SystemRoot%\\system32\\x.dll,-100``) the model cannot load (a divergence)."""
+        return self.name if self.display_name.startswith("@") else self.display_name
+
+    @property
     def is_driver(self) -> bool:
         return bool(self.service_type & (SERVICE_KERNEL_DRIVER | SERVICE_FILE_SYSTEM_DRIVER))
 

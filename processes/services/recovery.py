@@ -59,10 +59,10 @@ def next_action(
 def service_failed(core: ScmCore, svc: ServiceRecord) -> None:
     count, action = next_action(svc, core.clock.now(), core.settings.time_scale)
     if action is None:
-        core.event(7034, svc.display_name, count)
+        core.event(7034, svc.event_name, count)
         return
     index = svc.failure_actions.actions.index(action) + 1 if svc.failure_actions else 0
-    core.event(7031, svc.display_name, count, action.delay_ms, index, ACTION_TEXT[action.type])
+    core.event(7031, svc.event_name, count, action.delay_ms, index, ACTION_TEXT[action.type])
     log.info(
         "scm.recovery",
         service=svc.name,
@@ -85,7 +85,7 @@ def _act(core: ScmCore, name: str, action: ScAction, count: int) -> None:
 
         def restarted(error: int) -> None:
             if error:
-                core.event(7032, ACTION_TEXT[action.type], svc.display_name, error_message(error))
+                core.event(7032, ACTION_TEXT[action.type], svc.event_name, error_message(error))
 
         core.start_service(svc.name, (), restarted)
     elif action.type == SC_ACTION_RUN_COMMAND:
@@ -94,7 +94,7 @@ def _act(core: ScmCore, name: str, action: ScAction, count: int) -> None:
         # sc failure documents "%1%" in the command as the failure count.
         error = core.kernel.run_command(command.replace("%1%", str(count)), svc.object_name)
         if error:
-            core.event(7032, ACTION_TEXT[action.type], svc.display_name, error_message(error))
+            core.event(7032, ACTION_TEXT[action.type], svc.event_name, error_message(error))
     elif action.type == SC_ACTION_REBOOT:
         fa = svc.failure_actions
         core.kernel.reboot(fa.reboot_msg if fa else None, f"{svc.name} failed {count} time(s)")

@@ -150,7 +150,7 @@ class ScmCore:
         db: ServiceDatabase,
         kernel: ScmKernel,
         clock: Clock,
-        order: OrderFn,
+        order: OrderFn = start.svcorder_order,
         *,
         settings: ScmSettings | None = None,
         report: Callable[..., EventRecord] | None = None,
@@ -222,6 +222,14 @@ class ScmCore:
             self.waiters = [w for w in self.waiters if w not in fired]
             for waiter in fired:
                 waiter.then()
+
+    def mark_drivers_loaded(self, names: Sequence[str]) -> None:
+        """ScmGetBootAndSystemDriverState: the drivers the kernel loaded are RUNNING."""
+        for name in names:
+            svc = self.lookup(name)
+            if svc is not None and svc.is_driver:
+                svc.status.current_state = 4  # SERVICE_RUNNING
+                svc.status.win32_exit_code = 0
 
     # --- entry points for the wiring (see the submodules for the logic) -----------------
 

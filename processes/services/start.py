@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from nt.status import nt_success
+from nt.svcorder import Order, ServiceEntry, compute_order
 from nt.win32 import Win32Error as E
 from nt.win32 import error_message
 from ports.svcctl import (
@@ -29,7 +30,7 @@ from ports.svcctl import (
     SERVICE_WIN32_SHARE_PROCESS,
 )
 from processes.services import control
-from processes.services.database import ServiceRecord
+from processes.services.database import ServiceDatabase, ServiceRecord
 from processes.services.image import (
     SECURITY_SERVICES_STARTED,
     ServiceImage,
@@ -80,7 +81,7 @@ def start_service(
         if verdict != OK:
             core.starting.discard(svc.name.lower())
             svc.status.win32_exit_code = error
-            core.event(7001, svc.display_name, culprit, error_message(svc.start_error or error))
+            core.event(7001, svc.event_name, culprit, error_message(svc.start_error or error))
             return done(error)
         load_service(core, svc, argv, done)
 
@@ -104,7 +105,7 @@ def dependency_state(core: ScmCore, svc: ServiceRecord) -> tuple[str, int, str]:
             continue
         if state == SERVICE_START_PENDING or dep.name.lower() in core.starting:
             return WAIT, 0, dep_name
-        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, dep.display_name
+        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, dep.event_name
     for group in svc.depend_on_group:
         members = [s for s in core.db.services.values() if s.group.lower() == group.lower()]
         if any(m.status.current_state == SERVICE_RUNNING for m in members):
@@ -153,7 +154,7 @@ def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done:
     def acknowledged(error: int) -> None:
         if error:
             control.enter_stopped(core, svc, error)
-            core.event(7000, svc.display_name, error_message(error))
+            core.event(7000, svc.event_name, error_message(error))
             return done(error)
         control.arm_start_watchdog(core, svc)
         return done(0)
@@ -168,7 +169,7 @@ def _start_failed(core: ScmCore, svc: ServiceRecord, error: int, done: Done) -> 
     svc.start_error = error
     svc.status.current_state = SERVICE_STOPPED
     svc.status.win32_exit_code = error
-    core.event(7000, svc.display_name, error_message(error))
+    core.event(7000, svc.event_name, error_message(error))
     core.state_changed()
     done(error)
 
@@ -234,6 +235,29 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
 # --- auto-start ----------------------------------------------------------------------------
 
 
+def svcorder_order(db: ServiceDatabase) -> Order:
+    """The auto-start order (nt/svcorder) of the database; loaded drivers count as running."""
+    entries = [
+        ServiceEntry(
+            name=r.name,
+            start=r.start,
+            type=r.service_type,
+            group=r.group,
+            tag=r.tag or None,
+            depend_on_service=tuple(r.depend_on_service),
+            depend_on_group=tuple(r.depend_on_group),
+            delayed=r.delayed_autostart,
+        )
+        for r in db.services.values()
+    ]
+    running = [
+        r.name
+        for r in db.services.values()
+        if r.is_driver and r.status.current_state == SERVICE_RUNNING
+    ]
+    return compute_order(entries, db.group_list, db.group_tags, running=running)
+
+
 def auto_start_services(core: ScmCore) -> None:
     """ScmAutoStartServices: the computed order, sequentially; each start is awaited only
     up to its acknowledgement, but a service waits for its dependencies to be RUNNING."""
@@ -246,10 +270,11 @@ def auto_start_services(core: ScmCore) -> None:
             code = int(getattr(err, "code", err))
             svc.status.win32_exit_code = code
             svc.start_error = code
-            core.event(7000, svc.display_name, error_message(code))
+            core.event(7000, svc.event_name, error_message(code))
     names = [n for n in order.sequence if n not in order.errors]
-    auto.sequence = [n for n in names if not _is_delayed(core, n)]
-    auto.delayed = [n for n in names if _is_delayed(core, n)]
+    delayed = {n for n in names if getattr(order.reasons.get(n), "delayed", _is_delayed(core, n))}
+    auto.sequence = [n for n in names if n not in delayed]
+    auto.delayed = [n for n in names if n in delayed]
     auto.delayed_set = {n.lower() for n in auto.delayed}
     core.auto_pending = {n.lower() for n in auto.sequence}
     _next(core)
