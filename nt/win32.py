@@ -7,10 +7,11 @@ Texts are the English system messages exactly as ``net helpmsg`` prints them.
 
 from __future__ import annotations
 
-from enum import IntEnum
 
+class Win32Error:
+    """The codes as plain ints (they travel in message bodies, whose schemas want exact
+    ints; an IntEnum member is not one)."""
 
-class Win32Error(IntEnum):
     ERROR_SUCCESS = 0
     ERROR_INVALID_FUNCTION = 1
     ERROR_FILE_NOT_FOUND = 2
@@ -64,6 +65,8 @@ class Win32Error(IntEnum):
     ERROR_LOGON_FAILURE = 1326
     ERROR_TIMEOUT = 1460
 
+
+NAMES: dict[int, str] = {v: k for k, v in vars(Win32Error).items() if k.startswith("ERROR_")}
 
 MESSAGES: dict[int, str] = {
     0: "The operation completed successfully.",
@@ -135,10 +138,7 @@ MESSAGES: dict[int, str] = {
 
 def error_name(code: int) -> str:
     """``1060`` → ``ERROR_SERVICE_DOES_NOT_EXIST``; unknown codes as ``ERROR_<n>``."""
-    try:
-        return Win32Error(code).name
-    except ValueError:
-        return f"ERROR_{code}"
+    return NAMES.get(code, f"ERROR_{code}")
 
 
 def error_message(code: int) -> str:

@@ -205,34 +205,43 @@ ENUM_REQUEST = {
     "resume_index": U32(optional=True, default=0),
 }
 
+
+def _api(number: int, name: str, request: dict, reply: dict | None = None, doc: str = "") -> Api:
+    """An svcctl row: every reply carries the routine's DWORD return value as ``error``
+    (a win32 error, 0 on success); the port's NTSTATUS is the RPC layer's."""
+    return Api(number, name, request, {"error": U32(), **(reply or {})}, doc)
+
+
 SVCCTL_APIS = (
-    Api(RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
-    Api(
+    _api(RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
+    _api(
         RControlService,
         "RControlService",
         {"handle": U32(), "control": U32()},
         {"status": Map(fields=SERVICE_STATUS)},
         "Send a control; the reply carries the status even for 1061/1062 (MS-SCMR).",
     ),
-    Api(RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
-    Api(RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
-    Api(RQueryServiceStatus, "RQueryServiceStatus", HANDLE, {"status": Map(fields=SERVICE_STATUS)}),
-    Api(
+    _api(RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
+    _api(RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
+    _api(
+        RQueryServiceStatus, "RQueryServiceStatus", HANDLE, {"status": Map(fields=SERVICE_STATUS)}
+    ),
+    _api(
         RSetServiceStatus,
         "RSetServiceStatus",
         {"status_handle": U32(), "status": Map(fields=SERVICE_STATUS)},
         {},
         "From a service's dispatcher: its SERVICE_STATUS (ScmSetServiceStatus rules).",
     ),
-    Api(RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
-    Api(
+    _api(RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
+    _api(
         RNotifyBootConfigStatus,
         "RNotifyBootConfigStatus",
         {"machine_name": OPT_STR, "boot_acceptable": U32()},
         {},
         "TRUE accepts the boot (LastKnownGood); 1076 if already accepted.",
     ),
-    Api(
+    _api(
         RChangeServiceConfigW,
         "RChangeServiceConfigW",
         {
@@ -249,7 +258,7 @@ SVCCTL_APIS = (
         },
         {"tag_id": U32()},
     ),
-    Api(
+    _api(
         RCreateServiceW,
         "RCreateServiceW",
         {
@@ -269,14 +278,14 @@ SVCCTL_APIS = (
         {"handle": U32(), "tag_id": U32()},
         "1073 exists, 1078 duplicate display name; event 7045.",
     ),
-    Api(
+    _api(
         REnumDependentServicesW,
         "REnumDependentServicesW",
         {"handle": U32(), "service_state": Int(lo=1, hi=3)},
         {"services": List(item=Map(fields=ENUM_SERVICE_STATUS), max_len=ENUM_PAGE * 8)},
         "Dependents in reverse start order (deepest first), as sc enumdepend prints them.",
     ),
-    Api(
+    _api(
         REnumServicesStatusW,
         "REnumServicesStatusW",
         ENUM_REQUEST,
@@ -286,64 +295,64 @@ SVCCTL_APIS = (
             "more_data": Bool(),
         },
     ),
-    Api(
+    _api(
         ROpenSCManagerW,
         "ROpenSCManagerW",
         {"machine_name": OPT_STR, "database_name": OPT_STR, "desired_access": U32()},
         {"handle": U32()},
         "ServicesActive only; another name → ERROR_DATABASE_DOES_NOT_EXIST 1065.",
     ),
-    Api(
+    _api(
         ROpenServiceW,
         "ROpenServiceW",
         {"scm_handle": U32(), "service_name": NAME, "desired_access": U32()},
         {"handle": U32()},
         "Case-insensitive name; 1060 if absent.",
     ),
-    Api(
+    _api(
         RQueryServiceConfigW,
         "RQueryServiceConfigW",
         HANDLE,
         {"config": Map(fields=QUERY_SERVICE_CONFIG)},
     ),
-    Api(
+    _api(
         RStartServiceW,
         "RStartServiceW",
         {"handle": U32(), "argv": List(item=Str(max_len=4096), max_len=MAX_ARGS)},
         {},
         "Returns once the start control is delivered (dependencies first, waited for).",
     ),
-    Api(
+    _api(
         RGetServiceDisplayNameW,
         "RGetServiceDisplayNameW",
         {"scm_handle": U32(), "service_name": NAME},
         {"display_name": Str()},
     ),
-    Api(
+    _api(
         RGetServiceKeyNameW,
         "RGetServiceKeyNameW",
         {"scm_handle": U32(), "display_name": Str()},
         {"service_name": NAME},
     ),
-    Api(
+    _api(
         RChangeServiceConfig2W,
         "RChangeServiceConfig2W",
         {"handle": U32(), "info_level": Int(lo=1, hi=7), "info": Map(fields=CONFIG2_INFO)},
         {},
     ),
-    Api(
+    _api(
         RQueryServiceConfig2W,
         "RQueryServiceConfig2W",
         {"handle": U32(), "info_level": Int(lo=1, hi=7)},
         {"info": Map(fields=CONFIG2_INFO)},
     ),
-    Api(
+    _api(
         RQueryServiceStatusEx,
         "RQueryServiceStatusEx",
         {"handle": U32(), "info_level": Int(lo=0, hi=0)},
         {"status": Map(fields=SERVICE_STATUS_PROCESS)},
     ),
-    Api(
+    _api(
         REnumServicesStatusExW,
         "REnumServicesStatusExW",
         {
@@ -364,7 +373,7 @@ SVCCTL_PORT = Protocol(
     max_message_length=MAX_MESSAGE_LENGTH,
     apis=SVCCTL_APIS,
     connect_info={},
-    doc="Replies carry a win32 error in the body's status (NTSTATUS stays SUCCESS).",
+    doc="Every reply body carries the routine's win32 error as ``error``; the NTSTATUS is the port's.",
 )
 
 # --- the control pipe (SCM_CONTROL_PACKET / SCM_REPLY_PACKET, services.h) ----------------

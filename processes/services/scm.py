@@ -35,6 +35,7 @@ import structlog
 
 from nt.evtmsg import EventRecord, report_event
 from processes.services import control as ctl
+from processes.services import shutdown as shut
 from processes.services import start
 from processes.services.database import ServiceDatabase, ServiceRecord
 from processes.services.image import ControlPacket, ServiceImage
@@ -108,6 +109,23 @@ class ScmKernel(Protocol):
 
     def memory_kb(self) -> int: ...
 
+    def accept_boot(self, acceptable: bool) -> int:
+        """RNotifyBootConfigStatus: TRUE saves LastKnownGood, FALSE reboots into it."""
+        ...
+
+    def start_failed(self, name: str, error_control: int, error: int) -> None:
+        """An auto-start service with ErrorControl SEVERE or CRITICAL failed at boot: the
+        caller decides (reboot into LastKnownGood; on LKG, CRITICAL stops the boot)."""
+        ...
+
+
+class ServiceStore(Protocol):
+    """Where configuration changes are made durable (``Services\\<name>`` in the hive)."""
+
+    def write_service(self, record: ServiceRecord) -> None: ...
+
+    def delete_service(self, name: str) -> None: ...
+
 
 class OrderResult(Protocol):
     sequence: Sequence[str]
@@ -155,6 +173,7 @@ class ScmCore:
         settings: ScmSettings | None = None,
         report: Callable[..., EventRecord] | None = None,
         on_auto_start_complete: Callable[[], None] | None = None,
+        store: ServiceStore | None = None,
     ) -> None:
         self.db = db
         self.kernel = kernel
@@ -163,6 +182,9 @@ class ScmCore:
         self.settings = settings or ScmSettings()
         self._report = report or report_event
         self.on_auto_start_complete = on_auto_start_complete
+        self.store = store
+        self.boot_accepted = False
+        self.lock_owner: int | None = None  # RLockServiceDatabase: the locking connection
         self.images: dict[str, ServiceImage] = {}
         self.images_by_pid: dict[int, ServiceImage] = {}
         self.service_current = 0  # Control\ServiceCurrent: the last N handed out
@@ -250,6 +272,9 @@ class ScmCore:
 
     def set_service_status(self, status_handle: int, status: dict[str, int]) -> int:
         return ctl.set_service_status(self, status_handle, status)
+
+    def shutdown_services(self, done: Callable[[], None]) -> None:
+        shut.shutdown_services(self, done)
 
     def process_exited(self, pid: int, exit_status: int) -> None:
         ctl.process_exited(self, pid, exit_status)

@@ -24,6 +24,8 @@ from ports.svcctl import (
     SERVICE_CONTROL_START_OWN,
     SERVICE_CONTROL_START_SHARE,
     SERVICE_DISABLED,
+    SERVICE_ERROR_IGNORE,
+    SERVICE_ERROR_SEVERE,
     SERVICE_RUNNING,
     SERVICE_START_PENDING,
     SERVICE_STOPPED,
@@ -153,8 +155,9 @@ def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done:
 
     def acknowledged(error: int) -> None:
         if error:
+            svc.start_error = error
             control.enter_stopped(core, svc, error)
-            core.event(7000, svc.event_name, error_message(error))
+            start_failure(core, svc, error)
             return done(error)
         control.arm_start_watchdog(core, svc)
         return done(0)
@@ -169,9 +172,20 @@ def _start_failed(core: ScmCore, svc: ServiceRecord, error: int, done: Done) -> 
     svc.start_error = error
     svc.status.current_state = SERVICE_STOPPED
     svc.status.win32_exit_code = error
-    core.event(7000, svc.event_name, error_message(error))
+    start_failure(core, svc, error)
     core.state_changed()
     done(error)
+
+
+def start_failure(core: ScmCore, svc: ServiceRecord, error: int) -> None:
+    """7000, by ErrorControl while auto-start runs: IGNORE logs nothing; SEVERE and
+    CRITICAL go to the kernel, which decides about LastKnownGood (nt-spec §4.3)."""
+    booting = core.auto.started and not core.auto.complete and svc.is_auto_start
+    if booting and svc.error_control == SERVICE_ERROR_IGNORE:
+        return
+    core.event(7000, svc.event_name, error_message(error))
+    if booting and svc.error_control >= SERVICE_ERROR_SEVERE:
+        core.kernel.start_failed(svc.name, svc.error_control, error)
 
 
 def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | None, int]:
@@ -270,7 +284,7 @@ def auto_start_services(core: ScmCore) -> None:
             code = int(getattr(err, "code", err))
             svc.status.win32_exit_code = code
             svc.start_error = code
-            core.event(7000, svc.event_name, error_message(code))
+            start_failure(core, svc, code)
     names = [n for n in order.sequence if n not in order.errors]
     delayed = {n for n in names if getattr(order.reasons.get(n), "delayed", _is_delayed(core, n))}
     auto.sequence = [n for n in names if n not in delayed]

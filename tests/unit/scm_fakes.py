@@ -65,6 +65,8 @@ class FakeKernel:
     commands: list[str] = field(default_factory=list)
     reboots: list[str | None] = field(default_factory=list)
     priorities: list[tuple[int, bool]] = field(default_factory=list)
+    boot_calls: list[bool] = field(default_factory=list)
+    boot_failures: list[tuple[str, int, int]] = field(default_factory=list)
     pids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
     def create_process(self, image_path, *, service_current, account, standin, low_priority):
@@ -108,6 +110,13 @@ class FakeKernel:
 
     def memory_kb(self):
         return self.memory
+
+    def accept_boot(self, acceptable):
+        self.boot_calls.append(acceptable)
+        return 0
+
+    def start_failed(self, name, error_control, error):
+        self.boot_failures.append((name, error_control, error))
 
 
 class FakeChannel:
