@@ -355,3 +355,87 @@ def test_non_crash_failure_logs_7023_and_acts_only_with_the_flag():
     m.run("B")
     m.report("B", SERVICE_STOPPED, exit_code=1066, specific=42)
     assert m.ids()[-3:] == [7036, 7024, 7031]
+
+
+def test_control_connect_errors():
+    m = Machine(service("A"))
+    from tests.unit.scm_fakes import FakeChannel
+
+    assert m.core.control_connect(7, 1, FakeChannel()) == 1063  # no such ServiceCurrent
+    m.start("A")
+    m.connect()
+    proc = m.kernel.created[-1]
+    assert m.core.control_connect(proc["current"], proc["pid"], FakeChannel()) == 1056
+
+
+def test_set_service_status_checks():
+    m = Machine(service("A"))
+    m.run("A")
+    tag = m.db.get("A").service_tag
+    bad = {**m.db.get("A").status.as_dict(), "current_state": 9}
+    assert m.core.set_service_status(tag, bad) == 13
+    assert m.core.set_service_status(999, bad) == 6
+    ok = {
+        **m.db.get("A").status.as_dict(),
+        "current_state": SERVICE_RUNNING,
+        "check_point": 5,
+        "wait_hint": 7,
+    }
+    assert m.core.set_service_status(tag, ok) == 0
+    assert (m.db.get("A").status.check_point, m.db.get("A").status.wait_hint) == (
+        0,
+        0,
+    )  # RUNNING clears
+
+
+@pytest.mark.parametrize(
+    ("error_control", "events", "kernel_told"),
+    [(0, [], False), (1, [7000], False), (2, [7000], True), (3, [7000], True)],
+)
+def test_error_control_at_boot(error_control, events, kernel_told):
+    m = Machine(service("A", error_control=error_control), settings=ScmSettings(standins=False))
+    m.kernel.missing.add("a.exe")
+    m.core.auto_start()
+    assert m.ids() == events
+    assert bool(m.kernel.boot_failures) == kernel_told
+    assert m.core.auto.complete
+
+
+def test_shutdown_preshutdown_in_order_then_shutdown_then_kill():
+    from ports.svcctl import (
+        SERVICE_ACCEPT_PRESHUTDOWN,
+        SERVICE_ACCEPT_SHUTDOWN,
+        SERVICE_CONTROL_PRESHUTDOWN,
+        SERVICE_CONTROL_SHUTDOWN,
+    )
+
+    m = Machine(
+        service("Gp", preshutdown_timeout_ms=5000),
+        service("Wu", preshutdown_timeout_ms=5000),
+        service("Plain"),
+        service("Stubborn"),
+        preshutdown_order=["Wu", "Gp"],
+        wait_to_kill_ms=20000,
+    )
+    pre = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PRESHUTDOWN
+    pids = {
+        n: m.run(n, pre if n in ("Gp", "Wu") else SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN)
+        for n in ("Gp", "Wu", "Plain", "Stubborn")
+    }
+    finished: list[bool] = []
+    m.core.shutdown_services(lambda: finished.append(True))
+    assert m.start("Plain") == [1115]
+    (p,) = m.ack_all(pids["Wu"])  # Wu first, as PreshutdownOrder says
+    assert p.control == SERVICE_CONTROL_PRESHUTDOWN
+    assert m.channels[pids["Gp"]].packets == []
+    m.report("Wu", SERVICE_STOPPED)
+    (p,) = m.ack_all(pids["Gp"])
+    assert p.control == SERVICE_CONTROL_PRESHUTDOWN
+    m.clock.advance(5.0)  # Gp keeps going past its PreshutdownTimeout: the SCM moves on
+    assert [x.control for x in m.ack_all(pids["Plain"])] == [SERVICE_CONTROL_SHUTDOWN]
+    assert [x.control for x in m.ack_all(pids["Stubborn"])] == [SERVICE_CONTROL_SHUTDOWN]
+    m.report("Plain", SERVICE_STOPPED)
+    assert not finished
+    m.clock.advance(20.0)
+    assert finished == [True]
+    assert pids["Stubborn"] in m.kernel.terminated and pids["Plain"] not in m.kernel.terminated
