@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 ERROR_SERVICE_SPECIFIC_ERROR = 1066
+STATUS_TIMEOUT = 0xC0000102
 STATE_WORDS = {SERVICE_RUNNING: "running", SERVICE_STOPPED: "stopped", SERVICE_PAUSED: "paused"}
 # Which accepted-controls bit a control needs (SERVICE_ACCEPT_*).
 _NEEDS = {
@@ -119,6 +120,8 @@ def control_service(core: ScmCore, name: str, code: int, done: ControlDone) -> N
     def replied(error: int) -> None:
         # The service reports its own pending state (RSetServiceStatus); the reply is
         # the status as the SCM knows it after the handler returned.
+        if code == SERVICE_CONTROL_STOP and error == 0:
+            arm_stop_watchdog(core, svc)
         done(error, svc.status.as_dict())
 
     send_control(core, image, code, svc.name, replied, svc.service_tag)
@@ -256,6 +259,7 @@ def set_service_status(core: ScmCore, status_handle: int, new: dict[str, int]) -
     if state != SERVICE_START_PENDING:
         _cancel_watchdog(svc)
     if state == SERVICE_STOPPED:
+        _cancel_stop_timer(svc)
         _stopped_by_service(core, svc)
     elif state != old and state in STATE_WORDS:
         core.event(7036, svc.event_name, STATE_WORDS[state])
@@ -284,6 +288,7 @@ def _stopped_by_service(core: ScmCore, svc: ServiceRecord) -> None:
 def enter_stopped(core: ScmCore, svc: ServiceRecord, error: int) -> None:
     """The SCM stops a service itself (failed start, hang, abort)."""
     _cancel_watchdog(svc)
+    _cancel_stop_timer(svc)
     st = svc.status
     st.current_state, st.win32_exit_code = SERVICE_STOPPED, error
     st.controls_accepted = st.check_point = st.wait_hint = 0
@@ -330,6 +335,34 @@ def _cancel_watchdog(svc: ServiceRecord) -> None:
     if svc.watchdog is not None:
         svc.watchdog.cancel()
         svc.watchdog = None
+
+
+def _cancel_stop_timer(svc: ServiceRecord) -> None:
+    if svc.stop_timer is not None:
+        svc.stop_timer.cancel()
+        svc.stop_timer = None
+
+
+def arm_stop_watchdog(core: ScmCore, svc: ServiceRecord) -> None:
+    """A service that accepted STOP has WaitToKillServiceTimeout to reach STOPPED; then
+    the SCM stops it itself and ends its process when nothing else runs there."""
+    if svc.stop_timer is not None:
+        svc.stop_timer.cancel()
+    svc.stop_timer = core.clock.call_later(
+        core.ms(core.db.wait_to_kill_ms), lambda: _stop_timed_out(core, svc)
+    )
+
+
+def _stop_timed_out(core: ScmCore, svc: ServiceRecord) -> None:
+    svc.stop_timer = None
+    if svc.status.current_state == SERVICE_STOPPED:
+        return
+    image = core.images.get(svc.image_key or "")
+    log.warning("scm.stop_timeout", service=svc.name, wait_to_kill_ms=core.db.wait_to_kill_ms)
+    enter_stopped(core, svc, E.ERROR_SERVICE_REQUEST_TIMEOUT)
+    core.event(7036, svc.event_name, "stopped")
+    if image is not None and not image.services and image.pid:
+        core.kernel.terminate_process(image.pid, STATUS_TIMEOUT)
 
 
 def _start_hung(core: ScmCore, svc: ServiceRecord) -> None:

@@ -172,6 +172,7 @@ class ServiceRecord:
     standin: bool = False
     start_error: int = 0  # why the last start attempt failed (7001 names it)
     watchdog: Timer | None = None  # the hung-start timer
+    stop_timer: Timer | None = None  # a stop that must finish within WaitToKillServiceTimeout
 
     def __post_init__(self) -> None:
         self.display_name = self.display_name or self.name
@@ -211,6 +212,16 @@ class ServiceDatabase:
     auto_start_delay_s: int = DEFAULT_AUTO_START_DELAY_S
     split_threshold_kb: int = DEFAULT_SPLIT_THRESHOLD_KB
     preshutdown_order: list[str] = field(default_factory=list)
+    safe_boot: int = 0  # Control\SafeBoot\Option\OptionValue: 1 MINIMAL, 2 NETWORK, 3 DSREPAIR
+    safe_boot_allowed: set[str] | None = None  # lower-case service and group names listed
+
+    def allowed_in_safe_boot(self, record: ServiceRecord) -> bool:
+        """Whether ``record`` may start in this boot: listed by name or by group."""
+        if self.safe_boot_allowed is None:
+            return True
+        return record.name.lower() in self.safe_boot_allowed or (
+            bool(record.group) and record.group.lower() in self.safe_boot_allowed
+        )
 
     def get(self, name: str) -> ServiceRecord | None:
         return self.services.get(name.lower())
@@ -378,6 +389,7 @@ def create_service_db(registry: RegistryAccessor, control_set: str) -> ServiceDa
     db.preshutdown_order = _multi(
         _values(registry, f"{control}\\PreshutdownOrder").get("")
     ) or _multi(settings.get("preshutdownorder"))
+    _read_safe_boot(registry, control, db)
     services = f"{control_set}\\{SERVICES}"
     for name in sorted(_keys(registry, services), key=str.lower):
         if name.startswith("{"):
@@ -408,3 +420,20 @@ def _read_groups(registry: RegistryAccessor, control: str, db: ServiceDatabase) 
         if len(data) < 4 + 4 * count:
             continue
         db.group_tags[name] = list(struct.unpack_from(f"<{count}I", data, 4))
+
+
+def _read_safe_boot(registry: RegistryAccessor, control: str, db: ServiceDatabase) -> None:
+    """ScmAutoStartServices step 1: in safe mode only what ``SafeBoot\\Minimal`` (1, 3)
+    or ``SafeBoot\\Network`` (2) lists may start; a missing list means no filtering."""
+    try:
+        db.safe_boot = _dword(
+            _values(registry, f"{control}\\SafeBoot\\Option").get("optionvalue"), 0
+        )
+    except ConfigError:
+        db.safe_boot = 0
+    if db.safe_boot not in (1, 2, 3):
+        return
+    listing = f"{control}\\SafeBoot\\{'Network' if db.safe_boot == 2 else 'Minimal'}"
+    names = _keys(registry, listing)
+    if names:
+        db.safe_boot_allowed = {n.lower() for n in names}

@@ -63,6 +63,8 @@ def start_service(
         return done(E.ERROR_SERVICE_DISABLED)
     if svc.marked_for_delete:
         return done(E.ERROR_SERVICE_MARKED_FOR_DELETE)
+    if not core.db.allowed_in_safe_boot(svc):
+        return done(E.ERROR_NOT_SAFEBOOT_SERVICE)
     if svc.status.current_state != SERVICE_STOPPED or svc.name.lower() in core.starting:
         return done(E.ERROR_SERVICE_ALREADY_RUNNING)
     if svc.name.lower() in chain:
@@ -285,7 +287,13 @@ def auto_start_services(core: ScmCore) -> None:
             svc.status.win32_exit_code = code
             svc.start_error = code
             start_failure(core, svc, code)
-    names = [n for n in order.sequence if n not in order.errors]
+    names = [
+        n
+        for n in order.sequence
+        if n not in order.errors
+        and (s := core.lookup(n)) is not None
+        and core.db.allowed_in_safe_boot(s)
+    ]
     delayed = {n for n in names if getattr(order.reasons.get(n), "delayed", _is_delayed(core, n))}
     auto.sequence = [n for n in names if n not in delayed]
     auto.delayed = [n for n in names if n in delayed]

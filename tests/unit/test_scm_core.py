@@ -439,3 +439,40 @@ def test_shutdown_preshutdown_in_order_then_shutdown_then_kill():
     m.clock.advance(20.0)
     assert finished == [True]
     assert pids["Stubborn"] in m.kernel.terminated and pids["Plain"] not in m.kernel.terminated
+
+
+def test_a_service_that_ignores_stop_is_killed_after_wait_to_kill():
+    m = Machine(service("Deaf"), service("Other"), wait_to_kill_ms=20000)
+    pid = m.run("Deaf")
+    out = control(m, "Deaf", SERVICE_CONTROL_STOP)
+    m.ack_all(pid)
+    assert out[0][0] == 0
+    m.report("Deaf", SERVICE_STOP_PENDING, 0, check_point=1, wait_hint=1000)
+    m.clock.advance(19.9)
+    assert m.state("Deaf") == SERVICE_STOP_PENDING
+    m.clock.advance(0.2)
+    assert m.state("Deaf") == SERVICE_STOPPED and pid in m.kernel.terminated
+    m.core.process_exited(pid, 0xC0000102)
+    assert 7031 not in m.ids() and 7034 not in m.ids()  # the SCM's own kill is no failure
+
+
+def test_a_thousand_start_stop_cycles_leak_nothing():
+    m = Machine(service("A"))
+    for _ in range(1000):
+        pid = m.run("A")
+        control(m, "A", SERVICE_CONTROL_STOP)
+        m.ack_all(pid)
+        m.report("A", SERVICE_STOPPED)
+        m.core.process_exited(pid, 0)
+    assert m.core.images == {} and m.core.images_by_pid == {}
+    assert len(m.core.status_handles) == 1 and m.core.waiters == []
+    assert sum(not t[2].cancelled for t in m.clock.heap) == 0  # no timer left armed
+
+
+def test_safe_boot_starts_only_what_the_list_names():
+    m = Machine(service("EventLog", group="Event Log"), service("Spooler"), service("RpcSs"))
+    m.db.safe_boot, m.db.safe_boot_allowed = 1, {"event log", "rpcss"}
+    m.core.auto_start()
+    started = [p["image"].rsplit("\\", 1)[1] for p in m.kernel.created]
+    assert started == ["eventlog.exe"]  # RpcSs comes after EventLog connects
+    assert m.start("Spooler") == [1084]
