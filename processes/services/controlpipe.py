@@ -61,9 +61,9 @@ class PipeChannel:
 
 
 class ControlPipeServer:
-    def __init__(self, core: ScmCore, lock: threading.Lock | None = None) -> None:
+    def __init__(self, core: ScmCore) -> None:
         self.core = core
-        self.lock = lock or threading.Lock()  # the core is single-threaded: one lock for it
+        self.lock = core.lock  # the core is single-threaded: its one lock
         self.channels: dict[int, PipeChannel] = {}  # conn_id → channel
 
     def table(self) -> dict[int, Callable[[dict, PipeClient], object]]:

@@ -124,8 +124,19 @@ class SvcctlServer:
         self._ids = itertools.count(0x100)
 
     def table(self) -> dict[int, Callable[[dict, Caller], object]]:
-        """Handlers by opnum, from the API names; a missing one refuses to install."""
-        return {api.number: getattr(self, api.name) for api in sv.SVCCTL_APIS}
+        """Handlers by opnum, from the API names (a missing one refuses to install), each
+        run under the core's lock."""
+        return {api.number: self._locked(getattr(self, api.name)) for api in sv.SVCCTL_APIS}
+
+    def _locked(
+        self, handler: Callable[[dict, Caller], object]
+    ) -> Callable[[dict, Caller], object]:
+        def run(message: dict, client: Caller) -> object:
+            with self.core.lock:
+                return handler(message, client)
+
+        run.__name__ = handler.__name__
+        return run
 
     # --- handles ------------------------------------------------------------------------
 

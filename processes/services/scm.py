@@ -26,6 +26,7 @@ delayed auto-start), control (RControlService, ScmSetServiceStatus, timeouts), r
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,7 @@ class ScmCore:
         self.store = store
         self.boot_accepted = False
         self.lock_owner: int | None = None  # RLockServiceDatabase: the locking connection
+        self.lock = threading.RLock()  # callers hold it around every call (single-threaded core)
         self.images: dict[str, ServiceImage] = {}
         self.images_by_pid: dict[int, ServiceImage] = {}
         self.service_current = 0  # Control\ServiceCurrent: the last N handed out
