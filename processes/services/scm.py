@@ -1,26 +1,34 @@
 """The service control manager, without sockets (services.c, database.c, rpcserver.c).
 
 ``ScmCore`` holds what services.exe keeps in globals: the service database, the images
-(processes) and their control connections, the SC handles, the auto-start state. Its
-outside world is injected, so the whole state machine runs under a fake clock in tests:
+(processes) and their control connections, the auto-start state. Its outside world is
+injected, so the whole state machine runs under a fake clock in tests:
 
-- ``ScmKernel``: create a process suspended, resume it, terminate it, load a driver,
-  set a named event, run a recovery command, ask for a reboot, report memory size;
+- ``ScmKernel``: create a process suspended, resume it, terminate it, set its priority,
+  say whether an image exists, load a driver, set a named event, run a recovery command,
+  reboot, report memory size, accept the boot (LastKnownGood), hear of an ErrorControl
+  SEVERE/CRITICAL failure at boot;
 - ``Clock``: ``now()`` and ``call_later(delay, fn)`` (every timeout is a timer, never a
-  sleep: ServicesPipeTimeout, hung-start watchdog, restart delays, AutoStartDelay);
-- ``ControlChannel``: the connected dispatcher of one image (``send(packet)`` completes its
-  pending ScReadControlPacket);
-- ``order``: the start-order function (nt/svcorder ``compute_order`` bound to the groups).
+  sleep: ServicesPipeTimeout, hung start, WaitToKillServiceTimeout, restart delays,
+  AutoStartDelay); ``timers.TimerThread`` is the live one;
+- ``ControlChannel``: the connected dispatcher of one image (``send(packet)``);
+  ``controlpipe.PipeChannel`` is the live one;
+- ``ServiceStore`` (optional): where configuration changes become durable;
+- ``order``: the start order (``start.svcorder_order``: nt/svcorder over the database).
 
-The process wiring calls in with what the ports saw: ``control_connect`` (a dispatcher
-connected with its ServiceCurrent), ``control_reply`` (ScWriteReplyPacket),
-``set_service_status`` (RSetServiceStatus), ``process_exited`` (the kernel's exit event).
-Every long operation completes through a callback taking the win32 error, so a port
-handler can answer from ``client.defer()``.
+The core is single-threaded: every caller holds ``core.lock`` (the svcctl and control-pipe
+handler tables take it; the timer thread takes it). The wiring calls in with what the
+ports saw: ``control_connect`` (a dispatcher connected with its ServiceCurrent),
+``control_reply`` (ScWriteReplyPacket), ``set_service_status`` (RSetServiceStatus),
+``process_exited`` (the kernel's exit event), ``mark_drivers_loaded`` (the kernel's
+driver list), ``auto_start``, ``shutdown_services``. Every long operation completes through
+a callback taking the win32 error, so a port handler answers from ``client.defer()``.
 
-Submodules: database (records), image (processes), start (RStartServiceW, auto-start,
-delayed auto-start), control (RControlService, ScmSetServiceStatus, timeouts), recovery
-(FailureActions).
+Submodules, named as in ReactOS: database (ScmCreateServiceDatabase), image (service
+images), start (RStartServiceW, ScmAutoStartServices, delayed auto-start), control
+(RControlService, RSetServiceStatus, the timeouts), recovery (FailureActions), config
+(create, change, delete, query), shutdown (preshutdown, shutdown), rpcserver (the svcctl
+handlers), controlpipe (the control pipe's SCM end), timers (the live clock).
 """
 
 from __future__ import annotations
