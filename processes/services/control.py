@@ -98,6 +98,11 @@ def control_service(core: ScmCore, name: str, code: int, done: ControlDone) -> N
     ):
         return done(E.ERROR_DEPENDENT_SERVICES_RUNNING, status)
     state = svc.status.current_state
+    if svc.is_driver:  # loaded by the kernel: the SCM answers INTERROGATE from its record
+        if state == SERVICE_STOPPED:
+            return done(E.ERROR_SERVICE_NOT_ACTIVE, status)
+        error = 0 if code == SERVICE_CONTROL_INTERROGATE else E.ERROR_INVALID_SERVICE_CONTROL
+        return done(error, status)
     image = core.images.get(svc.image_key or "")
     if state == SERVICE_STOPPED or image is None:
         return done(E.ERROR_SERVICE_NOT_ACTIVE, status)
@@ -235,7 +240,7 @@ def set_service_status(core: ScmCore, status_handle: int, new: dict[str, int]) -
     if svc is None:
         return E.ERROR_INVALID_HANDLE
     state = new["current_state"]
-    if not SERVICE_STOPPED <= state <= SERVICE_PAUSED or new["controls_accepted"] > 0x1FF:
+    if not SERVICE_STOPPED <= state <= SERVICE_PAUSED or new["controls_accepted"] > 0xFFF:
         return E.ERROR_INVALID_DATA
     st, old = svc.status, svc.status.current_state
     if (

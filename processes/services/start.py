@@ -21,11 +21,14 @@ from nt.svcorder import Order, ServiceEntry, compute_order
 from nt.win32 import Win32Error as E
 from nt.win32 import error_message
 from ports.svcctl import (
+    SERVICE_CONTINUE_PENDING,
     SERVICE_CONTROL_START_OWN,
     SERVICE_CONTROL_START_SHARE,
     SERVICE_DISABLED,
     SERVICE_ERROR_IGNORE,
     SERVICE_ERROR_SEVERE,
+    SERVICE_PAUSE_PENDING,
+    SERVICE_PAUSED,
     SERVICE_RUNNING,
     SERVICE_START_PENDING,
     SERVICE_STOPPED,
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 WAIT, OK = "wait", "ok"
+_STARTED = {SERVICE_RUNNING, SERVICE_PAUSED, SERVICE_PAUSE_PENDING, SERVICE_CONTINUE_PENDING}
 
 
 def start_service(
@@ -81,11 +85,11 @@ def start_service(
             start_service(core, dep.name, (), lambda err, d=dep: _note_dependency(d, err), chain)
 
     def go() -> None:
-        verdict, error, culprit = dependency_state(core, svc)
+        verdict, error, culprit, cause = dependency_state(core, svc)
         if verdict != OK:
             core.starting.discard(svc.name.lower())
             svc.status.win32_exit_code = error
-            core.event(7001, svc.event_name, culprit, error_message(svc.start_error or error))
+            core.event(7001, svc.event_name, culprit, error_message(cause or error))
             return done(error)
         load_service(core, svc, argv, done)
 
@@ -98,18 +102,19 @@ def _note_dependency(dep: ServiceRecord, error: int) -> None:
         dep.start_error = error
 
 
-def dependency_state(core: ScmCore, svc: ServiceRecord) -> tuple[str, int, str]:
-    """(ok | wait | fail, win32 error, the dependency to name in 7001)."""
+def dependency_state(core: ScmCore, svc: ServiceRecord) -> tuple[str, int, str, int]:
+    """(ok | wait | fail, win32 error, the dependency 7001 names, why that one failed)."""
     for dep_name in svc.depend_on_service:
         dep = core.lookup(dep_name)
         if dep is None or dep.marked_for_delete:
-            return "fail", E.ERROR_SERVICE_DEPENDENCY_DELETED, dep_name
+            return "fail", E.ERROR_SERVICE_DEPENDENCY_DELETED, dep_name, 0
         state = dep.status.current_state
-        if state == SERVICE_RUNNING:
+        if state in _STARTED:  # a paused service has started
             continue
         if state == SERVICE_START_PENDING or dep.name.lower() in core.starting:
-            return WAIT, 0, dep_name
-        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, dep.event_name
+            return WAIT, 0, dep_name, 0
+        cause = dep.start_error or dep.status.win32_exit_code
+        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, dep.event_name, cause
     for group in svc.depend_on_group:
         members = [s for s in core.db.services.values() if s.group.lower() == group.lower()]
         if any(m.status.current_state == SERVICE_RUNNING for m in members):
@@ -120,9 +125,9 @@ def dependency_state(core: ScmCore, svc: ServiceRecord) -> tuple[str, int, str]:
             or m.name.lower() in core.auto_pending
             for m in members
         ):
-            return WAIT, 0, group
-        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, group
-    return OK, 0, ""
+            return WAIT, 0, group, 0
+        return "fail", E.ERROR_SERVICE_DEPENDENCY_FAIL, group, 0
+    return OK, 0, "", 0
 
 
 def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done: Done) -> None:

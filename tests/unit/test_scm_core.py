@@ -203,7 +203,10 @@ def test_failed_dependency_gives_1068_and_7001():
         "The A service failed to start due to the following error: \n"
         "The system cannot find the file specified."
     )
-    assert m.core.reported[1].message.startswith("The B service depends on the A service")
+    assert m.core.reported[1].message == (
+        "The B service depends on the A service which failed to start because of the following "
+        "error: \nThe system cannot find the file specified."
+    )
 
 
 def test_depend_on_group_waits_for_one_running_member():
@@ -476,3 +479,11 @@ def test_safe_boot_starts_only_what_the_list_names():
     started = [p["image"].rsplit("\\", 1)[1] for p in m.kernel.created]
     assert started == ["eventlog.exe"]  # RpcSs comes after EventLog connects
     assert m.start("Spooler") == [1084]
+
+
+def test_drivers_loaded_by_the_kernel_answer_interrogate_only():
+    m = Machine(service("Tcpip", service_type=1, start=1, image_path=r"System32\drivers\tcpip.sys"))
+    assert control(m, "Tcpip", SERVICE_CONTROL_INTERROGATE)[0][0] == 1062
+    m.core.mark_drivers_loaded(["Tcpip"])
+    assert control(m, "Tcpip", SERVICE_CONTROL_INTERROGATE)[0][0] == 0
+    assert control(m, "Tcpip", SERVICE_CONTROL_PAUSE)[0][0] == 1052
