@@ -225,6 +225,16 @@ class EventSink(Protocol):
 class _Logger(Protocol):
     def info(self, event: str, **kw: object) -> object: ...
 
+    def warning(self, event: str, **kw: object) -> object: ...
+
+    def error(self, event: str, **kw: object) -> object: ...
+
+    def critical(self, event: str, **kw: object) -> object: ...
+
+
+# The log line's level follows the event's (``ntctl logs --level error`` finds 7031).
+_LOG_METHOD = {LEVEL_CRITICAL: "critical", LEVEL_ERROR: "error", LEVEL_WARNING: "warning"}
+
 
 @dataclass
 class EventQueue:
@@ -305,7 +315,7 @@ def report_event(
         record=f"{os.getpid() if pid is None else pid}:{next(_SEQ)}",
         data=data,
     )
-    logger.info("event.report", **record.fields())
+    getattr(logger, _LOG_METHOD.get(lvl, "info"))("event.report", **record.fields())
     (EVENT_QUEUE if queue is None else queue).post(record)
     return record
 

@@ -38,7 +38,12 @@ class Logger:
         self.lines: list[dict] = []
 
     def info(self, event: str, **kw: object) -> None:
-        self.lines.append({"event": event, **kw})
+        self.lines.append({"event": event, "level": "info", **kw})
+
+    def error(self, event: str, **kw: object) -> None:
+        self.lines.append({"event": event, "level": "error", **kw})
+
+    warning = critical = error
 
 
 def test_tables_are_complete():
@@ -113,7 +118,9 @@ def test_replay_from_log_lines_round_trips():
     record = report_event(
         logger, 7031, ["A", 1, 0, 1, "Restart the service"], queue=EventQueue(), data=b"\x01"
     )
-    assert record_from_log(logger.lines[0]) == record
+    assert logger.lines[0]["level"] == "error"  # 7031 is an Error event
+    line = {k: v for k, v in logger.lines[0].items() if k != "level"}
+    assert record_from_log(line) == record
     assert record_from_log({"event": "svc.state"}) is None
     assert record_from_log({"event": "event.report", "event_id": "x"}) is None
 
