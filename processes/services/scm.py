@@ -164,7 +164,6 @@ class Waiter:
 class AutoStartState:
     sequence: list[str] = field(default_factory=list)
     delayed: list[str] = field(default_factory=list)
-    position: int = 0
     delayed_set: set[str] = field(default_factory=set)
     started: bool = False
     complete: bool = False

@@ -12,6 +12,8 @@ after every auto-start service has left START_PENDING, one at a time, at low pri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
@@ -71,8 +73,8 @@ def start_service(
         return done(E.ERROR_NOT_SAFEBOOT_SERVICE)
     if svc.status.current_state != SERVICE_STOPPED or svc.name.lower() in core.starting:
         return done(E.ERROR_SERVICE_ALREADY_RUNNING)
-    if svc.name.lower() in chain:
-        return done(E.ERROR_CIRCULAR_DEPENDENCY)
+    if svc.name.lower() in chain or depends_on_itself(core, svc):
+        return done(E.ERROR_CIRCULAR_DEPENDENCY)  # waiting on itself would never end
     core.starting.add(svc.name.lower())
     chain = chain | {svc.name.lower()}
     for dep_name in svc.depend_on_service:  # start what it needs first (Windows, not ReactOS)
@@ -95,6 +97,21 @@ def start_service(
 
     core.wait_until(lambda: dependency_state(core, svc)[0] != WAIT, go)
     return None
+
+
+def depends_on_itself(core: ScmCore, svc: ServiceRecord) -> bool:
+    """Whether a DependOnService path leads from ``svc`` back to it."""
+    target, stack, seen = svc.name.lower(), [d.lower() for d in svc.depend_on_service], set()
+    while stack:
+        name = stack.pop()
+        if name == target:
+            return True
+        if name not in seen:
+            seen.add(name)
+            dep = core.lookup(name)
+            if dep is not None:
+                stack.extend(d.lower() for d in dep.depend_on_service)
+    return False
 
 
 def _note_dependency(dep: ServiceRecord, error: int) -> None:
@@ -312,24 +329,64 @@ def _is_delayed(core: ScmCore, name: str) -> bool:
     return svc is not None and svc.delayed_autostart and not svc.group
 
 
-def _next(core: ScmCore) -> None:
-    auto = core.auto
-    while auto.position < len(auto.sequence):
-        name = auto.sequence[auto.position]
-        auto.position += 1
-        svc = core.lookup(name)
-        if svc is None or svc.status.current_state != SERVICE_STOPPED:
-            core.auto_pending.discard(name.lower())
-            continue
-        start_service(core, name, (), lambda _err, n=name: _after(core, n))
+@dataclass
+class _Walk:
+    """Services started one after another (the auto-start pass, the delayed pass)."""
+
+    names: list[str]
+    finish: Callable[[], None]
+    wait_running: bool = False  # the next waits until this one left START_PENDING
+    index: int = 0
+    busy: bool = False
+    ready: bool = False
+
+
+def _advance(core: ScmCore, walk: _Walk) -> None:
+    """Start the walk's next services. A start that completes at once (a missing image, a
+    failed dependency) loops here instead of recursing: a real hive with hundreds of
+    failing services must not exhaust the stack."""
+    if walk.busy:
+        walk.ready = True
         return
-    core.wait_until(lambda: _settled(core), lambda: _auto_complete(core))
+    walk.busy = True
+    try:
+        while True:
+            if walk.index >= len(walk.names) or (walk.wait_running and core.shutdown):
+                walk.finish()
+                return
+            name = walk.names[walk.index]
+            walk.index += 1
+            svc = core.lookup(name)
+            if svc is None or svc.status.current_state != SERVICE_STOPPED:
+                core.auto_pending.discard(name.lower())
+                continue
+            walk.ready = False
+            start_service(core, name, (), lambda _err, n=name: _started(core, walk, n))
+            if not walk.ready:
+                return  # it completes later, and _started carries on
+    finally:
+        walk.busy = False
 
 
-def _after(core: ScmCore, name: str) -> None:
+def _started(core: ScmCore, walk: _Walk, name: str) -> None:
     core.auto_pending.discard(name.lower())
-    core.state_changed()
-    _next(core)
+    core.state_changed()  # a group dependency may have lost its last pending member
+    if not walk.wait_running:
+        return _advance(core, walk)
+    svc = core.lookup(name)
+    core.wait_until(
+        lambda: svc is None or svc.status.current_state != SERVICE_START_PENDING,
+        lambda: _advance(core, walk),
+    )
+    return None
+
+
+def _next(core: ScmCore) -> None:
+    walk = _Walk(
+        list(core.auto.sequence),
+        lambda: core.wait_until(lambda: _settled(core), lambda: _auto_complete(core)),
+    )
+    _advance(core, walk)
 
 
 def _settled(core: ScmCore) -> bool:
@@ -346,26 +403,15 @@ def _auto_complete(core: ScmCore) -> None:
     if core.on_auto_start_complete is not None:
         core.on_auto_start_complete()
     if core.auto.delayed:
-        core.clock.call_later(core.ms(core.db.auto_start_delay_s * 1000), lambda: _delayed(core, 0))
+        core.clock.call_later(core.ms(core.db.auto_start_delay_s * 1000), lambda: _delayed(core))
     else:
         core.auto.delayed_complete = True
 
 
-def _delayed(core: ScmCore, index: int) -> None:
+def _delayed(core: ScmCore) -> None:
     """One delayed service at a time: the next starts when this one left START_PENDING."""
-    delayed = core.auto.delayed
-    if index >= len(delayed) or core.shutdown:
+
+    def finish() -> None:
         core.auto.delayed_complete = True
-        return
-    svc = core.lookup(delayed[index])
 
-    def then(_err: int) -> None:
-        core.wait_until(
-            lambda: svc is None or svc.status.current_state != SERVICE_START_PENDING,
-            lambda: _delayed(core, index + 1),
-        )
-
-    if svc is None or svc.status.current_state != SERVICE_STOPPED:
-        return then(0)
-    start_service(core, svc.name, (), then)
-    return None
+    _advance(core, _Walk(list(core.auto.delayed), finish, wait_running=True))

@@ -487,3 +487,24 @@ def test_drivers_loaded_by_the_kernel_answer_interrogate_only():
     m.core.mark_drivers_loaded(["Tcpip"])
     assert control(m, "Tcpip", SERVICE_CONTROL_INTERROGATE)[0][0] == 0
     assert control(m, "Tcpip", SERVICE_CONTROL_PAUSE)[0][0] == 1052
+
+
+def test_a_dependency_cycle_fails_with_1059_and_leaves_nothing_waiting():
+    m = Machine(
+        service("A", depend_on_service=["B"]),
+        service("B", depend_on_service=["C"]),
+        service("C", depend_on_service=["A"]),
+        service("D", depend_on_service=["A"]),
+    )
+    assert m.start("A") == [1059]
+    assert m.start("D") == [1068]  # its dependency cannot start
+    assert m.core.starting == set() and m.core.waiters == [] and m.kernel.created == []
+
+
+def test_hundreds_of_failures_at_once_do_not_exhaust_the_stack():
+    names = [f"S{i:03d}" for i in range(900)]
+    m = Machine(*(service(n) for n in names), settings=ScmSettings(standins=False))
+    m.kernel.missing.add(".exe")
+    m.core.auto_start()
+    assert m.core.auto.complete
+    assert all(m.db.get(n).status.win32_exit_code == 2 for n in names)
