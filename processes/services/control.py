@@ -314,6 +314,15 @@ def _leave_image(core: ScmCore, svc: ServiceRecord) -> None:
         if image.connected:
             send_control(core, image, SERVICE_CONTROL_STOP, "", lambda _e: None)
         _forget_image(core, image)
+        if image.pid and not image.security_process:  # no process outlives its services
+            delay = core.ms(core.db.wait_to_kill_ms)
+            image.reap_timer = core.clock.call_later(delay, lambda: _reap(core, image))
+
+
+def _reap(core: ScmCore, image: ServiceImage) -> None:
+    if not image.exited and not image.services:
+        log.warning("scm.reap", child_pid=image.pid, image=image.image_path)
+        core.kernel.terminate_process(image.pid, 0)
 
 
 def _forget_image(core: ScmCore, image: ServiceImage) -> None:
@@ -387,6 +396,8 @@ def process_exited(core: ScmCore, pid: int, exit_status: int) -> None:
     if image is None:
         return
     image.exited = True
+    if image.reap_timer is not None:
+        image.reap_timer.cancel()
     _forget_image(core, image)
     for pending in [*image.pending.values(), *image.queued]:
         if pending.timer is not None:

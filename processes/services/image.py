@@ -72,6 +72,7 @@ class ServiceImage:
     queued: list[PendingControl] = field(default_factory=list)  # before it connects
     pending: dict[int, PendingControl] = field(default_factory=dict)  # sent, unanswered
     connect_timer: Timer | None = None
+    reap_timer: Timer | None = None  # after the last STOP: the process must exit by then
     standin: bool = False
     security_process: bool = False
     exited: bool = False

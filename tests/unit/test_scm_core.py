@@ -432,12 +432,14 @@ def test_shutdown_preshutdown_in_order_then_shutdown_then_kill():
     assert p.control == SERVICE_CONTROL_PRESHUTDOWN
     assert m.channels[pids["Gp"]].packets == []
     m.report("Wu", SERVICE_STOPPED)
+    m.core.process_exited(pids["Wu"], 0)  # its dispatcher returned, the process ends
     (p,) = m.ack_all(pids["Gp"])
     assert p.control == SERVICE_CONTROL_PRESHUTDOWN
     m.clock.advance(5.0)  # Gp keeps going past its PreshutdownTimeout: the SCM moves on
     assert [x.control for x in m.ack_all(pids["Plain"])] == [SERVICE_CONTROL_SHUTDOWN]
     assert [x.control for x in m.ack_all(pids["Stubborn"])] == [SERVICE_CONTROL_SHUTDOWN]
     m.report("Plain", SERVICE_STOPPED)
+    m.core.process_exited(pids["Plain"], 0)
     assert not finished
     m.clock.advance(20.0)
     assert finished == [True]
@@ -508,3 +510,13 @@ def test_hundreds_of_failures_at_once_do_not_exhaust_the_stack():
     m.core.auto_start()
     assert m.core.auto.complete
     assert all(m.db.get(n).status.win32_exit_code == 2 for n in names)
+
+
+def test_a_process_that_stays_after_its_last_service_stopped_is_ended():
+    m = Machine(service("A"), wait_to_kill_ms=20000)
+    pid = m.run("A")
+    control(m, "A", SERVICE_CONTROL_STOP)
+    m.ack_all(pid)
+    m.report("A", SERVICE_STOPPED)
+    m.clock.advance(20.0)
+    assert m.kernel.terminated == [pid]
