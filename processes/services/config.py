@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
-
+from nt.log import get_logger
 from nt.win32 import Win32Error as E
 from ports import svcctl as sv
 from processes.services.database import (
@@ -29,7 +28,7 @@ from processes.services.database import (
 if TYPE_CHECKING:
     from processes.services.scm import ScmCore
 
-log = structlog.get_logger()
+log = get_logger()
 START_WORDS = {
     0: "boot start",
     1: "system start",

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import structlog
-
+from nt.log import get_logger
 from nt.win32 import Win32Error as E
 from nt.win32 import error_message
 from ports.svcctl import (
@@ -50,7 +49,7 @@ from processes.services.image import ControlPacket, PendingControl, ServiceImage
 if TYPE_CHECKING:
     from processes.services.scm import ControlChannel, ScmCore
 
-log = structlog.get_logger()
+log = get_logger()
 ERROR_SERVICE_SPECIFIC_ERROR = 1066
 STATUS_TIMEOUT = 0xC0000102
 STATE_WORDS = {SERVICE_RUNNING: "running", SERVICE_STOPPED: "stopped", SERVICE_PAUSED: "paused"}

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
-
+from nt.log import get_logger
 from nt.win32 import error_message
 from ports.svcctl import (
     INFINITE,
@@ -28,7 +27,7 @@ from processes.services.database import ScAction, ServiceRecord
 if TYPE_CHECKING:
     from processes.services.scm import ScmCore
 
-log = structlog.get_logger()
+log = get_logger()
 ACTION_TEXT = {
     SC_ACTION_NONE: "No action",
     SC_ACTION_RESTART: "Restart the service",

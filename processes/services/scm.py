@@ -40,16 +40,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import structlog
-
 from nt.evtmsg import EventRecord, report_event
+from nt.log import get_logger
 from processes.services import control as ctl
 from processes.services import shutdown as shut
 from processes.services import start
 from processes.services.database import ServiceDatabase, ServiceRecord
 from processes.services.image import ControlPacket, ServiceImage
 
-log = structlog.get_logger()
+log = get_logger()
 
 Done = Callable[[int], None]
 REPORTED_KEPT = 1000

@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import structlog
-
+from nt.log import get_logger
 from ports.svcctl import (
     SERVICE_ACCEPT_PRESHUTDOWN,
     SERVICE_ACCEPT_SHUTDOWN,
@@ -31,7 +30,7 @@ from processes.services.database import ServiceRecord
 if TYPE_CHECKING:
     from processes.services.scm import ScmCore
 
-log = structlog.get_logger()
+log = get_logger()
 STATUS_TIMEOUT = 0xC0000102
 
 

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
-
+from nt.log import get_logger
 from nt.status import nt_success
 from nt.svcorder import Order, ServiceEntry, compute_order
 from nt.win32 import Win32Error as E
@@ -51,7 +50,7 @@ from processes.services.image import (
 if TYPE_CHECKING:
     from processes.services.scm import Done, ScmCore
 
-log = structlog.get_logger()
+log = get_logger()
 WAIT, OK = "wait", "ok"
 _STARTED = {SERVICE_RUNNING, SERVICE_PAUSED, SERVICE_PAUSE_PENDING, SERVICE_CONTINUE_PENDING}
 

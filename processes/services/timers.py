@@ -15,9 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 
-import structlog
+from nt.log import get_logger
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 class TimerHandle:
