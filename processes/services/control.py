@@ -210,6 +210,10 @@ def control_connect(core: ScmCore, service_current: int, pid: int, channel: Cont
     if image.security_process and not image.pid:
         image.pid = pid
         core.images_by_pid[pid] = image
+        for name in image.services:
+            svc = core.lookup(name)
+            if svc is not None:
+                svc.status.process_id = pid
     if image.connect_timer is not None:
         image.connect_timer.cancel()
     image.channel = channel

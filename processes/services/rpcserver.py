@@ -113,7 +113,7 @@ def grant(
     allowed = mapping[3] | READ_CONTROL if is_admin(token) else user_rights
     wanted = _map_generic(desired, mapping)
     if desired & MAXIMUM_ALLOWED:
-        return allowed | wanted & allowed
+        return allowed
     return wanted if wanted & ~allowed == 0 else None
 
 

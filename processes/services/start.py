@@ -172,6 +172,8 @@ def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done:
     st.current_state, st.controls_accepted, st.win32_exit_code = SERVICE_START_PENDING, 0, 0
     st.service_specific_exit_code, st.check_point = 0, 0
     st.wait_hint, st.process_id = core.settings.initial_wait_hint_ms, image.pid
+    # SERVICE_RUNS_IN_SYSTEM_PROCESS: hosted by a process that must always run (lsass)
+    st.service_flags = 1 if image.security_process else 0
     core.starting.discard(svc.name.lower())
     own = not (svc.service_type & SERVICE_WIN32_SHARE_PROCESS)
     code = SERVICE_CONTROL_START_OWN if own else SERVICE_CONTROL_START_SHARE

@@ -300,6 +300,8 @@ def test_security_process_is_service_current_0_without_a_process():
     m.channels[channel_pid] = channel
     m.ack_all(channel_pid)
     assert result == [0]
+    st = m.db.get("SamSs").status
+    assert (st.process_id, st.service_flags) == (channel_pid, 1)  # RUNS_IN_SYSTEM_PROCESS
 
 
 def test_delete_of_a_running_service_waits_until_it_stops():
