@@ -369,6 +369,60 @@ def read_service(name: str, values: dict[str, tuple[int, object]]) -> ServiceRec
     )
 
 
+def record_values(record: ServiceRecord) -> list[tuple[str, int, object]]:
+    """The ``Services\\<name>`` values of a record (what a ServiceStore writes), the
+    inverse of ``read_service``; absent optional values are left out."""
+    out: list[tuple[str, int, object]] = [
+        ("Type", REG_DWORD, record.service_type),
+        ("Start", REG_DWORD, record.start),
+        ("ErrorControl", REG_DWORD, record.error_control),
+        ("ImagePath", REG_EXPAND_SZ, record.image_path),
+        ("DisplayName", REG_SZ, record.display_name),
+        ("ObjectName", REG_SZ, record.object_name),
+    ]
+    optional: list[tuple[str, int, object, bool]] = [
+        ("Group", REG_SZ, record.group, bool(record.group)),
+        ("Tag", REG_DWORD, record.tag, bool(record.tag)),
+        (
+            "DependOnService",
+            REG_MULTI_SZ,
+            list(record.depend_on_service),
+            bool(record.depend_on_service),
+        ),
+        ("DependOnGroup", REG_MULTI_SZ, list(record.depend_on_group), bool(record.depend_on_group)),
+        ("Description", REG_SZ, record.description, record.description is not None),
+        ("DelayedAutostart", REG_DWORD, 1, record.delayed_autostart),
+        (
+            "FailureActionsOnNonCrashFailures",
+            REG_DWORD,
+            1,
+            record.failure_actions_on_non_crash_failures,
+        ),
+        (
+            "PreshutdownTimeout",
+            REG_DWORD,
+            record.preshutdown_timeout_ms,
+            record.preshutdown_timeout_ms != DEFAULT_PRESHUTDOWN_TIMEOUT_MS,
+        ),
+        (
+            "RequiredPrivileges",
+            REG_MULTI_SZ,
+            list(record.required_privileges),
+            bool(record.required_privileges),
+        ),
+        ("ServiceSidType", REG_DWORD, record.service_sid_type, bool(record.service_sid_type)),
+    ]
+    out += [(name, vtype, data) for name, vtype, data, present in optional if present]
+    fa = record.failure_actions
+    if fa is not None:
+        out.append(("FailureActions", REG_BINARY, fa.to_bytes()))
+        if fa.command is not None:
+            out.append(("FailureCommand", REG_SZ, fa.command))
+        if fa.reboot_msg is not None:
+            out.append(("RebootMessage", REG_SZ, fa.reboot_msg))
+    return out
+
+
 def create_service_db(registry: RegistryAccessor, control_set: str) -> ServiceDatabase:
     """ScmCreateServiceDatabase for ``control_set`` (``HKLM\\SYSTEM\\CurrentControlSet``)."""
     db = ServiceDatabase()

@@ -228,3 +228,32 @@ def test_windows_10_auto_start_keeps_the_invariants(win10_registry):
     assert all(
         kernel.created[i]["low"] for i in range(len(kernel.created)) if False
     )  # priorities: see core tests
+
+
+def test_record_values_round_trip():
+    from processes.services.database import read_service, record_values
+
+    fa = FailureActions(60, (ScAction(1, 1000), ScAction(3, 0)), reboot_msg="bye", command="x.cmd")
+    first = read_service(
+        "Svc",
+        {
+            name.lower(): (vtype, data)
+            for name, vtype, data in [
+                ("Type", 4, 0x20),
+                ("Start", 4, 2),
+                ("ErrorControl", 4, 1),
+                ("ImagePath", 2, r"%SystemRoot%\System32\svchost.exe -k netsvcs -p"),
+                ("DisplayName", 1, "A Service"),
+                ("Group", 1, "NetworkProvider"),
+                ("DependOnService", 7, ["RpcSs"]),
+                ("DependOnGroup", 7, ["TDI"]),
+                ("DelayedAutostart", 4, 1),
+                ("FailureActions", 3, fa.to_bytes()),
+                ("FailureCommand", 1, "x.cmd"),
+                ("RebootMessage", 1, "bye"),
+                ("RequiredPrivileges", 7, ["SeTcbPrivilege"]),
+            ]
+        },
+    )
+    again = read_service("Svc", {n.lower(): (t, d) for n, t, d in record_values(first)})
+    assert again == first
