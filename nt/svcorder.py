@@ -58,6 +58,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from nt.graph import shortest_cycle, strongly_connected
+
 # Start types (winnt.h SERVICE_*_START).
 SERVICE_BOOT_START = 0
 SERVICE_SYSTEM_START = 1
@@ -221,6 +223,14 @@ def _names(data: Any) -> tuple[str, ...]:
     return tuple(s for s in data if isinstance(s, str) and s)
 
 
+def _split(e: ServiceEntry) -> tuple[list[str], list[str]]:
+    """(services, groups) an entry depends on; ``+name`` in DependOnService is a group."""
+    services = [s for s in e.depend_on_service if not s.startswith(SC_GROUP_IDENTIFIER)]
+    groups = [*e.depend_on_group]
+    groups += [s[1:] for s in e.depend_on_service if s.startswith(SC_GROUP_IDENTIFIER)]
+    return services, groups
+
+
 def compute_order(
     entries: Iterable[ServiceEntry],
     group_list: Sequence[str],
@@ -302,10 +312,7 @@ class _Orderer:
         edges: list[list[int]] = [[] for _ in self.entries]
         for i, e in enumerate(self.entries):
             missing: list[str] = []
-            services = list(e.depend_on_service)
-            groups = list(e.depend_on_group)
-            groups += [s[1:] for s in services if s.startswith(SC_GROUP_IDENTIFIER)]
-            services = [s for s in services if not s.startswith(SC_GROUP_IDENTIFIER)]
+            services, groups = _split(e)
             for name in services:
                 j = self.key.get(name.upper())
                 if j is None:
@@ -363,56 +370,12 @@ class _Orderer:
                     stack.append(j)
         return [i for i, s in enumerate(seen) if s]
 
-    def components(self, nodes: list[int], edges: list[list[int]]) -> list[list[int]]:
-        """Tarjan's strongly connected components, iteratively (chains of 750 entries
-        must not hit the recursion limit); dependencies come out before dependents."""
-        index: dict[int, int] = {}
-        low: dict[int, int] = {}
-        on_stack: set[int] = set()
-        stack: list[int] = []
-        out: list[list[int]] = []
-        for root in nodes:
-            if root in index:
-                continue
-            work = [(root, 0)]
-            while work:
-                v, pos = work.pop()
-                if pos == 0:
-                    index[v] = low[v] = len(index)
-                    stack.append(v)
-                    on_stack.add(v)
-                recurse = False
-                for k in range(pos, len(edges[v])):
-                    w = edges[v][k]
-                    if w not in index:
-                        work.append((v, k + 1))
-                        work.append((w, 0))
-                        recurse = True
-                        break
-                    if w in on_stack:
-                        low[v] = min(low[v], index[w])
-                if recurse:
-                    continue
-                if low[v] == index[v]:
-                    comp = []
-                    while True:
-                        w = stack.pop()
-                        on_stack.discard(w)
-                        comp.append(w)
-                        if w == v:
-                            break
-                    out.append(sorted(comp))
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[v])
-        return out
-
     def propagate(self, comps: list[list[int]], edges: list[list[int]]) -> None:
         """1059 for cycles, then 1068 for whatever depends on an entry that cannot start."""
         for comp in comps:
             if len(comp) > 1 or comp[0] in edges[comp[0]]:
                 for j in comp:
-                    names = tuple(self.entries[k].name for k in self._cycle_path(comp, edges, j))
+                    names = tuple(self.entries[k].name for k in shortest_cycle(comp, edges, j))
                     self.errors[j] = OrderError(
                         self.entries[j].name,
                         ERROR_CIRCULAR_DEPENDENCY,
@@ -424,7 +387,7 @@ class _Orderer:
             (i,) = comp
             if i in self.errors or not self.pull:
                 continue
-            for name in self.entries[i].depend_on_service:
+            for name in _split(self.entries[i])[0]:
                 j = self.key.get(name.upper())
                 if j is not None and j in self.errors and j != i:
                     self._fail(i, ERROR_SERVICE_DEPENDENCY_FAIL, name, f"{name} cannot start")
@@ -432,30 +395,9 @@ class _Orderer:
             else:
                 self._group_failures(i, edges)
 
-    @staticmethod
-    def _cycle_path(comp: list[int], edges: list[list[int]], start: int) -> list[int]:
-        """A shortest cycle through ``start`` inside its component (breadth-first)."""
-        inside = set(comp)
-        back: dict[int, int] = {}
-        frontier = [start]
-        while frontier:
-            nxt = []
-            for v in frontier:
-                for w in edges[v]:
-                    if w == start:
-                        path = [v]
-                        while path[-1] != start:
-                            path.append(back[path[-1]])
-                        return path[::-1]
-                    if w in inside and w not in back:
-                        back[w] = v
-                        nxt.append(w)
-            frontier = nxt
-        return comp  # not reached: every member of a component lies on a cycle
-
     def _group_failures(self, i: int, edges: list[list[int]]) -> None:
         """A group dependency fails only when every member that would start fails."""
-        for group in self.entries[i].depend_on_group:
+        for group in _split(self.entries[i])[1]:
             members = [j for j in edges[i] if self.entries[j].group.upper() == group.upper()]
             if members and all(j in self.errors for j in members):
                 self._fail(
@@ -470,7 +412,7 @@ class _Orderer:
     def run(self) -> Order:
         edges = self.resolve()
         nodes = self.reachable(edges)
-        self.propagate(self.components(nodes, edges), edges)
+        self.propagate(strongly_connected(nodes, edges), edges)
         placed: dict[int, Reason] = {}
         sequence: list[int] = []
         in_delayed_pass = False

@@ -75,8 +75,12 @@ SYSTEM_SERVICES = Protocol(
         (
             "NtQuerySystemInformation",
             {"info_class": Str(max_len=64)},
-            {"processes": List()},
-            "SystemProcessInformation: the process table.",
+            {
+                "processes": List(optional=True),
+                "modules": List(item=Dict(value=Value()), max_len=4096, optional=True),
+            },
+            "SystemProcessInformation: the process table; SystemModuleInformation: the loaded "
+            "drivers in load order.",
         ),
         (
             "NtCreatePort",

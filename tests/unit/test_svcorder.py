@@ -224,6 +224,13 @@ def test_service_depending_on_itself_is_a_cycle() -> None:
     assert o.errors["Self"].code == ERROR_CIRCULAR_DEPENDENCY
 
 
+def test_plus_prefixed_dependency_is_a_group_as_in_lpdependencies() -> None:
+    o = order([E("A", depend_on_service=("+Later",)), E("M", group="Later", start=3)], ["Later"])
+    assert o.errors["A"].dependency == "+Later"
+    o = order([E("A", depend_on_service=("+Later",)), E("M", group="Later")], ["Later"])
+    assert o.sequence == ("M", "A")
+
+
 def test_dependency_on_own_group_does_not_wait_for_itself() -> None:
     o = order([E("A", group="G", depend_on_group=("G",)), E("B", group="G")], ["G"])
     assert o.sequence == ("B", "A")
@@ -341,7 +348,7 @@ def configurations(draw):
     return entries, tags, running
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(configurations())
 def test_invariants_hold_for_every_computed_order(config) -> None:
     entries, tags, running = config
@@ -400,7 +407,7 @@ def test_750_services_order_without_recursion_limits() -> None:
     assert o.sequence == tuple(f"S{i:03d}" for i in range(749, -1, -1))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(configurations(), st.sampled_from([0, 1]))
 def test_loader_mode_orders_only_its_phase_and_reports_only_cycles(config, phase) -> None:
     entries, tags, _ = config

@@ -108,3 +108,16 @@ def test_order_of_the_windows_10_configuration(config) -> None:
     sbe = [n for n in boot.sequence if boot.reasons[n].group == "System Bus Extender"]
     tags = [boot.reasons[n].tag_index or 10**6 for n in sbe]
     assert tags == sorted(tags)
+
+
+def test_enum_devices_carry_the_device_property_types(tmp_path: Path) -> None:
+    config = win10_control_set(services=700, devices=20)
+    ops = regfile.parse(export_bytes(config))
+    props = [op for op in ops if isinstance(op, regfile.SetValue) and "\\Properties\\" in op.path]
+    assert len(props) == 20 * 5
+    assert {op.type for op in props} == {0xFFFF0012, 0xFFFF0010, 0xFFFF0007, 0xFFFF2012}
+    assert all(op.name == "" for op in props)  # the key's default value, as PnP stores them
+    hwids = [op.data for op in ops if isinstance(op, regfile.SetValue) and op.name == "HardwareID"]
+    assert len(hwids) == 20 and all(
+        h[0].startswith(("PCI\\", "ACPI\\", "USB\\", "HID\\", "SCSI\\")) for h in hwids
+    )
