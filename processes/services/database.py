@@ -342,6 +342,7 @@ def read_service(name: str, values: dict[str, tuple[int, object]]) -> ServiceRec
             _str(values.get("rebootmessage")),
             _str(values.get("failurecommand")),
         )
+    on_service = _multi(values.get("dependonservice"))
     return ServiceRecord(
         name=name,
         service_type=service_type,
@@ -351,8 +352,10 @@ def read_service(name: str, values: dict[str, tuple[int, object]]) -> ServiceRec
         display_name=_str(values.get("displayname")) or name,
         group=_str(values.get("group")) or "",
         tag=_dword(values.get("tag"), 0),
-        depend_on_service=_multi(values.get("dependonservice")),
-        depend_on_group=_multi(values.get("dependongroup")),
+        # lpDependencies' "+Group" form in DependOnService names a group (as svcorder reads it)
+        depend_on_service=[d for d in on_service if not d.startswith("+")],
+        depend_on_group=_multi(values.get("dependongroup"))
+        + [d[1:] for d in on_service if d[:1] == "+" and d[1:]],
         object_name=_str(values.get("objectname")) or LOCAL_SYSTEM,
         description=_str(values.get("description")),
         delayed_autostart=bool(_dword(values.get("delayedautostart"), 0)),

@@ -79,7 +79,7 @@ def test_every_value_is_read():
                 ("Description", 1, "Spools jobs."),
                 ("Group", 1, "SpoolerGroup"),
                 ("Tag", 4, 3),
-                ("DependOnService", 7, ["RPCSS", "http", ""]),
+                ("DependOnService", 7, ["RPCSS", "http", "", "+TDI"]),
                 ("DependOnGroup", 7, []),
                 ("ObjectName", 1, "LocalSystem"),
                 ("DelayedAutostart", 4, 1),
@@ -101,7 +101,7 @@ def test_every_value_is_read():
         "SpoolerGroup",
         3,
     )
-    assert s.depend_on_service == ["RPCSS", "http"] and s.depend_on_group == []
+    assert s.depend_on_service == ["RPCSS", "http"] and s.depend_on_group == ["TDI"]
     assert s.delayed_autostart and s.failure_actions_on_non_crash_failures
     assert s.failure_actions.reset_period_s == 3600 and s.failure_actions.command == "x.cmd"
     assert (s.preshutdown_timeout_ms, s.required_privileges, s.service_sid_type) == (
