@@ -1,7 +1,9 @@
 """System-service stubs: what ntdll's Nt* functions are to a Windows image.
 
-Each method is one request on the kernel's ``\\KiSystemService`` port. Failures raise
-``NtError`` carrying the NTSTATUS, so callers read like NT code checking NT_SUCCESS.
+Each method is one request on the kernel's ``\\KiSystemService`` port, named by its Nt*
+service and checked against that service's request schema before it is sent
+(``ports.client.call_api``). Failures raise ``NtError`` carrying the NTSTATUS, so callers
+read like NT code checking NT_SUCCESS.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 from nt import regsnap
 from nt.regfile import Op
 from nt.status import NtStatus, status_name
-from ports.client import Connection
-from ports.kernel import REG_CHUNK_BYTES, SERVICE
+from ports.client import Connection, call_api
+from ports.kernel import REG_CHUNK_BYTES, SYSTEM_SERVICES
 
 INFINITE = None
 
@@ -32,14 +34,14 @@ class SystemServices:
         self.conn = conn
 
     def call(self, service: str, timeout: float | None = 30.0, **body: Any) -> dict:
-        r = self.conn.call(SERVICE[service], body, timeout)
+        r = call_api(self.conn, SYSTEM_SERVICES.by_name()[service], body, timeout)
         if r.status != NtStatus.STATUS_SUCCESS:
             raise NtError(r.status, service)
         return r.body
 
     def status(self, service: str, timeout: float | None = 30.0, **body: Any) -> int:
         """The NTSTATUS alone, for calls whose failure is an answer (waits)."""
-        return self.conn.call(SERVICE[service], body, timeout).status
+        return call_api(self.conn, SYSTEM_SERVICES.by_name()[service], body, timeout).status
 
     # -- processes --------------------------------------------------------------
     def create_process(
@@ -193,7 +195,8 @@ class SystemServices:
         try:
             for batch in regsnap.wire_batches(ops, REG_CHUNK_BYTES):
                 self.call("CmImportOps", timeout=timeout, handle=handle, ops=batch)
-            r = self.conn.call(SERVICE["CmImportCommit"], {"handle": handle}, timeout)
+            commit = SYSTEM_SERVICES.by_name()["CmImportCommit"]
+            r = call_api(self.conn, commit, {"handle": handle}, timeout)
             if r.status != NtStatus.STATUS_SUCCESS:
                 raise NtError(r.status, "CmImportCommit", str(r.body.get("message", "")))
             return r.body

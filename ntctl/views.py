@@ -8,17 +8,22 @@ import psutil
 from rich.text import Text
 from rich.tree import Tree
 
+from nt import regpath
 from nt.status import hexstatus, status_name
 from nt.syscalls import NtError, SystemServices
 
+# The types `reg add` takes, by name (the numbers live in nt/regpath.py).
 REG_TYPES = {
-    "REG_NONE": 0,
-    "REG_SZ": 1,
-    "REG_EXPAND_SZ": 2,
-    "REG_BINARY": 3,
-    "REG_DWORD": 4,
-    "REG_MULTI_SZ": 7,
-    "REG_QWORD": 11,
+    regpath.TYPE_NAMES[t]: t
+    for t in (
+        regpath.REG_NONE,
+        regpath.REG_SZ,
+        regpath.REG_EXPAND_SZ,
+        regpath.REG_BINARY,
+        regpath.REG_DWORD,
+        regpath.REG_MULTI_SZ,
+        regpath.REG_QWORD,
+    )
 }
 REG_NAMES = {v: k for k, v in REG_TYPES.items()}
 

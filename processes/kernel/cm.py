@@ -15,14 +15,13 @@ from typing import Any
 
 from nt import regfile, regsnap
 from nt.hive import Registry
-from nt.regpath import HKLM, MAX_DATA, PERSISTENT_HIVES, RegistryError
+from nt.regpath import HKLM, MAX_DATA, PERSISTENT_HIVES, REG_DWORD, RegistryError
 from nt.status import NtStatus
 from ports.kernel import REG_CHUNK_BYTES
 from processes.kernel.hardware import build_hardware
 
 SELECT = r"HKLM\SYSTEM\Select"
 CONTROL = r"HKLM\SYSTEM\CurrentControlSet\Control"
-REG_DWORD = 4
 MAX_STAGED = 4  # staged imports or open exports per connection
 MAX_STAGED_BYTES = 512 << 20  # a real SYSTEM hive's export is 9-23 MB
 

@@ -30,7 +30,17 @@ from nt import bugcodes
 from nt import log as ntlog
 from nt.status import NtStatus, hexstatus
 from ports.events import ExitPublisher
-from ports.kernel import ATTACH, ATTACH_PORT, SHUTDOWN_REBOOT, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
+from ports.kernel import (
+    ATTACH,
+    ATTACH_ENDPOINT,
+    ATTACH_PORT,
+    EVENTS_ENDPOINT,
+    SHUTDOWN_REBOOT,
+    SYSTEM_SERVICE_ENDPOINT,
+    SYSTEM_SERVICE_PORT,
+    SYSTEM_SERVICES,
+    endpoint,
+)
 from ports.runtime import LpcRuntime
 from ports.zap import same_uid
 from processes.kernel import bootopts, io
@@ -217,7 +227,9 @@ class Kernel:
             log=self.log,
             namespace=LocalNamespace(self),
         )
-        self.publisher = ExitPublisher(self.lpc.ctx, f"ipc://{self.runtime}/ev", self.key)
+        self.publisher = ExitPublisher(
+            self.lpc.ctx, endpoint(self.runtime, EVENTS_ENDPOINT), self.key
+        )
         handlers = SystemServiceHandlers(self)
         self.services = self.lpc.create_port(
             SYSTEM_SERVICE_PORT,
@@ -227,13 +239,13 @@ class Kernel:
             threads=2,
             max_threads=8,
             max_inflight=64,
-            endpoint=f"ipc://{self.runtime}/k",
+            endpoint=endpoint(self.runtime, SYSTEM_SERVICE_ENDPOINT),
         )
         self.lpc.create_port(
             ATTACH_PORT,
             ATTACH,
             handlers.attach_table(),
-            endpoint=f"ipc://{self.runtime}/attach",
+            endpoint=endpoint(self.runtime, ATTACH_ENDPOINT),
             identify=self._attach_identity,
             policy=lambda pid, uid: (same_uid(uid), "another user"),
         )
