@@ -22,7 +22,7 @@ ValueRow = tuple[str, int, bytes]
 Record = tuple[str, list[ValueRow]]
 
 _BATCH = 500  # ids per "IN (...)" query, under SQLite's default variable limit
-MAX_ITEMS = 4000  # the wire refuses arrays past 4096 items (ports/wire.py MAX_ARRAY)
+MAX_ITEMS = 16384  # records per export chunk, and values per record
 
 
 def tree(t: KeyTable, kid: int, prefix: str) -> list[Record]:
@@ -84,21 +84,29 @@ def dumps(records: Iterable[Record]) -> str:
 def chunks(records: list[Record], limit: int) -> Iterator[list[Record]]:
     """Records in groups of about ``limit`` bytes and at most MAX_ITEMS records.
 
-    A key with more than MAX_ITEMS values is split into records of the same path, which
-    the reader joins again (``merge``). A record larger than ``limit`` goes alone; the
-    hive caps one value at 1 MiB, so the port's message limit leaves room for that.
+    A key whose values pass ``limit`` (or MAX_ITEMS) is split into records of the same
+    path, which the reader joins again (``merge``); one value is at most 1 MiB (the hive's
+    MAX_DATA), so a group never passes ``limit`` by more than one value.
     """
     group: list[Record] = []
     size = 0
     for path, values in records:
-        parts = [values[i : i + MAX_ITEMS] for i in range(0, len(values), MAX_ITEMS)] or [[]]
-        for part in parts:
-            cost = 64 + 2 * len(path) + sum(48 + 2 * len(n) + len(r) for n, _, r in part)
-            if group and (size + cost > limit or len(group) >= MAX_ITEMS):
+        base = 64 + 2 * len(path)
+        part: list[ValueRow] = []
+        cost = base
+        for v in values:
+            c = 48 + 2 * len(v[0]) + len(v[2])
+            if part and (size + cost + c > limit or len(part) >= MAX_ITEMS):
+                group.append((path, part))
                 yield group
-                group, size = [], 0
-            group.append((path, part))
-            size += cost
+                group, size, part, cost = [], 0, [], base
+            part.append(v)
+            cost += c
+        if group and (size + cost > limit or len(group) >= MAX_ITEMS):
+            yield group
+            group, size = [], 0
+        group.append((path, part))
+        size += cost
     if group:
         yield group
 
@@ -115,53 +123,3 @@ def merge(records: Iterable[Record]) -> Iterator[Record]:
         last = (rec[0], list(rec[1]))
     if last is not None:
         yield last
-
-
-# --- the wire form of operations (ports/kernel.py REG_OP) ---------------------------------
-
-_KINDS = {regfile.SetKey: 0, regfile.DeleteKey: 1, regfile.SetValue: 2, regfile.DeleteValue: 3}
-
-
-def op_to_wire(op: regfile.Op) -> dict:
-    kind = _KINDS[type(op)]
-    if kind < 2:
-        return {"k": kind, "p": op.path}
-    if kind == 3:
-        return {"k": 3, "p": op.path, "n": op.name}
-    return {"k": 2, "p": op.path, "n": op.name, "t": op.type, "d": op.stored()}
-
-
-def op_from_wire(item: dict) -> regfile.Op:
-    kind, path = item["k"], item["p"]
-    if kind == 0:
-        return regfile.SetKey(path)
-    if kind == 1:
-        return regfile.DeleteKey(path)
-    if kind == 3:
-        return regfile.DeleteValue(path, item["n"])
-    raw = item["d"]
-    return regfile.SetValue(path, item["n"], item["t"], None, raw=raw)
-
-
-def wire_batches(ops: Iterable[regfile.Op], limit: int) -> Iterator[list[dict]]:
-    """Operations in wire form, in groups of about ``limit`` bytes (at most MAX_ITEMS)."""
-    group: list[dict] = []
-    size = 0
-    for op in ops:
-        item = op_to_wire(op)
-        cost = 24 + 2 * len(item["p"]) + 2 * len(item.get("n", "")) + len(item.get("d", b""))
-        if group and (size + cost > limit or len(group) >= MAX_ITEMS):
-            yield group
-            group, size = [], 0
-        group.append(item)
-        size += cost
-    if group:
-        yield group
-
-
-def record_to_wire(rec: Record) -> list:
-    return [rec[0], [[n, t, r] for n, t, r in rec[1]]]
-
-
-def record_from_wire(item: list) -> Record:
-    return item[0], [(n, t, r) for n, t, r in item[1]]

@@ -12,11 +12,11 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from nt import regsnap
+from nt import regsnap, regwire
 from nt.regfile import Op
 from nt.status import NtStatus, status_name
 from ports.client import Connection, call_api
-from ports.kernel import REG_CHUNK_BYTES, SYSTEM_SERVICES
+from ports.kernel import SYSTEM_SERVICES
 
 INFINITE = None
 
@@ -190,11 +190,11 @@ class SystemServices:
         return self.call("CmExportKey", path=path)["text"]
 
     def import_ops(self, ops: Iterable[Op], timeout: float = 600.0) -> dict:
-        """Staged import: chunks of at most REG_CHUNK_BYTES, applied at once at commit."""
+        """Staged import: chunks of about 1 MiB (``nt/regwire.py``), applied at commit."""
         handle = self.call("CmImportBegin")["handle"]
         try:
-            for batch in regsnap.wire_batches(ops, REG_CHUNK_BYTES):
-                self.call("CmImportOps", timeout=timeout, handle=handle, ops=batch)
+            for blob in regwire.pack_ops(ops):
+                self.call("CmImportOps", timeout=timeout, handle=handle, ops=blob)
             commit = SYSTEM_SERVICES.by_name()["CmImportCommit"]
             r = call_api(self.conn, commit, {"handle": handle}, timeout)
             if r.status != NtStatus.STATUS_SUCCESS:
@@ -212,8 +212,7 @@ class SystemServices:
         def chunks() -> Iterator[regsnap.Record]:
             while True:
                 body = self.call("CmExportRead", timeout=timeout, handle=handle)
-                for item in body["records"]:
-                    yield regsnap.record_from_wire(item)
+                yield from regwire.unpack_records(body["records"])
                 if body["done"]:
                     return
 

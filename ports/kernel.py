@@ -8,6 +8,7 @@ extensions for ``reg import/export`` (marked so in PROTOCOL.md).
 
 from __future__ import annotations
 
+from nt.regwire import MAX_BLOB
 from nt.status import NtStatus as S
 from ports.schema import (
     U32,
@@ -55,23 +56,10 @@ SHUTDOWN_REBOOT = 1
 SHUTDOWN_POWER_OFF = 2
 
 # Bulk registry transfer (reg import/export at the size of a real hive, 10-25 MB): no
-# message holds a whole file. An import is staged in chunks of operations and applied
-# at commit in one transaction per hive; an export is a snapshot read back in chunks.
-REG_CHUNK_BYTES = 1 << 20  # payload per chunk; one value is at most 1 MiB (MAX_DATA)
-REG_OP = Map(
-    fields={
-        "k": Int(lo=0, hi=3),  # 0 [key], 1 [-key], 2 "v"=data, 3 "v"=-
-        "p": PATH,
-        "n": Str(max_len=16383, optional=True, default=""),
-        "t": U32(optional=True, default=0),
-        "d": Bin(max_len=1 << 20, optional=True, default=b""),
-    }
-)
-
-# One key of an export snapshot: (path, [(value name, REG_* type, raw bytes), ...]).
-REG_RECORD = Tuple(
-    items=(PATH, List(item=Tuple(items=(NAME, U32(), Bin(max_len=1 << 20))), max_len=4096))
-)
+# message holds a whole file. An import is staged in chunks and applied at commit in one
+# transaction per hive; an export is a snapshot read back in chunks. A chunk is one
+# msgpack blob whose inside both ends check (nt/regwire.py documents its layout).
+REG_CHUNK = Bin(max_len=MAX_BLOB)
 
 # NtInitializeRegistry flags.
 CM_BOOT_FLAG_SMSS = 0x0000
@@ -324,9 +312,10 @@ SYSTEM_SERVICES = Protocol(
         ),
         (
             "CmImportOps",
-            {"handle": U32(), "ops": List(item=REG_OP, max_len=4096)},
+            {"handle": U32(), "ops": REG_CHUNK},
             {"staged": U32()},
-            "Model extension: stage one chunk of operations; nothing is applied yet.",
+            "Model extension: stage one chunk of operations, msgpack [[kind 0-3, path, name, "
+            "type, data bytes], ...] (nt/regwire.py); nothing is applied yet.",
         ),
         (
             "CmImportCommit",
@@ -344,8 +333,9 @@ SYSTEM_SERVICES = Protocol(
         (
             "CmExportRead",
             {"handle": U32()},
-            {"records": List(item=REG_RECORD, max_len=4096), "done": Bool()},
-            "Model extension: the next chunk of the snapshot, [path, [[name, type, bytes], ...]] per key.",
+            {"records": REG_CHUNK, "done": Bool()},
+            "Model extension: the next chunk of the snapshot, msgpack [[path, [[name, type, "
+            "data bytes], ...]], ...] in export order (nt/regwire.py).",
         ),
     ),
 )

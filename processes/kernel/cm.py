@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nt import regfile, regsnap
+from nt import regfile, regsnap, regwire
 from nt.hive import Registry
 from nt.regpath import HKLM, MAX_DATA, PERSISTENT_HIVES, REG_DWORD, RegistryError
 from nt.status import NtStatus
-from ports.kernel import REG_CHUNK_BYTES
 from processes.kernel.hardware import build_hardware
 
 SELECT = r"HKLM\SYSTEM\Select"
@@ -230,10 +229,10 @@ class ConfigurationManager:
         imports[handle] = _Staged()
         return handle
 
-    def import_stage(self, state: dict, handle: int, items: list[dict]) -> int:
+    def import_stage(self, state: dict, handle: int, blob: bytes) -> int:
         staged = self._staged(state, handle)
-        ops = [regsnap.op_from_wire(item) for item in items]
-        staged.size += sum(len(i["p"]) + len(i.get("n", "")) + len(i.get("d", b"")) for i in items)
+        ops = regwire.unpack_ops(blob)
+        staged.size += len(blob)
         if staged.size > MAX_STAGED_BYTES:
             state["cm_imports"].pop(handle, None)
             raise RegistryError(
@@ -270,10 +269,10 @@ class ConfigurationManager:
             )
         records = self.registry.snapshot(path)
         handle = next(self._handles)
-        exports[handle] = regsnap.chunks(records, REG_CHUNK_BYTES)
+        exports[handle] = regwire.pack_records(records)
         return handle, len(records)
 
-    def export_read(self, state: dict, handle: int) -> tuple[list, bool]:
+    def export_read(self, state: dict, handle: int) -> tuple[bytes, bool]:
         exports = state.get("cm_exports", {})
         chunks = exports.get(handle)
         if chunks is None:
@@ -281,8 +280,8 @@ class ConfigurationManager:
         chunk = next(chunks, None)
         if chunk is None:
             del exports[handle]
-            return [], True
-        return [regsnap.record_to_wire(r) for r in chunk], False
+            return regwire.EMPTY, True
+        return chunk, False
 
     def value_or(self, path: str, name: str, default: Any) -> Any:
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nt import regfile, regsnap
+from nt import regfile, regsnap, regwire
 from nt.regpath import RegistryError
 from nt.status import NtStatus
 from processes.kernel.cm import ConfigurationManager
@@ -62,8 +62,8 @@ EDGE = (
 
 def staged_import(cm: ConfigurationManager, state: dict, ops: list, limit: int = 300) -> dict:
     handle = cm.import_begin(state)
-    for batch in regsnap.wire_batches(ops, limit):
-        cm.import_stage(state, handle, batch)
+    for blob in regwire.pack_ops(ops, limit):
+        cm.import_stage(state, handle, blob)
     return cm.import_commit(state, handle)
 
 
@@ -72,7 +72,7 @@ def chunked_export(cm: ConfigurationManager, state: dict, path: str) -> str:
     records = []
     while True:
         chunk, done = cm.export_read(state, handle)
-        records += [regsnap.record_from_wire(r) for r in chunk]
+        records += regwire.unpack_records(chunk)
         if done:
             return regsnap.dumps(records)
 
@@ -120,6 +120,25 @@ def test_a_failure_mid_file_applies_nothing_and_drops_the_stage(cm: Configuratio
     )
     assert not cm.key_exists(r"HKLM\SOFTWARE\Many")
     assert state["cm_imports"] == {}
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\xc1",  # not msgpack
+        b"\x80",  # a map, not an array
+        bytes([0x91, 0x93, 0, 0xA1, 0x41, 0xA0]),  # [[0, "A", ""]]: three items, not five
+        bytes([0x91, 0x95, 7, 0xA1, 0x41, 0xA0, 0, 0xC4, 0]),  # kind 7
+        bytes([0x91, 0x95, 2, 0xA1, 0x41, 0xA0, 0xFF, 0xA0]),  # data is a string
+    ],
+)
+def test_a_malformed_chunk_is_refused_and_stages_nothing(cm: ConfigurationManager, blob) -> None:
+    state: dict = {}
+    handle = cm.import_begin(state)
+    with pytest.raises(RegistryError) as info:
+        cm.import_stage(state, handle, blob)
+    assert info.value.status == NtStatus.STATUS_INVALID_PARAMETER
+    assert cm.import_commit(state, handle) == {"keys": 0, "values": 0}
 
 
 def test_handles_are_per_connection_and_checked(cm: ConfigurationManager) -> None:

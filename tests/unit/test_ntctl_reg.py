@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from nt import regsnap
+from nt import regsnap, regwire
 from ntctl.reg import write_export
 
 RECORDS = [
@@ -25,10 +25,16 @@ def test_streamed_export_equals_the_whole_file(encoding: str, bom: bytes) -> Non
 
 
 def test_chunks_split_a_huge_key_and_merge_joins_it_again() -> None:
-    many = [(f"v{i}", 4, b"\0\0\0\0") for i in range(9000)]
-    records = [("HKEY_LOCAL_MACHINE\\SOFTWARE\\Big", many), ("HKEY_LOCAL_MACHINE\\SOFTWARE\\Z", [])]
-    chunks = list(regsnap.chunks(records, 1 << 20))
-    assert all(len(c) <= regsnap.MAX_ITEMS for c in chunks)
+    many = [(f"v{i}", 4, b"\0\0\0\0") for i in range(40000)]
+    large = [(f"b{i}", 3, bytes(700_000)) for i in range(5)]  # 3.5 MB in one key
+    records = [
+        ("HKEY_LOCAL_MACHINE\\SOFTWARE\\Big", many),
+        ("HKEY_LOCAL_MACHINE\\SOFTWARE\\Large", large),
+        ("HKEY_LOCAL_MACHINE\\SOFTWARE\\Z", []),
+    ]
+    blobs = list(regwire.pack_records(records))
+    assert all(len(b) <= regwire.MAX_BLOB for b in blobs) and len(blobs) >= 4
+    chunks = [regwire.unpack_records(b) for b in blobs]
     assert all(len(v) <= regsnap.MAX_ITEMS for c in chunks for _, v in c)
     assert list(regsnap.merge(r for c in chunks for r in c)) == records
 
