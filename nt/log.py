@@ -29,9 +29,8 @@ import structlog
 from structlog.contextvars import merge_contextvars
 from structlog.processors import format_exc_info
 
+from nt.logfields import FIXED_KEYS
 from nt.status import hexstatus, status_name
-
-FIXED_KEYS = ("ts", "boot_id", "pid", "image", "session", "level", "event")
 
 _LEVEL_NAMES = {"warn": "warning", "exception": "error", "fatal": "critical", "msg": "info"}
 

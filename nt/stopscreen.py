@@ -99,15 +99,18 @@ def render_stop_text(record: Mapping[str, Any], dump_path: Path | str | None = N
 
 
 def render_stop(record: Mapping[str, Any], dump_path: Path | str | None = None) -> RenderableType:
-    """The STOP screen as a Rich renderable: white on blue, name and STOP line bold."""
+    """The STOP screen as a Rich renderable: white on blue, name and STOP line bold.
+
+    Print it with ``soft_wrap=False``: each paragraph then wraps inside the panel (and an
+    unbreakable path folds) instead of being cut at the panel's edge."""
     name = _name(record)
     stop = stop_line(record)
     parts: list[RenderableType] = []
     for line in stop_lines(record, dump_path):
         if line in (name, stop) or line.startswith(("Stop code:", "What failed:")):
-            parts.append(Text(line, style="bold"))
+            parts.append(Text(line, style="bold", overflow="fold"))
         else:
-            parts.append(Text(line))
+            parts.append(Text(line, overflow="fold"))
     return Panel(
         Padding(Group(*parts), (1, 2)),
         style=STOP_STYLE,

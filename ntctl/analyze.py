@@ -360,3 +360,8 @@ def to_text(renderable: RenderableType, width: int = 120) -> str:
         renderable
     )
     return buf.getvalue()
+
+
+def print_text(renderable: RenderableType) -> None:
+    """Print to stdout (colour on a terminal; lines are never reflowed for copying)."""
+    Console(soft_wrap=True, highlight=False).print(renderable)

@@ -3,7 +3,8 @@
     csr_rtt         CSR API round trip through csrss's ApiPort vs a bare DEALER->ROUTER echo
     csr_throughput  ApiPort msg/s, 16 clients x 8 in flight, vs zmq.proxy + one worker thread
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
-    boot            ntctl boot --detach -> winlogon registered; USS of every process
+    boot            ./run.sh --detach -> winlogon registered (with the split); USS
+    cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
@@ -157,6 +159,7 @@ BENCHMARKS = {
     "csr_throughput": (bench_csr_throughput.add_arguments, bench_csr_throughput.run),
     "detection": (bench_detection.add_arguments, bench_detection.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
+    "cli": (bench_cli.add_arguments, bench_cli.run),
     HIVE: (add_hive_arguments, run_hive_kill),
 }
 
