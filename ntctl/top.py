@@ -24,18 +24,6 @@ from typing import Any
 from ntctl import topdata
 
 MIN_COLUMNS, MIN_LINES = 80, 20
-COLUMNS = (
-    "Process",
-    "PID",
-    "Session",
-    "User",
-    "CPU %",
-    "USS MiB",
-    "Critical",
-    "Description",
-    "Services",
-)
-DETAIL_EVERY_S = 1.0  # the detail pane's log reads, at most this often
 
 
 def plain_snapshot(poller: topdata.Poller, out: Any = None) -> None:

@@ -97,8 +97,10 @@ class TopApp(App[None]):
         self.stopped: str | None = None  # why the machine is gone, once it is
         self.stop_record: dict | None = None
         self.shown: list[int] = []  # pids in table order
+        self.cells: dict[int, tuple] = {}  # what the table shows, to redraw only changes
         self.selected: int | None = None
-        self._detail_at = 0.0
+        self._ports: tuple[int | None, list[str], list[str]] = (None, [], [])
+        self._status_text = ""
 
     # -- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -133,7 +135,8 @@ class TopApp(App[None]):
         if any(rows[p].gone_at is not None for p in before) and self._bugchecked():
             self._machine_stopped()  # a critical process died: the kernel is bugchecking
         self.render_table()
-        self.render_detail()
+        if self.follow:
+            self.render_detail()
 
     def render_table(self) -> None:
         table = self.query_one(DataTable)
@@ -151,10 +154,13 @@ class TopApp(App[None]):
             self.shown = pids
             if keep in pids:
                 table.move_cursor(row=pids.index(keep))
-        else:
+        else:  # an idle machine changes few cells: redraw only those
             for pid in pids:
-                for column, value in zip(table.columns, cells[pid], strict=True):
-                    table.update_cell(str(pid), column, value)
+                old = self.cells.get(pid, ())
+                for i, (column, value) in enumerate(zip(table.columns, cells[pid], strict=True)):
+                    if i >= len(old) or old[i] != value:
+                        table.update_cell(str(pid), column, value)
+        self.cells = cells
         self._status()
 
     def _cells(self, row: topdata.Row, depth: int, now: float) -> tuple:
@@ -186,7 +192,9 @@ class TopApp(App[None]):
             text.append("  following the log", style="green")
         if self.stopped is not None:
             text.append(f"  {self.stopped_message()}", style="bold red")
-        self.query_one("#status", Static).update(text)
+        if text.plain != self._status_text:
+            self._status_text = text.plain
+            self.query_one("#status", Static).update(text)
 
     def stopped_message(self) -> str:
         if self.stop_record is not None:
@@ -201,17 +209,10 @@ class TopApp(App[None]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value is not None:
             self.selected = int(event.row_key.value)
-            self._detail_at = 0.0
             self.render_detail()
 
     def render_detail(self) -> None:
-        now = time.monotonic()
-        if (
-            now - self._detail_at < (0.0 if self.follow else topdata.HIGHLIGHT_S)
-            and self._detail_at
-        ):
-            return
-        self._detail_at = now
+        """On a new selection, and every refresh while following the log (l)."""
         pane = self.query_one("#detail", Static)
         if self.show_services:
             pane.update(self._services_text())
@@ -220,7 +221,9 @@ class TopApp(App[None]):
         if row is None:
             pane.update("Select a process (arrow keys) for its command line, ports and log.")
             return
-        served, connected = topdata.ports_of(self.poller.log_dir, row.pid)
+        if self._ports[0] != row.pid:  # the ports change rarely: read them per selection
+            self._ports = (row.pid, *topdata.ports_of(self.poller.log_dir, row.pid))
+        _, served, connected = self._ports
         text = Text()
         text.append(f"{row.image} (pid {row.pid})", style="bold")
         text.append(f"  {row.description}  NT parent {row.parent_pid}  state {row.state}\n")
@@ -250,13 +253,12 @@ class TopApp(App[None]):
     # -- keys ------------------------------------------------------------------------
     def action_follow(self) -> None:
         self.follow = not self.follow
-        self._detail_at = 0.0
+        self._ports = (None, [], [])
         self.render_detail()
         self._status()
 
     def action_services(self) -> None:
         self.show_services = not self.show_services
-        self._detail_at = 0.0
         self.render_detail()
 
     def action_filter(self) -> None:

@@ -80,6 +80,7 @@ class Poller:
         self.state = self.machine.state
         self.rows: dict[int, Row] = {}
         self._ticks: dict[int, tuple[int, float]] = {}
+        self._uss_at: dict[int, float] = {}
         self.polls = 0
 
     @property
@@ -129,7 +130,8 @@ class Poller:
                 row.cpu = row.uss_mib = None
             else:
                 row.cpu = self._cpu(pid, now)
-                row.uss_mib = _uss(pid)
+                if now - self._uss_at.get(pid, -USS_EVERY_S) >= USS_EVERY_S:
+                    row.uss_mib, self._uss_at[pid] = _uss(pid), now
         for pid, row in self.rows.items():
             if pid not in seen and row.gone_at is None:
                 row.gone_at, row.state = now, "exited"

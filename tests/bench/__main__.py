@@ -5,6 +5,7 @@
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
     boot            ./run.sh --detach -> winlogon registered (with the split); USS
     cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
+    top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
@@ -30,6 +31,7 @@ from tests.bench import (
     bench_csr_throughput,
     bench_detection,
     bench_hive_kill,
+    bench_top,
 )
 from tests.bench.common import (
     Figure,
@@ -160,6 +162,7 @@ BENCHMARKS = {
     "detection": (bench_detection.add_arguments, bench_detection.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
     "cli": (bench_cli.add_arguments, bench_cli.run),
+    "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
 }
 

@@ -59,7 +59,7 @@ def fmt(value: float, unit: str = "") -> str:
     if unit in ("×", "x"):
         return f"{value:.2f}×"
     if unit == "%":
-        return f"{value:.0f} %"
+        return f"{value:.2f} %" if abs(value) < 10 else f"{value:.0f} %"
     if abs(value) >= 100:
         text = f"{value:,.0f}"
     elif abs(value) >= 10:
