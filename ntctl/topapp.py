@@ -129,7 +129,7 @@ class TopApp(App[None]):
                 raise ConnectionError("the kernel is gone")
             before = {p for p, r in self.poller.rows.items() if r.critical and r.gone_at is None}
             rows = self.poller.poll()
-        except Exception:  # NtError, PortError, ConnectionError: the machine ended
+        except self.poller.failures():  # the machine ended (a bug would crash: not hidden)
             self._machine_stopped()
             return
         if any(rows[p].gone_at is not None for p in before) and self._bugchecked():

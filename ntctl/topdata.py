@@ -36,9 +36,8 @@ DESCRIPTIONS: dict[str, str] = {
     "explorer.exe": "Windows Explorer",
     "ntctl.exe": "ntctl (attached tool)",
 }
-HIGHLIGHT_S = (
-    3.0  # new processes green, exited ones red, this long (Process Explorer's 1 s, scaled up)
-)
+HIGHLIGHT_S = 3.0  # new green, exited red, this long (Process Explorer: 1 s; scaled up)
+USS_EVERY_S = 5.0  # reading smaps_rollup walks the page tables: ~0.7 ms a process
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # What NtTerminateProcess of a live process does, by what the kernel's record says. The
@@ -93,6 +92,14 @@ class Poller:
         except ProcessLookupError:
             return False
         return True
+
+    @staticmethod
+    def failures() -> tuple[type[Exception], ...]:
+        """What ``poll`` raises when the machine is gone (anything else is a bug)."""
+        from nt.syscalls import NtError
+        from ports.client import PortError
+
+        return NtError, PortError, ConnectionError
 
     def poll(self, now: float | None = None) -> dict[int, Row]:
         """One refresh; raises ``NtError``/``PortError`` when the kernel no longer answers."""
