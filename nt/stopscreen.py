@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.padding import Padding
-from rich.panel import Panel
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from nt import bugcodes
 from nt.dump import how_died
+
+if TYPE_CHECKING:  # Rich is imported by render_stop alone: the launcher's daemon has no use
+    from rich.console import RenderableType
 
 STOP_STYLE = "bright_white on blue"
 
@@ -103,6 +101,11 @@ def render_stop(record: Mapping[str, Any], dump_path: Path | str | None = None) 
 
     Print it with ``soft_wrap=False``: each paragraph then wraps inside the panel (and an
     unbreakable path folds) instead of being cut at the panel's edge."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.panel import Panel
+    from rich.text import Text
+
     name = _name(record)
     stop = stop_line(record)
     parts: list[RenderableType] = []

@@ -21,9 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from nt import dump
-from nt.logquery import follow
-from nt.stopscreen import render_stop_text
 from ntctl.machine import REPO
 
 EXIT_SHUTDOWN, EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_BAD_OPTIONS = 0, 2, 3, 4
@@ -112,6 +109,7 @@ class Launcher:
         return code
 
     def _console(self, log_dir: Path, stop: threading.Event) -> None:
+        from nt.logquery import follow
         from ntctl.console import BootView
 
         view = BootView(self.console, self.verbose)
@@ -166,10 +164,15 @@ class Launcher:
             return 1
 
     def _was_bugcheck(self, boot_id: str) -> bool:
+        from nt import dump
+
         path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
         return path is not None and dump.read_dump(path).get("boot_id") == boot_id
 
     def show_stop(self, boot_id: str) -> None:
+        from nt import dump
+        from nt.stopscreen import render_stop_text
+
         path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
         if path is None:
             return

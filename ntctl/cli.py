@@ -28,7 +28,7 @@ from typing import Any
 USAGE_ERROR = 2
 
 
-class Exit(Exception):  # noqa: N818 - Typer's name for the same thing
+class Exit(Exception):
     """Leave the verb with an exit code (after printing what went wrong)."""
 
     def __init__(self, code: int = 0) -> None:
@@ -65,11 +65,11 @@ class Opt:
         *names: str,
         dest: str | None = None,
         flag: bool = False,
-        type: Callable[[str], Any] = str,  # noqa: A002 - the argparse/Typer word
+        type: Callable[[str], Any] = str,
         default: Any = None,
         multiple: bool = False,
         metavar: str | None = None,
-        help: str = "",  # noqa: A002
+        help: str = "",
     ) -> None:
         self.names = names
         longs = [n for n in names if n.startswith("--")] or list(names)
@@ -90,11 +90,11 @@ class Arg:
         name: str,
         *,
         dest: str | None = None,
-        type: Callable[[str], Any] = str,  # noqa: A002
+        type: Callable[[str], Any] = str,
         optional: bool = False,
         many: bool = False,
         default: Any = None,
-        help: str = "",  # noqa: A002
+        help: str = "",
     ) -> None:
         self.name, self.dest = name, dest or name.replace("-", "_")
         self.type, self.optional, self.many, self.help = type, optional or many, many, help
@@ -232,7 +232,7 @@ def _suggest(word: str, choices: Any) -> str:
 class Group:
     """A set of verbs under one name (``ntctl reg query``); the app is the root group."""
 
-    def __init__(self, name: str, help: str = "") -> None:  # noqa: A002
+    def __init__(self, name: str, help: str = "") -> None:
         self.name, self.help = name, help
         self.verbs: dict[str, Verb] = {}
         self.groups: dict[str, Group] = {}
@@ -244,7 +244,7 @@ class Group:
 
         return register
 
-    def group(self, name: str, help: str) -> Group:  # noqa: A002
+    def group(self, name: str, help: str) -> Group:
         sub = Group(name, help)
         self.groups[name] = sub
         return sub
