@@ -34,7 +34,7 @@ def emit(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def show(lines: Any) -> None:
+def display(lines: Any) -> None:
     from ntctl.term import write_lines
 
     write_lines(lines)
@@ -115,7 +115,7 @@ def ps(root: Path, as_json: bool, all_: bool) -> None:
 
     with quick(root) as m:
         procs = views.process_rows(m.nt.processes(), include_exited=all_)
-    emit(procs) if as_json else show(views.process_tree(procs))
+    emit(procs) if as_json else display(views.process_tree(procs))
 
 
 @app.verb(
@@ -227,7 +227,7 @@ def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None)
             code = lookup(show)
         except ValueError as exc:
             fail(str(exc), 2)
-        emit(analyzer.show_json(code)) if as_json else analyzer.print_text(analyzer.show(code))
+        emit(analyzer.show_json(code)) if as_json else display(analyzer.show_lines(code))
         return
     minidump = root / "C" / "Windows" / "Minidump"
     path = dump_file or dump.latest_dump(minidump)
@@ -250,7 +250,7 @@ def blame(root: Path, as_json: bool, boot_: str) -> None:
     from ntctl import bootchart
 
     chart = bootchart.load(boot_dir(root, boot_))
-    emit(bootchart.blame_json(chart)) if as_json else show(bootchart.render_blame(chart))
+    emit(bootchart.blame_json(chart)) if as_json else display(bootchart.render_blame(chart))
 
 
 @app.verb(
@@ -269,7 +269,7 @@ def critical_chain(unit: str | None, root: Path, as_json: bool, boot_: str) -> N
         chain = bootchart.critical_chain(chart, unit)
     except LookupError as exc:
         fail(str(exc), 2, "`ntctl blame` lists the units of this boot")
-    emit(bootchart.chain_json(chart, chain)) if as_json else show(
+    emit(bootchart.chain_json(chart, chain)) if as_json else display(
         bootchart.render_chain(chart, chain)
     )
 
@@ -303,7 +303,7 @@ def obj(path: str, root: Path, as_json: bool, recursive: bool) -> None:
             tree = views.object_tree(m.nt, path, recursive)
         except nt_errors() as exc:
             nt_failure(exc)
-    emit(tree) if as_json else show(views.render_object_tree(tree))
+    emit(tree) if as_json else display(views.render_object_tree(tree))
 
 
 # -- registry -------------------------------------------------------------------------
