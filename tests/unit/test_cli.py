@@ -158,3 +158,31 @@ def test_milestones_and_alerts_make_the_default_console() -> None:
     assert banner[0].startswith("ntmodel") and "/SOS" in banner[1]
     verbose = console.console_lines({**base, "event": "port.connect"}, sos=False, verbose=True)
     assert "port.connect" in verbose[0].plain
+
+
+def test_the_stop_screen_wraps_its_paragraphs_and_never_clips_them() -> None:
+    """On a narrow console (soft-wrapping, as the launcher's is) every word stays on screen."""
+    import io
+
+    from rich.console import Console
+
+    from nt.stopscreen import _ADVICE, render_stop
+
+    record = {
+        "bugcheck_code": 0xEF,
+        "parameters": [1, 0, 0, 0],
+        "faulting_process": {"image": "csrss.exe", "pid": 5, "session": 1, "signal": 9},
+    }
+    buf = io.StringIO()
+    narrow = Console(file=buf, width=60, soft_wrap=True, color_system=None)
+    narrow.print(
+        render_stop(
+            record, "/a/very/long/data/root/that/does/not/fit/C/Windows/Minidump/Mini120226-01.json"
+        ),
+        soft_wrap=False,
+    )
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 60 for line in lines)
+    words = " ".join(line.strip("│ ") for line in lines).split()
+    for word in _ADVICE.split():
+        assert word in words, f"{word!r} was cut"
