@@ -95,9 +95,42 @@ def test_top_shows_the_tree_filters_and_a_kill_that_bugchecks(machine: Machine) 
     assert machine.latest_dump()["faulting_process"]["image"] == "winlogon.exe"
 
 
-def test_top_says_when_the_machine_shuts_down_and_keeps_the_last_state(machine: Machine) -> None:
+def test_top_without_a_terminal_then_watching_a_shutdown(machine: Machine, tmp_path) -> None:
+    """No machine: a clear message. A pipe or a 50x10 terminal: one plain snapshot. Then
+    the full app while the machine shuts down: it says so and keeps the last state."""
     from ntctl import topdata
     from ntctl.topapp import TopApp
+
+    r = subprocess.run(
+        [sys.executable, "-m", "ntctl", "top", "--root", str(tmp_path / "none")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1 and "the machine is not running" in r.stderr
+
+    piped = machine.ntctl("top")  # stdout is a pipe
+    assert "not a terminal" in piped.stderr
+    assert "winlogon.exe" in piped.stdout and "Windows Logon Application" in piped.stdout
+
+    master, slave = os.openpty()  # a terminal, but 50x10
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 10, 50, 0, 0))
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "ntctl", "top", "--root", str(machine.root)],
+            cwd=REPO,
+            env=machine.env,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        os.close(slave)
+        out = os.read(master, 65536).decode(errors="replace")
+        os.close(master)
+    assert r.returncode == 0
+    assert "the terminal is 50x10, top needs 80x20" in r.stderr and "winlogon.exe" in out
 
     async def scenario() -> int | None:
         poller = topdata.Poller(machine.root)
@@ -116,38 +149,3 @@ def test_top_says_when_the_machine_shuts_down_and_keeps_the_last_state(machine: 
             poller.close()
 
     assert asyncio.run(scenario()) in (0, None)
-
-
-def test_top_without_a_machine_or_a_terminal(machine_factory, tmp_path) -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "ntctl", "top", "--root", str(tmp_path / "none")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 1 and "the machine is not running" in r.stderr
-
-    m = machine_factory()
-    assert m.boot().returncode == 0
-    piped = m.ntctl("top")  # stdout is a pipe: one plain snapshot
-    assert "not a terminal" in piped.stderr
-    assert "winlogon.exe" in piped.stdout and "Windows Logon Application" in piped.stdout
-
-    master, slave = os.openpty()  # a terminal, but 50x10
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 10, 50, 0, 0))
-    try:
-        r = subprocess.run(
-            [sys.executable, "-m", "ntctl", "top", "--root", str(m.root)],
-            cwd=REPO,
-            env=m.env,
-            stdout=slave,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=30,
-        )
-    finally:
-        os.close(slave)
-        out = os.read(master, 65536).decode(errors="replace")
-        os.close(master)
-    assert r.returncode == 0
-    assert "the terminal is 50x10, top needs 80x20" in r.stderr and "winlogon.exe" in out
