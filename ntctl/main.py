@@ -12,6 +12,7 @@ what they use: each function imports its own dependencies when it runs.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -470,5 +471,11 @@ def main(argv: list[str] | None = None) -> None:
             fail(str(exc))
         except Exit as done:
             code = done.code
-    sys.stdout.flush()
-    sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader left (`ntctl logs | head`): nothing more to say
+        pass
+    # Everything is said and every connection closed: skip the interpreter's finalization
+    # (module teardown, pyzmq's atexit clean-up), 10-50 ms of a call that must take < 150.
+    os._exit(code)

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> list[Figure]:
     reaper = Reaper()
     root = Path(tempfile.mkdtemp(prefix="ntbench.cli."))
     machine = BenchMachine(root, reaper)
-    env = dict(os.environ, NTMODEL_FAULTS="")
+    # As a user runs them: with the .pyc files Python writes on the first run (a session
+    # or CI may set PYTHONDONTWRITEBYTECODE, and every run would compile ntctl anew).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["NTMODEL_FAULTS"] = ""
     cmds = commands(root)
     series = {name: Series(name) for name in cmds}
     try:
