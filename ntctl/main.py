@@ -4,62 +4,36 @@ Every view has a ``--json`` twin built from the same record. A failure prints wh
 wrong (with the NTSTATUS name) and how to fix it, and exits non-zero (2 for usage).
 
 This module is the verb table: one small function per verb, declared with
-``ntctl.cli`` (see its docstring for why not Typer). Its top level imports nothing but
-the dispatcher and the standard library, so ``ntctl --help`` and every verb pay only for
-what they use: each function imports its own dependencies when it runs.
+``ntctl.cli`` (see its docstring for why not Typer), with the shared options and helpers
+of ``ntctl.verbkit``; more verbs live in modules imported at the end (``viewverbs``).
+The top levels import nothing but the dispatcher and the standard library, so
+``ntctl --help`` and every verb pay only for what they use: each function imports its
+own dependencies when it runs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ntctl.cli import Arg, Group, Opt, fail
-from ntctl.machine import DEFAULT_ROOT, MachineError
-
-app = Group("ntctl", "ntctl: the user's tool for the running machine.")
-reg_app = app.group("reg", "Read and write the registry through the kernel.")
-csr_app = app.group("csr", "Call csrss's ApiPort as a client process would.")
-
-ROOT = Opt(
-    "--root", type=Path, default=DEFAULT_ROOT, metavar="DIR", help="data root of the machine"
+from ntctl.cli import Arg, Opt, fail
+from ntctl.machine import MachineError
+from ntctl.verbkit import (
+    BOOT,
+    JSON,
+    ROOT,
+    app,
+    boot_dir,
+    csr_app,
+    display,
+    emit,
+    nt_errors,
+    nt_failure,
+    quick,
+    reg_app,
 )
-JSON = Opt("--json", dest="as_json", flag=True, help="machine-readable output")
-BOOT = Opt("--boot", dest="boot_", default="latest", help="latest, -1 (previous) or a boot id")
-
-
-def emit(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def display(lines: Any) -> None:
-    from ntctl.term import write_lines
-
-    write_lines(lines)
-
-
-def nt_failure(exc: Exception) -> None:
-    from nt.status import hexstatus, status_name
-
-    status = getattr(exc, "status", None)
-    fail(f"{exc}" if status is None else f"{exc} ({hexstatus(status)} {status_name(status)})")
-
-
-def quick(root: Path) -> Any:
-    """A one-shot attach to the machine in ``root`` (see machine.QuickMachine)."""
-    from ntctl.machine import QuickMachine
-
-    return QuickMachine(root)
-
-
-def nt_errors() -> tuple[type[Exception], ...]:
-    from nt.syscalls import NtError
-    from ports.client import PortError
-
-    return NtError, PortError
 
 
 # -- boot / shutdown ----------------------------------------------------------------
@@ -194,21 +168,6 @@ def logs(
         fail(str(exc), 2)
 
 
-def boot_dir(root: Path, boot_: str) -> Path:
-    """The log directory of ``--boot`` (latest, -1, an id), or a clear usage error."""
-    from nt.logquery import resolve_boot
-
-    try:
-        return resolve_boot(root / "logs", boot_)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(
-            f"no logs for boot {boot_!r}: {exc}",
-            2,
-            "list the boots with `ls " + str(root / "logs") + "`",
-        )
-        raise
-
-
 @app.verb(
     "analyze",
     Arg("dump_file", type=Path, optional=True, help="a Minidump file; default: the newest"),
@@ -242,49 +201,6 @@ def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None)
         emit(analyzer.analyze_json(record))
     else:
         analyzer.print_text(analyzer.analyze(record))
-
-
-# -- boot analysis ------------------------------------------------------------------
-@app.verb("blame", ROOT, JSON, BOOT)
-def blame(root: Path, as_json: bool, boot_: str) -> None:
-    """Each process (and driver, service) by the time it took to become ready."""
-    from ntctl import bootchart
-
-    chart = bootchart.load(boot_dir(root, boot_))
-    emit(bootchart.blame_json(chart)) if as_json else display(bootchart.render_blame(chart))
-
-
-@app.verb(
-    "critical-chain",
-    Arg("unit", optional=True, help="e.g. winlogon.exe, csrss.exe@1 (default: the last ready)"),
-    ROOT,
-    JSON,
-    BOOT,
-)
-def critical_chain(unit: str | None, root: Path, as_json: bool, boot_: str) -> None:
-    """The chain of waits that decided when UNIT was ready, with the time each link added."""
-    from ntctl import bootchart
-
-    chart = bootchart.load(boot_dir(root, boot_))
-    try:
-        chain = bootchart.critical_chain(chart, unit)
-    except LookupError as exc:
-        fail(str(exc), 2, "`ntctl blame` lists the units of this boot")
-    emit(bootchart.chain_json(chart, chain)) if as_json else display(
-        bootchart.render_chain(chart, chain)
-    )
-
-
-@app.verb("plot", ROOT, JSON, BOOT)
-def plot(root: Path, as_json: bool, boot_: str) -> None:
-    """A boot timeline as SVG (ntctl plot > boot.svg), like systemd-analyze plot."""
-    from ntctl import bootchart, bootplot
-
-    chart = bootchart.load(boot_dir(root, boot_))
-    if as_json:
-        emit(bootchart.plot_json(chart))
-    else:
-        sys.stdout.write(bootplot.svg(chart))
 
 
 # -- objects --------------------------------------------------------------------------
@@ -446,18 +362,7 @@ def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int)
     return 0 if reply.ok else 1
 
 
-# -- live views -----------------------------------------------------------------------
-@app.verb(
-    "top",
-    ROOT,
-    Opt("--interval", type=float, default=0.5, help="seconds between refreshes"),
-    Opt("--plain", flag=True, help="print snapshots as text instead of the full-screen view"),
-)
-def top(root: Path, interval: float, plain: bool) -> int:
-    """A live Process Explorer: the NT process tree, refreshed from the kernel's records."""
-    from ntctl import top as topview
-
-    return topview.run(root, interval, plain)
+from ntctl import viewverbs  # noqa: E402, F401  (registers blame, critical-chain, plot, top)
 
 
 def main(argv: list[str] | None = None) -> None:
