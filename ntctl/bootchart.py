@@ -61,13 +61,14 @@ class UnitEvents(NamedTuple):
 
 
 OTHER_UNITS: tuple[UnitEvents, ...] = (
-    UnitEvents(
+    UnitEvents(  # the SCM's SetServiceStatus records: 2 START_PENDING, 4 RUNNING
         "service",
         "service",
-        Ready("svc.state", (("state", "START_PENDING"),)),
-        Ready("svc.state", (("state", "RUNNING"),)),
+        Ready("svc.state", (("state", 2),)),
+        Ready("svc.state", (("state", 4),)),
     ),
-    UnitEvents("driver", "driver", Ready("drv.load_start"), Ready("drv.load")),
+    # the kernel's I/O manager loads a driver in one step: a point on the chart
+    UnitEvents("driver", "driver", Ready("io.driver_loaded"), Ready("io.driver_loaded")),
 )
 
 # Waits besides the NT parent: image -> (image waited for, same session only?, the event
@@ -131,7 +132,9 @@ class Chart:
     bugcheck: dict[str, Any] | None = None
 
     def by_pid(self) -> dict[int, Unit]:
-        return {u.pid: u for u in self.units if u.pid is not None}
+        return {
+            u.pid: u for u in self.units if u.pid is not None and u.kind in ("process", "kernel")
+        }
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -214,7 +217,8 @@ def _other_unit(ev: Mapping[str, Any], t: float, others: dict[tuple[str, str], U
         unit = others.get(key)
         if unit is None:
             unit = others[key] = Unit(key[1], rule.kind, str(ev.get("image")), start=t)
-            unit.pid = ev.get("process_pid") or ev.get("pid")
+            if rule.kind == "service":  # a driver lives in the kernel: no pid of its own
+                unit.pid = ev.get("process_pid") or ev.get("pid")
             unit.session = ev.get("session")
         elif starts and unit.ready is None:
             unit.start = t

@@ -3,8 +3,9 @@
 Default view: a banner, the Phase 1 progress bar driven by the kernel's
 InbvUpdateProgressBar percentages (``boot.phase1`` events), then one line per milestone
 (:data:`MILESTONES`), plus every warning, error, bugcheck and ``divergence``. ``/SOS``
-adds the rows marked ``sos`` (each driver, each service) to the Phase 1 steps the kernel
-itself displays in SOS mode (``boot.display``), as Windows' SOS mode lists what it loads. ``-v`` streams every event (``ntctl logs`` lines).
+adds the rows marked ``sos`` (each service as it starts) to what the kernel itself
+displays in SOS mode (``boot.display``: each Phase 1 step, each driver's ARC path), as
+Windows' SOS mode lists what it loads. ``-v`` streams every event (``ntctl logs`` lines).
 
 Milestones are data: one row per event name, so a new component's milestone (services,
 logon) is one more row, not more code. Lines never wrap: each is cut to the terminal's
@@ -34,12 +35,10 @@ class Milestone(NamedTuple):
 MILESTONES: tuple[Milestone, ...] = (
     # NtDisplayString: autochk's report, and each Phase 1 step when the kernel runs with /SOS
     Milestone("boot.display", "{text}"),
-    Milestone("drv.load", "  Loaded driver {driver}", "dim", sos=True),
-    Milestone("drv.load_failed", "  Did not load driver {driver}", "yellow", sos=True),
     Milestone("csr.ready", "Windows subsystem ready in session {session}", "green"),
     Milestone("wininit.ready", "Session 0 initialized (wininit.exe)", "green"),
-    Milestone("svc.state", "  Started {service}", "dim", sos=True, when=(("state", "RUNNING"),)),
-    Milestone("scm.autostart_done", "Services started {started}/{total}", "green"),
+    Milestone("svc.state", "  Started {service}", "dim", sos=True, when=(("state", 4),)),  # RUNNING
+    Milestone("scm.auto_start_complete", "Services started ({services} auto-start)", "green"),
     Milestone("logon.ready", "Press Ctrl+Alt+Del to log on (session {session})", "bold"),
     Milestone("logon.success", "{user} logged on in session {session}", "green"),
     Milestone("shutdown.begin", "Shutting down...", "yellow"),

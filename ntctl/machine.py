@@ -72,9 +72,9 @@ class Machine:
     """An attached session with the running machine."""
 
     def __init__(self, root: Path = DEFAULT_ROOT, session: int | None = 1) -> None:
-        import structlog
-
+        from nt.log import get_logger
         from nt.syscalls import SystemServices
+        from ports import kernel
         from ports.client import PortError
         from ports.runtime import LpcRuntime
 
@@ -84,19 +84,23 @@ class Machine:
         self.state = read_state(self.root)
         rt = self.state.runtime
         try:
-            key = (rt / "key").read_bytes()
+            key = (rt / kernel.KEY_FILE).read_bytes()
         except OSError as exc:
             raise MachineError(
                 f"cannot read the boot key in {rt}", "is the machine yours?"
             ) from exc
-        log = structlog.get_logger("ntctl")
+        log = get_logger()
         try:
             self.lpc = LpcRuntime(
                 key=key,
-                kernel_endpoint=f"ipc://{rt}/k",
-                events_endpoint=f"ipc://{rt}/ev",
+                kernel_endpoint=kernel.endpoint(rt, kernel.SYSTEM_SERVICE_ENDPOINT),
+                events_endpoint=kernel.endpoint(rt, kernel.EVENTS_ENDPOINT),
                 log=log,
-                attach={"endpoint": f"ipc://{rt}/attach", "image": "ntctl.exe", "session": session},
+                attach={
+                    "endpoint": kernel.endpoint(rt, kernel.ATTACH_ENDPOINT),
+                    "image": "ntctl.exe",
+                    "session": session,
+                },
             )
         except PortError as exc:
             raise MachineError(
@@ -111,14 +115,14 @@ class Machine:
         from ports import sm
         from ports.client import PortError
 
-        smc = self.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
+        smc = sm.SmConnectToSm(self.lpc)
         try:
-            process = {
-                "pid": os.getpid(),
-                "session": self.session,
-                "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
-            }
-            r = smc.call(sm.SmpExecPgmApi, {"process": process})
+            r = sm.SmExecPgm(
+                smc,
+                os.getpid(),
+                session=self.session or 0,
+                subsystem_type=sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
+            )
         finally:
             smc.close()
         if not r.ok:
@@ -156,14 +160,15 @@ class QuickMachine:
         import zmq
 
         from nt.syscalls import SystemServices
-        from ports.client import Connection, PortError
+        from ports import kernel
+        from ports.client import Connection, PortError, call_api
         from ports.kernel import ATTACH, ATTACH_PORT, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
 
         self.root = Path(root)
         self.state = read_state(self.root)
         rt = self.state.runtime
         try:
-            key = (rt / "key").read_bytes()
+            key = (rt / kernel.KEY_FILE).read_bytes()
         except OSError as exc:
             raise MachineError(
                 f"cannot read the boot key in {rt}", "is the machine yours?"
@@ -174,17 +179,14 @@ class QuickMachine:
             attach = Connection(
                 self.ctx,
                 port=ATTACH_PORT,
-                endpoint=f"ipc://{rt}/attach",
+                endpoint=kernel.endpoint(rt, kernel.ATTACH_ENDPOINT),
                 key=key,
                 max_message_length=ATTACH.max_message_length,
             )
             attach.connect(timeout=2.0)
             try:
-                r = attach.call(
-                    ATTACH.by_name()["KdAttachProcess"].number,
-                    {"image": "ntctl.exe", "session": session},
-                    5.0,
-                )
+                body = {"image": "ntctl.exe", "session": session}
+                r = call_api(attach, ATTACH.by_name()["KdAttachProcess"], body, 5.0)
             finally:
                 attach.close()
             if not r.ok:
@@ -192,7 +194,7 @@ class QuickMachine:
             self.kernel = Connection(
                 self.ctx,
                 port=SYSTEM_SERVICE_PORT,
-                endpoint=f"ipc://{rt}/k",
+                endpoint=kernel.endpoint(rt, kernel.SYSTEM_SERVICE_ENDPOINT),
                 key=key,
                 max_message_length=SYSTEM_SERVICES.max_message_length,
                 server_pid=self.state.kernel_pid,

@@ -203,6 +203,23 @@ def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None)
         analyzer.print_text(analyzer.analyze(record))
 
 
+# -- drivers --------------------------------------------------------------------------
+@app.verb("drivers", ROOT, JSON)
+def drivers(root: Path, as_json: bool) -> None:
+    """The loaded drivers in load order, like driverquery (SystemModuleInformation)."""
+    from ntctl import views
+
+    with quick(root) as m:
+        try:
+            rows = views.driver_rows(m.nt.modules())
+        except nt_errors() as exc:
+            nt_failure(exc)
+    if as_json:
+        emit(rows)
+    else:
+        sys.stdout.write("\n" + views.driverquery_table(rows) + "\n")
+
+
 # -- objects --------------------------------------------------------------------------
 @app.verb(
     "obj",

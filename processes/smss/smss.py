@@ -22,6 +22,7 @@ from typing import Any
 
 from nt.bootstrap import Process
 from nt.images import SYSTEM32
+from nt.regpath import REG_SZ
 from nt.status import NtStatus
 from nt.syscalls import NtError
 from ports import sm
@@ -35,7 +36,6 @@ from processes.smss.smloop import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, SmApi, s
 SESSIONS = (0, 1)  # win10: services session 0, the console session 1
 SUBSYSTEM_CONNECT_TIMEOUT_MS = 60_000  # sessions != 0 (smsubsys.c); session 0 waits forever
 ENVIRONMENT_KEY = smconfig.SESSION_MANAGER_KEY + r"\Environment"
-REG_SZ = 1
 PAGEFILE_DEFAULT_MB = 64
 
 
@@ -299,17 +299,8 @@ def execute_initial_command(
         if parsed.package is None:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, command)
         pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, session)
-        conn = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-        reply = conn.call(
-            sm.SmpExecPgmApi,
-            {
-                "process": {
-                    "pid": pid,
-                    "session": session,
-                    "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_GUI,
-                }
-            },
-        )
+        conn = sm.SmConnectToSm(proc.lpc)
+        reply = sm.SmExecPgm(conn, pid, session=session)
         if not reply.ok:
             raise NtError(reply.status, "SmExecPgm")
     except (NtError, PortError, SmCommandLineError) as exc:

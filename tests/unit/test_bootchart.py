@@ -131,15 +131,14 @@ def test_a_boot_that_crashed_half_way_shows_what_happened_up_to_the_crash() -> N
 
 def test_services_and_drivers_become_units_from_their_events() -> None:
     evs = boot_events() + [
-        ev(400, 40, "services.exe", "svc.state", 0, service="EventLog", state="START_PENDING"),
-        ev(450, 40, "services.exe", "svc.state", 0, service="EventLog", state="RUNNING"),
-        ev(380, 1, "System", "drv.load_start", driver="disk"),
-        ev(385, 1, "System", "drv.load", driver="disk"),
+        ev(400, 40, "services.exe", "svc.state", 0, service="EventLog", state=2),
+        ev(450, 40, "services.exe", "svc.state", 0, service="EventLog", state=4),
+        ev(385, 1, "System", "io.driver_loaded", driver="disk", phase="boot"),
     ]
     evs.sort(key=lambda e: e["ts"])
     units = {u.name: u for u in bootchart.build(evs).units}
     assert units["EventLog"].kind == "service" and units["EventLog"].took == pytest.approx(0.05)
-    assert units["disk"].kind == "driver" and units["disk"].took == pytest.approx(0.005)
+    assert units["disk"].kind == "driver" and units["disk"].ready == pytest.approx(0.385)
 
 
 def rows(svg: str) -> dict[str, dict[str, tuple[float, float]]]:
