@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nt.status import NtStatus
+from nt.win32 import Win32Error
 
 BASE_BLOCK = 4096
 LOG_BASE = 512  # a log file starts with a 512-byte copy of the base block
@@ -44,12 +45,12 @@ HVLE = b"HvLE"
 FILE_TYPE_PRIMARY = 0
 FILE_TYPE_LOG_NEW = 6
 
-# Win32 errors (winerror.h) for the messages; the NTSTATUS is what the kernel returns.
-ERROR_FILE_NOT_FOUND = 2
-ERROR_BADDB = 1009
-ERROR_REGISTRY_CORRUPT = 1015
-ERROR_REGISTRY_IO_FAILED = 1016
-ERROR_NOT_REGISTRY_FILE = 1017
+# Win32 errors for the messages (nt/win32.py); the NTSTATUS is what the kernel returns.
+ERROR_FILE_NOT_FOUND = Win32Error.ERROR_FILE_NOT_FOUND
+ERROR_BADDB = Win32Error.ERROR_BADDB
+ERROR_REGISTRY_CORRUPT = Win32Error.ERROR_REGISTRY_CORRUPT
+ERROR_REGISTRY_IO_FAILED = Win32Error.ERROR_REGISTRY_IO_FAILED
+ERROR_NOT_REGISTRY_FILE = Win32Error.ERROR_NOT_REGISTRY_FILE
 
 _M32 = 0xFFFFFFFF
 
