@@ -1,8 +1,9 @@
 """CSRSRV: the csrss server, without sockets.
 
 ``CsrServer`` holds what csrsrv keeps in globals: ``CsrLoadedServerDll`` (slot 0 CSRSRV;
-4 slots as in ReactOS, 5 in the ``win7`` profile and 6 in ``win10``, ``ports.csr``), the process list under ``CsrRootProcess``, the CSR_NT_SESSIONs, and the hooks
-to the outside world. The ports layer calls:
+4 slots as in ReactOS, 5 in the ``win7`` profile and 6 in ``win10``: ``ports.csr``), the
+process list under ``CsrRootProcess``, the CSR_NT_SESSIONs, and the hooks to the outside
+world. The ports layer calls:
 
 - ``initialize(argv)``: CsrParseServerCommandLine + CsrInitCsrRootProcess; loads the
   server DLLs named on the command line;

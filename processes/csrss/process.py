@@ -72,8 +72,8 @@ class CsrProcess:
     flags: int = 0
     shutdown_level: int = SHUTDOWN_LEVEL_DEFAULT
     shutdown_flags: int = 0
-    # One entry per CsrLoadedServerDll slot (the list under which the process is made
-    # passes its count; ReactOS's 4 otherwise).
+    # One entry per CsrLoadedServerDll slot: whoever makes the process passes the
+    # profile's count (CsrServer.server_dll_max); the default is ReactOS's 4.
     server_data: list[Any] = field(default_factory=lambda: [None] * CSR_SERVER_DLL_MAX)
     threads: set[int] = field(default_factory=set)
     reference_count: int = 1
@@ -103,7 +103,6 @@ class CsrProcessList:
 
     def __init__(self, root_pid: int, server_dll_max: int = CSR_SERVER_DLL_MAX) -> None:
         self.lock = threading.RLock()
-        self.server_dll_max = server_dll_max
         self.root = CsrProcess(
             pid=root_pid,
             logon_id=SYSTEM_LOGON_ID,
