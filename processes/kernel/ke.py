@@ -36,6 +36,7 @@ class BugCheck:
         self.record: dict | None = None
         self.consequences: list[dict] = []
         self.done = threading.Event()
+        self.latched = threading.Event()  # set in the thread that took the latch
         self.stopping_all = False
         self.culprit_pid: int | None = None
 
@@ -58,6 +59,7 @@ class BugCheck:
         caller wins however the threads doing the work are scheduled afterwards."""
         if self._latch.acquire(blocking=False):
             self.culprit_pid = (culprit or {}).get("pid")
+            self.latched.set()
             return True
         if culprit is not None:
             self.consequence(culprit)
@@ -85,6 +87,7 @@ class BugCheck:
         k.log.info(
             "bugcheck.stopped",
             processes=len(victims),
+            victims=victims,
             all_gone=gone,
             stop_ms=round((time.monotonic() - t0) * 1000, 3),
         )

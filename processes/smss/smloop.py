@@ -10,18 +10,19 @@ the process with csrss and resumes it.
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from nt.status import NtStatus
+from nt.syscalls import NtError
 from ports import sb, sm
 from ports.client import Connection, PortError
 from ports.server import ClientContext
+from processes.smss.smwatch import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, Watch
 
-# Names of 0xC000021A's P1 (smss.c): the wait slots of SmpTerminate.
-SUBSYSTEM_NAME = "Windows SubSystem"
-INITIAL_COMMAND_NAME = "Windows Logon Process"
 WINDOWS_TYPES = (sm.IMAGE_SUBSYSTEM_WINDOWS_GUI, sm.IMAGE_SUBSYSTEM_WINDOWS_CUI)
 
 
@@ -39,15 +40,15 @@ class Subsystem:
     session: int
     image_type: int
     sb_port: str
-    sb: Connection | None = None
+    sb: Connection
 
 
 class SmApi:
-    def __init__(self, proc: Any) -> None:
+    def __init__(self, proc: Any, watch: Watch) -> None:
         self.proc = proc
         self.log = proc.log
+        self.watch = watch
         self.subsystems: dict[tuple[int, int], Subsystem] = {}
-        self.watched: dict[int, tuple[str, int]] = {}  # pid -> (P1 name, session)
         self._session_ids = itertools.count(1)  # SmpNextSessionId starts at 1
         self._lock = threading.Lock()
 
@@ -93,14 +94,17 @@ class SmApi:
                     reason="Image type already being served",
                 )
                 return False
-            subsystem = Subsystem(client.pid, session, image_type, sb_port)
-            self.subsystems[(session, image_type)] = subsystem
-            self.watched[client.pid] = (SUBSYSTEM_NAME, session)
+        # Connect back first; only a subsystem smss can talk to is stored and watched,
+        # so a failed connect leaves nothing behind for a later SmExecPgm to trip over.
         try:
-            subsystem.sb = self.proc.lpc.connect_port(sb_port)
+            conn = self.proc.lpc.connect_port(sb_port)
         except PortError as exc:
             self.log.error("smss.sb_connect_failed", sb_port=sb_port, status=exc.status)
             return exc.status
+        subsystem = Subsystem(client.pid, session, image_type, sb_port, conn)
+        with self._lock:
+            self.subsystems[(session, image_type)] = subsystem
+        self.watch.add(client.pid, SUBSYSTEM_NAME, session)
         client.state["subsystem"] = subsystem
         self.log.info(
             "smss.subsystem_connected",
@@ -109,7 +113,12 @@ class SmApi:
             image_type=image_type,
             sb_port=sb_port,
         )
-        self.proc.nt.set_event(subsystem_event(session))
+        try:
+            self.proc.nt.set_event(subsystem_event(session))
+        except NtError as exc:  # no instance is waiting (the master made every event)
+            self.log.warning(
+                "smss.subsystem_event_missing", target_session=session, status=exc.status
+            )
         return True
 
     def _alive(self, pid: int) -> bool:
@@ -153,9 +162,11 @@ class SmApi:
             "session": session,
             "subsystem_type": image_type,
         }
-        if client.image == "smss.exe":  # an initial command: watched like ReactOS's WaitAny slot
-            with self._lock:
-                self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
+        instance = client.image == "smss.exe" and client.pid != self.proc.pid
+        if instance:  # an initial command: watched like ReactOS's WaitAny slot, from now on
+            self.watch.add(info["pid"], INITIAL_COMMAND_NAME, session)
+            if self.proc.fault("kill_initial_command") == "before_sb_create_session":
+                os.kill(info["pid"], signal.SIGKILL)  # the window before csrss resumes it
         reply = subsystem.sb.call(
             sb.SbpCreateSession, {"session_id": session_id, "process": process}
         )
@@ -167,6 +178,8 @@ class SmApi:
             target_session=session,
             status=reply.status,
         )
+        if instance and reply.ok:
+            self.watch.session_ready(session)
         return reply.status
 
     def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> Any:
