@@ -166,6 +166,7 @@ class SmApi:
         if instance:  # an initial command: watched like ReactOS's WaitAny slot, from now on
             self.watch.add(info["pid"], INITIAL_COMMAND_NAME, session)
             if self.proc.fault("kill_initial_command") == "before_sb_create_session":
+                self.log.warning("fault.kill_initial_command", child_pid=info["pid"])
                 os.kill(info["pid"], signal.SIGKILL)  # the window before csrss resumes it
         reply = subsystem.sb.call(
             sb.SbpCreateSession, {"session_id": session_id, "process": process}

@@ -321,6 +321,7 @@ def execute_initial_command(
         raise SmpFailure(what, exc.status) from exc
     fault_die(proc, "initial_command_created")
     if proc.fault("kill_initial_command") == "before_exec_pgm":
+        proc.log.warning("fault.kill_initial_command", child_pid=pid)
         os.kill(pid, signal.SIGKILL)  # the window between its creation and SmExecPgm
     status = sm_exec_pgm(proc, pid, session)
     if status != NtStatus.STATUS_SUCCESS:
