@@ -13,6 +13,7 @@ import itertools
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from nt.status import NtStatus
 from nt.syscalls import NtError
 from ports import sb, sm
 from ports.client import Connection, PortError
-from ports.server import ClientContext
+from ports.server import PENDING, ClientContext, Deferred
 from processes.smss.smwatch import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, Watch
 
 WINDOWS_TYPES = (sm.IMAGE_SUBSYSTEM_WINDOWS_GUI, sm.IMAGE_SUBSYSTEM_WINDOWS_CUI)
@@ -49,6 +50,11 @@ class SmApi:
         self.log = proc.log
         self.watch = watch
         self.subsystems: dict[tuple[int, int], Subsystem] = {}
+        self.initial_commands: dict[int, int] = {}  # MuSessionId -> pid
+        self.sessions: set[int] = set()  # MuSessionIds made or being made
+        # SmpStartCsr's work, set by the master once it has its configuration:
+        # (session, deferred reply) -> None; it answers through the reply.
+        self.start_session: Callable[[int, Deferred], None] | None = None
         self._session_ids = itertools.count(1)  # SmpNextSessionId starts at 1
         self._lock = threading.Lock()
 
@@ -60,7 +66,7 @@ class SmApi:
             sm.SmpTerminateForeignSessionApi: self._session_api(not_implemented),
             sm.SmpExecPgmApi: self.exec_pgm,
             sm.SmpLoadDeferedSubsystemApi: self.load_deferred_subsystem,
-            sm.SmpStartCsrApi: not_implemented,
+            sm.SmpStartCsrApi: self.start_csr,
             sm.SmpStopCsrApi: not_implemented,
         }
 
@@ -180,8 +186,36 @@ class SmApi:
             status=reply.status,
         )
         if instance and reply.ok:
+            self.initial_commands[session] = info["pid"]
             self.watch.session_ready(session)
         return reply.status
+
+    def csrss_of(self, session: int) -> int:
+        with self._lock:
+            return next((s.pid for (n, _), s in self.subsystems.items() if n == session), 0)
+
+    # -- SmpStartCsr ----------------------------------------------------------------
+    def start_csr(self, msg: dict, client: ClientContext) -> Any:
+        """SmpStartCsr: a session made on demand (its smss instance, csrss, initial
+        command). The reply comes when the instance is done: the pids on success, the
+        failure's status otherwise; a failed session never stops the machine."""
+        session = msg["session_id"]
+        if self.start_session is None:
+            return NtStatus.STATUS_UNSUCCESSFUL  # smss is still initialising
+        with self._lock:
+            if session in self.sessions:
+                return NtStatus.STATUS_OBJECT_NAME_COLLISION
+            self.sessions.add(session)
+        if msg.get("command"):
+            self.log.info(
+                "divergence", what="SmpStartCsr's command is not used: the instance runs winlogon"
+            )
+        self.start_session(session, client.defer())
+        return PENDING
+
+    def session_failed(self, session: int) -> None:
+        with self._lock:
+            self.sessions.discard(session)
 
     def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> Any:
         name = msg["name"]

@@ -22,11 +22,12 @@ from typing import Any, NoReturn
 
 from nt.bootstrap import Process
 from nt.images import SYSTEM32
-from nt.status import NtStatus
+from nt.status import NtStatus, nt_success
 from nt.syscalls import NtError
 from ports import sm
 from ports.client import PortError
 from ports.kernel import OPTION_SHUTDOWN_SYSTEM
+from ports.server import Deferred
 from processes.smss import config as smconfig
 from processes.smss.cmdline import SMP_AUTOCHK_FLAG, SmCommandLineError, smp_parse_command_line
 from processes.smss.images import expand_environment
@@ -105,8 +106,10 @@ def _master(proc: Process) -> int:
     proc.log.info("smss.init_done", sessions=list(SESSIONS), subsystems=list(cfg.subsystems))
     if proc.fault("exit_after_init"):
         return int(proc.fault("exit_after_init"), 0)
+    api.sessions.update(SESSIONS)
     for session in SESSIONS:
         watch.add(create_session(proc, cfg, session), SESSION_INSTANCE, session)
+    api.start_session = lambda session, reply: start_session(proc, cfg, api, session, reply)
     wait_any(proc, watch)
 
 
@@ -214,6 +217,63 @@ def create_session(proc: Process, cfg: smconfig.SessionManagerConfig, session: i
     return pid
 
 
+def start_session(
+    proc: Process, cfg: smconfig.SessionManagerConfig, api: SmApi, session: int, reply: Deferred
+) -> None:
+    """SmpStartCsr's work for a session made on demand: an instance, watched like the
+    boot's, whose end answers the request. One that dies before its session is ready
+    fails the request, and what it had started in the session is stopped with it."""
+    try:
+        instance_pid = create_session(proc, cfg, session)
+    except SmpFailure as failure:
+        api.session_failed(session)
+        reply.complete(failure.status)
+        return
+
+    def done(status: int, ready: bool) -> None:
+        if ready:
+            body = {
+                "session_id": session,
+                "csrss_pid": api.csrss_of(session),
+                "initial_pid": api.initial_commands.get(session, 0),
+            }
+            reply.complete(NtStatus.STATUS_SUCCESS, body)
+            return
+        stopped, left = abandon_session(proc, instance_pid)
+        failed = status if status and not nt_success(status) else NtStatus.STATUS_UNSUCCESSFUL
+        proc.log.error(
+            "smss.session_failed",
+            target_session=session,
+            instance_pid=instance_pid,
+            status=failed,
+            stopped=stopped,
+            left_critical=left,
+        )
+        api.session_failed(session)
+        reply.complete(failed)
+
+    api.watch.add(instance_pid, SESSION_INSTANCE, session, on_end=done)
+
+
+def abandon_session(proc: Process, instance_pid: int) -> tuple[list[int], list[int]]:
+    """Stop what a failed instance started (a suspended csrss or initial command must not
+    wait for ever). A process that already became critical cannot be stopped without a
+    bugcheck; it is left running and named (pids stopped, pids left)."""
+    stopped, left = [], []
+    for p in proc.nt.processes():
+        if p["parent_pid"] != instance_pid or p["state"] == "exited":
+            continue
+        if p["critical"]:
+            left.append(p["pid"])
+            continue
+        try:
+            proc.nt.terminate(p["pid"], NtStatus.STATUS_UNSUCCESSFUL)
+            stopped.append(p["pid"])
+        except NtError:
+            pass  # it went by itself
+    return stopped, left
+
+
 def wait_any(proc: Process, watch: Watch) -> NoReturn:
     """NtWaitForMultipleObjects(WaitAny) on the session instances, csrss and the initial
     commands, woken by each exit event as it arrives. An instance that dies before its
@@ -222,6 +282,16 @@ def wait_any(proc: Process, watch: Watch) -> NoReturn:
     pending = set(SESSIONS)
     while True:
         pid, status, watched, ready = watch.next_death()
+        if watched.on_end is not None:  # an instance of a session made on demand
+            watched.on_end(status, ready)
+            continue
+        if watched.session not in SESSIONS and not ready:
+            # part of an on-demand session still being made: its instance fails the
+            # request (SmpStartCsr), the machine stays up
+            proc.log.warning(
+                "smss.session_process_died", child_pid=pid, target_session=watched.session
+            )
+            continue
         if watched.what == SESSION_INSTANCE:
             if not ready:
                 proc.log.error(
@@ -248,6 +318,14 @@ def instance(proc: Process, session: int) -> int:
     try:
         return _instance(proc, session)
     except SmpFailure as failure:
+        if session not in SESSIONS:  # made on demand: the master fails the request
+            proc.log.error(
+                "smss.session_failed",
+                what=failure.what,
+                status=failure.status,
+                culprit_pid=failure.culprit,
+            )
+            proc.exit(failure.status)
         terminate(proc, failure)
 
 

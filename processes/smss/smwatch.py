@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,7 @@ class Exits:
 class Watched:
     what: str  # the P1 name its death raises, or SESSION_INSTANCE
     session: int
+    on_end: Callable[[int, bool], None] | None = None  # an on-demand instance: (status, ready)
 
 
 class Watch:
@@ -101,10 +103,16 @@ class Watch:
         self._lock = threading.Lock()
         exits.listen(self._on_exit)
 
-    def add(self, pid: int, what: str, session: int) -> None:
+    def add(
+        self,
+        pid: int,
+        what: str,
+        session: int,
+        on_end: Callable[[int, bool], None] | None = None,
+    ) -> None:
         """Watch ``pid`` from now on; a death that came before this call still counts."""
         with self._lock:
-            self.watched[pid] = Watched(what, session)
+            self.watched[pid] = Watched(what, session, on_end)
         with self.exits.cond:
             status = self.exits.status.get(pid)
         if status is not None:

@@ -9,6 +9,7 @@ kill -> bugcheck and kill -> last-gone figures of the same windows.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -176,3 +177,54 @@ def test_class6_a_kernel_killed_before_lpc_init_is_reported_by_the_next_boot(
     (unexpected,) = m.events(event="eventlog.system", id=6008)
     assert unexpected["previous_boot"] == first
     assert m.events(event="eventlog.system", id=41)
+
+
+# SmStartCsr from an attached client (Terminal Services' role), one JSON line out.
+START_CSR = """
+import json, sys
+from ntctl.machine import Machine
+from ports import sm
+root, session = sys.argv[1], int(sys.argv[2])
+with Machine(root, session=1) as m:
+    conn = m.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
+    r = conn.call(sm.SmpStartCsrApi, {"session_id": session}, 30)
+    print(json.dumps({"status": r.status, "body": r.body}), flush=True)
+"""
+
+
+def sm_start_csr(m: Machine, session: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", START_CSR, str(m.root), str(session)],
+        cwd=REPO,
+        env=m.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_class4_a_session_made_on_demand_whose_instance_dies_fails_the_request_only(
+    machine_factory,
+) -> None:
+    """SmpStartCsr for session 3, whose instance dies after starting csrss: the request
+    fails with the instance's status, what it started is stopped, the machine stays up
+    and still makes session 2."""
+    m = machine_factory(faults="smss.exe@3:die_at=subsystem_started")
+    assert m.boot().returncode == 0
+    failed = sm_start_csr(m, 3)
+    assert failed["status"] != NtStatus.STATUS_SUCCESS
+    (event,) = m.events(event="smss.session_failed", image="smss.exe", target_session=3)
+    assert failed["status"] == int(event["status"], 16) == NtStatus.STATUS_UNSUCCESSFUL
+    assert event["stopped"], "the session's csrss was not stopped"
+    assert not [p for p in m.processes() if p["session"] == 3 and p["state"] != "exited"]
+    made = sm_start_csr(m, 2)
+    assert made["status"] == NtStatus.STATUS_SUCCESS, made
+    images = {p["pid"]: p["image"] for p in m.processes() if p["session"] == 2}
+    assert images[made["body"]["csrss_pid"]] == "csrss.exe"
+    assert images[made["body"]["initial_pid"]] == "winlogon.exe"
+    m.wait_event("logon.ready", session=2)
+    assert sm_start_csr(m, 2)["status"] == NtStatus.STATUS_OBJECT_NAME_COLLISION
+    assert not m.events(event="bugcheck")
+    assert m.pid_of("winlogon.exe", 1)
