@@ -12,6 +12,7 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -101,3 +102,28 @@ def make_runtime_dir(boot_id: str) -> Path:
     ):
         raise SystemExit(f"runtime directory {path} is not a private directory of this user")
     return path
+
+
+def write_machine_state(
+    root: Path, boot_id: str, kernel_pid: int, runtime: Path, profile: str
+) -> None:
+    """var/machine.json: how ntctl finds the running machine (written once it has ports)."""
+    state = {
+        "boot_id": boot_id,
+        "kernel_pid": kernel_pid,
+        "runtime": str(runtime),
+        "profile": profile,
+        "started": time.time(),
+    }
+    tmp = root / "machine.json.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, root / "machine.json")
+
+
+def remove_machine_state(root: Path, boot_id: str) -> None:
+    state = root / "machine.json"
+    try:
+        if json.loads(state.read_text()).get("boot_id") == boot_id:
+            state.unlink()
+    except (OSError, ValueError):
+        pass

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import os
 import secrets
 import shutil
@@ -39,13 +38,15 @@ from processes.kernel import bootopts
 from processes.kernel.bootlog import (
     clear_boot_status,
     make_runtime_dir,
+    remove_machine_state,
     report_previous_boot,
     take_boot_status,
     write_bootlog,
+    write_machine_state,
 )
 from processes.kernel.cm import CONTROL, ConfigurationManager
 from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
-from processes.kernel.ob import ObError, ObjectManager
+from processes.kernel.ob import ObjectManager
 from processes.kernel.phase1 import progress_steps
 from processes.kernel.ps import REPO, ProcessManager, ProcessRecord
 from processes.kernel.services import SystemServiceHandlers, critical_params
@@ -256,8 +257,8 @@ class Kernel:
             identify=self._attach_identity,
             policy=lambda pid, uid: (same_uid(uid), "another user"),
         )
-        self._write_machine_state()
-        self.teardown.callback(self._remove_machine_state)
+        write_machine_state(self.root, self.boot_id, self.pid, self.runtime, self.profile)
+        self.teardown.callback(remove_machine_state, self.root, self.boot_id)
 
     def _ps_init(self) -> None:
         self.ps.start()
@@ -442,14 +443,6 @@ class Kernel:
         except Exception:
             self.log.exception("shutdown.close_failed", what=what)
 
-    def _remove_machine_state(self) -> None:
-        state = self.root / "machine.json"
-        try:
-            if json.loads(state.read_text()).get("boot_id") == self.boot_id:
-                state.unlink()
-        except (OSError, ValueError):
-            pass
-
     def _creation_fault(self, step: str, record: ProcessRecord) -> None:
         """``System:bugcheck_while_creating=IMAGE``: while IMAGE is being created (watched,
         not yet published), kill smss, which bugchecks, and go on only once the bugcheck
@@ -465,29 +458,6 @@ class Kernel:
         self.bugcheck.latched.wait(5.0)
 
     # -- helpers ----------------------------------------------------------------
-    def crash_control(self) -> dict:
-        key = CONTROL + r"\CrashControl"
-        return {
-            name: self.cm.value_or(key, name, default)
-            for name, default in (
-                ("AutoReboot", 0),
-                ("CrashDumpEnabled", 7),
-                ("LogEvent", 1),
-                ("Overwrite", 1),
-            )
-        }
-
-    def ob_ports(self) -> list[dict]:
-        ports = []
-        for path, entry in self.ob.walk("\\"):
-            if entry.type_name == "Port":
-                try:
-                    port = self.ob.lookup_port(path)
-                except ObError:
-                    continue
-                ports.append({"name": path, "owner_pid": port.owner_pid, "endpoint": port.endpoint})
-        return ports
-
     def _attach_identity(self, pid: int) -> dict:
         return {
             "pid": pid,
@@ -496,18 +466,6 @@ class Kernel:
             "token": {},
             "state": "attaching",
         }
-
-    def _write_machine_state(self) -> None:
-        state = {
-            "boot_id": self.boot_id,
-            "kernel_pid": self.pid,
-            "runtime": str(self.runtime),
-            "profile": self.profile,
-            "started": time.time(),
-        }
-        tmp = self.root / "machine.json.tmp"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.root / "machine.json")
 
 
 def _identity(record: ProcessRecord | None) -> dict | None:

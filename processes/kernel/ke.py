@@ -20,6 +20,8 @@ from nt import bugcodes, dump
 from nt.bugcodes import BugcheckParams
 from nt.logquery import tail
 from nt.status import hexstatus
+from processes.kernel.cm import CONTROL
+from processes.kernel.ob import ObError
 
 # Exit codes of the kernel process, read by the boot launcher.
 EXIT_SHUTDOWN = 0
@@ -118,11 +120,35 @@ class BugCheck:
             faulting_process=culprit,
             detected_by=detected_by,
             process_table=[_strip(p) for p in k.ps.snapshot()],
-            port_table=k.ob_ports(),
+            port_table=self._ports(),
             consequences=[_strip(c) for c in self.consequences],
             last_events=last,
-            config=k.crash_control(),
+            config=self.crash_control(),
         )
+
+    def crash_control(self) -> dict:
+        key = CONTROL + r"\CrashControl"
+        return {
+            name: self.k.cm.value_or(key, name, default)
+            for name, default in (
+                ("AutoReboot", 0),
+                ("CrashDumpEnabled", 7),
+                ("LogEvent", 1),
+                ("Overwrite", 1),
+            )
+        }
+
+    def _ports(self) -> list[dict]:
+        """The port table of the dump: every Port object and its owner."""
+        ports = []
+        for path, entry in self.k.ob.walk("\\"):
+            if entry.type_name == "Port":
+                try:
+                    port = self.k.ob.lookup_port(path)
+                except ObError:
+                    continue
+                ports.append({"name": path, "owner_pid": port.owner_pid, "endpoint": port.endpoint})
+        return ports
 
     def _pending_event(self, params: BugcheckParams, path: Path | None) -> None:
         """What the next boot reports as System event 1001 (BugCheck) and Kernel-Power 41."""
