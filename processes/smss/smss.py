@@ -271,6 +271,13 @@ def abandon_session(proc: Process, instance_pid: int) -> tuple[list[int], list[i
             stopped.append(p["pid"])
         except NtError:
             pass  # it went by itself
+    if left:
+        proc.log.info(
+            "divergence",
+            what="a failed on-demand session's processes that already became critical are "
+            "left running (stopping them would bugcheck the machine)",
+            pids=left,
+        )
     return stopped, left
 
 
