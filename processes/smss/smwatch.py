@@ -25,6 +25,7 @@ INITIAL_COMMAND_NAME = "Windows Logon Process"
 INITIALIZATION_NAME = "Session Manager Initialization"
 EXECUTE_INITIAL_COMMAND_NAME = "Session Manager ExecuteInitialCommand"
 SESSION_INSTANCE = "session instance"  # a copy of smss creating one session (Vista+)
+RECHECK = 1.0  # s: a lost exit event is found by asking the kernel this often
 
 
 class SmpFailure(Exception):
@@ -70,18 +71,20 @@ class Exits:
         return record["exit_status"] if record["state"] == "exited" else None
 
     def wait(self, pid: int, timeout: float | None = None) -> int | None:
-        """The exit status of ``pid``, or None if it is still alive after ``timeout``."""
-        status = self.exited(pid)
-        if status is not None:
-            return status
+        """The exit status of ``pid``, or None if it is still alive after ``timeout``.
+        Woken by the exit event; the kernel is asked again each second in case the event
+        went out while the subscription was still being set up (PUB/SUB's slow joiner)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self.cond:
-            while pid not in self.status:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self.cond.wait(left)
-            return self.status[pid]
+        while True:
+            status = self.exited(pid)
+            if status is not None:
+                return status
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            with self.cond:
+                if self.cond.wait_for(lambda: pid in self.status, min(left or RECHECK, RECHECK)):
+                    return self.status[pid]
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,14 @@ class Watch:
     def _on_exit(self, pid: int, status: int) -> None:
         self._queue(pid, status)
 
+    def _recheck(self) -> None:
+        with self._lock:
+            pending = [pid for pid in self.watched if pid not in self._queued]
+        for pid in pending:
+            status = self.exits.exited(pid)
+            if status is not None:
+                self._queue(pid, status)
+
     def _queue(self, pid: int, status: int) -> None:
         """Once per watched pid, whichever of ``add`` and the exit event comes second."""
         with self._lock:
@@ -135,7 +146,14 @@ class Watch:
         self._deaths.put((pid, status))
 
     def next_death(self) -> tuple[int, int, Watched, bool]:
-        """(pid, status, what it was, whether its session was ready then): blocks."""
-        pid, status = self._deaths.get()
+        """(pid, status, what it was, whether its session was ready then): blocks until
+        an exit event names a watched process (or, should an event have been lost, until
+        the kernel's record says it exited: asked each second)."""
+        while True:
+            try:
+                pid, status = self._deaths.get(timeout=RECHECK)
+                break
+            except queue.Empty:
+                self._recheck()
         with self._lock:
             return pid, status, self.watched[pid], self.watched[pid].session in self.ready_sessions
