@@ -83,7 +83,8 @@ def test_class2_a_creation_in_flight_during_the_bugcheck_is_stopped_with_the_res
     finishes first, and the new process is among those the STOP kills."""
     m = machine_factory(faults="System:bugcheck_while_creating=winlogon.exe")
     dump = crashed_boot(m)
-    assert dump["bugcheck_code"] == 0x71  # smss died within its 5 s
+    # smss died: within its 5 s (0x71), or after them on a very loaded machine (0xEF)
+    assert dump["bugcheck_code"] in (0x71, 0xEF) and dump["faulting_process"]["image"] == "smss.exe"
     (fault,) = m.events(event="fault.bugcheck_while_creating")
     stopped = stopped_by_the_stop(m)
     assert fault["child_pid"] in stopped["victims"]
