@@ -24,7 +24,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import msgpack
 import setproctitle
@@ -32,6 +32,7 @@ import setproctitle
 from nt import log as ntlog
 from nt.status import NtStatus
 from nt.syscalls import SystemServices
+from ports import kernel
 from ports.runtime import LpcRuntime
 
 PR_SET_PDEATHSIG = 1
@@ -77,7 +78,7 @@ class Process:
     """The running image's view of itself: its PEB, its ports, its kernel."""
 
     params: dict
-    log: Any
+    log: ntlog.Logger
     lpc: LpcRuntime
     nt: SystemServices
     faults: dict[str, str] = field(default_factory=dict)
@@ -151,8 +152,8 @@ def start(image: str, argv: list[str] | None = None) -> Process:
     runtime = Path(params["runtime"])
     lpc = LpcRuntime(
         key=params["key"],
-        kernel_endpoint=f"ipc://{runtime}/k",
-        events_endpoint=f"ipc://{runtime}/ev",
+        kernel_endpoint=kernel.endpoint(runtime, kernel.SYSTEM_SERVICE_ENDPOINT),
+        events_endpoint=kernel.endpoint(runtime, kernel.EVENTS_ENDPOINT),
         log=log,
     )
     lpc.kernel.server_pid = params["kernel_pid"]

@@ -297,11 +297,6 @@ def lookup(text: str) -> int:
         raise ValueError(f"unknown bugcheck code or name: {text!r}") from None
 
 
-def known_codes() -> list[int]:
-    """Every code in the table, sorted."""
-    return sorted(_TABLE)
-
-
 # --- synthetic addresses --------------------------------------------------------------
 
 _EPROCESS_BASE = 0xFFFF_A000_0000_0000

@@ -11,15 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from ports import csr
-from ports.client import Connection, PortError, Reply
+from ports.client import Connection, PortError, call_api
+from ports.contract import Reply
+from ports.csr import BASESRV_SERVERDLL_INDEX, CONSRV_SERVERDLL_INDEX, USERSRV_SERVERDLL_INDEX
 from ports.runtime import LpcRuntime
 
-BASESRV, CONSRV, USERSRV = 1, 2, 3
 USER_VERSION = 0x0005_0000  # USERCONNECT.ulVersion: USERCURRENTVERSION
-
-
-def object_directory(session: int | None) -> str:
-    return "\\Windows" if not session else f"\\Sessions\\{session}\\Windows"
 
 
 class CsrClient:
@@ -27,31 +24,31 @@ class CsrClient:
         self.conn = conn
 
     def call(self, api: str | int, body: dict | None = None, timeout: float | None = 30.0) -> Reply:
-        """CsrClientCallServer by API number or by any of its names."""
-        number = api if isinstance(api, int) else _number(api)
-        return self.conn.call(number, body or {}, timeout)
+        """CsrClientCallServer by API number or by any of its names; the body is checked
+        against the API's schema before it is sent (``call_api``)."""
+        found = csr.api_by_number(api) if isinstance(api, int) else csr.lookup_api(api)
+        if found is None:
+            if isinstance(api, int):  # the server's answer for a number outside its tables
+                return self.conn.call(api, body or {}, timeout)
+            raise KeyError(f"no CSR API named {api!r}")
+        return call_api(self.conn, found, body or {}, timeout)
 
     def close(self) -> None:
         self.conn.close()
 
 
-def _number(name: str) -> int:
-    found = csr.lookup_api(name)
-    if found is None:
-        raise KeyError(f"no CSR API named {name!r}")
-    return found.number
-
-
 def connect(
-    lpc: LpcRuntime, session: int | None, servers: tuple[int, ...] = (BASESRV, USERSRV)
+    lpc: LpcRuntime,
+    session: int | None,
+    servers: tuple[int, ...] = (BASESRV_SERVERDLL_INDEX, USERSRV_SERVERDLL_INDEX),
 ) -> CsrClient:
     """CsrClientConnectToServer for each server; raises PortError on refusal."""
-    conn = lpc.connect_port(object_directory(session) + "\\" + csr.API_PORT_NAME)
+    conn = lpc.connect_port(csr.object_directory(session) + "\\" + csr.API_PORT_NAME)
     client = CsrClient(conn)
     infos: dict[int, dict[str, Any]] = {
-        BASESRV: {"debug_flags": 0},
-        USERSRV: {"version": USER_VERSION},
-        CONSRV: {"is_console_app": True},
+        BASESRV_SERVERDLL_INDEX: {"debug_flags": 0},
+        USERSRV_SERVERDLL_INDEX: {"version": USER_VERSION},
+        CONSRV_SERVERDLL_INDEX: {"is_console_app": True},
     }
     for server in servers:
         reply = client.call(

@@ -28,8 +28,14 @@ from typing import Any
 import structlog
 from structlog.contextvars import merge_contextvars
 from structlog.processors import format_exc_info
+from structlog.typing import FilteringBoundLogger
 
 from nt.status import hexstatus, status_name
+
+# The one logger type: what ``configure`` and ``get_logger`` return, what every component
+# that is handed a logger (ports, kernel, smss) takes. In tests, structlog's
+# ``capture_logs`` / ``CapturingLogger`` stand in for it.
+Logger = FilteringBoundLogger
 
 FIXED_KEYS = ("ts", "boot_id", "pid", "image", "session", "level", "event")
 
@@ -131,12 +137,18 @@ def _timestamp() -> str:
     return f"{prefix}.{micro:06d}Z"
 
 
+# NTSTATUS-valued fields: logged as ints, formatted here and nowhere else.
+STATUS_FIELDS = ("status", "error_status")
+
+
 def ntstatus_processor(_logger: Any, _method: str, event_dict: dict) -> dict:
-    """``status=0xC0000005`` as an int becomes ``"0xC0000005"`` plus ``status_name``."""
-    value = event_dict.get("status")
-    if type(value) is not bool and isinstance(value, int):
-        event_dict["status"] = hexstatus(value)
-        event_dict.setdefault("status_name", status_name(value))
+    """``status=0xC0000005`` as an int becomes ``"0xC0000005"`` plus ``status_name``
+    (``error_status`` likewise, with ``error_status_name``)."""
+    for key in STATUS_FIELDS:
+        value = event_dict.get(key)
+        if type(value) is not bool and isinstance(value, int):
+            event_dict[key] = hexstatus(value)
+            event_dict.setdefault(f"{key}_name", status_name(value))
     return event_dict
 
 
@@ -204,7 +216,7 @@ def configure(
     boot_id: str,
     log_dir: Path,
     level: str = "info",
-) -> Any:
+) -> Logger:
     """Set up structlog for this process and return a held bound logger.
 
     Writes to ``<log_dir>/<image>.<pid>.jsonl``. Never raises for I/O problems: if the
@@ -236,14 +248,9 @@ def configure(
     return _HELD
 
 
-def get_logger() -> Any:
+def get_logger() -> Logger:
     """The configured logger (held, so cheap); a lazy structlog proxy before configure."""
     return _HELD if _HELD is not None else structlog.get_logger()
-
-
-def log_path() -> Path | None:
-    """The file the configured logger writes to."""
-    return None if _HELD is None else _HELD._logger.path
 
 
 def update_latest(log_root: Path, boot_id: str) -> None:

@@ -1,7 +1,9 @@
 """System-service stubs: what ntdll's Nt* functions are to a Windows image.
 
-Each method is one request on the kernel's ``\\KiSystemService`` port. Failures raise
-``NtError`` carrying the NTSTATUS, so callers read like NT code checking NT_SUCCESS.
+Each method is one request on the kernel's ``\\KiSystemService`` port, named by its Nt*
+service and checked against that service's request schema before it is sent
+(``ports.client.call_api``). Failures raise ``NtError`` carrying the NTSTATUS, so callers
+read like NT code checking NT_SUCCESS.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from nt.status import NtStatus, status_name
-from ports.client import Connection
-from ports.kernel import SERVICE
+from ports.client import Connection, call_api
+from ports.kernel import SYSTEM_SERVICES
 
 INFINITE = None
 
@@ -26,14 +28,14 @@ class SystemServices:
         self.conn = conn
 
     def call(self, service: str, timeout: float | None = 30.0, **body: Any) -> dict:
-        r = self.conn.call(SERVICE[service], body, timeout)
+        r = call_api(self.conn, SYSTEM_SERVICES.by_name()[service], body, timeout)
         if r.status != NtStatus.STATUS_SUCCESS:
             raise NtError(r.status, service)
         return r.body
 
     def status(self, service: str, timeout: float | None = 30.0, **body: Any) -> int:
         """The NTSTATUS alone, for calls whose failure is an answer (waits)."""
-        return self.conn.call(SERVICE[service], body, timeout).status
+        return call_api(self.conn, SYSTEM_SERVICES.by_name()[service], body, timeout).status
 
     # -- processes --------------------------------------------------------------
     def create_process(
@@ -77,6 +79,12 @@ class SystemServices:
     def processes(self) -> list[dict]:
         return self.call("NtQuerySystemInformation", info_class="SystemProcessInformation")[
             "processes"
+        ]
+
+    def modules(self) -> list[dict]:
+        """The loaded drivers, in load order (SystemModuleInformation)."""
+        return self.call("NtQuerySystemInformation", info_class="SystemModuleInformation")[
+            "modules"
         ]
 
     # -- objects ----------------------------------------------------------------

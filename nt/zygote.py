@@ -31,6 +31,7 @@ import os  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 
 from nt import bootstrap  # noqa: E402  (and with it zmq, msgpack, structlog, ports)
 from nt.images import KNOWN_IMAGES  # noqa: E402
@@ -89,7 +90,12 @@ def serve(sock: socket.socket, kernel_pid: int) -> None:
                 child = os.fork()
                 if child == 0:
                     sock.close()
-                    become(msg.decode(), fds[0], kernel_pid, me)
+                    try:
+                        become(msg.decode(), fds[0], kernel_pid, me)
+                    except BaseException:  # the image never started: say why, then go
+                        traceback.print_exc()
+                        sys.stderr.flush()
+                        os._exit(1)
                     os._exit(0)
                 sock.sendall(struct.pack("<i", child))
                 if faults.get("hold_fork") == msg.decode():

@@ -13,13 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from nt import csrclient
 from nt.csrclient import CsrClient
+from nt.log import get_logger
 from nt.status import NtStatus, status_name
 from nt.syscalls import SystemServices
-from ports import sm
+from ports import kernel, sm
 from ports.client import PortError
 from ports.runtime import LpcRuntime
 
@@ -77,19 +76,23 @@ class Machine:
         self.state = read_state(self.root)
         rt = self.state.runtime
         try:
-            key = (rt / "key").read_bytes()
+            key = (rt / kernel.KEY_FILE).read_bytes()
         except OSError as exc:
             raise MachineError(
                 f"cannot read the boot key in {rt}", "is the machine yours?"
             ) from exc
-        log = structlog.get_logger("ntctl")
+        log = get_logger()
         try:
             self.lpc = LpcRuntime(
                 key=key,
-                kernel_endpoint=f"ipc://{rt}/k",
-                events_endpoint=f"ipc://{rt}/ev",
+                kernel_endpoint=kernel.endpoint(rt, kernel.SYSTEM_SERVICE_ENDPOINT),
+                events_endpoint=kernel.endpoint(rt, kernel.EVENTS_ENDPOINT),
                 log=log,
-                attach={"endpoint": f"ipc://{rt}/attach", "image": "ntctl.exe", "session": session},
+                attach={
+                    "endpoint": kernel.endpoint(rt, kernel.ATTACH_ENDPOINT),
+                    "image": "ntctl.exe",
+                    "session": session,
+                },
             )
         except PortError as exc:
             raise MachineError(
@@ -101,14 +104,14 @@ class Machine:
     def register_with_csrss(self) -> None:
         """Have smss tell this session's csrss about us (SmExecPgm → SbCreateSession), the way
         an initial command is registered; csrss only accepts processes it knows."""
-        smc = self.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
+        smc = sm.SmConnectToSm(self.lpc)
         try:
-            process = {
-                "pid": os.getpid(),
-                "session": self.session,
-                "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
-            }
-            r = smc.call(sm.SmpExecPgmApi, {"process": process})
+            r = sm.SmExecPgm(
+                smc,
+                os.getpid(),
+                session=self.session or 0,
+                subsystem_type=sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
+            )
         finally:
             smc.close()
         if not r.ok:

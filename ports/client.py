@@ -13,25 +13,16 @@ import itertools
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
 from nt.status import NtStatus, status_name
 from ports import wire
+from ports.contract import CONNECT_VERSION, Reply
+from ports.schema import Api, SchemaError, validate
 
 CONNECT_TIMEOUT = 5.0
-
-
-@dataclass
-class Reply:
-    status: int
-    body: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status < 0x80000000
 
 
 class PortError(Exception):
@@ -82,7 +73,7 @@ class Connection:
         self._sock = sock
         try:
             msg_id = next(self._ids)
-            body = {"port": self.port, "info": info or {}, "proto": 1}
+            body = {"port": self.port, "info": info or {}, "proto": CONNECT_VERSION}
             frames = wire.encode(
                 self.key, wire.LPC_CONNECTION_REQUEST, 0, next(self._seq), msg_id, 0, body
             )
@@ -265,3 +256,14 @@ class Connection:
         except wire.WireError:
             return None
         return header.msg_id, Reply(header.code, data if isinstance(data, dict) else {})
+
+
+def call_api(conn: Connection, api: Api, body: dict, timeout: float | None = 30.0) -> Reply:
+    """The one client path every stub takes: check ``body`` against the schema the server
+    checks (``api.request``), then call. A body the server would refuse is answered here,
+    without a round trip, with the status the server would give: STATUS_INVALID_PARAMETER."""
+    try:
+        validate(api.request, body)
+    except SchemaError:
+        return Reply(NtStatus.STATUS_INVALID_PARAMETER)
+    return conn.call(api.number, body, timeout)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nt.status import NtStatus as S
 from ports.schema import U32, Api, Bool, Dict, Int, List, OneOf, Protocol, Str, Value
 
 CSR_SERVER_DLL_MAX = 4
@@ -30,8 +31,16 @@ ConsolepMaxApiNumber = 599
 UserpMaxApiNumber = 1034
 
 API_PORT_NAME = "ApiPort"
+WINDOWS_DIRECTORY = "\\Windows"  # ObjectDirectory= on csrss's command line
 # CSR_CSRSS_SECTION_SIZE: the client's port view, where NT puts capture buffers.
 MAX_MESSAGE_LENGTH = 65536
+
+
+def object_directory(session: int | None, base: str = WINDOWS_DIRECTORY) -> str:
+    """Where csrss of ``session`` keeps its ports: ``base`` in session 0, else under
+    ``\\Sessions\\<n>`` (Windows; ReactOS does not, nt-spec §2.6 quirk, which would make
+    session 1 collide with session 0's ports). kernel32 finds its ApiPort the same way."""
+    return base if not session else f"\\Sessions\\{session}{base}"
 
 
 def csr_api_number(server_id: int, api_id: int) -> int:
@@ -469,6 +478,31 @@ API_PORT = Protocol(
     apis=CSRSRV_APIS + BASESRV_APIS + CONSRV_APIS + USERSRV_APIS,
     connect_info={},
     doc="CSR_API_MESSAGE; numbers are CSR_CREATE_API_NUMBER(ServerId, ApiId).",
+    statuses=(
+        (S.STATUS_PORT_CONNECTION_REFUSED, "CONNECT from a process csrss does not know"),
+        (
+            S.STATUS_ILLEGAL_FUNCTION,
+            "unknown server id or ApiId, or the caller is not a CSR process",
+        ),
+        (S.STATUS_NOT_IMPLEMENTED, "an API ReactOS leaves unimplemented"),
+        (S.STATUS_INVALID_PARAMETER, "a value the API refuses (beyond the schema)"),
+        (S.STATUS_INVALID_CID, "no such process"),
+        (S.STATUS_INVALID_HANDLE, "no such console or handle"),
+        (S.STATUS_ACCESS_DENIED, "the caller may not act on that process"),
+        (S.STATUS_PRIVILEGE_NOT_HELD, "the caller's token lacks the privilege"),
+        (S.STATUS_NOT_LOGON_PROCESS, "a logon-process API from another process"),
+        (S.STATUS_LOGON_SESSION_EXISTS, "a second logon process registers"),
+        (S.STATUS_OBJECT_NAME_COLLISION, "the process, session or DOS device exists"),
+        (S.STATUS_OBJECT_NAME_NOT_FOUND, "no such DOS device"),
+        (S.STATUS_TOO_MANY_NAMES, "CsrpClientConnect: server id past the table"),
+        (S.STATUS_PROCESS_IS_TERMINATING, "the caller is exiting"),
+        (S.STATUS_THREAD_IS_TERMINATING, "BasepCreateProcess from a dying parent"),
+        (S.STATUS_INSUFFICIENT_RESOURCES, "a per-process table is full"),
+        (S.STATUS_CANCELLED, "ExitWindowsEx cancelled by a process"),
+        (S.STATUS_NOT_SUPPORTED, "a console mode or request the model does not support"),
+        (S.STATUS_PENDING, "ExitWindowsEx: winlogon will finish it (a final status)"),
+        (S.STATUS_UNSUCCESSFUL, "the kernel refused the operation the API asked of it"),
+    ),
 )
 
 # Connection info each server's ConnectCallback requires in CsrpClientConnect.
@@ -506,7 +540,3 @@ def api_by_number(api_number: int) -> CsrApi | None:
 def lookup_api(name: str) -> CsrApi | None:
     """An API by enum name, routine name or name-table string, case-insensitive."""
     return _BY_NAME.get(name.strip().lower())
-
-
-def server_apis(server_id: int) -> tuple[CsrApi, ...]:
-    return SERVER_PROTOCOLS[server_id].apis if 0 <= server_id < len(SERVER_PROTOCOLS) else ()

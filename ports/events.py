@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import zmq
 
+from nt.log import Logger
 from ports import wire
 
 TOPIC = b"exit"
@@ -51,7 +52,7 @@ class ExitPublisher:
 class ExitSubscriber:
     """Process side: one thread, callbacks run in it (keep them short)."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, key: bytes, log) -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str, key: bytes, log: Logger) -> None:
         self._ctx, self._endpoint, self._key, self._log = ctx, endpoint, key, log
         self._callbacks: list[Callable[[int, int, str], None]] = []
         self._lock = threading.Lock()

@@ -8,10 +8,24 @@ extensions for ``reg import/export`` (marked so in PROTOCOL.md).
 
 from __future__ import annotations
 
-from ports.schema import U32, Api, Bool, Dict, Int, List, Protocol, Str, Value
+from nt.status import NtStatus as S
+from ports.schema import U32, Api, Bool, Dict, Int, List, Map, Nullable, Protocol, Str, Tuple, Value
 
 SYSTEM_SERVICE_PORT = "\\KiSystemService"
 ATTACH_PORT = "\\KdAttachPort"
+# The three fixed endpoints, inside the boot's runtime directory (machine.json names it);
+# every other port's endpoint comes from NtOpenPort.
+SYSTEM_SERVICE_ENDPOINT = "k"
+ATTACH_ENDPOINT = "attach"
+EVENTS_ENDPOINT = "ev"
+KEY_FILE = "key"  # 32 bytes, mode 0600
+MACHINE_STATE = "machine.json"  # in the data root: boot_id, kernel_pid, runtime, profile
+
+
+def endpoint(runtime: object, name: str) -> str:
+    """``ipc://<runtime>/<name>`` for one of the fixed endpoints above."""
+    return f"ipc://{runtime}/{name}"
+
 
 PATH = Str(max_len=4096)
 NAME = Str(max_len=16383)
@@ -31,6 +45,46 @@ CM_BOOT_FLAG_SMSS = 0x0000
 CM_BOOT_FLAG_ACCEPTED = 0x0002
 
 
+# The kernel's process record (NtQueryInformationProcess, SystemProcessInformation).
+PROCESS_RECORD = Map(
+    fields={
+        "pid": U32(),
+        "image": Str(max_len=260),
+        "command_line": Str(max_len=32767),
+        "parent_pid": U32(),
+        "session": Nullable(U32()),
+        "state": Str(max_len=16, doc="suspended, running, exited or attached"),
+        "critical": Bool(),
+        "create_time": Str(max_len=64),
+        "exit_time": Nullable(Str(max_len=64)),
+        "exit_status": Nullable(Int(lo=-(2**31), hi=2**32 - 1)),
+        "signal": Nullable(Int(lo=0, hi=255)),
+        "user": Str(max_len=256),
+        "token": Dict(value=Value(max_len=256), max_len=16),
+    }
+)
+# One loaded driver (SystemModuleInformation), driverquery's columns and why it loaded there.
+MODULE_RECORD = Map(
+    fields={
+        "order": U32(),
+        "name": Str(max_len=256),
+        "display_name": Str(max_len=512),
+        "driver_type": Str(max_len=32, doc="Kernel or File System"),
+        "image": Str(max_len=4096),
+        "start": U32(),
+        "group": Str(max_len=256),
+        "tag": Nullable(U32()),
+        "object_name": Str(max_len=512),
+        "load_time": Str(max_len=64),
+        "reason": Str(max_len=1024),
+    }
+)
+# (name, object type, link target or nil), WinObj's columns.
+DIRECTORY_ENTRY = Tuple(items=(Str(max_len=512), Str(max_len=64), Nullable(Str(max_len=4096))))
+# (value name, REG_* type, data).
+VALUE_ENTRY = Tuple(items=(NAME, U32(), Value()))
+
+
 def _apis(*entries: tuple) -> tuple[Api, ...]:
     return tuple(Api(i, name, req, rep, doc) for i, (name, req, rep, doc) in enumerate(entries))
 
@@ -39,6 +93,28 @@ SYSTEM_SERVICES = Protocol(
     title="System services (\\KiSystemService)",
     max_message_length=2 << 20,
     doc="Every process's way into the kernel: processes, objects, registry, errors, shutdown.",
+    statuses=(
+        (S.STATUS_OBJECT_NAME_NOT_FOUND, "no object, key or value of that name"),
+        (S.STATUS_OBJECT_PATH_NOT_FOUND, "a directory on the way does not exist"),
+        (S.STATUS_OBJECT_NAME_COLLISION, "the name exists (ports, links, keys)"),
+        (S.STATUS_OBJECT_NAME_INVALID, "an empty or malformed name component"),
+        (S.STATUS_OBJECT_PATH_SYNTAX_BAD, "a path that does not start at the root"),
+        (S.STATUS_OBJECT_TYPE_MISMATCH, "the object is not of the type the service wants"),
+        (S.STATUS_NAME_TOO_LONG, "a name or endpoint longer than its limit"),
+        (S.STATUS_CANNOT_DELETE, "a permanent object or a key with subkeys"),
+        (S.STATUS_INVALID_CID, "no process with that pid"),
+        (S.STATUS_INVALID_HANDLE, "the named process or object is gone"),
+        (S.STATUS_INVALID_INFO_CLASS, "an information class the kernel does not serve"),
+        (S.STATUS_INVALID_PARAMETER, "a value the service refuses (beyond the schema)"),
+        (S.STATUS_ACCESS_DENIED, "acting on another process where only the caller may"),
+        (S.STATUS_PRIVILEGE_NOT_HELD, "the caller's token lacks the privilege"),
+        (S.STATUS_PROCESS_IS_TERMINATING, "the process is exiting"),
+        (S.STATUS_SHUTDOWN_IN_PROGRESS, "the machine is shutting down"),
+        (S.STATUS_TIMEOUT, "NtWaitForSingleObject: the wait timed out"),
+        (S.STATUS_INSUFFICIENT_RESOURCES, "a table is full"),
+        (S.STATUS_REGISTRY_CORRUPT, "a hive failed its integrity check"),
+        (S.STATUS_REGISTRY_IO_FAILED, "a hive write failed"),
+    ),
     apis=_apis(
         (
             "NtCreateUserProcess",
@@ -69,14 +145,18 @@ SYSTEM_SERVICES = Protocol(
         (
             "NtQueryInformationProcess",
             {"pid": U32()},
-            {"process": Dict(value=Value())},
+            {"process": PROCESS_RECORD},
             "One process record, exited ones included.",
         ),
         (
             "NtQuerySystemInformation",
             {"info_class": Str(max_len=64)},
-            {"processes": List()},
-            "SystemProcessInformation: the process table.",
+            {
+                "processes": List(item=PROCESS_RECORD, max_len=65536, optional=True),
+                "modules": List(item=MODULE_RECORD, max_len=4096, optional=True),
+            },
+            "SystemProcessInformation: the process table; SystemModuleInformation: the loaded "
+            "drivers in load order.",
         ),
         (
             "NtCreatePort",
@@ -107,7 +187,7 @@ SYSTEM_SERVICES = Protocol(
         (
             "NtQueryDirectoryObject",
             {"name": PATH},
-            {"entries": List()},
+            {"entries": List(item=DIRECTORY_ENTRY, max_len=65536)},
             "List a directory like WinObj.",
         ),
         (
@@ -176,7 +256,7 @@ SYSTEM_SERVICES = Protocol(
         (
             "NtEnumerateValueKey",
             {"path": PATH},
-            {"values": List(max_len=65536)},
+            {"values": List(item=VALUE_ENTRY, max_len=65536)},
             "Values as [name, type, data].",
         ),
         (

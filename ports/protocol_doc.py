@@ -16,15 +16,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nt.status import NtStatus, hexstatus
-from ports import csr, events, kernel, sb, sm, wire
+from ports import csr, events, kernel, protocol_guide, sb, sm, wire
+from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
 from ports.schema import Api, Protocol, describe
-from ports.server import CONNECT_SCHEMA, CONNECT_SCHEMA_VERSION
 
 PATH = Path(__file__).with_name("PROTOCOL.md")
 MAXMSGSIZE_SLACK = 4096  # PortServer.start: ZMQ_MAXMSGSIZE = max_message_length + 4096
 
 # The worked example: fixed, so that other implementations can reproduce the MAC.
-VECTOR_KEY = bytes(range(32))
+VECTOR_KEY = protocol_guide.VECTOR_KEY
 VECTOR_REQUEST = (wire.LPC_REQUEST, 1, 2, 7, kernel.SERVICE["NtOpenPort"])
 VECTOR_BODY = {"name": "\\Windows\\ApiPort"}
 
@@ -33,7 +33,7 @@ HEADER_FIELDS = (  # (name, struct code, meaning), in wire.HEADER order
     ("type", "B", "LPC message type (below)"),
     ("flags", "H", "0; reserved"),
     ("conn", "I", "connection id the server gave at CONNECT; 0 before"),
-    ("seq", "Q", "sender's sequence number on this connection, from 1, strictly increasing"),
+    ("seq", "Q", "the sender's message number on this connection (definition below)"),
     ("msg_id", "Q", "request id chosen by the client; a reply carries the request's"),
     ("code", "I", "request: the API number; reply: the NTSTATUS"),
 )
@@ -56,7 +56,7 @@ PORT_STATUSES = (
     (NtStatus.STATUS_NOT_IMPLEMENTED, "API number not in the port's table"),
     (NtStatus.STATUS_INSUFFICIENT_RESOURCES, "in-flight bound or request queue full"),
     (NtStatus.STATUS_INTERNAL_ERROR, "the handler failed; the server carries on"),
-    (NtStatus.STATUS_PORT_CONNECTION_REFUSED, "CONNECT refused (identity or accept callback)"),
+    (NtStatus.STATUS_PORT_CONNECTION_REFUSED, "CONNECT refused by the port's accept callback"),
     (NtStatus.STATUS_REVISION_MISMATCH, "CONNECT with another `proto`"),
     (NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, "CONNECT naming another port"),
     (NtStatus.STATUS_IO_TIMEOUT, "client side: no reply before the call's deadline"),
@@ -111,6 +111,7 @@ def frames_section() -> list[str]:
     if wire.HEADER.format != "<" + "".join(code for _, code, _ in HEADER_FIELDS):
         raise RuntimeError(f"HEADER_FIELDS no longer describe {wire.HEADER.format}")
     lines += _table(("offset", "size", "field", "type", "meaning"), rows)
+    lines += protocol_guide.seq_text()
     lines += [
         "**body**: a msgpack map (an empty body is `0x80`, the empty map). Strings are "
         "msgpack str (UTF-8), byte strings msgpack bin.",
@@ -165,7 +166,7 @@ def connect_section() -> list[str]:
     ]
     lines += _table(("field", "type"), ((f"`{k}`", v) for k, v in describe(CONNECT_SCHEMA)))
     lines += [
-        f"`proto` is {CONNECT_SCHEMA_VERSION}; `port` is the port's name (case-insensitive); "
+        f"`proto` is {CONNECT_VERSION}; `port` is the port's name (case-insensitive); "
         "`info` is the port's connection information (its schema is given per port below).",
         "",
         "The reply is an `LPC_REPLY` with the CONNECT's `msg_id`. On STATUS_SUCCESS its body "
@@ -174,10 +175,15 @@ def connect_section() -> list[str]:
         "the code says why (STATUS_PORT_CONNECTION_REFUSED, STATUS_REVISION_MISMATCH, "
         "STATUS_OBJECT_NAME_NOT_FOUND, STATUS_INVALID_PARAMETER).",
         "",
+        "`port` is the port's full object name, the one NtOpenPort was given "
+        "(`\\Sessions\\1\\Windows\\ApiPort` for session 1's csrss, not "
+        "`\\Windows\\ApiPort`).",
+        "",
         "A request before CONNECT, or with a `conn` the server did not give this peer, is "
         "answered STATUS_ILLEGAL_FUNCTION. `LPC_PORT_CLOSED` ends the connection; a server "
         "also closes every connection of a process the kernel reports dead.",
         "",
+        *protocol_guide.refused_text(),
     ]
     return lines
 
@@ -199,9 +205,14 @@ def limits_section() -> list[str]:
         "- Each connection has a bound on requests in flight; beyond it, and when the "
         "port's queue is full, requests are answered STATUS_INSUFFICIENT_RESOURCES at once.",
         "- Replies: `conn` as in the request, `msg_id` the request's, `code` the NTSTATUS, "
-        "`seq` the server's own counter (0 for replies the port thread sends at once).",
+        "`seq` as defined in section 1.",
+        "- A successful reply's body matches the API's reply schema in section 9 exactly: "
+        "the server checks it against the same table before sending (a mismatch is "
+        "STATUS_INTERNAL_ERROR). Replies with another status are not described; the model "
+        "sends them with an empty map, and clients must not rely on their body.",
         "",
-        "Statuses a client can get from the port layer itself:",
+        "Statuses a client can get from the port layer itself, on every port (section 9 "
+        "lists what each port's server answers besides):",
         "",
     ]
     lines += _table(("NTSTATUS", "when"), ((_status(s), why) for s, why in PORT_STATUSES))
@@ -267,6 +278,7 @@ def vector_section() -> list[str]:
         + ", ".join(f"`{name}` {getattr(fields, name)}" for name, _, _ in HEADER_FIELDS)
         + "; `mac` is HMAC-SHA256(key, header || body).",
         "",
+        *protocol_guide.vectors(),
     ]
 
 
@@ -305,6 +317,10 @@ def _port_intro(name: str, protocol: Protocol) -> list[str]:
     if protocol.connect_info:
         lines.append(f"CONNECT `info`: {_fields(protocol.connect_info)}")
         lines.append("")
+    if protocol.statuses:
+        lines.append("Statuses this port's server answers besides the port layer's:")
+        lines.append("")
+        lines += _table(("NTSTATUS", "when"), ((_status(st), w) for st, w in protocol.statuses))
     return lines
 
 
@@ -359,13 +375,15 @@ def render() -> str:
         "<!-- Generated by `python -m ports.protocol_doc` from the tables in ports/; "
         "do not edit by hand. -->",
         "",
-        "LPC over ZeroMQ for implementers in other languages: how a message is framed and "
-        "signed, how a connection starts, the limits, and every port's API table. "
-        "Endpoints are `ipc://` paths in the boot's private runtime directory; ask the "
-        "kernel for one with `NtOpenPort`.",
+        "LPC over ZeroMQ for implementers in other languages: how to reach a running "
+        "machine, how a message is framed and signed, how a connection starts, the limits, "
+        "and every port's API table with its request and reply schemas and statuses. "
+        "`tests/cluster/test_conformance.py` drives a live machine using only this "
+        "document (pyzmq, msgpack and hmac; none of the project's code).",
         "",
     ]
     for section in (
+        protocol_guide.machine_section,
         frames_section,
         signing_section,
         connect_section,

@@ -16,12 +16,15 @@ from typing import Protocol as TypingProtocol
 
 import zmq
 
-from ports.client import Connection, PortError
+from nt.log import Logger
+from ports.client import Connection, PortError, call_api
 from ports.events import ExitSubscriber
-from ports.kernel import ATTACH, ATTACH_PORT, SERVICE, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
+from ports.kernel import ATTACH, ATTACH_PORT, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
 from ports.schema import Protocol
 from ports.server import PortServer
 from ports.zap import ZapHandler, same_uid
+
+SERVICES = SYSTEM_SERVICES.by_name()
 
 
 class Namespace(TypingProtocol):
@@ -43,21 +46,20 @@ class RemoteNamespace:
         self.kernel = kernel
 
     def create_port(self, name: str, max_message_length: int, endpoint: str | None = None) -> str:
-        r = self.kernel.call(
-            SERVICE["NtCreatePort"], {"name": name, "max_message_length": max_message_length}
-        )
+        body = {"name": name, "max_message_length": max_message_length}
+        r = call_api(self.kernel, SERVICES["NtCreatePort"], body)
         if not r.ok:
             raise PortError(r.status, f"create port {name}")
         return r.body["endpoint"]
 
     def open_port(self, name: str) -> tuple[str, int, int]:
-        r = self.kernel.call(SERVICE["NtOpenPort"], {"name": name})
+        r = call_api(self.kernel, SERVICES["NtOpenPort"], {"name": name})
         if not r.ok:
             raise PortError(r.status, f"open port {name}")
         return r.body["endpoint"], r.body["max_message_length"], r.body["server_pid"]
 
     def query_process(self, pid: int) -> dict | None:
-        r = self.kernel.call(SERVICE["NtQueryInformationProcess"], {"pid": pid})
+        r = call_api(self.kernel, SERVICES["NtQueryInformationProcess"], {"pid": pid})
         return r.body.get("process") if r.ok else None
 
 
@@ -72,7 +74,7 @@ class LpcRuntime:
         key: bytes,
         kernel_endpoint: str,
         events_endpoint: str | None,
-        log,
+        log: Logger,
         namespace: Namespace | None = None,
         attach: dict | None = None,
     ) -> None:
@@ -115,11 +117,8 @@ class LpcRuntime:
         )
         conn.connect(timeout=2.0)
         try:
-            r = conn.call(
-                ATTACH.by_name()["KdAttachProcess"].number,
-                {"image": image, "session": session},
-                5.0,
-            )
+            body = {"image": image, "session": session}
+            r = call_api(conn, ATTACH.by_name()["KdAttachProcess"], body, 5.0)
         finally:
             conn.close()
         if not r.ok:

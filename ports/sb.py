@@ -4,10 +4,16 @@
 ``subsystems/csr/csrsrv/session.c`` (nt-spec.md §2.4). A subsystem's SB loop clamps
 ``ApiNumber > SbpMaxApiNumber`` to ``SbpMaxApiNumber`` and answers that with
 STATUS_NOT_IMPLEMENTED.
+
+Client stubs (smss's side, smsbapi.c) follow the table, one per API, named after the
+routine; ``call_api`` checks each body against the row's request schema before sending.
 """
 
 from __future__ import annotations
 
+from nt.status import NtStatus
+from ports.client import Connection, call_api
+from ports.contract import Reply
 from ports.schema import U32, Api, Int, Map, Protocol, Str
 
 SB_PORT_NAME = "SbApiPort"
@@ -80,10 +86,42 @@ SB_API_PORT = Protocol(
     apis=SB_APIS,
     connect_info={},
     doc="SB_API_MSG; smss connects back here after SmConnectToSm.",
+    statuses=(
+        (NtStatus.STATUS_PORT_CONNECTION_REFUSED, "CONNECT from any image but smss.exe"),
+        (
+            NtStatus.STATUS_INVALID_PARAMETER,
+            "SbpCreateSession: the kernel knows no such live process",
+        ),
+        (
+            NtStatus.STATUS_OBJECT_NAME_COLLISION,
+            "SbpCreateSession: the process or the session id is already registered",
+        ),
+        (
+            NtStatus.STATUS_NOT_IMPLEMENTED,
+            "every API but SbpCreateSession, and numbers past the table",
+        ),
+        (NtStatus.STATUS_SUCCESS, "SbpCreateSession: otherwise NtResumeThread's status"),
+    ),
 )
 
 
-def sb_api_name(api_number: int) -> str:
-    if 0 <= api_number < SbpMaxApiNumber:
-        return SB_APIS[api_number].name
-    return "SbpMaxApiNumber"
+# -- client stubs (smss -> subsystem) ----------------------------------------------------
+def SbCreateSession(
+    conn: Connection, session_id: int, process: dict, debug_session_id: int = 0
+) -> Reply:
+    """SbCreateSession: ``process`` is RTL_USER_PROCESS_INFORMATION (``PROCESS_INFO``)."""
+    body = {"session_id": session_id, "process": process, "debug_session_id": debug_session_id}
+    return call_api(conn, SB_APIS[SbpCreateSession], body)
+
+
+def SbTerminateSession(conn: Connection, session_id: int) -> Reply:
+    return call_api(conn, SB_APIS[SbpTerminateSession], {"session_id": session_id})
+
+
+def SbForeignSessionComplete(conn: Connection, session_id: int) -> Reply:
+    return call_api(conn, SB_APIS[SbpForeignSessionComplete], {"session_id": session_id})
+
+
+def SbCreateProcess(conn: Connection, image_name: str, command_line: str = "") -> Reply:
+    body = {"image_name": image_name, "command_line": command_line}
+    return call_api(conn, SB_APIS[SbpCreateProcess], body)

@@ -225,6 +225,43 @@ class OneOf(Field):
         return " | ".join(c.describe() for c in self.choices)
 
 
+@dataclass(frozen=True)
+class Nil(Field):
+    """msgpack nil (None): used with ``OneOf`` for a field that may be absent in value."""
+
+    def check(self, value: Any, path: str, depth: int) -> None:
+        if value is not None:
+            raise SchemaError(f"{path}: expected nil")
+        return None
+
+    def describe(self) -> str:
+        return "nil"
+
+
+@dataclass(frozen=True)
+class Tuple(Field):
+    """A fixed-length array, one type per position (msgpack has no tuples)."""
+
+    items: tuple = ()
+
+    def check(self, value: Any, path: str, depth: int) -> list:
+        if type(value) not in (list, tuple) or len(value) != len(self.items):
+            raise SchemaError(f"{path}: expected an array of {len(self.items)}")
+        _depth(path, depth)
+        return [
+            f.check(v, f"{path}[{i}]", depth + 1)
+            for i, (f, v) in enumerate(zip(self.items, value, strict=True))
+        ]
+
+    def describe(self) -> str:
+        return "[" + ", ".join(f.describe() for f in self.items) + "]"
+
+
+def Nullable(field: Field) -> OneOf:
+    """``field`` or nil."""
+    return OneOf(choices=(field, Nil()))
+
+
 def _depth(path: str, depth: int) -> None:
     if depth >= MAX_DEPTH:
         raise SchemaError(f"{path}: nested deeper than {MAX_DEPTH}")
@@ -275,16 +312,29 @@ class Api:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A port protocol: its API table, message limit and connection-info schema."""
+    """A port protocol: its API table, message limit, connection-info schema, and the
+    statuses its server answers beyond the port layer's ((NTSTATUS, when) pairs; a test
+    checks them against the server's source, PROTOCOL.md lists them)."""
 
     title: str
     max_message_length: int
     apis: tuple = ()
     connect_info: dict = field(default_factory=dict)
     doc: str = ""
+    statuses: tuple = ()
 
     def by_number(self) -> dict[int, Api]:
-        return {a.number: a for a in self.apis}
+        """API number -> row; built once (a port looks it up on every request)."""
+        table = self.__dict__.get("_by_number")
+        if table is None:
+            table = {a.number: a for a in self.apis}
+            object.__setattr__(self, "_by_number", table)
+        return table
 
     def by_name(self) -> dict[str, Api]:
-        return {a.name: a for a in self.apis}
+        """API name -> row; built once (client stubs look it up on every call)."""
+        table = self.__dict__.get("_by_name")
+        if table is None:
+            table = {a.name: a for a in self.apis}
+            object.__setattr__(self, "_by_name", table)
+        return table

@@ -24,60 +24,27 @@ from typing import Any
 
 import zmq
 
+from nt.log import Logger
 from nt.status import NtStatus
 from ports import wire
+from ports.contract import (
+    CONNECT_SCHEMA,
+    CONNECT_VERSION,
+    PENDING,
+    ClientContext,
+    Handler,
+    HandlerResult,
+    Reply,
+    dispatch,
+    normalise,
+)
 from ports.pool import WorkerPool
-from ports.schema import Dict, Int, Protocol, SchemaError, Str, Value, validate
+from ports.schema import Protocol, SchemaError, validate
 from ports.zap import Policy, ZapHandler
 
-PENDING = object()  # handler will complete the reply later through client.defer()
+# csrss's ApiPort decodes server id / API id itself, then runs ports.contract.invoke.
+Dispatch = Callable[[int, Any, ClientContext], HandlerResult]
 
-CONNECT_SCHEMA_VERSION = 1
-
-
-@dataclass
-class Reply:
-    status: int
-    body: dict = field(default_factory=dict)
-
-
-@dataclass
-class ClientContext:
-    """What a handler knows about its caller; built from the kernel, never the payload."""
-
-    pid: int
-    image: str
-    session: int | None
-    token: dict
-    conn_id: int
-    port: str
-    info: dict
-    state: dict = field(default_factory=dict)
-    _server: Any = None
-    _rid: bytes = b""
-    _msg_id: int = 0
-
-    def defer(self) -> Deferred:
-        return Deferred(self._server, self._rid, self.conn_id, self._msg_id)
-
-
-class Deferred:
-    """A reply the handler sends later (CsrReplyPending); completes exactly once."""
-
-    def __init__(self, server: PortServer, rid: bytes, conn_id: int, msg_id: int) -> None:
-        self._server, self._rid, self._conn_id, self._msg_id = server, rid, conn_id, msg_id
-        self._done = threading.Lock()
-        self.completed = False
-
-    def complete(self, status: int, body: dict | None = None) -> None:
-        if not self._done.acquire(blocking=False):
-            return
-        self.completed = True
-        self._server._send_reply(self._rid, self._conn_id, self._msg_id, status, body or {})
-
-
-# handler(message, client) -> dict | int | Reply | PENDING
-Handler = Callable[[dict, ClientContext], Any]
 # identify(pid) -> {"image", "session", "token"} or None when the pid is not ours
 Identify = Callable[[int], dict | None]
 
@@ -104,10 +71,10 @@ class PortServer:
         key: bytes,
         identify: Identify,
         policy: Policy,
-        log,
+        log: Logger,
         accept: Callable[[ClientContext], Any] | None = None,
         on_closed: Callable[[ClientContext], None] | None = None,
-        dispatch: Callable[[int, dict, ClientContext], Any] | None = None,
+        dispatch: Dispatch | None = None,
         threads: int = 1,
         max_threads: int = 1,
         max_inflight: int = 32,
@@ -123,7 +90,6 @@ class PortServer:
         self._ctx, self._zap = ctx, zap
         self._identify, self._policy = identify, policy
         self._accept, self._on_closed, self._dispatch = accept, on_closed, dispatch
-        self._apis = protocol.by_number()
         self.max_inflight, self.max_queue = max_inflight, max_queue
         # APIs whose handlers only touch in-memory state under short locks run on the port
         # thread itself (LPC's quick path): no hand-off to a request thread and back.
@@ -313,7 +279,7 @@ class PortServer:
             msg = validate(CONNECT_SCHEMA, msg)
         except (wire.WireError, SchemaError):
             return NtStatus.STATUS_INVALID_PARAMETER, {}
-        if msg["proto"] != CONNECT_SCHEMA_VERSION:
+        if msg["proto"] != CONNECT_VERSION:
             return NtStatus.STATUS_REVISION_MISMATCH, {}
         if msg["port"].casefold() != self.name.casefold():
             return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, {}
@@ -381,7 +347,9 @@ class PortServer:
             result = self._invoke(header.code, body, client)
             if header.type == wire.LPC_DATAGRAM or result is PENDING:
                 return
-            status, reply = _normalise(result)  # TypeError for a handler's wrong return
+            result = normalise(result)  # TypeError for a handler's wrong return
+            assert isinstance(result, Reply)
+            status, reply = int(result.status), result.body
         except Exception:
             self.log.error(
                 "port.handler_failed",
@@ -395,7 +363,7 @@ class PortServer:
             status, reply = NtStatus.STATUS_INTERNAL_ERROR, {}
         self._send_reply(conn.rid, conn.conn_id, header.msg_id, status, reply, conn, direct)
 
-    def _invoke(self, api_number: int, body: bytes, client: ClientContext) -> Any:
+    def _invoke(self, api_number: int, body: bytes, client: ClientContext) -> HandlerResult:
         try:
             msg = wire.unpack_body(body, self.protocol.max_message_length)
         except wire.WireError as exc:
@@ -403,19 +371,14 @@ class PortServer:
             return NtStatus.STATUS_INVALID_PARAMETER
         if self._dispatch is not None:  # csrss: server id / api id decoding is its own
             return self._dispatch(api_number, msg, client)
-        api = self._apis.get(api_number)
-        handler = self.handlers.get(api_number)
-        if api is None or handler is None:
-            return self.protocol_unknown_status()
-        try:
-            msg = validate(api.request, msg)
-        except SchemaError as exc:
-            self._bad_message(client, api_number, str(exc))
-            return NtStatus.STATUS_INVALID_PARAMETER
-        return handler(msg, client)
-
-    def protocol_unknown_status(self) -> int:
-        return getattr(self.protocol, "unknown_status", NtStatus.STATUS_NOT_IMPLEMENTED)
+        return dispatch(
+            self.protocol,
+            self.handlers,
+            api_number,
+            msg,
+            client,
+            lambda reason: self._bad_message(client, api_number, reason),
+        )
 
     def _bad_message(self, client: ClientContext, api: int, reason: str) -> None:
         self.log.warning(
@@ -432,7 +395,7 @@ class PortServer:
         conn: _Conn | None = None,
         direct: bool = False,
     ) -> None:
-        seq = next(conn.reply_seq) if conn is not None else 1
+        seq = next(conn.reply_seq) if conn is not None else 0  # no connection yet: 0
         try:
             frames = wire.encode(self.key, wire.LPC_REPLY, conn_id, seq, msg_id, status, body)
         except (TypeError, ValueError, OverflowError):
@@ -475,20 +438,3 @@ class PortServer:
     def clients(self) -> list[ClientContext]:
         with self._lock:
             return [c.client for c in self._conns.values()]
-
-
-def _normalise(result: Any) -> tuple[int, dict]:
-    if isinstance(result, Reply):
-        return int(result.status), result.body
-    if isinstance(result, dict):
-        return NtStatus.STATUS_SUCCESS, result
-    if isinstance(result, int):
-        return int(result), {}
-    raise TypeError(f"handler returned {type(result).__name__}")
-
-
-CONNECT_SCHEMA = {
-    "port": Str(max_len=512),
-    "info": Dict(value=Value(max_len=4096), max_len=32, optional=True, default={}),
-    "proto": Int(lo=0, hi=0xFFFF),
-}

@@ -4,11 +4,23 @@
 ``base/system/smss/smloop.c`` (nt-spec.md §2.3). The connection information is
 ``SB_CONNECTION_INFO``: a subsystem gives its image type and its SbApiPort name; a plain
 client gives type 0 (IMAGE_SUBSYSTEM_UNKNOWN) and no name.
+
+Client stubs (smclient.c) follow the table, one per API, named after the NT routine: each
+builds the body, and ``call_api`` checks it against the row's request schema before it is
+sent. ``SmConnectToSm`` is the CONNECT.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from nt.status import NtStatus
+from ports.client import Connection, call_api
+from ports.contract import Reply
 from ports.schema import U32, Api, Bool, Int, Map, Protocol, Str
+
+if TYPE_CHECKING:
+    from ports.runtime import LpcRuntime
 
 SM_PORT_NAME = "\\SmApiPort"
 MAX_MESSAGE_LENGTH = 4096
@@ -86,7 +98,8 @@ SM_APIS = (
             "command": Str(max_len=128, optional=True, default=""),
         },
         {"session_id": U32(), "csrss_pid": U32(), "initial_pid": U32()},
-        "Create a session: its csrss, then the initial command.",
+        "Create a session on demand through an smss instance: its csrss, then the initial "
+        "command. Answered when the instance is done; a failed session fails the call only.",
     ),
     Api(SmpStopCsrApi, "SmpStopCsrApi", SESSION_ID, {}, "STATUS_NOT_IMPLEMENTED"),
 )
@@ -97,4 +110,91 @@ SM_API_PORT = Protocol(
     apis=SM_APIS,
     connect_info=CONNECT_INFO,
     doc="SM_API_MSG; ApiNumber >= SmpMaxApiNumber is answered STATUS_NOT_IMPLEMENTED.",
+    statuses=(
+        (
+            NtStatus.STATUS_INVALID_PARAMETER_MIX,
+            "CONNECT: `subsystem_type` given without `sb_port` (INVALID_PARAMETER_MIX)",
+        ),
+        (
+            NtStatus.STATUS_PORT_CONNECTION_REFUSED,
+            "CONNECT: that session's image type is already served by a live subsystem",
+        ),
+        (NtStatus.STATUS_INVALID_PARAMETER, "APIs 0-2 from a connection that is not a subsystem's"),
+        (
+            NtStatus.STATUS_ACCESS_DENIED,
+            "SmpExecPgmApi: the process is not one the caller created (see §0.4)",
+        ),
+        (NtStatus.STATUS_INVALID_CID, "SmpExecPgmApi: no such process (INVALID_CID)"),
+        (
+            NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
+            "SmpExecPgmApi: no subsystem serves the session; LoadDefered: no such name",
+        ),
+        (NtStatus.STATUS_NOT_IMPLEMENTED, "APIs the model (like ReactOS) does not implement"),
+        (
+            NtStatus.STATUS_OBJECT_NAME_COLLISION,
+            "SmpStartCsrApi: that session exists or is being made",
+        ),
+        (
+            NtStatus.STATUS_UNSUCCESSFUL,
+            "SmpStartCsrApi: smss is still initialising, or the session's instance died "
+            "(otherwise its failure status)",
+        ),
+        (
+            NtStatus.STATUS_SUCCESS,
+            "SmpExecPgmApi: otherwise the subsystem's SbpCreateSession status",
+        ),
+    ),
 )
+
+
+# -- client stubs (smclient.c) -----------------------------------------------------------
+def SmConnectToSm(
+    lpc: LpcRuntime, subsystem_type: int = IMAGE_SUBSYSTEM_UNKNOWN, sb_port: str = ""
+) -> Connection:
+    """CONNECT to ``\\SmApiPort``: a subsystem names its type and SbApiPort, a plain
+    client gives neither. Raises ``PortError`` when refused."""
+    info: dict = {"subsystem_type": subsystem_type}
+    if sb_port:
+        info["sb_port"] = sb_port
+    return lpc.connect_port(SM_PORT_NAME, info)
+
+
+def SmSessionComplete(conn: Connection, session_id: int, session_status: int) -> Reply:
+    return call_api(
+        conn,
+        SM_APIS[SmpSessionCompleteApi],
+        {"session_id": session_id, "session_status": session_status & 0xFFFFFFFF},
+    )
+
+
+def SmExecPgm(
+    conn: Connection,
+    pid: int,
+    *,
+    session: int = 0,
+    subsystem_type: int = IMAGE_SUBSYSTEM_WINDOWS_GUI,
+    debug_flag: bool = False,
+) -> Reply:
+    """SmExecPgm: hand smss a process the caller created suspended (``pid``)."""
+    process = {"pid": pid, "session": session, "subsystem_type": subsystem_type}
+    return call_api(conn, SM_APIS[SmpExecPgmApi], {"process": process, "debug_flag": debug_flag})
+
+
+def SmLoadDeferedSubsystem(conn: Connection, name: str) -> Reply:
+    return call_api(conn, SM_APIS[SmpLoadDeferedSubsystemApi], {"name": name})
+
+
+def SmStartCsr(conn: Connection, session_id: int, command: str = "") -> Reply:
+    return call_api(conn, SM_APIS[SmpStartCsrApi], {"session_id": session_id, "command": command})
+
+
+def SmStopCsr(conn: Connection, session_id: int) -> Reply:
+    return call_api(conn, SM_APIS[SmpStopCsrApi], {"session_id": session_id})
+
+
+def SmTerminateForeignSession(conn: Connection, session_id: int) -> Reply:
+    return call_api(conn, SM_APIS[SmpTerminateForeignSessionApi], {"session_id": session_id})
+
+
+def SmCreateForeignSession(conn: Connection) -> Reply:
+    return call_api(conn, SM_APIS[SmpCreateForeignSessionApi], {})

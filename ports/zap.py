@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import zmq
 
+from nt.log import Logger
+
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 
 # policy(pid, uid) -> (allowed, reason)
@@ -25,7 +27,7 @@ Policy = Callable[[int, int], tuple[bool, str]]
 class ZapHandler:
     """One per process (per zmq context); dispatches on the ZAP domain = port name."""
 
-    def __init__(self, ctx: zmq.Context, log) -> None:
+    def __init__(self, ctx: zmq.Context, log: Logger) -> None:
         self._ctx = ctx
         self._log = log
         self._policies: dict[bytes, Policy] = {}

@@ -12,6 +12,9 @@ Dispatch follows nt-spec.md §3.4 for an ``LPC_REQUEST`` from a CSR process:
 4. the handler runs; an exception is STATUS_INTERNAL_ERROR and csrss carries on
    (reliability-security.md C3) instead of ReactOS's unhandled-exception path.
 
+Steps 3 and 4 are ``ports.contract.invoke``, the path every port takes; what is left here
+is CSR's own: the server id / API id decoding, the server-DLL tables and the reply codes.
+
 A sender that is not a CSR process gets STATUS_ILLEGAL_FUNCTION. A call from csrss itself
 is ``CsrCallServerFromServer``: the same checks plus the server's ``ValidTable``, and a
 fault there is STATUS_ACCESS_VIOLATION.
@@ -24,17 +27,16 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, status_name
+from nt.log import get_logger
+from nt.status import NtStatus, hexstatus
+from ports.contract import ClientContext, Handler, HandlerResult, Reply, invoke
 from ports.csr import CSR_SERVER_DLL_MAX, CsrApi, api_number_to_api_id, api_number_to_server_id
-from ports.schema import SchemaError, validate
 
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
     from processes.csrss.process import CsrProcess
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 class ReplyCode(IntEnum):
@@ -54,21 +56,6 @@ class ShutdownResult(IntEnum):
     CsrShutdownCancelled = 3
 
 
-@dataclass(frozen=True)
-class Reply:
-    """An API's answer: an NTSTATUS, a body, and the reply code of ``CsrApiRequestThread``.
-
-    ``STATUS_PENDING`` here is an ordinary final status (win32k's "winlogon will do it"),
-    not a request to defer the reply."""
-
-    status: int
-    body: dict = field(default_factory=dict)
-    reply_code: int = ReplyCode.CsrReplyImmediately
-
-
-Handler = Callable[[dict, Any], "dict | int | Reply"]
-
-
 @dataclass(eq=False)
 class ServerDll:
     """CSR_SERVER_DLL. ``highest_api_supported`` is absolute, as in ReactOS (1034 for
@@ -85,7 +72,7 @@ class ServerDll:
     name_table: list[str] = field(default_factory=list)
     api_table: list[CsrApi | None] = field(default_factory=list)
     size_of_process_data: int = 0
-    connect_callback: Callable[[CsrProcess, dict], int | Reply] | None = None
+    connect_callback: Callable[[CsrProcess, dict], HandlerResult] | None = None
     disconnect_callback: Callable[[CsrProcess], None] | None = None
     new_process_callback: Callable[[CsrProcess | None, CsrProcess], int] | None = None
     hard_error_callback: Callable[[CsrProcess | None, dict], int] | None = None
@@ -95,19 +82,6 @@ class ServerDll:
     @property
     def table_size(self) -> int:
         return self.highest_api_supported - self.api_base
-
-
-def fixed_status(status: int) -> Handler:
-    """A handler that always answers ``status`` (ReactOS's stubs and unused functions)."""
-
-    def handler(message: dict, client: Any) -> int:
-        return status
-
-    handler.__name__ = f"answer_{status_name(status)}"
-    return handler
-
-
-NOT_IMPLEMENTED = fixed_status(NtStatus.STATUS_NOT_IMPLEMENTED)
 
 
 def install_tables(
@@ -130,15 +104,7 @@ def install_tables(
     server_dll.api_table = list(apis)
 
 
-def normalize(result: dict | int | Reply) -> Reply:
-    if isinstance(result, Reply):
-        return result
-    if isinstance(result, dict):
-        return Reply(NtStatus.STATUS_SUCCESS, result)
-    return Reply(int(result))
-
-
-def dispatch(csr: CsrServer, api_number: int, message: Any, client: Any) -> Reply:
+def dispatch(csr: CsrServer, api_number: int, message: Any, client: ClientContext) -> Reply:
     """One ApiPort request from ``client`` (the port's stamped identity)."""
     if client.pid == csr.pid:
         return call_server_from_server(csr, api_number, message, client)
@@ -155,39 +121,33 @@ def dispatch(csr: CsrServer, api_number: int, message: Any, client: Any) -> Repl
         csr.dereference_process(process)
 
 
-def call_server_from_server(csr: CsrServer, api_number: int, message: Any, client: Any) -> Reply:
+def call_server_from_server(
+    csr: CsrServer, api_number: int, message: Any, client: ClientContext
+) -> Reply:
     """CsrCallServerFromServer: csrss calling one of its own server DLLs."""
     return _call(csr, api_number, message, client, server_to_server=True)
 
 
 def _call(
-    csr: CsrServer, api_number: int, message: Any, client: Any, server_to_server: bool
+    csr: CsrServer, api_number: int, message: Any, client: ClientContext, server_to_server: bool
 ) -> Reply:
     located = _locate(csr, api_number, client.pid)
     if located is None:
         return Reply(NtStatus.STATUS_ILLEGAL_FUNCTION)
     server_dll, index = located
-    api = server_dll.api_table[index] if index < len(server_dll.api_table) else None
-    if api is not None:
-        name = api.name
-    else:
-        name = server_dll.name_table[index] if index < len(server_dll.name_table) else str(index)
+    api = server_dll.api_table[index]
     if server_to_server and not server_dll.valid_table[index]:
-        _bad_api(api_number, client.pid, "not valid server-to-server", api=name)
+        _bad_api(api_number, client.pid, "not valid server-to-server", api=api.name)
         return Reply(NtStatus.STATUS_ILLEGAL_FUNCTION)
+    why: list[str] = []
     try:
-        body = validate(api.request, message) if api else _plain(message)
-    except SchemaError as exc:
-        reply = Reply(NtStatus.STATUS_INVALID_PARAMETER)
-        _log_call(name, api_number, client.pid, reply, reason=str(exc))
-        return reply
-    try:
-        reply = normalize(server_dll.dispatch_table[index](body, client))
+        reply = invoke(api, server_dll.dispatch_table[index], message, client, why.append)
     except Exception:
-        log.exception("csr.api_exception", api=name, api_number=hexstatus(api_number))
+        log.exception("csr.api_exception", api=api.name, api_number=hexstatus(api_number))
         fault = NtStatus.STATUS_ACCESS_VIOLATION if server_to_server else None
         reply = Reply(fault or NtStatus.STATUS_INTERNAL_ERROR)
-    _log_call(name, api_number, client.pid, reply)
+    assert isinstance(reply, Reply)  # no CSR API defers its reply
+    _log_call(api.name, api_number, client.pid, reply, **({"reason": why[0]} if why else {}))
     return reply
 
 
@@ -212,12 +172,6 @@ def _locate(csr: CsrServer, api_number: int, pid: int) -> tuple[ServerDll, int] 
     return server_dll, index
 
 
-def _plain(message: Any) -> dict:
-    if type(message) is not dict:
-        raise SchemaError("body: expected map")
-    return message
-
-
 def _bad_api(api_number: int, pid: int, reason: str, **extra: Any) -> None:
     fields = {k: v for k, v in extra.items() if v is not None}
     log.warning(
@@ -225,8 +179,7 @@ def _bad_api(api_number: int, pid: int, reason: str, **extra: Any) -> None:
         api_number=hexstatus(api_number),
         caller_pid=pid,
         reason=reason,
-        status=hexstatus(NtStatus.STATUS_ILLEGAL_FUNCTION),
-        status_name="STATUS_ILLEGAL_FUNCTION",
+        status=NtStatus.STATUS_ILLEGAL_FUNCTION,
         **fields,
     )
 
@@ -242,7 +195,6 @@ def _log_call(name: str, api_number: int, pid: int, reply: Reply, **extra: Any) 
         api=name,
         api_number=hexstatus(api_number),
         caller_pid=pid,
-        status=hexstatus(reply.status),
-        status_name=status_name(reply.status),
+        status=reply.status,
         **extra,
     )

@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success, status_name
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply, fixed_status
 from ports.csr import (
     BASESRV_APIS,
     BASESRV_CONNECT_INFO,
@@ -28,17 +28,10 @@ from ports.csr import (
     BasepMaxApiNumber,
 )
 from ports.schema import SchemaError, validate
-from processes.csrss.api import (
-    NOT_IMPLEMENTED,
-    Reply,
-    ReplyCode,
-    ServerDll,
-    fixed_status,
-    install_tables,
-)
+from processes.csrss.api import ReplyCode, ServerDll, install_tables
 from processes.csrss.process import CsrProcess, CsrProcessFlags, CsrShutdownFlags, kernel_info
 
-log = structlog.get_logger()
+log = get_logger()
 
 DDD_RAW_TARGET_PATH = 0x1
 DDD_REMOVE_DEFINITION = 0x2
@@ -85,14 +78,14 @@ class BaseServer:
         self.dos_device_lock = threading.Lock()
         self.nls: dict[int, dict[str, Any]] = {}  # per MuSessionId
 
-    def _caller(self, client: Any) -> CsrProcess:
+    def _caller(self, client: ClientContext) -> CsrProcess:
         process = self.csr.client_process(client)
         assert process is not None  # dispatch only calls us for CSR processes
         return process
 
     # --- processes and threads ---------------------------------------------------------
 
-    def create_process(self, message: dict, client: Any) -> Reply:
+    def create_process(self, message: dict, client: ClientContext) -> Reply:
         """BaseSrvCreateProcess: the parent registers its suspended child."""
         parent = self._caller(client)
         pid = message["process_id"]
@@ -112,7 +105,7 @@ class BaseServer:
             return Reply(status, reply_code=ReplyCode.CsrReplyDeadClient)
         return Reply(status)
 
-    def create_thread(self, message: dict, client: Any) -> int:
+    def create_thread(self, message: dict, client: ClientContext) -> int:
         """BaseSrvCreateThread: a new thread of the caller (or of another CSR process)."""
         caller = self._caller(client)
         target = caller
@@ -124,7 +117,7 @@ class BaseServer:
                 return NtStatus.STATUS_UNSUCCESSFUL  # CsrLockProcessByClientId
         return self._add_thread(target, message["thread_id"])
 
-    def register_thread(self, message: dict, client: Any) -> int:
+    def register_thread(self, message: dict, client: ClientContext) -> int:
         """BaseSrvRegisterThread: a thread the caller made without CreateThread."""
         return self._add_thread(self._caller(client), message["thread_id"])
 
@@ -135,12 +128,12 @@ class BaseServer:
             process.threads.add(tid)
         return NtStatus.STATUS_SUCCESS
 
-    def exit_process(self, message: dict, client: Any) -> Reply:
+    def exit_process(self, message: dict, client: ClientContext) -> Reply:
         """BaseSrvExitProcess: forget the caller now; it is about to die."""
         status = self.csr.destroy_process(client.pid, message["exit_code"])
         return Reply(status, reply_code=ReplyCode.CsrReplyDeadClient)
 
-    def set_process_shutdown_param(self, message: dict, client: Any) -> int:
+    def set_process_shutdown_param(self, message: dict, client: ClientContext) -> int:
         if message["flags"] & ~CsrShutdownFlags.SHUTDOWN_NORETRY:
             return NtStatus.STATUS_INVALID_PARAMETER
         if message["level"] > SHUTDOWN_LEVEL_MAX:
@@ -151,7 +144,7 @@ class BaseServer:
             process.shutdown_flags = message["flags"]
         return NtStatus.STATUS_SUCCESS
 
-    def get_process_shutdown_param(self, message: dict, client: Any) -> dict:
+    def get_process_shutdown_param(self, message: dict, client: ClientContext) -> dict:
         process = self._caller(client)
         return {
             "level": process.shutdown_level,
@@ -160,26 +153,26 @@ class BaseServer:
 
     # --- small services ----------------------------------------------------------------
 
-    def get_temp_file(self, message: dict, client: Any) -> dict:
+    def get_temp_file(self, message: dict, client: ClientContext) -> dict:
         """BaseSrvGetTempFile: a 16-bit id, unique while it does not wrap. (ReactOS also
         returns the id as the NTSTATUS; the model answers STATUS_SUCCESS.)"""
         with self.csr.processes.lock:
             self.temp_file_unique = (self.temp_file_unique + 1) & 0xFFFF
             return {"unique_id": self.temp_file_unique}
 
-    def is_first_vdm(self, message: dict, client: Any) -> dict:
+    def is_first_vdm(self, message: dict, client: ClientContext) -> dict:
         with self.csr.processes.lock:
             first, self.first_vdm = self.first_vdm, False
         return {"first_vdm": first}
 
-    def sound_sentry_notification(self, message: dict, client: Any) -> int:
+    def sound_sentry_notification(self, message: dict, client: ClientContext) -> int:
         """_UserSoundSentry lives in winsrv; without winsrv FailSoundSentry says no."""
         winsrv = any(d is not None and d.name.lower() == "winsrv" for d in self.csr.loaded)
         return NtStatus.STATUS_SUCCESS if winsrv else NtStatus.STATUS_ACCESS_DENIED
 
     # --- NLS -----------------------------------------------------------------------------
 
-    def _nls_record(self, client: Any) -> dict[str, Any]:
+    def _nls_record(self, client: ClientContext) -> dict[str, Any]:
         session = client.session if client.session is not None else self.csr.session_id
         return self.nls.setdefault(
             session or 0,
@@ -190,7 +183,7 @@ class BaseServer:
             },
         )
 
-    def nls_set_user_info(self, message: dict, client: Any) -> int:
+    def nls_set_user_info(self, message: dict, client: ClientContext) -> int:
         entry = NLS_USER_INFO_DEFAULTS.get(message["lc_type"])
         if entry is None:
             return NtStatus.STATUS_INVALID_PARAMETER
@@ -200,14 +193,14 @@ class BaseServer:
             record["cache_update_count"] = (record["cache_update_count"] + 1) & 0xFFFFFFFF
         return NtStatus.STATUS_SUCCESS
 
-    def nls_get_user_info(self, message: dict, client: Any) -> dict:
+    def nls_get_user_info(self, message: dict, client: ClientContext) -> dict:
         with self.csr.processes.lock:
             record = self._nls_record(client)
             return {**record, "values": dict(record["values"])}
 
     # --- DOS devices -------------------------------------------------------------------
 
-    def define_dos_device(self, message: dict, client: Any) -> int:
+    def define_dos_device(self, message: dict, client: ClientContext) -> int:
         """BaseSrvDefineDosDevice: a DOS device is a symbolic link in the caller's
         DosDevices; defining over one stacks the old target, removing restores it."""
         flags = message["flags"]
@@ -234,12 +227,11 @@ class BaseServer:
             link=link,
             target=target,
             flags=hex(flags),
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         return status
 
-    def _dos_device_link(self, device: str, client: Any) -> str:
+    def _dos_device_link(self, device: str, client: ClientContext) -> str:
         session = client.session if client.session is not None else self.csr.session_id
         return f"\\Sessions\\{session}\\DosDevices\\{device}" if session else f"\\??\\{device}"
 

@@ -8,11 +8,11 @@ against server-side limits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nt.status import NtStatus
+from ports.contract import ClientContext, Handler
 from processes.csrss import console as con
-from processes.csrss.api import Handler
 from processes.csrss.console import ConsoleIoHandle, ScreenBuffer
 
 if TYPE_CHECKING:
@@ -25,12 +25,14 @@ class ConsoleIo:
     def __init__(self, server: ConsoleServer) -> None:
         self.server = server
 
-    def _io(self, client: Any, handle: int, kind: int | None = None) -> ConsoleIoHandle | int:
+    def _io(
+        self, client: ClientContext, handle: int, kind: int | None = None
+    ) -> ConsoleIoHandle | int:
         return self.server.io_handle(client, handle, kind)
 
     # --- handles -------------------------------------------------------------------------
 
-    def open_console(self, message: dict, client: Any) -> dict | int:
+    def open_console(self, message: dict, client: ClientContext) -> dict | int:
         """SrvOpenConsole: CONIN$ / CONOUT$."""
         with self.server.lock:
             found = self.server.console_of(client)
@@ -46,7 +48,7 @@ class ConsoleIo:
             handle = data.insert(io)
         return {"handle": handle} if handle is not None else NtStatus.STATUS_INSUFFICIENT_RESOURCES
 
-    def duplicate_handle(self, message: dict, client: Any) -> dict | int:
+    def duplicate_handle(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["source_handle"])
             if isinstance(io, int):
@@ -65,12 +67,12 @@ class ConsoleIo:
                 del data.handles[message["source_handle"]]
         return {"handle": handle}
 
-    def get_handle_information(self, message: dict, client: Any) -> dict | int:
+    def get_handle_information(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"])
             return io if isinstance(io, int) else {"flags": io.flags}
 
-    def set_handle_information(self, message: dict, client: Any) -> int:
+    def set_handle_information(self, message: dict, client: ClientContext) -> int:
         mask = message["mask"] & (con.HANDLE_FLAG_INHERIT | con.HANDLE_FLAG_PROTECT_FROM_CLOSE)
         with self.server.lock:
             io = self._io(client, message["handle"])
@@ -79,7 +81,7 @@ class ConsoleIo:
             io.flags = (io.flags & ~mask) | (message["flags"] & mask)
         return NtStatus.STATUS_SUCCESS
 
-    def close_handle(self, message: dict, client: Any) -> int:
+    def close_handle(self, message: dict, client: ClientContext) -> int:
         with self.server.lock:
             io = self._io(client, message["handle"])
             if isinstance(io, int):
@@ -89,13 +91,13 @@ class ConsoleIo:
             del data.handles[message["handle"]]
         return NtStatus.STATUS_SUCCESS
 
-    def verify_io_handle(self, message: dict, client: Any) -> dict:
+    def verify_io_handle(self, message: dict, client: ClientContext) -> dict:
         with self.server.lock:
             return {"valid": not isinstance(self._io(client, message["handle"]), int)}
 
     # --- modes ---------------------------------------------------------------------------
 
-    def get_mode(self, message: dict, client: Any) -> dict | int:
+    def get_mode(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"])
             if isinstance(io, int):
@@ -103,7 +105,7 @@ class ConsoleIo:
             mode = io.console.input_mode if io.kind == con.HANDLE_INPUT else io.buffer.mode
         return {"mode": mode}
 
-    def set_mode(self, message: dict, client: Any) -> int:
+    def set_mode(self, message: dict, client: ClientContext) -> int:
         mode = message["mode"]
         with self.server.lock:
             io = self._io(client, message["handle"])
@@ -121,7 +123,7 @@ class ConsoleIo:
 
     # --- input ---------------------------------------------------------------------------
 
-    def write_console_input(self, message: dict, client: Any) -> dict | int:
+    def write_console_input(self, message: dict, client: ClientContext) -> dict | int:
         """SrvWriteConsoleInput; with processed input, ^C becomes CTRL_C_EVENT."""
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_INPUT)
@@ -138,7 +140,7 @@ class ConsoleIo:
                 written += 1
         return {"written": written}
 
-    def get_console_input(self, message: dict, client: Any) -> dict | int:
+    def get_console_input(self, message: dict, client: ClientContext) -> dict | int:
         """ReadConsoleInput / PeekConsoleInput, without waiting."""
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_INPUT)
@@ -151,19 +153,19 @@ class ConsoleIo:
             )
         return {"records": records}
 
-    def read_console(self, message: dict, client: Any) -> dict | int:
+    def read_console(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_INPUT)
             if isinstance(io, int):
                 return io
             return {"text": io.console.read_input(message["max_chars"])}
 
-    def get_number_of_input_events(self, message: dict, client: Any) -> dict | int:
+    def get_number_of_input_events(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_INPUT)
             return io if isinstance(io, int) else {"count": len(io.console.input)}
 
-    def flush_input_buffer(self, message: dict, client: Any) -> int:
+    def flush_input_buffer(self, message: dict, client: ClientContext) -> int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_INPUT)
             if isinstance(io, int):
@@ -173,14 +175,14 @@ class ConsoleIo:
 
     # --- output --------------------------------------------------------------------------
 
-    def write_console(self, message: dict, client: Any) -> dict | int:
+    def write_console(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
             if isinstance(io, int):
                 return io
             return {"written": io.buffer.write(message["text"])}
 
-    def get_screen_buffer_info(self, message: dict, client: Any) -> dict | int:
+    def get_screen_buffer_info(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
             if isinstance(io, int):
@@ -201,14 +203,14 @@ class ConsoleIo:
                 "max_window_y": min(b.size_y, con.DEFAULT_WINDOW[1]),
             }
 
-    def get_cursor_info(self, message: dict, client: Any) -> dict | int:
+    def get_cursor_info(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
             if isinstance(io, int):
                 return io
             return {"size": io.buffer.cursor_size, "visible": io.buffer.cursor_visible}
 
-    def set_cursor_info(self, message: dict, client: Any) -> int:
+    def set_cursor_info(self, message: dict, client: ClientContext) -> int:
         if not 1 <= message["size"] <= 100:
             return INVALID
         with self.server.lock:
@@ -218,7 +220,7 @@ class ConsoleIo:
             io.buffer.cursor_size, io.buffer.cursor_visible = message["size"], message["visible"]
         return NtStatus.STATUS_SUCCESS
 
-    def set_cursor_position(self, message: dict, client: Any) -> int:
+    def set_cursor_position(self, message: dict, client: ClientContext) -> int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
             if isinstance(io, int):
@@ -228,7 +230,7 @@ class ConsoleIo:
             io.buffer.cursor_x, io.buffer.cursor_y = message["x"], message["y"]
         return NtStatus.STATUS_SUCCESS
 
-    def set_text_attribute(self, message: dict, client: Any) -> int:
+    def set_text_attribute(self, message: dict, client: ClientContext) -> int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
             if isinstance(io, int):
@@ -236,7 +238,7 @@ class ConsoleIo:
             io.buffer.attributes = message["attributes"]
         return NtStatus.STATUS_SUCCESS
 
-    def set_screen_buffer_size(self, message: dict, client: Any) -> int:
+    def set_screen_buffer_size(self, message: dict, client: ClientContext) -> int:
         """The new size must hold the window and stay under the server's cap."""
         x, y = message["size_x"], message["size_y"]
         if not (
@@ -251,7 +253,7 @@ class ConsoleIo:
             io.buffer.resize(x, y)
         return NtStatus.STATUS_SUCCESS
 
-    def create_screen_buffer(self, message: dict, client: Any) -> dict | int:
+    def create_screen_buffer(self, message: dict, client: ClientContext) -> dict | int:
         if message["buffer_type"] != con.CONSOLE_TEXTMODE_BUFFER:
             return NtStatus.STATUS_NOT_SUPPORTED  # graphics buffers are NTVDM's
         with self.server.lock:
@@ -277,7 +279,7 @@ class ConsoleIo:
             console.buffers.append(buffer)
         return {"handle": handle}
 
-    def set_active_screen_buffer(self, message: dict, client: Any) -> int:
+    def set_active_screen_buffer(self, message: dict, client: ClientContext) -> int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
             if isinstance(io, int):

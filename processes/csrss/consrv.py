@@ -17,11 +17,10 @@ channel to start a client's CtrlRoutine.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-import structlog
-
+from nt.log import get_logger
 from nt.status import NtStatus
+from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply
 from ports.csr import (
     CONSRV_APIS,
     CONSRV_CONNECT_INFO,
@@ -30,12 +29,12 @@ from ports.csr import (
 )
 from ports.schema import SchemaError, validate
 from processes.csrss import console as con
-from processes.csrss.api import NOT_IMPLEMENTED, Reply, ServerDll, ShutdownResult, install_tables
+from processes.csrss.api import ServerDll, ShutdownResult, install_tables
 from processes.csrss.conio import io_handlers
 from processes.csrss.console import Console, ConsoleIoHandle, ConsoleProcessData
 from processes.csrss.process import CsrProcess, CsrProcessFlags, CsrShutdownFlags
 
-log = structlog.get_logger()
+log = get_logger()
 
 INVALID_HANDLE = NtStatus.STATUS_INVALID_HANDLE
 CONSOLES_MAX = 256
@@ -62,17 +61,19 @@ class ConsoleServer:
     def data(self, process: CsrProcess | None) -> ConsoleProcessData | None:
         return process.server_data[self.dll.server_id] if process else None
 
-    def client_data(self, client: Any) -> ConsoleProcessData | None:
+    def client_data(self, client: ClientContext) -> ConsoleProcessData | None:
         with self.lock:
             return self.by_pid.get(client.pid)
 
-    def console_of(self, client: Any) -> tuple[ConsoleProcessData, Console] | int:
+    def console_of(self, client: ClientContext) -> tuple[ConsoleProcessData, Console] | int:
         data = self.client_data(client)
         if data is None or data.console is None:
             return INVALID_HANDLE
         return data, data.console
 
-    def io_handle(self, client: Any, handle: int, kind: int | None = None) -> ConsoleIoHandle | int:
+    def io_handle(
+        self, client: ClientContext, handle: int, kind: int | None = None
+    ) -> ConsoleIoHandle | int:
         data = self.client_data(client)
         io = data.handles.get(handle) if data and data.console else None
         if io is None or io.console is not data.console or (kind and io.kind != kind):
@@ -113,7 +114,7 @@ class ConsoleServer:
             self.consoles.pop(console.handle, None)
             log.info("csr.console_destroy", console=console.handle)
 
-    def alloc(self, message: dict, client: Any) -> dict | int:
+    def alloc(self, message: dict, client: ClientContext) -> dict | int:
         """SrvAllocConsole: a new console for a process that has none."""
         with self.lock:
             data = self.client_data(client)
@@ -124,7 +125,7 @@ class ConsoleServer:
                 return NtStatus.STATUS_INSUFFICIENT_RESOURCES
             return self._attach(data, console, std=True)
 
-    def free(self, message: dict, client: Any) -> int:
+    def free(self, message: dict, client: ClientContext) -> int:
         with self.lock:
             data = self.client_data(client)
             if data is None or data.console is None:
@@ -132,7 +133,7 @@ class ConsoleServer:
             self._detach(data)
         return NtStatus.STATUS_SUCCESS
 
-    def attach(self, message: dict, client: Any) -> dict | int:
+    def attach(self, message: dict, client: ClientContext) -> dict | int:
         """SrvAttachConsole: join another process's console (-1: the parent's)."""
         process = self.csr.client_process(client)
         pid = message["process_id"]
@@ -149,7 +150,7 @@ class ConsoleServer:
 
     # --- titles and lists ----------------------------------------------------------------
 
-    def get_title(self, message: dict, client: Any) -> dict | int:
+    def get_title(self, message: dict, client: ClientContext) -> dict | int:
         with self.lock:
             found = self.console_of(client)
             if isinstance(found, int):
@@ -157,7 +158,7 @@ class ConsoleServer:
             title = found[1].title
         return {"title": title[: message["max_length"]], "length": len(title)}
 
-    def set_title(self, message: dict, client: Any) -> int:
+    def set_title(self, message: dict, client: ClientContext) -> int:
         with self.lock:
             found = self.console_of(client)
             if isinstance(found, int):
@@ -165,7 +166,7 @@ class ConsoleServer:
             found[1].title = message["title"]
         return NtStatus.STATUS_SUCCESS
 
-    def get_process_list(self, message: dict, client: Any) -> dict | int:
+    def get_process_list(self, message: dict, client: ClientContext) -> dict | int:
         """GetConsoleProcessList: the ids when they fit, and always the count."""
         with self.lock:
             found = self.console_of(client)
@@ -175,7 +176,7 @@ class ConsoleServer:
         fits = len(pids) <= message["max_count"]
         return {"process_ids": pids if fits else [], "count": len(pids)}
 
-    def generate_ctrl_event(self, message: dict, client: Any) -> int:
+    def generate_ctrl_event(self, message: dict, client: ClientContext) -> int:
         """SrvGenerateConsoleCtrlEvent: CTRL_C or CTRL_BREAK to a group (0: everyone)."""
         event, group = message["ctrl_event"], message["process_group_id"]
         if event not in (con.CTRL_C_EVENT, con.CTRL_BREAK_EVENT):
@@ -199,7 +200,7 @@ class ConsoleServer:
                     ctrl_event=event,
                 )
 
-    def get_history(self, message: dict, client: Any) -> dict | int:
+    def get_history(self, message: dict, client: ClientContext) -> dict | int:
         with self.lock:
             found = self.console_of(client)
             if isinstance(found, int):
@@ -211,7 +212,7 @@ class ConsoleServer:
                 "flags": c.history_flags,
             }
 
-    def set_history(self, message: dict, client: Any) -> int:
+    def set_history(self, message: dict, client: ClientContext) -> int:
         with self.lock:
             found = self.console_of(client)
             if isinstance(found, int):
@@ -222,7 +223,7 @@ class ConsoleServer:
             c.history_flags = message["flags"]
         return NtStatus.STATUS_SUCCESS
 
-    def get_cp(self, message: dict, client: Any) -> dict | int:
+    def get_cp(self, message: dict, client: ClientContext) -> dict | int:
         with self.lock:
             found = self.console_of(client)
             if isinstance(found, int):
@@ -230,7 +231,7 @@ class ConsoleServer:
             c = found[1]
             return {"code_page": c.output_cp if message["output"] else c.input_cp}
 
-    def set_cp(self, message: dict, client: Any) -> int:
+    def set_cp(self, message: dict, client: ClientContext) -> int:
         if message["code_page"] not in con.CODE_PAGES:
             return NtStatus.STATUS_INVALID_PARAMETER
         with self.lock:

@@ -8,7 +8,7 @@ to the outside world. The ports layer calls:
   server DLLs named on the command line;
 - ``accept_connection(pid, token)``: the ApiPort connect rule;
 - ``dispatch(api_number, body, client)``: one ApiPort request -> ``Reply``;
-- ``accept_sb_connection(client)`` / ``sb_dispatch(...)``: the SbApiPort;
+- ``accept_sb_connection(client)`` / ``sb_handlers()``: the SbApiPort (a plain table);
 - ``handle_hard_error(body)``: an LPC_ERROR_EVENT from the kernel;
 - ``destroy_process(pid, exit_status)``: the kernel reported a process death.
 
@@ -23,13 +23,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports.contract import ClientContext, Handler, Reply
 from ports.csr import CSR_SERVER_DLL_MAX
 from ports.pool import RequestThreadCounters
 from processes.csrss import api, process, server, session, shutdown
-from processes.csrss.api import Reply, ServerDll
+from processes.csrss.api import ServerDll
 from processes.csrss.cmdline import (
     DEFAULT_MAX_REQUEST_THREADS,
     CsrCommandLine,
@@ -39,9 +39,9 @@ from processes.csrss.process import CsrProcess, CsrProcessList
 from processes.csrss.server import HardError, LoadResult
 from processes.csrss.services import KernelServices
 
-__all__ = ["CsrServer", "RequestThreadCounters", "Reply", "ServerDll", "CsrProcess"]
+__all__ = ["CsrServer", "RequestThreadCounters", "ServerDll", "CsrProcess"]
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 class CsrServer:
@@ -112,24 +112,26 @@ class CsrServer:
     def accept_connection(self, pid: int, token: dict | None = None) -> bool:
         return server.accept_connection(self, pid, token)
 
-    def dispatch(self, api_number: int, message: Any, client: Any) -> Reply:
+    def dispatch(self, api_number: int, message: Any, client: ClientContext) -> Reply:
         return api.dispatch(self, api_number, message, client)
 
-    def call_server_from_server(self, api_number: int, message: Any, client: Any) -> Reply:
+    def call_server_from_server(
+        self, api_number: int, message: Any, client: ClientContext
+    ) -> Reply:
         return api.call_server_from_server(self, api_number, message, client)
 
-    def accept_sb_connection(self, client: Any) -> bool:
+    def accept_sb_connection(self, client: ClientContext) -> bool:
         return session.accept_sb_connection(client)
 
-    def sb_dispatch(self, api_number: int, message: Any, client: Any) -> Reply:
-        return session.sb_dispatch(self, api_number, message, client)
+    def sb_handlers(self) -> dict[int, Handler]:
+        return session.sb_handlers(self)
 
-    def handle_hard_error(self, message: Any, client: Any = None) -> Reply:
+    def handle_hard_error(self, message: Any, client: ClientContext | None = None) -> Reply:
         return server.handle_hard_error(self, message, client)
 
     # --- processes -----------------------------------------------------------------------
 
-    def client_process(self, client: Any) -> CsrProcess | None:
+    def client_process(self, client: ClientContext) -> CsrProcess | None:
         """The caller's CSR_PROCESS (the root process for csrss's own calls)."""
         if client.pid == self.pid:
             return self.processes.root
@@ -162,7 +164,7 @@ class CsrServer:
 
     def session_complete(self, session_id: int, exit_status: int) -> None:
         """SmSessionComplete to smss (which answers STATUS_NOT_IMPLEMENTED in ReactOS)."""
-        log.info("csr.session_complete", nt_session=session_id, exit_status=hexstatus(exit_status))
+        log.info("csr.session_complete", nt_session=session_id, status=exit_status)
         if self._sm_session_complete is not None:
             self.call_hook(
                 "sm_session_complete", self._sm_session_complete, session_id, exit_status

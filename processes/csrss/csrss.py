@@ -18,10 +18,7 @@ from nt.status import NtStatus
 from nt.syscalls import NtError
 from ports import csr as csrproto
 from ports import sb, sm
-from ports.client import PortError
-from ports.kernel import OPTION_OK
-from ports.server import Reply as PortReply
-from processes.csrss.api import Reply
+from ports.client import Connection, PortError
 from processes.csrss.csrsrv import CsrServer
 from processes.csrss.server import HardError
 
@@ -100,20 +97,10 @@ class KernelServicesImpl:
         return NtStatus.STATUS_SUCCESS
 
 
-def object_directory(base: str, session: int | None) -> str:
-    """Windows puts session n's csrss objects under ``\\Sessions\\<n>``; ReactOS does not
-    (nt-spec §2.6 quirk), which would make session 1 collide with session 0's ports."""
-    return base if not session else f"\\Sessions\\{session}{base}"
-
-
-def to_port_reply(reply: Reply) -> Any:
-    return PortReply(reply.status, reply.body)
-
-
 def main(proc: Process) -> int:
     proc.nt.set_base_priority(CSRSS_PRIORITY)
     services = KernelServicesImpl(proc)
-    sm_conn: dict[str, Any] = {}
+    sm_conn: list[Connection] = []  # filled once SmConnectToSm succeeds
 
     def hard_error(err: HardError) -> None:
         proc.log.error("csr.server_dll_failed", status=err.status, parameters=list(err.parameters))
@@ -125,13 +112,9 @@ def main(proc: Process) -> int:
         )
 
     def session_complete(session_id: int, status: int) -> int:
-        conn = sm_conn.get("conn")
-        if conn is None:
+        if not sm_conn:
             return NtStatus.STATUS_PORT_DISCONNECTED
-        return conn.call(
-            sm.SmpSessionCompleteApi,
-            {"session_id": session_id, "session_status": status & 0xFFFFFFFF},
-        ).status
+        return sm.SmSessionComplete(sm_conn[0], session_id, status).status
 
     csr = CsrServer(
         services,
@@ -144,7 +127,7 @@ def main(proc: Process) -> int:
     if cmd.status != NtStatus.STATUS_SUCCESS:
         proc.log.error("csr.init_failed", status=cmd.status)
         return cmd.status
-    directory = object_directory(cmd.object_directory or "\\Windows", proc.session)
+    directory = csrproto.object_directory(proc.session, cmd.object_directory or "\\Windows")
     if proc.session:
         proc.log.info(
             "divergence",
@@ -157,7 +140,7 @@ def main(proc: Process) -> int:
     proc.lpc.create_port(
         f"{directory}\\{csrproto.API_PORT_NAME}",
         csrproto.API_PORT,
-        dispatch=lambda n, m, c: to_port_reply(csr.dispatch(n, m, c)),
+        dispatch=csr.dispatch,
         accept=lambda c: csr.accept_connection(c.pid, c.token),
         threads=1,
         max_threads=max(1, csr.max_request_threads),
@@ -168,15 +151,13 @@ def main(proc: Process) -> int:
     proc.lpc.create_port(
         sb_name,
         sb.SB_API_PORT,
-        dispatch=lambda n, m, c: to_port_reply(csr.sb_dispatch(n, m, c)),
+        csr.sb_handlers(),
         accept=csr.accept_sb_connection,
         threads=1,
         max_threads=1,
     )
     try:
-        sm_conn["conn"] = proc.lpc.connect_port(
-            sm.SM_PORT_NAME, {"subsystem_type": cmd.subsystem_type, "sb_port": sb_name}
-        )
+        sm_conn.append(sm.SmConnectToSm(proc.lpc, cmd.subsystem_type, sb_name))
     except PortError as exc:
         proc.log.error("csr.sm_connect_failed", status=exc.status)
         return exc.status
@@ -220,6 +201,3 @@ def create_session_directories(proc: Process) -> None:
 def _client_died(csr: CsrServer, pid: int, status: int) -> None:
     if csr.processes.locate(pid, include_terminating=True) is not None:
         csr.destroy_process(pid, status)
-
-
-__all__ = ["main", "OPTION_OK"]

@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus
+from nt.log import get_logger
+from nt.status import NtStatus
 from ports.csr import CSR_SERVER_DLL_MAX
 
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
 
-log = structlog.get_logger()
+log = get_logger()
 
 CSR_PROCESS_SEQUENCE_START = 5  # CsrProcessSequenceCount
 SHUTDOWN_LEVEL_DEFAULT = 0x280
@@ -251,7 +250,7 @@ def _free_process(csr: CsrServer, process: CsrProcess) -> None:
                     "csr.disconnect_failed", server=server_dll.name, process_pid=process.pid
                 )
     status = process.exit_status if process.exit_status is not None else 0
-    log.info("csr.process_destroy", process_pid=process.pid, exit_status=hexstatus(status))
+    log.info("csr.process_destroy", process_pid=process.pid, status=status)
     session = process.nt_session
     if session is not None and csr.processes.dereference_session(session):
         csr.session_complete(session.session_id, status)

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success, status_name
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports.contract import ClientContext, Reply, fixed_status, normalise
 from ports.csr import (
     CSR_SERVER_DLL_MAX,
     CSRSRV_APIS,
@@ -26,19 +26,17 @@ from ports.csr import (
     HARD_ERROR_MESSAGE,
     CsrpMaxApiNumber,
 )
+from ports.kernel import OPTION_OK
 from ports.schema import SchemaError, validate
-from processes.csrss.api import Reply, ServerDll, fixed_status, install_tables, normalize
+from processes.csrss.api import ServerDll, install_tables
 from processes.csrss.cmdline import DEFAULT_INIT_ROUTINE
 
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
 
-log = structlog.get_logger()
+log = get_logger()
 
-# ntstatus.h; nt/status.py does not carry it yet.
-STATUS_PROCEDURE_NOT_FOUND = NtStatus.STATUS_PROCEDURE_NOT_FOUND
 DEFAULT_LOAD_PATH = "Default Load Path"
-OPTION_OK = 1  # HARDERROR_RESPONSE_OPTION OptionOk
 RESPONSE_NOT_HANDLED = 1  # HARDERROR_RESPONSE ResponseNotHandled
 DLL_PACKAGE = "processes.csrss"
 _DLL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -80,8 +78,7 @@ def load_server_dll(csr: CsrServer, dll_name: str, init_name: str | None, index:
         log.error(
             "csr.dll_init_failed",
             dll=dll_name,
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         return LoadResult(status)
     slot = server_dll.server_id
@@ -110,14 +107,13 @@ def _entry_point(dll_name: str, init_name: str | None, index: int) -> Any:
         log.error(
             "csr.dll_not_found",
             dll=dll_name,
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         return LoadResult(status, hard_error=HardError(status, (dll_name, DEFAULT_LOAD_PATH)))
     init = getattr(module, init_name if init_name is not None else DEFAULT_INIT_ROUTINE, None)
     if not callable(init):
         log.error("csr.entry_point_not_found", dll=dll_name, entry=init_name)
-        return LoadResult(STATUS_PROCEDURE_NOT_FOUND)
+        return LoadResult(NtStatus.STATUS_PROCEDURE_NOT_FOUND)
     return init
 
 
@@ -143,7 +139,7 @@ def csrsrv_server_dll_initialization(server_dll: ServerDll) -> int:
     csr = server_dll.csr
     assert csr is not None
 
-    def client_connect(message: dict, client: Any) -> Reply:
+    def client_connect(message: dict, client: ClientContext) -> Reply:
         return srv_client_connect(csr, message, client)
 
     unused = fixed_status(NtStatus.STATUS_INVALID_PARAMETER)  # CsrSrvUnusedFunction
@@ -153,7 +149,7 @@ def csrsrv_server_dll_initialization(server_dll: ServerDll) -> int:
     return NtStatus.STATUS_SUCCESS
 
 
-def srv_client_connect(csr: CsrServer, message: dict, client: Any) -> Reply:
+def srv_client_connect(csr: CsrServer, message: dict, client: ClientContext) -> Reply:
     """CsrSrvClientConnect: hand the connection info to one server's ConnectCallback."""
     server_id = message["server_id"]
     if server_id >= CSR_SERVER_DLL_MAX:
@@ -166,7 +162,7 @@ def srv_client_connect(csr: CsrServer, message: dict, client: Any) -> Reply:
     process = csr.client_process(client)
     if process is None:
         return Reply(NtStatus.STATUS_INVALID_CID)
-    return normalize(server_dll.connect_callback(process, message["connection_info"]))
+    return normalise(server_dll.connect_callback(process, message["connection_info"]))
 
 
 def accept_connection(csr: CsrServer, pid: int, token: dict | None = None) -> bool:
@@ -183,7 +179,7 @@ def accept_connection(csr: CsrServer, pid: int, token: dict | None = None) -> bo
     return True
 
 
-def handle_hard_error(csr: CsrServer, message: Any, client: Any = None) -> Reply:
+def handle_hard_error(csr: CsrServer, message: Any, client: ClientContext | None = None) -> Reply:
     """LPC_ERROR_EVENT: each server's HardErrorCallback in slot order until one answers."""
     try:
         body = validate(HARD_ERROR_MESSAGE, message)
@@ -199,8 +195,7 @@ def handle_hard_error(csr: CsrServer, message: Any, client: Any = None) -> Reply
                 break
     log.info(
         "csr.hard_error",
-        error_status=hexstatus(body["status"]),
-        error_status_name=status_name(body["status"]),
+        error_status=body["status"],
         response=response,
     )
     return Reply(NtStatus.STATUS_SUCCESS, {"response": response})

@@ -3,14 +3,11 @@
 ``KernelServices`` is implemented over the real ports by csrss's ``__main__`` (the kernel's
 system-service port, the object manager, winlogon's notification path). Unit tests use an
 in-memory fake. Every method returns an NTSTATUS (an ``int``) or a value plus one.
-
-``CsrClient`` is the part of the ports layer's ``ClientContext`` that csrss reads: the
-identity the ZAP handler stamped from SO_PEERCRED, never anything from a payload.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class KernelServices(Protocol):
@@ -42,12 +39,3 @@ class KernelServices(Protocol):
     def notify_winlogon(self, session: int, flags: int) -> int:
         """Post WM_LOGONNOTIFY/LN_LOGOFF with the EWX flags to ``session``'s winlogon."""
         ...
-
-
-class CsrClient(Protocol):
-    """The caller of a CSR API, as the port stamped it."""
-
-    pid: int
-    image: str
-    session: int | None
-    token: dict[str, Any] | None

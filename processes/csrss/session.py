@@ -3,32 +3,30 @@
 smss calls ``SbpCreateSession`` for each process it starts in csrss's session (winlogon,
 the initial command): csrss registers it as a CSR process in a new CSR_NT_SESSION and
 resumes it. ReactOS sometimes reports success without resuming (quirk #21); the model
-returns the real status. The other SB APIs are STATUS_NOT_IMPLEMENTED, as in ReactOS, and
-``ApiNumber > SbpMaxApiNumber`` is clamped to it.
+returns the real status. The other SB APIs are STATUS_NOT_IMPLEMENTED, as in ReactOS; an
+``ApiNumber`` past the table is too (the port's plain-table dispatch).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success, status_name
-from ports.sb import SB_APIS, SbpCreateSession, SbpMaxApiNumber, sb_api_name
-from ports.schema import SchemaError, validate
-from processes.csrss.api import Reply
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports import sb
+from ports.contract import NOT_IMPLEMENTED, ClientContext, Handler, Reply
 from processes.csrss.process import kernel_info, new_process
 
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
 
-log = structlog.get_logger()
+log = get_logger()
 
 SB_CLIENT_IMAGE = "smss.exe"
 
 
-def accept_sb_connection(client: Any) -> bool:
+def accept_sb_connection(client: ClientContext) -> bool:
     """Only smss talks to the SbApiPort (its SD grants LocalSystem; reliability C9)."""
     image = os.path.basename(str(getattr(client, "image", "") or "").replace("\\", "/"))
     accepted = image.lower() == SB_CLIENT_IMAGE
@@ -37,28 +35,20 @@ def accept_sb_connection(client: Any) -> bool:
     return accepted
 
 
-def sb_dispatch(csr: CsrServer, api_number: int, message: Any, client: Any) -> Reply:
-    number = min(api_number & 0xFFFFFFFF, SbpMaxApiNumber)
-    if number == SbpMaxApiNumber:
-        reply = Reply(NtStatus.STATUS_NOT_IMPLEMENTED)
-    else:
-        try:
-            body = validate(SB_APIS[number].request, message)
-        except SchemaError as exc:
-            log.warning("csr.sb_bad_message", api=sb_api_name(number), reason=str(exc))
-            return Reply(NtStatus.STATUS_INVALID_PARAMETER)
-        if number == SbpCreateSession:
-            reply = sb_create_session(csr, body["session_id"], body["process"])
-        else:
-            reply = Reply(NtStatus.STATUS_NOT_IMPLEMENTED)
-    log.info(
-        "csr.sb_api",
-        api=sb_api_name(number),
-        caller_pid=client.pid,
-        status=hexstatus(reply.status),
-        status_name=status_name(reply.status),
-    )
-    return reply
+def sb_handlers(csr: CsrServer) -> dict[int, Handler]:
+    """The SbApiPort's handler table (CsrServerSbApiDispatch)."""
+
+    def create_session(message: dict, client: ClientContext) -> Reply:
+        reply = sb_create_session(csr, message["session_id"], message["process"])
+        log.info("csr.sb_api", api="SbpCreateSession", caller_pid=client.pid, status=reply.status)
+        return reply
+
+    return {
+        sb.SbpCreateSession: create_session,
+        sb.SbpTerminateSession: NOT_IMPLEMENTED,
+        sb.SbpForeignSessionComplete: NOT_IMPLEMENTED,
+        sb.SbpCreateProcess: NOT_IMPLEMENTED,
+    }
 
 
 def sb_create_session(csr: CsrServer, session_id: int, process_info: dict) -> Reply:
@@ -81,10 +71,5 @@ def sb_create_session(csr: CsrServer, session_id: int, process_info: dict) -> Re
             process.threads.add(process_info["tid"])
     status = csr.resume(pid)
     if not nt_success(status):
-        log.error(
-            "csr.sb_resume_failed",
-            process_pid=pid,
-            status=hexstatus(status),
-            status_name=status_name(status),
-        )
+        log.error("csr.sb_resume_failed", process_pid=pid, status=status)
     return Reply(status)

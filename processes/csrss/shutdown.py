@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
-
-from nt.status import NtStatus, hexstatus
+from nt.log import get_logger
+from nt.status import NtStatus
 from processes.csrss.api import ShutdownResult
 from processes.csrss.process import (
     SYSTEM_LOGON_ID,
@@ -27,7 +26,7 @@ from processes.csrss.process import (
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
 
-log = structlog.get_logger()
+log = get_logger()
 
 SKIP = CsrProcessFlags.CsrProcessSkipShutdown
 
@@ -52,7 +51,7 @@ def shutdown_processes(csr: CsrServer, caller_logon_id: str | None, flags: int) 
         if result == ShutdownResult.CsrShutdownCancelled:
             log.warning("csr.shutdown_cancelled", process_pid=process.pid, flags=hex(flags))
             return NtStatus.STATUS_CANCELLED
-    log.info("csr.shutdown_done", status=hexstatus(0), status_name="STATUS_SUCCESS")
+    log.info("csr.shutdown_done", status=NtStatus.STATUS_SUCCESS)
     return NtStatus.STATUS_SUCCESS
 
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
-from nt.status import NtStatus, hexstatus, nt_success, status_name
+from nt.log import get_logger
+from nt.status import NtStatus, nt_success
+from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply
 from ports.csr import (
     USERSRV_APIS,
     USERSRV_CONNECT_INFO,
@@ -33,16 +33,10 @@ from ports.csr import (
     UserpMaxApiNumber,
 )
 from ports.schema import SchemaError, validate
-from processes.csrss.api import (
-    NOT_IMPLEMENTED,
-    Reply,
-    ServerDll,
-    ShutdownResult,
-    install_tables,
-)
+from processes.csrss.api import ServerDll, ShutdownResult, install_tables
 from processes.csrss.process import SYSTEM_LOGON_ID, CsrProcess, CsrShutdownFlags
 
-log = structlog.get_logger()
+log = get_logger()
 
 EWX_LOGOFF = 0x0
 EWX_SHUTDOWN = 0x1
@@ -90,7 +84,7 @@ class UserServer:
 
     # --- shutdown ------------------------------------------------------------------------
 
-    def exit_windows_ex(self, message: dict, client: Any) -> int | Reply:
+    def exit_windows_ex(self, message: dict, client: ClientContext) -> int | Reply:
         """SrvExitWindowsEx -> UserExitReactOS."""
         flags = message["flags"]
         is_winlogon = self.logon_process_id != 0 and client.pid == self.logon_process_id
@@ -107,7 +101,7 @@ class UserServer:
             return self._forward_to_winlogon(flags & ~EWX_CALLER_WINLOGON, client)
         return self.csr.shutdown_processes(logon_id, flags)
 
-    def _forward_to_winlogon(self, flags: int, client: Any) -> int | Reply:
+    def _forward_to_winlogon(self, flags: int, client: ClientContext) -> int | Reply:
         """win32k's half: check the privilege, post WM_LOGONNOTIFY/LN_LOGOFF to winlogon."""
         privileges = (client.token or {}).get("privileges")
         if flags & EWX_SHUTDOWN and privileges is not None and SHUTDOWN_PRIVILEGE not in privileges:
@@ -120,8 +114,7 @@ class UserServer:
             "csr.exit_windows_forwarded",
             caller_pid=client.pid,
             flags=hex(flags),
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         if not nt_success(status):
             return status
@@ -150,7 +143,7 @@ class UserServer:
             return ShutdownResult.CsrShutdownCancelled
         return ShutdownResult.CsrShutdownCsrProcess
 
-    def end_task(self, message: dict, client: Any) -> Reply:
+    def end_task(self, message: dict, client: ClientContext) -> Reply:
         """SrvEndTask, for a process id. Never csrss, never a critical process."""
         pid = message["process_id"]
         denied = Reply(NtStatus.STATUS_ACCESS_DENIED, {"success": False})
@@ -178,14 +171,13 @@ class UserServer:
             caller_pid=client.pid,
             target_pid=pid,
             force=message["force"],
-            status=hexstatus(status),
-            status_name=status_name(status),
+            status=status,
         )
         return Reply(status, {"success": nt_success(status)})
 
     # --- registrations -------------------------------------------------------------------
 
-    def logon(self, message: dict, client: Any) -> int:
+    def logon(self, message: dict, client: ClientContext) -> int:
         """SrvLogon: remember the logon state and re-read the shutdown timeouts."""
         self.logged_on = message["logon"]
         if self.settings_loader is not None:
@@ -197,7 +189,7 @@ class UserServer:
             )
         return NtStatus.STATUS_SUCCESS
 
-    def register_services_process(self, message: dict, client: Any) -> int:
+    def register_services_process(self, message: dict, client: ClientContext) -> int:
         if message["process_id"] != client.pid:
             return NtStatus.STATUS_ACCESS_DENIED
         with self.csr.processes.lock:
@@ -206,7 +198,7 @@ class UserServer:
             self.services_process_id, self.services_process_id_valid = client.pid, True
         return NtStatus.STATUS_SUCCESS
 
-    def register_logon_process(self, message: dict, client: Any) -> int:
+    def register_logon_process(self, message: dict, client: ClientContext) -> int:
         with self.csr.processes.lock:
             if message["register"]:
                 if message["process_id"] != client.pid:
@@ -221,10 +213,10 @@ class UserServer:
         log.info("csr.logon_process", process_pid=client.pid, registered=message["register"])
         return NtStatus.STATUS_SUCCESS
 
-    def get_thread_console_desktop(self, message: dict, client: Any) -> dict:
+    def get_thread_console_desktop(self, message: dict, client: ClientContext) -> dict:
         return {"console_desktop": 0}  # ReactOS: "Return nothing for the moment", success
 
-    def create_system_threads(self, message: dict, client: Any) -> int:
+    def create_system_threads(self, message: dict, client: ClientContext) -> int:
         """CsrExecServerThread(CreateSystemThreads): win32k's RIT and desktop threads. The
         model has no win32k to run them; it counts the requests."""
         with self.csr.processes.lock:
@@ -247,8 +239,7 @@ class UserServer:
         response = HARD_ERROR_DEFAULT_RESPONSE.get(message["valid_response_options"], 1)
         log.warning(
             "csr.hard_error_box",
-            error_status=hexstatus(message["status"]),
-            error_status_name=status_name(message["status"]),
+            error_status=message["status"],
             parameters=[p if isinstance(p, int | str) else repr(p) for p in message["parameters"]],
             response=response,
         )

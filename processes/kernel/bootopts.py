@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-REG_SZ = 1
-REG_DWORD = 4
+from nt.regpath import REG_DWORD, REG_SZ
 
 CONTROL_KEY = r"HKLM\SYSTEM\CurrentControlSet\Control"
 SAFEBOOT_OPTION_KEY = CONTROL_KEY + r"\SafeBoot\Option"

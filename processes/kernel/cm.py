@@ -13,13 +13,12 @@ from typing import Any
 
 from nt import regfile
 from nt.hive import Registry
-from nt.regpath import RegistryError
+from nt.regpath import REG_DWORD, RegistryError
 from nt.status import NtStatus
 from processes.kernel.hardware import build_hardware
 
 SELECT = r"HKLM\SYSTEM\Select"
 CONTROL = r"HKLM\SYSTEM\CurrentControlSet\Control"
-REG_DWORD = 4
 
 
 class ConfigurationManager:

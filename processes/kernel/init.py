@@ -31,10 +31,20 @@ from nt import log as ntlog
 from nt.bootstrap import FAULTS_ENV, parse_faults, set_pdeathsig
 from nt.status import NtStatus, hexstatus
 from ports.events import ExitPublisher
-from ports.kernel import ATTACH, ATTACH_PORT, SHUTDOWN_REBOOT, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
+from ports.kernel import (
+    ATTACH,
+    ATTACH_ENDPOINT,
+    ATTACH_PORT,
+    EVENTS_ENDPOINT,
+    SHUTDOWN_REBOOT,
+    SYSTEM_SERVICE_ENDPOINT,
+    SYSTEM_SERVICE_PORT,
+    SYSTEM_SERVICES,
+    endpoint,
+)
 from ports.runtime import LpcRuntime
 from ports.zap import same_uid
-from processes.kernel import bootopts
+from processes.kernel import bootopts, io
 from processes.kernel.bootlog import (
     clear_boot_status,
     make_runtime_dir,
@@ -132,6 +142,8 @@ class Kernel:
         self.options = bootopts.load_boot_options(
             Path(self.args.configs) / "boot.ini", self.args.boot or ""
         )
+        # After a Severe/Critical driver failure the loader picks LastKnownGood (io.py).
+        self.options = io.pending_last_known_good(self.root, self.options)
         self.log.info(
             "boot.start",
             profile=self.profile,
@@ -188,6 +200,8 @@ class Kernel:
                         None,
                     )
                     return
+            if self.stopping:  # IoInitSystem stopped the boot (0x5A, LastKnownGood reboot)
+                return
             if self.options.sos:
                 self.log.info("boot.display", text=f"{step.name}")
 
@@ -236,7 +250,9 @@ class Kernel:
             namespace=LocalNamespace(self),
         )
         self.teardown.callback(self._closing, "lpc", self.lpc.close)
-        self.publisher = ExitPublisher(self.lpc.ctx, f"ipc://{self.runtime}/ev", self.key)
+        self.publisher = ExitPublisher(
+            self.lpc.ctx, endpoint(self.runtime, EVENTS_ENDPOINT), self.key
+        )
         self.teardown.callback(self._closing, "publisher", self.publisher.close)
         handlers = SystemServiceHandlers(self)
         self.services = self.lpc.create_port(
@@ -247,18 +263,22 @@ class Kernel:
             threads=2,
             max_threads=8,
             max_inflight=64,
-            endpoint=f"ipc://{self.runtime}/k",
+            endpoint=endpoint(self.runtime, SYSTEM_SERVICE_ENDPOINT),
         )
         self.lpc.create_port(
             ATTACH_PORT,
             ATTACH,
             handlers.attach_table(),
-            endpoint=f"ipc://{self.runtime}/attach",
+            endpoint=endpoint(self.runtime, ATTACH_ENDPOINT),
             identify=self._attach_identity,
             policy=lambda pid, uid: (same_uid(uid), "another user"),
         )
         write_machine_state(self.root, self.boot_id, self.pid, self.runtime, self.profile)
         self.teardown.callback(remove_machine_state, self.root, self.boot_id)
+
+    def _io_init(self) -> None:
+        self.io = io.IoManager(self)
+        self.io.init_system()
 
     def _ps_init(self) -> None:
         self.ps.start()
@@ -297,6 +317,7 @@ class Kernel:
         "ObInitSystem": _ob_init,
         "CmInitSystem1": _cm_init,
         "LpcInitSystem": _lpc_init,
+        "IoInitSystem": _io_init,
         "PsInitSystem": _ps_init,
         "ExpLoadInitialProcess": _load_initial_process,
         "ZwWaitForSingleObject(smss, 5 s)": _watch_smss,

@@ -1,6 +1,7 @@
 """System-service handlers: the kernel side of ``\\KiSystemService``.
 
-Every handler has the port signature ``(message, client) -> dict | NTSTATUS | Reply``.
+Every handler is a ``ports.contract.Handler``: ``(message, client) -> dict | NTSTATUS |
+Reply | PENDING``.
 The caller's identity (``client.pid``) comes from the OS through ZAP, so "the caller"
 below is always the real process, never a pid named in the body.
 """
@@ -13,8 +14,8 @@ from typing import Any
 
 from nt import bugcodes
 from nt.status import NtStatus
+from ports.contract import PENDING, ClientContext, Handler, HandlerResult
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
-from ports.server import PENDING, ClientContext, Reply
 from processes.kernel.ob import ObError
 
 # Only these images may take the machine down through a hard error (nt-spec §7 #15).
@@ -32,7 +33,7 @@ RESPONSE_OK = 6
 def _status(fn):
     """Turn object-manager and registry failures into their NTSTATUS replies."""
 
-    def wrapper(self, msg: dict, client: ClientContext) -> Any:
+    def wrapper(self, msg: dict, client: ClientContext) -> HandlerResult:
         try:
             return fn(self, msg, client)
         except ObError as exc:
@@ -54,16 +55,16 @@ class SystemServiceHandlers:
         self.k = kernel
         self._waits = itertools.count(1)
 
-    def table(self) -> dict[int, Any]:
+    def table(self) -> dict[int, Handler]:
         names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
         return {number: getattr(self, name) for name, number in names.items()}
 
-    def attach_table(self) -> dict[int, Any]:
+    def attach_table(self) -> dict[int, Handler]:
         return {ATTACH.by_name()["KdAttachProcess"].number: self.KdAttachProcess}
 
     # -- processes --------------------------------------------------------------
     @_status
-    def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> Any:
+    def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if self.k.stopping:
             return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
         record = self.k.ps.create(
@@ -77,16 +78,16 @@ class SystemServiceHandlers:
         return {"pid": record.pid, "create_time": record.create_time}
 
     @_status
-    def NtResumeThread(self, msg: dict, client: ClientContext) -> Any:
+    def NtResumeThread(self, msg: dict, client: ClientContext) -> HandlerResult:
         return self.k.ps.resume(msg["pid"])
 
     @_status
-    def NtTerminateProcess(self, msg: dict, client: ClientContext) -> Any:
+    def NtTerminateProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         pid = msg["pid"] or client.pid
         return self.k.terminate(pid, msg["exit_status"], by=client.pid)
 
     @_status
-    def NtSetInformationProcess(self, msg: dict, client: ClientContext) -> Any:
+    def NtSetInformationProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if msg["pid"] not in (0, client.pid):  # RtlSetProcessIsCritical acts on the caller
             return NtStatus.STATUS_ACCESS_DENIED
         record = self.k.ps.get(client.pid)
@@ -104,27 +105,30 @@ class SystemServiceHandlers:
         return NtStatus.STATUS_INVALID_INFO_CLASS
 
     @_status
-    def NtQueryInformationProcess(self, msg: dict, client: ClientContext) -> Any:
+    def NtQueryInformationProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         record = self.k.ps.get(msg["pid"])
         if record is None:
             return NtStatus.STATUS_INVALID_CID
         return {"process": record.public()}
 
     @_status
-    def NtQuerySystemInformation(self, msg: dict, client: ClientContext) -> Any:
+    def NtQuerySystemInformation(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if msg["info_class"] == "SystemModuleInformation":  # drivers: processes/kernel/io.py
+            io = getattr(self.k, "io", None)  # set by IoInitSystem
+            return {"modules": io.module_table() if io is not None else []}
         if msg["info_class"] != "SystemProcessInformation":
             return NtStatus.STATUS_INVALID_INFO_CLASS
         return {"processes": self.k.ps.snapshot()}
 
     # -- objects ----------------------------------------------------------------
     @_status
-    def NtCreatePort(self, msg: dict, client: ClientContext) -> Any:
+    def NtCreatePort(self, msg: dict, client: ClientContext) -> HandlerResult:
         port = self.k.ob.create_port(msg["name"], client.pid, msg["max_message_length"])
         self.k.log.info("ob.port_create", name=msg["name"], owner_pid=client.pid)
         return {"endpoint": port.endpoint}
 
     @_status
-    def NtOpenPort(self, msg: dict, client: ClientContext) -> Any:
+    def NtOpenPort(self, msg: dict, client: ClientContext) -> HandlerResult:
         port = self.k.ob.lookup_port(msg["name"])
         return {
             "endpoint": port.endpoint,
@@ -133,36 +137,36 @@ class SystemServiceHandlers:
         }
 
     @_status
-    def NtCreateDirectoryObject(self, msg: dict, client: ClientContext) -> Any:
+    def NtCreateDirectoryObject(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.ob.create_directory(
             msg["name"], msg["permanent"], open_if=True, owner_pid=client.pid
         )
         return {}
 
     @_status
-    def NtCreateSymbolicLinkObject(self, msg: dict, client: ClientContext) -> Any:
+    def NtCreateSymbolicLinkObject(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.ob.create_symbolic_link(
             msg["name"], msg["target"], permanent=msg["permanent"], owner_pid=client.pid
         )
         return {}
 
     @_status
-    def NtQuerySymbolicLinkObject(self, msg: dict, client: ClientContext) -> Any:
+    def NtQuerySymbolicLinkObject(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"target": self.k.ob.query_symbolic_link(msg["name"])}
 
     @_status
-    def NtMakeTemporaryObject(self, msg: dict, client: ClientContext) -> Any:
+    def NtMakeTemporaryObject(self, msg: dict, client: ClientContext) -> HandlerResult:
         for removed in self.k.ob.delete(msg["name"]):
             self.k.complete_waiters(removed.waiters, NtStatus.STATUS_INVALID_HANDLE)
         return {}
 
     @_status
-    def NtQueryDirectoryObject(self, msg: dict, client: ClientContext) -> Any:
+    def NtQueryDirectoryObject(self, msg: dict, client: ClientContext) -> HandlerResult:
         entries = self.k.ob.query_directory(msg["name"])
         return {"entries": [[e.name, e.type_name, e.target] for e in entries]}
 
     @_status
-    def NtCreateEvent(self, msg: dict, client: ClientContext) -> Any:
+    def NtCreateEvent(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.ob.create_event(
             msg["name"],
             msg["manual_reset"],
@@ -173,13 +177,13 @@ class SystemServiceHandlers:
         return {}
 
     @_status
-    def NtSetEvent(self, msg: dict, client: ClientContext) -> Any:
+    def NtSetEvent(self, msg: dict, client: ClientContext) -> HandlerResult:
         waiters = self.k.ob.set_event(msg["name"])
         self.k.complete_waiters(waiters, NtStatus.STATUS_SUCCESS)
         return {}
 
     @_status
-    def NtWaitForSingleObject(self, msg: dict, client: ClientContext) -> Any:
+    def NtWaitForSingleObject(self, msg: dict, client: ClientContext) -> HandlerResult:
         """No thread blocks: the reply is deferred until the event is set or time runs out."""
         deferred = client.defer()
         waiter_id = next(self._waits)
@@ -203,7 +207,7 @@ class SystemServiceHandlers:
 
     # -- hard errors, shutdown, display -----------------------------------------
     @_status
-    def NtRaiseHardError(self, msg: dict, client: ClientContext) -> Any:
+    def NtRaiseHardError(self, msg: dict, client: ClientContext) -> HandlerResult:
         status, params = msg["status"], msg["parameters"]
         self.k.log.warning(
             "harderror",
@@ -222,7 +226,7 @@ class SystemServiceHandlers:
         return {"response": RESPONSE_OK}
 
     @_status
-    def NtSetDefaultHardErrorPort(self, msg: dict, client: ClientContext) -> Any:
+    def NtSetDefaultHardErrorPort(self, msg: dict, client: ClientContext) -> HandlerResult:
         if client.image != "csrss.exe":
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         if not self.k.ready_for_errors:
@@ -231,73 +235,73 @@ class SystemServiceHandlers:
         return {}
 
     @_status
-    def NtShutdownSystem(self, msg: dict, client: ClientContext) -> Any:
+    def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         self.k.request_shutdown(msg["action"], by=client.pid)
         return {}
 
     @_status
-    def NtDisplayString(self, msg: dict, client: ClientContext) -> Any:
+    def NtDisplayString(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.log.info("boot.display", text=msg["text"], caller_image=client.image)
         return {}
 
     # -- registry ---------------------------------------------------------------
     @_status
-    def NtCreateKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtCreateKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"created": self.k.cm.create_key(msg["path"], volatile=msg["volatile"])}
 
     @_status
-    def NtOpenKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtOpenKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {} if self.k.cm.key_exists(msg["path"]) else NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
 
     @_status
-    def NtDeleteKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtDeleteKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.delete_key(msg["path"], tree=msg["tree"])
         return {}
 
     @_status
-    def NtSetValueKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtSetValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.set_value(msg["path"], msg["name"], msg["type"], msg["data"])
         return {}
 
     @_status
-    def NtQueryValueKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtQueryValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         vtype, data = self.k.cm.query_value(msg["path"], msg["name"])
         return {"type": vtype, "data": data}
 
     @_status
-    def NtDeleteValueKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtDeleteValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.delete_value(msg["path"], msg["name"])
         return {}
 
     @_status
-    def NtEnumerateKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtEnumerateKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"keys": self.k.cm.enum_keys(msg["path"])}
 
     @_status
-    def NtEnumerateValueKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtEnumerateValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"values": [list(v) for v in self.k.cm.enum_values(msg["path"])]}
 
     @_status
-    def NtQueryKey(self, msg: dict, client: ClientContext) -> Any:
+    def NtQueryKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"info": self.k.cm.query_key(msg["path"])}
 
     @_status
-    def NtInitializeRegistry(self, msg: dict, client: ClientContext) -> Any:
+    def NtInitializeRegistry(self, msg: dict, client: ClientContext) -> HandlerResult:
         return self.k.cm.initialize_registry(msg["flags"], client)
 
     @_status
-    def CmImportRegFile(self, msg: dict, client: ClientContext) -> Any:
+    def CmImportRegFile(self, msg: dict, client: ClientContext) -> HandlerResult:
         return self.k.cm.import_text(msg["text"])
 
     @_status
-    def CmExportKey(self, msg: dict, client: ClientContext) -> Any:
+    def CmExportKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"text": self.k.cm.export(msg["path"])}
 
     # -- attach -----------------------------------------------------------------
     @_status
-    def KdAttachProcess(self, msg: dict, client: ClientContext) -> Any:
+    def KdAttachProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         record = self.k.ps.get(client.pid)
         if record is None or record.state == "exited":
             self.k.ps.attach(client.pid, msg["image"], msg["session"])
@@ -312,4 +316,4 @@ def critical_params(profile: str, pid: int, image: str, external: bool) -> bugco
     return bugcodes.critical_process_died(pid)
 
 
-__all__ = ["SystemServiceHandlers", "critical_params", "Reply"]
+__all__ = ["SystemServiceHandlers", "critical_params"]

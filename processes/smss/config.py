@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nt.cpuinfo import parse_cpuinfo
+from nt.regpath import REG_DWORD, REG_EXPAND_SZ, REG_SZ
 from nt.status import NtStatus
 from processes.smss.images import expand_environment
-
-REG_SZ = 1
-REG_EXPAND_SZ = 2
-REG_DWORD = 4
-REG_MULTI_SZ = 7
 
 SESSION_MANAGER_KEY = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager"
 MAX_PAGING_FILES = 16  # SmpCreatePagingFileDescriptor refuses the 17th

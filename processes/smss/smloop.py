@@ -5,6 +5,12 @@ to that SbApiPort and signals the session's subsystem event, which releases the 
 instance waiting in SmpLoadSubSystem. SmExecPgm from an instance makes smss send
 SbCreateSession to the subsystem serving the new process's session, which registers
 the process with csrss and resumes it.
+
+SmExecPgm names a process the caller created suspended: ReactOS's client passes handles
+from its own ``RTL_USER_PROCESS_INFORMATION``, so it can only name processes it holds.
+The model passes pids, so smss checks the kernel's record instead: the process's parent
+must be the caller. The one exception is an attached tool (``KdAttachProcess``, ntctl):
+it has no NT parent to register it, so it may name itself.
 """
 
 from __future__ import annotations
@@ -21,10 +27,18 @@ from nt.status import NtStatus
 from nt.syscalls import NtError
 from ports import sb, sm
 from ports.client import Connection, PortError
-from ports.server import PENDING, ClientContext, Deferred
+from ports.contract import NOT_IMPLEMENTED, PENDING, ClientContext, Deferred, Handler, HandlerResult
 from processes.smss.smwatch import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, Watch
 
 WINDOWS_TYPES = (sm.IMAGE_SUBSYSTEM_WINDOWS_GUI, sm.IMAGE_SUBSYSTEM_WINDOWS_CUI)
+
+
+def created_by(record: dict, caller: int) -> bool:
+    """SmExecPgm's rule: the caller created the process, or is an attached tool naming
+    itself."""
+    if record.get("parent_pid") == caller:
+        return True
+    return record.get("pid") == caller and record.get("state") == "attached"
 
 
 def subsystem_event(session: int) -> str:
@@ -58,8 +72,8 @@ class SmApi:
         self._session_ids = itertools.count(1)  # SmpNextSessionId starts at 1
         self._lock = threading.Lock()
 
-    def handlers(self) -> dict[int, Any]:
-        not_implemented = lambda msg, client: NtStatus.STATUS_NOT_IMPLEMENTED  # noqa: E731
+    def handlers(self) -> dict[int, Handler]:
+        not_implemented = NOT_IMPLEMENTED
         return {
             sm.SmpCreateForeignSessionApi: self._session_api(not_implemented),
             sm.SmpSessionCompleteApi: self._session_api(not_implemented),
@@ -70,10 +84,10 @@ class SmApi:
             sm.SmpStopCsrApi: not_implemented,
         }
 
-    def _session_api(self, handler: Any) -> Any:
+    def _session_api(self, handler: Handler) -> Handler:
         """APIs 0-2 are for subsystems only: anyone else gets STATUS_INVALID_PARAMETER."""
 
-        def check(msg: dict, client: ClientContext) -> Any:
+        def check(msg: dict, client: ClientContext) -> HandlerResult:
             if client.state.get("subsystem") is None:
                 return NtStatus.STATUS_INVALID_PARAMETER
             return handler(msg, client)
@@ -134,12 +148,20 @@ class SmApi:
             return False
 
     # -- SmpExecPgm / SmpSbCreateSession ----------------------------------------
-    def exec_pgm(self, msg: dict, client: ClientContext) -> Any:
+    def exec_pgm(self, msg: dict, client: ClientContext) -> HandlerResult:
         info = msg["process"]
         try:
             record = self.proc.nt.query_process(info["pid"])
         except Exception:
             return NtStatus.STATUS_INVALID_CID
+        if not created_by(record, client.pid):
+            self.log.warning(
+                "smss.exec_pgm_refused",
+                peer_pid=client.pid,
+                child_pid=info["pid"],
+                reason="not a process the caller created",
+            )
+            return NtStatus.STATUS_ACCESS_DENIED
         session = record.get("session") or 0
         image_type = info.get("subsystem_type") or sm.IMAGE_SUBSYSTEM_WINDOWS_GUI
         with self._lock:
@@ -174,9 +196,7 @@ class SmApi:
             if self.proc.fault("kill_initial_command") == "before_sb_create_session":
                 self.log.warning("fault.kill_initial_command", child_pid=info["pid"])
                 os.kill(info["pid"], signal.SIGKILL)  # the window before csrss resumes it
-        reply = subsystem.sb.call(
-            sb.SbpCreateSession, {"session_id": session_id, "process": process}
-        )
+        reply = sb.SbCreateSession(subsystem.sb, session_id, process)
         self.log.info(
             "smss.sb_create_session",
             sm_session_id=session_id,
@@ -195,7 +215,7 @@ class SmApi:
             return next((s.pid for (n, _), s in self.subsystems.items() if n == session), 0)
 
     # -- SmpStartCsr ----------------------------------------------------------------
-    def start_csr(self, msg: dict, client: ClientContext) -> Any:
+    def start_csr(self, msg: dict, client: ClientContext) -> HandlerResult:
         """SmpStartCsr: a session made on demand (its smss instance, csrss, initial
         command). The reply comes when the instance is done: the pids on success, the
         failure's status otherwise; a failed session never stops the machine."""
@@ -217,7 +237,7 @@ class SmApi:
         with self._lock:
             self.sessions.discard(session)
 
-    def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> Any:
+    def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         name = msg["name"]
         if not 1 <= len(name.encode("utf-16-le")) <= 64:
             return NtStatus.STATUS_INVALID_PARAMETER

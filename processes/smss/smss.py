@@ -22,12 +22,13 @@ from typing import Any, NoReturn
 
 from nt.bootstrap import Process
 from nt.images import SYSTEM32
+from nt.regpath import REG_SZ
 from nt.status import NtStatus, nt_success
 from nt.syscalls import NtError
 from ports import sm
 from ports.client import PortError
+from ports.contract import Deferred
 from ports.kernel import OPTION_SHUTDOWN_SYSTEM
-from ports.server import Deferred
 from processes.smss import config as smconfig
 from processes.smss.cmdline import SMP_AUTOCHK_FLAG, SmCommandLineError, smp_parse_command_line
 from processes.smss.images import expand_environment
@@ -47,7 +48,6 @@ SESSIONS = (0, 1)  # win10: services session 0, the console session 1
 SUBSYSTEM_CONNECT_TIMEOUT_MS = 60_000  # sessions != 0 (smsubsys.c); session 0 waits forever
 INITIAL_COMMAND_GRACE = 1.0  # s: how long a failed SmExecPgm waits to see its process die
 ENVIRONMENT_KEY = smconfig.SESSION_MANAGER_KEY + r"\Environment"
-REG_SZ = 1
 PAGEFILE_DEFAULT_MB = 64
 
 
@@ -424,20 +424,15 @@ def execute_initial_command(
 def sm_exec_pgm(proc: Process, pid: int, session: int) -> int:
     """SmExecPgm on \\SmApiPort as a plain client: the status of SbCreateSession."""
     try:
-        conn = proc.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-        reply = conn.call(
-            sm.SmpExecPgmApi,
-            {
-                "process": {
-                    "pid": pid,
-                    "session": session,
-                    "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_GUI,
-                }
-            },
-        )
+        conn = sm.SmConnectToSm(proc.lpc)
     except PortError as exc:
         return exc.status
-    return reply.status
+    try:
+        return sm.SmExecPgm(conn, pid, session=session).status
+    except PortError as exc:
+        return exc.status
+    finally:
+        conn.close()
 
 
 def main(proc: Process) -> int:

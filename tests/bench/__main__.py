@@ -6,6 +6,7 @@
     fault_windows   the windows of issue 6: kill -> bugcheck and kill -> last gone in each
     boot            ntctl boot --detach -> winlogon registered; USS of every process
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
+    svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -30,6 +31,7 @@ from tests.bench import (
     bench_detection,
     bench_fault_windows,
     bench_hive_kill,
+    bench_svcorder,
 )
 from tests.bench.common import (
     Figure,
@@ -161,6 +163,7 @@ BENCHMARKS = {
     "fault_windows": (bench_fault_windows.add_arguments, bench_fault_windows.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
     HIVE: (add_hive_arguments, run_hive_kill),
+    "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
 }
 
 

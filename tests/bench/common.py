@@ -469,24 +469,10 @@ def attach_csr_clients(root: Path, count: int, session: int = 1):
     """
     from nt import csrclient
     from ntctl.machine import Machine
-    from ports import sm
-    from ports.client import PortError
 
     m = Machine(root, session)
     try:
-        smc = m.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-        r = smc.call(
-            sm.SmpExecPgmApi,
-            {
-                "process": {
-                    "pid": os.getpid(),
-                    "session": session,
-                    "subsystem_type": sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
-                }
-            },
-        )
-        if not r.ok:
-            raise PortError(r.status, "SmExecPgm")
+        m.register_with_csrss()
         clients = [csrclient.connect(m.lpc, session) for _ in range(count)]
         csrss = [
             p["pid"]

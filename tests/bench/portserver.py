@@ -21,11 +21,10 @@ import os
 import sys
 import threading
 
-import structlog
 import zmq
 
 from nt import log as ntlog
-from nt.status import NtStatus, hexstatus, status_name
+from nt.status import NtStatus, hexstatus
 from ports import csr
 from ports.server import PortServer
 from ports.zap import ZapHandler
@@ -73,7 +72,7 @@ def main() -> None:
         PortServer._port_loop = _profiled("port", PortServer._port_loop)
         WorkerPool._loop = _profiled("request", WorkerPool._loop)
     ntlog.configure("csrss.exe", os.getpid(), 1, "bench", log_dir)
-    log = structlog.get_logger()
+    log = ntlog.get_logger()
     counter = [0]
     lock = threading.Lock()
     with_log = mode == "log"
@@ -88,8 +87,7 @@ def main() -> None:
                 api="BasepGetTempFile",
                 api_number=hexstatus(api_number),
                 caller_pid=client.pid,
-                status=hexstatus(NtStatus.STATUS_SUCCESS),
-                status_name=status_name(NtStatus.STATUS_SUCCESS),
+                status=NtStatus.STATUS_SUCCESS,
             )
         return body
 

@@ -54,7 +54,7 @@ def costs(tmp: Path) -> None:
 
     from nt import log as ntlog
     from ports import wire
-    from ports.server import ClientContext
+    from ports.contract import ClientContext
 
     banner("1. per-step costs, µs per operation (in-process, one thread)")
     key = os.urandom(32)

@@ -187,8 +187,7 @@ from ntctl.machine import Machine
 from ports import sm
 root, session = sys.argv[1], int(sys.argv[2])
 with Machine(root, session=1) as m:
-    conn = m.lpc.connect_port(sm.SM_PORT_NAME, {"subsystem_type": 0})
-    r = conn.call(sm.SmpStartCsrApi, {"session_id": session}, 30)
+    r = sm.SmStartCsr(sm.SmConnectToSm(m.lpc), session)
     print(json.dumps({"status": r.status, "body": r.body}), flush=True)
 """
 

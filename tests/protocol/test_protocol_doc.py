@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ports import csr, kernel, protocol_doc, sb, sm, wire
+from nt.status import NtStatus, hexstatus
+from ports import contract, csr, kernel, protocol_doc, sb, sm, wire
 
 COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
 
@@ -67,3 +68,86 @@ def test_every_api_of_every_port_is_documented() -> None:
             assert f"| {api.number} (0x{api.number:X}) | `{api.name}` |" in text, api.name
     for api in csr.API_PORT.apis:
         assert f"| 0x{api.number:08X} | {api.api_id} / {api.index} | `{api.name}`" in text
+
+
+def _blocks() -> list[dict[str, bytes]]:
+    """Every ``header/body/mac`` block after the first (the CONNECT and reply vectors)."""
+    text = committed_text()
+    found = re.findall(
+        r"```\nheader:\s+([0-9a-f]+)\nbody:\s+([0-9a-f]+)\nmac:\s+([0-9a-f]+)\n```", text
+    )
+    return [dict(zip(("header", "body", "mac"), map(bytes.fromhex, b), strict=True)) for b in found]
+
+
+def test_issue5_connect_and_reply_vectors_verify_and_decode() -> None:
+    key = _vector()["key"]
+    (connect, reply) = _blocks()
+    header, body = wire.verify(key, [connect["header"], connect["body"], connect["mac"]])
+    assert header.type == wire.LPC_CONNECTION_REQUEST and (header.conn, header.seq) == (0, 1)
+    assert wire.unpack_body(body, 4096) == {
+        "port": kernel.SYSTEM_SERVICE_PORT,
+        "info": {},
+        "proto": contract.CONNECT_VERSION,
+    }
+    header, body = wire.verify(key, [reply["header"], reply["body"], reply["mac"]])
+    assert header.type == wire.LPC_REPLY and header.code == 0 and header.msg_id == 7
+    # the reply vector is a body the server would send: it matches NtOpenPort's reply schema
+    contract.check_reply(
+        kernel.SYSTEM_SERVICES.by_name()["NtOpenPort"], wire.unpack_body(body, 4096)
+    )
+
+
+# The modules whose handlers answer each port, and the statuses they use that never reach a
+# client of that port (server DLL loading at start-up; csrss calling itself).
+SERVERS = {
+    kernel.SYSTEM_SERVICES.title: (
+        kernel.SYSTEM_SERVICES,
+        [
+            "processes/kernel/services.py",
+            "processes/kernel/ob.py",
+            "processes/kernel/cm.py",
+            "processes/kernel/ps.py",
+            "nt/hive.py",
+            "nt/regpath.py",
+        ],
+    ),
+    sm.SM_API_PORT.title: (sm.SM_API_PORT, ["processes/smss/smloop.py"]),
+    sb.SB_API_PORT.title: (sb.SB_API_PORT, ["processes/csrss/session.py"]),
+    csr.API_PORT.title: (
+        csr.API_PORT,
+        [
+            f"processes/csrss/{m}.py"
+            for m in (
+                "api",
+                "basesrv",
+                "usersrv",
+                "consrv",
+                "conio",
+                "console",
+                "server",
+                "process",
+                "shutdown",
+                "csrsrv",
+            )
+        ],
+    ),
+}
+NOT_ON_THE_WIRE = {
+    "STATUS_SUCCESS",
+    "STATUS_DLL_NOT_FOUND",
+    "STATUS_PROCEDURE_NOT_FOUND",
+    "STATUS_ACCESS_VIOLATION",
+}
+
+
+@pytest.mark.parametrize("title", list(SERVERS))
+def test_issue5_every_status_a_server_uses_is_documented(title: str) -> None:
+    protocol, modules = SERVERS[title]
+    repo = COMMITTED.parents[1]
+    used = set()
+    for module in modules:
+        used |= set(re.findall(r"\bSTATUS_[A-Z0-9_]+", (repo / module).read_text()))
+    documented = {NtStatus(s).name for s, _ in protocol.statuses + protocol_doc.PORT_STATUSES}
+    assert used - documented - NOT_ON_THE_WIRE == set()
+    for status, _ in protocol.statuses:
+        assert f"{hexstatus(status)} {NtStatus(status).name}" in committed_text()

@@ -11,6 +11,7 @@ arrive before the reply to the request sent after it.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import signal
@@ -26,12 +27,15 @@ from typing import Any
 
 import msgpack
 import pytest
+import structlog
 import zmq
+from structlog.testing import CapturingLogger
 from zmq.utils.monitor import recv_monitor_message
 
+from nt.log import Logger, ntstatus_processor
 from nt.status import NtStatus
 from ports import wire
-from ports.client import Connection
+from ports.client import Connection, call_api
 from ports.runtime import LpcRuntime
 from ports.schema import U32, Api, Bool, Dict, Int, List, Map, OneOf, Protocol, Str, Value
 from ports.server import PortServer
@@ -41,7 +45,7 @@ PORT_NAME = "\\PortUnderTest"
 MAX_MESSAGE_LENGTH = 1 << 18  # room for a 100,000-level nesting bomb below the limit
 MAX_INFLIGHT = 8
 
-ECHO, RAISE, BLOCK, BAD_RETURN, RECORD = 1, 2, 3, 4, 5
+ECHO, RAISE, BLOCK, BAD_RETURN, RECORD, WRONG_REPLY = 1, 2, 3, 4, 5, 6
 UNKNOWN_API = 0x7777
 
 TEST_PROTOCOL = Protocol(
@@ -52,6 +56,7 @@ TEST_PROTOCOL = Protocol(
         Api(RAISE, "Raise"),
         Api(BLOCK, "Block"),
         Api(BAD_RETURN, "BadReturn"),
+        Api(WRONG_REPLY, "WrongReply", {}, {"count": U32()}),
         Api(
             RECORD,
             "Record",
@@ -70,35 +75,24 @@ S = NtStatus
 
 
 # -- the harness: an in-memory namespace, a recording log, one test port -----------------
-class RecordingLog:
-    """A structlog-shaped logger that keeps every event (thread-safe)."""
+class CapturedLog:
+    """The port's logger: a real structlog logger writing into structlog's CapturingLogger."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[str, str, dict]] = []
-        self._lock = threading.Lock()
-
-    def _add(self, level: str, event: str, **kw: Any) -> None:
-        with self._lock:
-            self.records.append((level, event, kw))
-
-    def debug(self, event: str, **kw: Any) -> None:
-        self._add("debug", event, **kw)
-
-    def info(self, event: str, **kw: Any) -> None:
-        self._add("info", event, **kw)
-
-    def warning(self, event: str, **kw: Any) -> None:
-        self._add("warning", event, **kw)
-
-    def error(self, event: str, **kw: Any) -> None:
-        self._add("error", event, **kw)
-
-    def exception(self, event: str, **kw: Any) -> None:
-        self._add("error", event, **kw)
+        self.capture = CapturingLogger()
+        self.logger: Logger = structlog.wrap_logger(
+            self.capture,
+            processors=[ntstatus_processor],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        )
 
     def named(self, event: str) -> list[dict]:
-        with self._lock:
-            return [kw for _, e, kw in self.records if e == event]
+        calls = list(self.capture.calls)
+        return [
+            {k: v for k, v in c.kwargs.items() if k != "event"}
+            for c in calls
+            if c.kwargs.get("event") == event
+        ]
 
 
 class MemoryNamespace:
@@ -194,7 +188,7 @@ class RawPeer:
 class PortUnderTest:
     runtime: LpcRuntime
     namespace: MemoryNamespace
-    log: RecordingLog
+    log: CapturedLog
     key: bytes
     server: PortServer
     gate: threading.Event
@@ -248,11 +242,11 @@ def thread_crashes(monkeypatch: pytest.MonkeyPatch) -> list:
 @pytest.fixture
 def port(thread_crashes: list) -> Iterator[PortUnderTest]:
     directory = tempfile.mkdtemp(prefix="ntp-", dir="/tmp")  # ipc paths stay short
-    log = RecordingLog()
+    log = CapturedLog()
     namespace = MemoryNamespace(directory)
     key = os.urandom(32)
     runtime = LpcRuntime(
-        key=key, kernel_endpoint="", events_endpoint=None, log=log, namespace=namespace
+        key=key, kernel_endpoint="", events_endpoint=None, log=log.logger, namespace=namespace
     )
     gate = threading.Event()
     entered: list[int] = []
@@ -277,6 +271,7 @@ def port(thread_crashes: list) -> Iterator[PortUnderTest]:
         BLOCK: block,
         BAD_RETURN: lambda msg, client: None,  # a handler bug: not dict | int | Reply
         RECORD: lambda msg, client: {},
+        WRONG_REPLY: lambda msg, client: {"count": "three"},  # not the reply schema
     }
     server = runtime.create_port(
         PORT_NAME,
@@ -486,8 +481,7 @@ def test_signed_bad_request_is_answered_with_a_status(port: PortUnderTest, case:
     port.assert_serving()
 
 
-def test_unknown_api_gets_the_protocols_unknown_status(port: PortUnderTest) -> None:
-    assert port.server.protocol_unknown_status() == S.STATUS_NOT_IMPLEMENTED
+def test_unknown_api_is_not_implemented(port: PortUnderTest) -> None:
     conn = port.connect()
     assert conn.call(UNKNOWN_API, {}).status == S.STATUS_NOT_IMPLEMENTED
     assert conn.call(ECHO, {"n": 3}).body == {"n": 3, "s": ""}
@@ -636,6 +630,30 @@ def test_handler_returning_a_wrong_type_gets_internal_error_and_the_port_survive
     port.assert_serving()
 
 
+def test_issue5_a_reply_its_schema_does_not_describe_is_internal_error_not_sent(
+    port: PortUnderTest,
+) -> None:
+    conn = port.connect()
+    reply = conn.call(WRONG_REPLY, {}, timeout=5.0)
+    assert (reply.status, reply.body) == (S.STATUS_INTERNAL_ERROR, {})
+    (failed,) = port.log.named("port.handler_failed")
+    assert "ReplySchemaError" in failed["traceback"] and "WrongReply" in failed["traceback"]
+    conn.close()
+    port.assert_serving()
+
+
+def test_issue5_a_stub_answers_a_body_the_schema_refuses_without_sending_it(
+    port: PortUnderTest,
+) -> None:
+    conn = port.connect()
+    echo = TEST_PROTOCOL.by_number()[ECHO]
+    assert call_api(conn, echo, {"n": -1}).status == S.STATUS_INVALID_PARAMETER
+    assert call_api(conn, echo, {"n": 1, "extra": 0}).status == S.STATUS_INVALID_PARAMETER
+    assert port.handled == [] and not port.log.named("port.bad_message")  # never sent
+    assert call_api(conn, echo, {"n": 5}).body == {"n": 5, "s": ""}
+    conn.close()
+
+
 CHILD_CLIENT = """
 import sys, zmq
 from ports.client import Connection
@@ -676,8 +694,8 @@ def test_client_killed_mid_call_is_closed_exactly_once(port: PortUnderTest) -> N
     port.gate.set()  # the handler finishes; its reply has nobody to go to
     assert wait_until(lambda: port.closed == [child.pid]), "on_closed never ran"
     port.server.client_died(child.pid)  # a second report changes nothing
-    port.assert_serving()
-    assert port.closed == [child.pid], "on_closed ran exactly once"
+    port.assert_serving()  # its own connection's close may land in port.closed too
+    assert port.closed.count(child.pid) == 1, "on_closed ran exactly once for the child"
     assert child.pid not in [c.pid for c in port.server.clients()]
 
 

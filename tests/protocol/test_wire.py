@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ports import csr, kernel, sb, sm, wire
+from ports.contract import CONNECT_SCHEMA
 from ports.schema import MAX_DEPTH, U32, List, SchemaError, validate
-from ports.server import CONNECT_SCHEMA
 
 KEY = bytes(range(32))
 LIMIT = 1 << 16

@@ -220,7 +220,6 @@ def test_sb_protocol():
     assert body["process"]["pid"] == 42 and body["process"]["tid"] == 0
     with pytest.raises(SchemaError):
         validate(create, {"session_id": 1, "process": {"pid": 42, "handle": 8}})
-    assert sb.sb_api_name(9) == "SbpMaxApiNumber"
 
 
 def test_sm_protocol_and_connect_info():

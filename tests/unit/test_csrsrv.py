@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from nt.log import ntstatus_processor
 from nt.status import NtStatus
+from ports import sb
+from ports.contract import Reply, dispatch
 from ports.csr import lookup_api
-from processes.csrss.api import Reply, ServerDll, ShutdownResult
+from processes.csrss.api import ServerDll, ShutdownResult
 from processes.csrss.csrsrv import CsrServer, RequestThreadCounters
 from processes.csrss.process import SYSTEM_LOGON_ID, CsrProcessFlags, CsrShutdownFlags
-from processes.csrss.server import STATUS_PROCEDURE_NOT_FOUND
 from processes.csrss.services import KernelServices
 
 DESIGN_CMDLINE = (
@@ -218,13 +220,13 @@ def test_load_server_dll_errors():
     assert csr.load_server_dll("basesrv", None, 4).status == NtStatus.STATUS_TOO_MANY_NAMES
     assert csr.load_server_dll("basesrv", None, 0).status == NtStatus.STATUS_INVALID_PARAMETER
     missing_entry = csr.load_server_dll("winsrv", "NoSuchInit", 3)
-    assert missing_entry.status == STATUS_PROCEDURE_NOT_FOUND == 0xC000007A
+    assert missing_entry.status == NtStatus.STATUS_PROCEDURE_NOT_FOUND == 0xC000007A
     for name in ("../kernel", "os.path", "", "x y"):
         result = csr.load_server_dll(name, None, 1)
         assert result.status == NtStatus.STATUS_DLL_NOT_FOUND
         assert result.hard_error.parameters == (name, "Default Load Path")
     # a module that is not a server DLL has no entry point
-    assert csr.load_server_dll("cmdline", None, 1).status == STATUS_PROCEDURE_NOT_FOUND
+    assert csr.load_server_dll("cmdline", None, 1).status == NtStatus.STATUS_PROCEDURE_NOT_FOUND
     assert csr.load_server_dll("BASESRV.DLL", None, 1).status == SUCCESS
     assert csr.load_server_dll("basesrv", None, 1).status == NtStatus.STATUS_INVALID_PARAMETER
 
@@ -233,7 +235,7 @@ def test_failing_init_leaves_the_slot_empty():
     csr, _, _ = boot("csrss.exe SharedSection=1024,3072")
     assert csr.load_server_dll("usersrv", "UserServerDllInitialization", 3).status == SUCCESS
     # index 2 is free, but the module has no ServerDllInitialization
-    assert csr.load_server_dll("consrv", None, 2).status == STATUS_PROCEDURE_NOT_FOUND
+    assert csr.load_server_dll("consrv", None, 2).status == NtStatus.STATUS_PROCEDURE_NOT_FOUND
     assert csr.loaded[2] is None
 
 
@@ -251,7 +253,7 @@ def test_dispatch_a_real_api():
 def test_server_id_out_of_range_is_illegal_function(api_number):
     csr, kernel, _ = boot()
     client = start(csr, kernel, 200)
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         assert csr.dispatch(api_number, {}, client).status == NtStatus.STATUS_ILLEGAL_FUNCTION
     assert [e["event"] for e in logs] == ["csr.bad_api"]
 
@@ -268,14 +270,14 @@ def test_empty_slot_is_illegal_function():
 def test_usersrv_index_10_is_refused_unlike_reactos_quirk_4():
     csr, kernel, _ = boot()
     client = start(csr, kernel, 200)
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         reply = csr.dispatch(0x0003040A, {}, client)
     assert reply.status == NtStatus.STATUS_ILLEGAL_FUNCTION
     (event,) = logs
     assert event["event"] == "csr.bad_api" and "#4" in event["divergence"]
     # consrv index 87 (api 599) too; an index past even ReactOS's bound logs no divergence
     assert csr.dispatch(0x00020257, {}, client).status == NtStatus.STATUS_ILLEGAL_FUNCTION
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         assert csr.dispatch(0x0003FFFF, {}, client).status == NtStatus.STATUS_ILLEGAL_FUNCTION
     assert "divergence" not in logs[0]
 
@@ -290,7 +292,7 @@ def test_api_id_below_the_base_is_illegal_function():
 def test_non_csr_sender_is_illegal_function():
     csr, kernel, _ = boot()
     kernel.spawn(300, "rogue.exe")
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         reply = call(csr, Client(300), "BasepGetTempFile")
     assert reply.status == NtStatus.STATUS_ILLEGAL_FUNCTION
     assert logs[0]["event"] == "csr.bad_api" and logs[0]["caller_pid"] == 300
@@ -315,7 +317,7 @@ def test_handler_exception_is_internal_error_and_csrss_survives():
         raise RuntimeError("injected fault")
 
     csr.loaded[1].dispatch_table[2] = boom
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         assert call(csr, client, "BasepGetTempFile").status == NtStatus.STATUS_INTERNAL_ERROR
     assert "csr.api_exception" in [e["event"] for e in logs]
     assert call(csr, client, "BasepIsFirstVDM").status == SUCCESS
@@ -325,7 +327,7 @@ def test_handler_exception_is_internal_error_and_csrss_survives():
 def test_every_call_is_logged_with_its_name_and_status():
     csr, kernel, _ = boot()
     client = start(csr, kernel, 200)
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         call(csr, client, "SrvRecordShutdownReason")
     (event,) = logs
     assert event["event"] == "csr.api"
@@ -361,7 +363,7 @@ def test_server_to_server_fault_is_access_violation():
 def test_only_csr_processes_may_connect():
     csr, kernel, _ = boot()
     kernel.spawn(300, "rogue.exe")
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         assert csr.accept_connection(300) is False
     assert logs[0]["event"] == "csr.connect_refused"
     start(csr, kernel, 200, sid=USER_SID)
@@ -451,11 +453,16 @@ def test_csrss_pool_follows_its_command_line():
 # --- processes and sessions -------------------------------------------------------------
 
 
+def sb_call(csr: CsrServer, api: int, body: Any, client: Any) -> Reply:
+    """An SbApiPort request the way the port runs it: the plain-table dispatch."""
+    return dispatch(sb.SB_API_PORT, csr.sb_handlers(), api, body, client)
+
+
 def test_sb_create_session_registers_and_resumes():
     csr, kernel, _ = boot()
     kernel.spawn(200, "winlogon.exe", 1, critical=True)
     smss = Client(SMSS_PID, "smss.exe", None, None)
-    reply = csr.sb_dispatch(0, {"session_id": 7, "process": {"pid": 200, "tid": 201}}, smss)
+    reply = sb_call(csr, 0, {"session_id": 7, "process": {"pid": 200, "tid": 201}}, smss)
     assert reply.status == SUCCESS
     process = csr.processes.locate(200)
     assert process.image == "winlogon.exe" and process.nt_session.session_id == 7
@@ -468,14 +475,14 @@ def test_sb_create_session_failures():
     csr, kernel, _ = boot()
     smss = Client(SMSS_PID, "smss.exe", None, None)
     body = {"session_id": 7, "process": {"pid": 200}}
-    assert csr.sb_dispatch(0, body, smss).status == NtStatus.STATUS_INVALID_PARAMETER  # unknown pid
+    assert sb_call(csr, 0, body, smss).status == NtStatus.STATUS_INVALID_PARAMETER  # unknown pid
     kernel.spawn(200, "winlogon.exe")
-    assert csr.sb_dispatch(0, body, smss).status == SUCCESS
-    assert csr.sb_dispatch(0, body, smss).status == NtStatus.STATUS_OBJECT_NAME_COLLISION
+    assert sb_call(csr, 0, body, smss).status == SUCCESS
+    assert sb_call(csr, 0, body, smss).status == NtStatus.STATUS_OBJECT_NAME_COLLISION
     kernel.spawn(201, "other.exe")
     dup = {"session_id": 7, "process": {"pid": 201}}
-    assert csr.sb_dispatch(0, dup, smss).status == NtStatus.STATUS_OBJECT_NAME_COLLISION
-    assert csr.sb_dispatch(0, {"session_id": "7"}, smss).status == NtStatus.STATUS_INVALID_PARAMETER
+    assert sb_call(csr, 0, dup, smss).status == NtStatus.STATUS_OBJECT_NAME_COLLISION
+    assert sb_call(csr, 0, {"session_id": "7"}, smss).status == NtStatus.STATUS_INVALID_PARAMETER
 
 
 def test_registration_trusts_the_kernel_not_the_message():
@@ -507,7 +514,7 @@ def test_sb_resume_failure_is_reported_not_hidden_quirk_21():
 def test_other_sb_apis_are_not_implemented(api):
     csr, _, _ = boot()
     body = {1: {"session_id": 1}, 2: {"session_id": 1}, 3: {"image_name": "x.exe"}}.get(api, {})
-    reply = csr.sb_dispatch(api, body, Client(SMSS_PID, "smss.exe"))
+    reply = sb_call(csr, api, body, Client(SMSS_PID, "smss.exe"))
     assert reply.status == NtStatus.STATUS_NOT_IMPLEMENTED
 
 
@@ -619,7 +626,7 @@ def test_walk_cancel_is_status_cancelled_and_stops():
     dll, seen = recording_dll(results)
     csr.loaded[2] = dll
     make_levels(csr, kernel)
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         assert csr.shutdown_processes(USER_SID, EWX_SHUTDOWN) == NtStatus.STATUS_CANCELLED
     assert [pid for pid, _ in seen] == [201, 204]
     assert "csr.shutdown_cancelled" in [e["event"] for e in logs]
@@ -674,7 +681,7 @@ def test_hard_error_strings_are_data_and_the_default_button_answers():
         "unicode_string_parameter_mask": 3,
         "valid_response_options": 1,
     }
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         reply = csr.handle_hard_error(message)
     assert reply == Reply(SUCCESS, {"response": 6})  # ResponseOk
     box = next(e for e in logs if e["event"] == "csr.hard_error_box")

@@ -11,7 +11,7 @@ import structlog
 from nt.status import NtStatus
 from ports import sm
 from ports.client import PortError
-from ports.server import ClientContext
+from ports.contract import ClientContext
 from processes.smss.smloop import SmApi
 from processes.smss.smwatch import Watch
 

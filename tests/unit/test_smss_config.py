@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from nt.regpath import REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_SZ
 from nt.status import NtStatus
 from processes.smss.config import (
-    REG_DWORD,
-    REG_EXPAND_SZ,
-    REG_MULTI_SZ,
-    REG_SZ,
     SESSION_MANAGER_KEY,
     PagingFile,
     dynamic_environment,

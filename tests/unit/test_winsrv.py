@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
+from nt.log import ntstatus_processor
 from nt.status import NtStatus
 from ports.csr import lookup_api
 from ports.schema import validate
@@ -188,7 +189,7 @@ def test_without_windows_the_second_phase_kills_non_console_processes(desktop):
 def test_end_task_on_csrss_itself_is_access_denied(desktop):
     csr, kernel, _ = desktop
     app = start(csr, kernel, 220, "taskmgr.exe", sid=USER_SID)
-    with capture_logs() as logs:
+    with capture_logs(processors=[ntstatus_processor]) as logs:
         reply = call(csr, app, "SrvEndTask", process_id=100, force=True)
     assert reply.status == NtStatus.STATUS_ACCESS_DENIED and reply.body == {"success": False}
     assert kernel.terminated == []
