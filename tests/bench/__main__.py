@@ -4,8 +4,11 @@
     csr_throughput  ApiPort msg/s, 16 clients x 8 in flight, vs zmq.proxy + one worker thread
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
     fault_windows   the windows of issue 6: kill -> bugcheck and kill -> last gone in each
-    boot            ntctl boot --detach -> winlogon registered; USS of every process
+    boot            ./run.sh --detach -> winlogon registered (with the split); USS
+    cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
+    top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
+    reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
@@ -26,12 +29,15 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
     bench_fault_windows,
     bench_hive_kill,
+    bench_reg,
     bench_svcorder,
+    bench_top,
 )
 from tests.bench.common import (
     Figure,
@@ -162,7 +168,10 @@ BENCHMARKS = {
     "detection": (bench_detection.add_arguments, bench_detection.run),
     "fault_windows": (bench_fault_windows.add_arguments, bench_fault_windows.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
+    "cli": (bench_cli.add_arguments, bench_cli.run),
+    "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
+    bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
 }
 
