@@ -61,6 +61,7 @@ PROCESS_RECORD = Map(
         "signal": Nullable(Int(lo=0, hi=255)),
         "user": Str(max_len=256),
         "token": Dict(value=Value(max_len=256), max_len=16),
+        "standin": Bool(doc="the generic service host, running under a missing image's name"),
     }
 )
 # One loaded driver (SystemModuleInformation), driverquery's columns and why it loaded there.
@@ -125,9 +126,14 @@ SYSTEM_SERVICES = Protocol(
                 "session": Int(lo=0, hi=255, optional=True),
                 "suspended": Bool(optional=True, default=True),
                 "current_directory": Str(max_len=4096, optional=True, default=""),
+                # The SCM's CreateProcessAsUser: the service account's token (needs
+                # SeAssignPrimaryTokenPrivilege), and a stand-in for an image the model lacks.
+                "account": Str(max_len=256, optional=True, default=""),
+                "standin": Bool(optional=True, default=False),
             },
             {"pid": U32(), "create_time": Str()},
-            "Create a process of a known image; its NT parent is the caller. Suspended until NtResumeThread.",
+            "Create a process of a known image (or, with standin, the generic service host "
+            "under the image's name); its NT parent is the caller. Suspended until NtResumeThread.",
         ),
         ("NtResumeThread", {"pid": U32()}, {}, "Resume the initial thread of a suspended process."),
         (

@@ -18,7 +18,14 @@ with the arguments, then STOP, PAUSE...), the dispatcher answers with ``ScWriteR
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ports.client import Connection, call_api
+from ports.contract import Reply
 from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Protocol, Str
+
+if TYPE_CHECKING:
+    from ports.runtime import LpcRuntime
 
 SVCCTL_PORT_NAME = "\\RPC Control\\ntsvcs"
 CONTROL_PORT_NAME = "\\RPC Control\\NtControlPipe"
@@ -411,3 +418,156 @@ CONTROL_PORT = Protocol(
     connect_info=CONTROL_CONNECT_INFO,
     doc="One port for every NtControlPipe<N>: N travels in the connection information.",
 )
+
+
+# --- client stubs (advapi32's side), one per routine, each through call_api -------------
+
+_BY_NAME = {api.name: api for api in SVCCTL_APIS}
+_CONTROL_BY_NAME = {api.name: api for api in CONTROL_APIS}
+NO_CHANGE_CONFIG = {
+    "service_type": SERVICE_NO_CHANGE,
+    "start_type": SERVICE_NO_CHANGE,
+    "error_control": SERVICE_NO_CHANGE,
+    "binary_path_name": None,
+    "load_order_group": None,
+    "dependencies": None,
+    "service_start_name": None,
+    "password": None,
+    "display_name": None,
+}
+
+
+def _call(conn: Connection, name: str, body: dict, timeout: float | None = 30.0) -> Reply:
+    return call_api(conn, _BY_NAME[name], body, timeout)
+
+
+def ScConnectToScm(lpc: LpcRuntime) -> Connection:
+    """Bind to ``\\RPC Control\\ntsvcs`` (OpenSCManager's RPC binding)."""
+    return lpc.connect_port(SVCCTL_PORT_NAME, {})
+
+
+def ScConnectControlPipe(lpc: LpcRuntime, service_current: int, pid: int) -> Connection:
+    """StartServiceCtrlDispatcher's CreateFile of ``\\\\.\\pipe\\net\\NtControlPipe<N>``."""
+    info = {"service_current": service_current, "pid": pid}
+    return lpc.connect_port(CONTROL_PORT_NAME, info)
+
+
+def ROpenSCManagerW(
+    conn: Connection, desired_access: int = SC_MANAGER_CONNECT, database_name: str | None = None
+) -> Reply:
+    body = {"machine_name": None, "database_name": database_name, "desired_access": desired_access}
+    return _call(conn, "ROpenSCManagerW", body)
+
+
+def ROpenServiceW(conn: Connection, scm_handle: int, name: str, desired_access: int) -> Reply:
+    body = {"scm_handle": scm_handle, "service_name": name, "desired_access": desired_access}
+    return _call(conn, "ROpenServiceW", body)
+
+
+def RCloseServiceHandle(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RCloseServiceHandle", {"handle": handle})
+
+
+def RStartServiceW(
+    conn: Connection, handle: int, argv: list[str] | None = None, timeout: float | None = 300.0
+) -> Reply:
+    return _call(conn, "RStartServiceW", {"handle": handle, "argv": argv or []}, timeout)
+
+
+def RControlService(
+    conn: Connection, handle: int, control: int, timeout: float | None = 300.0
+) -> Reply:
+    return _call(conn, "RControlService", {"handle": handle, "control": control}, timeout)
+
+
+def RDeleteService(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RDeleteService", {"handle": handle})
+
+
+def RQueryServiceStatus(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RQueryServiceStatus", {"handle": handle})
+
+
+def RQueryServiceStatusEx(conn: Connection, handle: int) -> Reply:
+    body = {"handle": handle, "info_level": SC_STATUS_PROCESS_INFO}
+    return _call(conn, "RQueryServiceStatusEx", body)
+
+
+def RQueryServiceConfigW(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RQueryServiceConfigW", {"handle": handle})
+
+
+def RQueryServiceConfig2W(conn: Connection, handle: int, info_level: int) -> Reply:
+    return _call(conn, "RQueryServiceConfig2W", {"handle": handle, "info_level": info_level})
+
+
+def RChangeServiceConfigW(conn: Connection, handle: int, **changes: object) -> Reply:
+    """Fields not given keep their value (SERVICE_NO_CHANGE / NULL)."""
+    return _call(conn, "RChangeServiceConfigW", {**NO_CHANGE_CONFIG, **changes, "handle": handle})
+
+
+def RChangeServiceConfig2W(conn: Connection, handle: int, info_level: int, info: dict) -> Reply:
+    body = {"handle": handle, "info_level": info_level, "info": info}
+    return _call(conn, "RChangeServiceConfig2W", body)
+
+
+def RCreateServiceW(
+    conn: Connection, scm_handle: int, name: str, binary_path_name: str, **config: object
+) -> Reply:
+    body = {
+        "scm_handle": scm_handle,
+        "service_name": name,
+        "display_name": None,
+        "desired_access": SERVICE_ALL_ACCESS,
+        "service_type": SERVICE_WIN32_OWN_PROCESS,
+        "start_type": SERVICE_DEMAND_START,
+        "error_control": SERVICE_ERROR_NORMAL,
+        "binary_path_name": binary_path_name,
+        "load_order_group": None,
+        "dependencies": None,
+        "service_start_name": None,
+        "password": None,
+        **config,
+    }
+    return _call(conn, "RCreateServiceW", body)
+
+
+def REnumDependentServicesW(
+    conn: Connection, handle: int, service_state: int = SERVICE_STATE_ALL
+) -> Reply:
+    body = {"handle": handle, "service_state": service_state}
+    return _call(conn, "REnumDependentServicesW", body)
+
+
+def REnumServicesStatusExW(
+    conn: Connection,
+    scm_handle: int,
+    service_type: int = SERVICE_WIN32,
+    service_state: int = SERVICE_ACTIVE,
+    resume_index: int = 0,
+    group_name: str | None = None,
+) -> Reply:
+    body = {
+        "scm_handle": scm_handle,
+        "service_type": service_type,
+        "service_state": service_state,
+        "resume_index": resume_index,
+        "info_level": SC_ENUM_PROCESS_INFO,
+        "group_name": group_name,
+    }
+    return _call(conn, "REnumServicesStatusExW", body)
+
+
+def RSetServiceStatus(conn: Connection, status_handle: int, status: dict) -> Reply:
+    body = {"status_handle": status_handle, "status": status}
+    return _call(conn, "RSetServiceStatus", body)
+
+
+def ScReadControlPacket(conn: Connection) -> Reply:
+    """The dispatcher's ReadFile on its pipe: no deadline (the SCM answers when it has one)."""
+    return call_api(conn, _CONTROL_BY_NAME["ScReadControlPacket"], {}, None)
+
+
+def ScWriteReplyPacket(conn: Connection, sequence: int, error: int) -> Reply:
+    body = {"sequence": sequence, "error": error}
+    return call_api(conn, _CONTROL_BY_NAME["ScWriteReplyPacket"], body)

@@ -50,6 +50,33 @@ ADMIN_TOKEN = {
 }
 
 
+# The service accounts' well-known SIDs (ObjectName → token user); real tokens come from
+# lsass (next issue): until then the account is recorded, so `ntctl ps` shows it.
+SERVICE_ACCOUNTS = {
+    "localsystem": ("NT AUTHORITY\\SYSTEM", "S-1-5-18"),
+    "nt authority\\system": ("NT AUTHORITY\\SYSTEM", "S-1-5-18"),
+    "nt authority\\localservice": ("NT AUTHORITY\\LOCAL SERVICE", "S-1-5-19"),
+    "nt authority\\local service": ("NT AUTHORITY\\LOCAL SERVICE", "S-1-5-19"),
+    "nt authority\\networkservice": ("NT AUTHORITY\\NETWORK SERVICE", "S-1-5-20"),
+    "nt authority\\network service": ("NT AUTHORITY\\NETWORK SERVICE", "S-1-5-20"),
+}
+STANDIN_PACKAGE = "svchost"  # the generic service host runs stand-ins (processes/svchost)
+
+
+def account_token(account: str) -> dict:
+    """A service account's token: SYSTEM's for LocalSystem, else the account without the
+    Administrators group (a LocalService process is not an administrator)."""
+    user, sid = SERVICE_ACCOUNTS.get(account.lower(), (account, ""))
+    if sid == SYSTEM_TOKEN["sid"]:
+        return SYSTEM_TOKEN
+    return {
+        "user": user,
+        "sid": sid,
+        "groups": ["S-1-1-0", "S-1-5-11", "S-1-5-6"],  # Everyone, Authenticated, SERVICE
+        "privileges": ["SeChangeNotifyPrivilege"],
+    }
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -73,6 +100,7 @@ class ProcessRecord:
     child: bool = False  # ours to wait for (not an attached outsider)
     resume_fd: int | None = None
     terminated_by: int | None = None
+    standin: bool = False  # the generic service host runs under this image's name
 
     def public(self) -> dict:
         return {
@@ -89,6 +117,7 @@ class ProcessRecord:
             "signal": self.signal,
             "user": self.token.get("user", ""),
             "token": self.token,
+            "standin": self.standin,
         }
 
 
@@ -143,8 +172,14 @@ class ProcessManager:
         session: int | None,
         parent_pid: int,
         suspended: bool = True,
+        *,
+        account: str = "",
+        standin: bool = False,
     ) -> ProcessRecord:
         package = package_for(image)
+        standin = standin and package is None
+        if standin:
+            package = STANDIN_PACKAGE
         if package is None:
             raise LookupError(image)
         name = image.replace("/", "\\").rsplit("\\", 1)[-1].lower()
@@ -165,8 +200,9 @@ class ProcessManager:
             command_line=command_line,
             parent_pid=parent_pid,
             session=session,
-            token=parent.token if parent else SYSTEM_TOKEN,
+            token=account_token(account) if account else parent.token if parent else SYSTEM_TOKEN,
             child=True,
+            standin=standin,
         )
         with self._lock:
             self.table[record.pid] = record

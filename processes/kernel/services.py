@@ -67,6 +67,10 @@ class SystemServiceHandlers:
     def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if self.k.stopping:
             return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
+        if (msg["account"] or msg["standin"]) and "SeAssignPrimaryTokenPrivilege" not in (
+            (client.token or {}).get("privileges") or []
+        ):
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         record = self.k.ps.create(
             msg["image"],
             msg["command_line"],
@@ -74,6 +78,8 @@ class SystemServiceHandlers:
             msg["session"],
             client.pid,
             msg["suspended"],
+            account=msg["account"],
+            standin=msg["standin"],
         )
         return {"pid": record.pid, "create_time": record.create_time}
 
