@@ -23,6 +23,7 @@ from ntctl import analyze as analyzer
 from ntctl import views
 from ntctl.logview import print_events
 from ntctl.machine import DEFAULT_ROOT, Machine, MachineError
+from ntctl.scverbs import sc_app
 from ports.client import PortError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
@@ -30,6 +31,7 @@ reg_app = typer.Typer(no_args_is_help=True, help="Read and write the registry th
 csr_app = typer.Typer(no_args_is_help=True, help="Call csrss's ApiPort as a client process would.")
 app.add_typer(reg_app, name="reg")
 app.add_typer(csr_app, name="csr")
+app.add_typer(sc_app, name="sc")
 console = Console(soft_wrap=True)  # command output is for copying, not reflowing
 err = Console(stderr=True, soft_wrap=True)
 

@@ -47,6 +47,7 @@ def process_rows(procs: list[dict], include_exited: bool = False) -> list[dict]:
                 "exit_status",
                 "command_line",
                 "user",
+                "standin",
             )
         }
         row["uss_mib"] = _uss(p["pid"]) if p["state"] != "exited" else None
@@ -76,7 +77,11 @@ def process_tree(rows: list[dict]) -> Tree:
     )
 
     def add(node: Tree, row: dict) -> None:
-        branch = node.add(_label(row, row["parent_pid"] not in by_pid and row["parent_pid"] != 0))
+        parent = by_pid.get(row["parent_pid"])
+        label = _label(row, row["parent_pid"] not in by_pid and row["parent_pid"] != 0)
+        if parent is not None and parent["image"] == "services.exe":
+            label.append(_service_process(row))
+        branch = node.add(label)
         for child in children.get(row["pid"], []):
             add(branch, child)
 
@@ -103,6 +108,18 @@ def _label(row: dict, orphan: bool) -> Text:
         )
     if orphan:
         text.append(f"  (NT parent {row['parent_pid']} has exited)", style="dim italic")
+    return text
+
+
+def _service_process(row: dict) -> Text:
+    """A service process's host arguments (``-k netsvcs``), account, and stand-in mark."""
+    text = Text()
+    args = row.get("command_line", "").split(" ", 1)
+    if row["image"] == "svchost.exe" and len(args) > 1:
+        text.append(f"  {args[1]}", style="cyan")
+    text.append(f"  {row.get('user', '')}", style="dim")
+    if row.get("standin"):
+        text.append("  (stand-in)", style="yellow")
     return text
 
 

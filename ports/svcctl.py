@@ -438,7 +438,9 @@ NO_CHANGE_CONFIG = {
 
 
 def _call(conn: Connection, name: str, body: dict, timeout: float | None = 30.0) -> Reply:
-    return call_api(conn, _BY_NAME[name], body, timeout)
+    """A NULL pointer argument is an absent key (the schemas' optional fields)."""
+    present = {k: v for k, v in body.items() if v is not None}
+    return call_api(conn, _BY_NAME[name], present, timeout)
 
 
 def ScConnectToScm(lpc: LpcRuntime) -> Connection:
