@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nt.status import NtStatus
 from ports.client import Connection, call_api
 from ports.contract import Reply
 from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Protocol, Str
@@ -416,7 +417,12 @@ CONTROL_PORT = Protocol(
     max_message_length=CONTROL_MAX_MESSAGE_LENGTH,
     apis=CONTROL_APIS,
     connect_info=CONTROL_CONNECT_INFO,
-    doc="One port for every NtControlPipe<N>: N travels in the connection information.",
+    doc="One port for every NtControlPipe<N>: N travels in the connection information; "
+    "a ServiceCurrent the SCM is not waiting for is refused.",
+    statuses=(
+        (NtStatus.STATUS_PORT_DISCONNECTED, "ScReadControlPacket on a connection the SCM has dropped"),
+        (NtStatus.STATUS_INVALID_PARAMETER, "a second ScReadControlPacket while one is pending"),
+    ),
 )
 
 
