@@ -38,29 +38,29 @@ MAX_PATH_LEN = 32767
 MAX_ARGS = 256
 ENUM_PAGE = 256  # entries per enumeration reply; more → ERROR_MORE_DATA + resume index
 
-# --- opnums ([MS-SCMR] 3.1.4; impacket scmr.py OPNUMS agree) ----------------------------
-RCloseServiceHandle = 0
-RControlService = 1
-RDeleteService = 2
-RLockServiceDatabase = 3
-RQueryServiceStatus = 6
-RSetServiceStatus = 7
-RUnlockServiceDatabase = 8
-RNotifyBootConfigStatus = 9
-RChangeServiceConfigW = 11
-RCreateServiceW = 12
-REnumDependentServicesW = 13
-REnumServicesStatusW = 14
-ROpenSCManagerW = 15
-ROpenServiceW = 16
-RQueryServiceConfigW = 17
-RStartServiceW = 19
-RGetServiceDisplayNameW = 20
-RGetServiceKeyNameW = 21
-RChangeServiceConfig2W = 37
-RQueryServiceConfig2W = 39
-RQueryServiceStatusEx = 40
-REnumServicesStatusExW = 42
+# --- opnums ([MS-SCMR] 3.1.4; impacket scmr.py OPNUMS agree); the routine names are the stubs' --
+OP_RCloseServiceHandle = 0
+OP_RControlService = 1
+OP_RDeleteService = 2
+OP_RLockServiceDatabase = 3
+OP_RQueryServiceStatus = 6
+OP_RSetServiceStatus = 7
+OP_RUnlockServiceDatabase = 8
+OP_RNotifyBootConfigStatus = 9
+OP_RChangeServiceConfigW = 11
+OP_RCreateServiceW = 12
+OP_REnumDependentServicesW = 13
+OP_REnumServicesStatusW = 14
+OP_ROpenSCManagerW = 15
+OP_ROpenServiceW = 16
+OP_RQueryServiceConfigW = 17
+OP_RStartServiceW = 19
+OP_RGetServiceDisplayNameW = 20
+OP_RGetServiceKeyNameW = 21
+OP_RChangeServiceConfig2W = 37
+OP_RQueryServiceConfig2W = 39
+OP_RQueryServiceStatusEx = 40
+OP_REnumServicesStatusExW = 42
 
 # --- winsvc.h / winnt.h enumerations (nt-spec §4.1) -------------------------------------
 SERVICE_KERNEL_DRIVER = 0x1
@@ -221,36 +221,39 @@ def _api(number: int, name: str, request: dict, reply: dict | None = None, doc: 
 
 
 SVCCTL_APIS = (
-    _api(RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
+    _api(OP_RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
     _api(
-        RControlService,
+        OP_RControlService,
         "RControlService",
         {"handle": U32(), "control": U32()},
         {"status": Map(fields=SERVICE_STATUS)},
         "Send a control; the reply carries the status even for 1061/1062 (MS-SCMR).",
     ),
-    _api(RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
-    _api(RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
+    _api(OP_RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
+    _api(OP_RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
     _api(
-        RQueryServiceStatus, "RQueryServiceStatus", HANDLE, {"status": Map(fields=SERVICE_STATUS)}
+        OP_RQueryServiceStatus,
+        "RQueryServiceStatus",
+        HANDLE,
+        {"status": Map(fields=SERVICE_STATUS)},
     ),
     _api(
-        RSetServiceStatus,
+        OP_RSetServiceStatus,
         "RSetServiceStatus",
         {"status_handle": U32(), "status": Map(fields=SERVICE_STATUS)},
         {},
         "From a service's dispatcher: its SERVICE_STATUS (ScmSetServiceStatus rules).",
     ),
-    _api(RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
+    _api(OP_RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
     _api(
-        RNotifyBootConfigStatus,
+        OP_RNotifyBootConfigStatus,
         "RNotifyBootConfigStatus",
         {"machine_name": OPT_STR, "boot_acceptable": U32()},
         {},
         "TRUE accepts the boot (LastKnownGood); 1076 if already accepted.",
     ),
     _api(
-        RChangeServiceConfigW,
+        OP_RChangeServiceConfigW,
         "RChangeServiceConfigW",
         {
             "handle": U32(),
@@ -267,7 +270,7 @@ SVCCTL_APIS = (
         {"tag_id": U32()},
     ),
     _api(
-        RCreateServiceW,
+        OP_RCreateServiceW,
         "RCreateServiceW",
         {
             "scm_handle": U32(),
@@ -287,14 +290,14 @@ SVCCTL_APIS = (
         "1073 exists, 1078 duplicate display name; event 7045.",
     ),
     _api(
-        REnumDependentServicesW,
+        OP_REnumDependentServicesW,
         "REnumDependentServicesW",
         {"handle": U32(), "service_state": Int(lo=1, hi=3)},
         {"services": List(item=Map(fields=ENUM_SERVICE_STATUS), max_len=ENUM_PAGE * 8)},
         "Dependents in reverse start order (deepest first), as sc enumdepend prints them.",
     ),
     _api(
-        REnumServicesStatusW,
+        OP_REnumServicesStatusW,
         "REnumServicesStatusW",
         ENUM_REQUEST,
         {
@@ -304,64 +307,64 @@ SVCCTL_APIS = (
         },
     ),
     _api(
-        ROpenSCManagerW,
+        OP_ROpenSCManagerW,
         "ROpenSCManagerW",
         {"machine_name": OPT_STR, "database_name": OPT_STR, "desired_access": U32()},
         {"handle": U32()},
         "ServicesActive only; another name → ERROR_DATABASE_DOES_NOT_EXIST 1065.",
     ),
     _api(
-        ROpenServiceW,
+        OP_ROpenServiceW,
         "ROpenServiceW",
         {"scm_handle": U32(), "service_name": NAME, "desired_access": U32()},
         {"handle": U32()},
         "Case-insensitive name; 1060 if absent.",
     ),
     _api(
-        RQueryServiceConfigW,
+        OP_RQueryServiceConfigW,
         "RQueryServiceConfigW",
         HANDLE,
         {"config": Map(fields=QUERY_SERVICE_CONFIG)},
     ),
     _api(
-        RStartServiceW,
+        OP_RStartServiceW,
         "RStartServiceW",
         {"handle": U32(), "argv": List(item=Str(max_len=4096), max_len=MAX_ARGS)},
         {},
         "Returns once the start control is delivered (dependencies first, waited for).",
     ),
     _api(
-        RGetServiceDisplayNameW,
+        OP_RGetServiceDisplayNameW,
         "RGetServiceDisplayNameW",
         {"scm_handle": U32(), "service_name": NAME},
         {"display_name": Str()},
     ),
     _api(
-        RGetServiceKeyNameW,
+        OP_RGetServiceKeyNameW,
         "RGetServiceKeyNameW",
         {"scm_handle": U32(), "display_name": Str()},
         {"service_name": NAME},
     ),
     _api(
-        RChangeServiceConfig2W,
+        OP_RChangeServiceConfig2W,
         "RChangeServiceConfig2W",
         {"handle": U32(), "info_level": Int(lo=1, hi=7), "info": Map(fields=CONFIG2_INFO)},
         {},
     ),
     _api(
-        RQueryServiceConfig2W,
+        OP_RQueryServiceConfig2W,
         "RQueryServiceConfig2W",
         {"handle": U32(), "info_level": Int(lo=1, hi=7)},
         {"info": Map(fields=CONFIG2_INFO)},
     ),
     _api(
-        RQueryServiceStatusEx,
+        OP_RQueryServiceStatusEx,
         "RQueryServiceStatusEx",
         {"handle": U32(), "info_level": Int(lo=0, hi=0)},
         {"status": Map(fields=SERVICE_STATUS_PROCESS)},
     ),
     _api(
-        REnumServicesStatusExW,
+        OP_REnumServicesStatusExW,
         "REnumServicesStatusExW",
         {
             **ENUM_REQUEST,
@@ -385,8 +388,8 @@ SVCCTL_PORT = Protocol(
 )
 
 # --- the control pipe (SCM_CONTROL_PACKET / SCM_REPLY_PACKET, services.h) ----------------
-ScReadControlPacket = 0
-ScWriteReplyPacket = 1
+OP_ScReadControlPacket = 0
+OP_ScWriteReplyPacket = 1
 
 CONTROL_CONNECT_INFO = {"service_current": U32(), "pid": U32()}
 SCM_CONTROL_PACKET = {
@@ -398,14 +401,14 @@ SCM_CONTROL_PACKET = {
 }
 CONTROL_APIS = (
     Api(
-        ScReadControlPacket,
+        OP_ScReadControlPacket,
         "ScReadControlPacket",
         {},
         SCM_CONTROL_PACKET,
         "Pended until the SCM has a control for this process (the dispatcher's ReadFile).",
     ),
     Api(
-        ScWriteReplyPacket,
+        OP_ScWriteReplyPacket,
         "ScWriteReplyPacket",
         {"sequence": U32(), "error": U32()},
         {},
@@ -420,7 +423,10 @@ CONTROL_PORT = Protocol(
     doc="One port for every NtControlPipe<N>: N travels in the connection information; "
     "a ServiceCurrent the SCM is not waiting for is refused.",
     statuses=(
-        (NtStatus.STATUS_PORT_DISCONNECTED, "ScReadControlPacket on a connection the SCM has dropped"),
+        (
+            NtStatus.STATUS_PORT_DISCONNECTED,
+            "ScReadControlPacket on a connection the SCM has dropped",
+        ),
         (NtStatus.STATUS_INVALID_PARAMETER, "a second ScReadControlPacket while one is pending"),
     ),
 )

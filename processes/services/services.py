@@ -153,7 +153,9 @@ def main(proc: Process) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     kernel.set_event(SCM_START_EVENT)
-    proc.log.info("scm.ready", port=svcctl.SVCCTL_PORT_NAME, start_event=object_name(SCM_START_EVENT))
+    proc.log.info(
+        "scm.ready", port=svcctl.SVCCTL_PORT_NAME, start_event=object_name(SCM_START_EVENT)
+    )
     with core.lock:
         core.auto_start()
     stopping.wait()

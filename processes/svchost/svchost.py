@@ -185,13 +185,19 @@ def main(proc: Process) -> int:
         names = group_services(proc, group or "")
         host = ServiceHost(proc, standins_enabled(proc))
         if names is None:  # a configuration without SOFTWARE's Svchost groups (a SYSTEM hive alone)
-            proc.log.info("divergence", what="no Svchost group: hosting what the SCM starts", group=group)
+            proc.log.info(
+                "divergence", what="no Svchost group: hosting what the SCM starts", group=group
+            )
             fallback_host = host
 
             def fallback(ctx: ServiceContext, argv: Sequence[str]) -> None:
                 fallback_host.service_main_for(ctx.name)(ctx, argv)
         else:
-            table = {n: host.service_main_for(n) for n in names if single is None or n.lower() == single.lower()}
+            table = {
+                n: host.service_main_for(n)
+                for n in names
+                if single is None or n.lower() == single.lower()
+            }
         proc.log.info("svchost.group", group=group, services=sorted(table))
     error = start_service_ctrl_dispatcher(
         proc.lpc,
