@@ -187,6 +187,7 @@ def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done:
         control.arm_start_watchdog(core, svc)
         return done(0)
 
+    log.info("scm.start", service=svc.name, child_pid=image.pid, control=code)
     control.send_control(core, image, code, svc.name, acknowledged, svc.service_tag, argv)
     core.state_changed()
     return None

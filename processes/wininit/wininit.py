@@ -1,6 +1,7 @@
 """wininit.exe, first duties (Vista+, nt-spec §1.10): connect to csrss, become critical,
 create WinSta0 with its Winlogon and Default desktops, start services.exe (which marks
-itself critical), then wait for shutdown. lsass.exe and lsm.exe start beside it.
+itself critical), watch lsass (its death restarts the machine: critproc.py), then wait
+for shutdown. lsass.exe and lsm.exe start beside services.exe.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from nt import csrclient
 from nt.bootstrap import Process
 from nt.syscalls import NtError
 from ports.client import PortError
+from processes.wininit.critproc import watch_lsass
 
 
 def main(proc: Process) -> int:
@@ -23,6 +25,7 @@ def main(proc: Process) -> int:
         return int(proc.fault("exit_before_critical"), 0)
     proc.set_critical()
     create_window_station(proc)
+    watch_lsass(proc)
     start_services(proc, csr)
     proc.log.info("wininit.ready", state="waiting for shutdown")
     threading.Event().wait()
