@@ -306,7 +306,7 @@ def auto_start_services(core: ScmCore) -> None:
     auto.started = True
     for name, err in order.errors.items():
         svc = core.lookup(name)
-        if svc is not None:
+        if svc is not None and svc.is_auto_start:  # a demand-start one fails when started
             code = int(getattr(err, "code", err))
             svc.status.win32_exit_code = code
             svc.start_error = code
