@@ -12,7 +12,7 @@ logged once per DLL) unless stand-ins are off, when the service stops with
 ERROR_MOD_NOT_FOUND as svchost's LoadLibrary failure does.
 
 As a stand-in (the kernel ran this package under a missing image's name): every service
-the SCM starts here runs the stand-in ServiceMain, which answers START, STOP, SHUTDOWN,
+the SCM starts here runs the stand-in ServiceMain, which answers START, SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN,
 PAUSE/CONTINUE and INTERROGATE faithfully and does nothing else.
 
 Test faults (NTMODEL_FAULTS ``image:fault``): ``exit_at_once[=status]``, ``no_connect``,
@@ -33,16 +33,28 @@ from nt.sctrl import ServiceContext, ServiceMain
 from nt.status import NtStatus
 from nt.syscalls import NtError
 from nt.win32 import Win32Error as E
+from nt.winsvc import (
+    SERVICE_ACCEPT_PAUSE_CONTINUE,
+    SERVICE_ACCEPT_SHUTDOWN,
+    SERVICE_ACCEPT_STOP,
+    SERVICE_CONTROL_CONTINUE,
+    SERVICE_CONTROL_INTERROGATE,
+    SERVICE_CONTROL_PAUSE,
+    SERVICE_CONTROL_SHUTDOWN,
+    SERVICE_CONTROL_STOP,
+    SERVICE_PAUSED,
+    SERVICE_RUNNING,
+    SERVICE_START_PENDING,
+    SERVICE_STOP_PENDING,
+    SERVICE_STOPPED,
+)
 
 SVCHOST_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Svchost"
 SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
 MODEL_KEY = r"HKLM\SYSTEM\CurrentControlSet\Control\NtModel"
 DLL_PACKAGE = "processes.svchost.dll"
 ERROR_MOD_NOT_FOUND = 126
-SERVICE_STOPPED, SERVICE_START_PENDING, SERVICE_STOP_PENDING = 1, 2, 3
-SERVICE_RUNNING, SERVICE_PAUSED = 4, 7
-STANDIN_ACCEPTS = 0x1 | 0x2 | 0x4  # STOP | PAUSE_CONTINUE | SHUTDOWN
-STOP, PAUSE, CONTINUE, INTERROGATE, SHUTDOWN = 1, 2, 3, 4, 5
+STANDIN_ACCEPTS = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PAUSE_CONTINUE | SERVICE_ACCEPT_SHUTDOWN
 
 
 def parse_command_line(command_line: str) -> tuple[str | None, str | None]:
@@ -126,16 +138,18 @@ def standin_main(proc: Process) -> ServiceMain:
         ignore_stop = proc.fault("ignore_stop") is not None
 
         def handler(control: int) -> int:
-            if control in (STOP, SHUTDOWN) and not ignore_stop:
+            if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN) and not ignore_stop:
                 ctx.set_status(SERVICE_STOP_PENDING, 0, check_point=1, wait_hint=1000)
                 stopped.set()
-            elif control == PAUSE:
+            elif control == SERVICE_CONTROL_PAUSE:
                 ctx.set_status(SERVICE_PAUSED, STANDIN_ACCEPTS)
-            elif control == CONTINUE:
+            elif control == SERVICE_CONTROL_CONTINUE:
                 ctx.set_status(SERVICE_RUNNING, STANDIN_ACCEPTS)
-            elif control == INTERROGATE:
+            elif control == SERVICE_CONTROL_INTERROGATE:
                 last = ctx.last_status
-                ctx.set_status(last.get("current_state", 4), last.get("controls_accepted", 0))
+                ctx.set_status(
+                    last.get("current_state", SERVICE_RUNNING), last.get("controls_accepted", 0)
+                )
             return 0
 
         ctx.register_handler(handler)

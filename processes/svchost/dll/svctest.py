@@ -1,5 +1,5 @@
 """svctest.dll: the smallest real service, for tests and benchmarks. It reports RUNNING at
-once, accepts STOP, PAUSE/CONTINUE and SHUTDOWN, and answers INTERROGATE with its state."""
+once, accepts SERVICE_CONTROL_STOP, PAUSE/CONTINUE and SERVICE_CONTROL_SHUTDOWN, and answers INTERROGATE with its state."""
 
 from __future__ import annotations
 
@@ -7,24 +7,36 @@ import threading
 from collections.abc import Sequence
 
 from nt.sctrl import ServiceContext
+from nt.winsvc import (
+    SERVICE_ACCEPT_PAUSE_CONTINUE,
+    SERVICE_ACCEPT_SHUTDOWN,
+    SERVICE_ACCEPT_STOP,
+    SERVICE_CONTROL_CONTINUE,
+    SERVICE_CONTROL_INTERROGATE,
+    SERVICE_CONTROL_PAUSE,
+    SERVICE_CONTROL_SHUTDOWN,
+    SERVICE_CONTROL_STOP,
+    SERVICE_PAUSED,
+    SERVICE_RUNNING,
+    SERVICE_STOP_PENDING,
+    SERVICE_STOPPED,
+)
 
-SERVICE_STOPPED, SERVICE_STOP_PENDING, SERVICE_RUNNING, SERVICE_PAUSED = 1, 3, 4, 7
-ACCEPTS = 0x1 | 0x2 | 0x4  # STOP | PAUSE_CONTINUE | SHUTDOWN
-STOP, PAUSE, CONTINUE, INTERROGATE, SHUTDOWN = 1, 2, 3, 4, 5
+ACCEPTS = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PAUSE_CONTINUE | SERVICE_ACCEPT_SHUTDOWN
 
 
 def ServiceMain(ctx: ServiceContext, argv: Sequence[str]) -> None:
     stopped = threading.Event()
 
     def handler(control: int) -> int:
-        if control in (STOP, SHUTDOWN):
+        if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN):
             ctx.set_status(SERVICE_STOP_PENDING, 0, wait_hint=1000)
             stopped.set()
-        elif control == PAUSE:
+        elif control == SERVICE_CONTROL_PAUSE:
             ctx.set_status(SERVICE_PAUSED, ACCEPTS)
-        elif control == CONTINUE:
+        elif control == SERVICE_CONTROL_CONTINUE:
             ctx.set_status(SERVICE_RUNNING, ACCEPTS)
-        elif control == INTERROGATE:
+        elif control == SERVICE_CONTROL_INTERROGATE:
             ctx.set_status(**_again(ctx.last_status))
         return 0
 
