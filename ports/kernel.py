@@ -109,6 +109,7 @@ SYSTEM_SERVICES = Protocol(
         (S.STATUS_INVALID_PARAMETER, "a value the service refuses (beyond the schema)"),
         (S.STATUS_ACCESS_DENIED, "acting on another process where only the caller may"),
         (S.STATUS_PRIVILEGE_NOT_HELD, "the caller's token lacks the privilege"),
+        (S.STATUS_IMAGE_ALREADY_LOADED, "NtLoadDriver: the driver is loaded"),
         (S.STATUS_PROCESS_IS_TERMINATING, "the process is exiting"),
         (S.STATUS_SHUTDOWN_IN_PROGRESS, "the machine is shutting down"),
         (S.STATUS_TIMEOUT, "NtWaitForSingleObject: the wait timed out"),
@@ -232,6 +233,13 @@ SYSTEM_SERVICES = Protocol(
             "Orderly shutdown: stop every process, close the hives.",
         ),
         ("NtDisplayString", {"text": Str(max_len=4096)}, {}, "Print on the boot screen (autochk)."),
+        (
+            "NtLoadDriver",
+            {"service_key": PATH},
+            {},
+            "Load the driver of a Services key (the SCM's auto- and demand-start drivers); "
+            "SYSTEM only.",
+        ),
         (
             "NtCreateKey",
             {"path": PATH, "volatile": Bool(optional=True, default=False)},

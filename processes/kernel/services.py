@@ -241,6 +241,16 @@ class SystemServiceHandlers:
         return {}
 
     @_status
+    def NtLoadDriver(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """SeLoadDriverPrivilege: the model grants it to SYSTEM's token alone."""
+        if (client.token or {}).get("sid") != "S-1-5-18":
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        io = getattr(self.k, "io", None)
+        if io is None:
+            return NtStatus.STATUS_NOT_IMPLEMENTED
+        return io.load_driver(msg["service_key"].rsplit("\\", 1)[-1])
+
+    @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD

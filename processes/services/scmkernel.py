@@ -99,8 +99,9 @@ class KernelScm:
         return package_for(executable(image_path)) is not None
 
     def load_driver(self, name: str, image_path: str) -> int:
-        self.log.info("divergence", what="NtLoadDriver for demand-start drivers", driver=name)
-        return NtStatus.STATUS_NOT_IMPLEMENTED
+        key = "\\Registry\\Machine\\SYSTEM\\CurrentControlSet\\Services\\" + name
+        status = self._status(lambda: self.nt.load_driver(key))
+        return NtStatus.STATUS_SUCCESS if status == NtStatus.STATUS_IMAGE_ALREADY_LOADED else status
 
     def set_event(self, name: str) -> None:
         self.nt.create_event(object_name(name))

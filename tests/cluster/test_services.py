@@ -75,6 +75,9 @@ def test_boot_starts_the_auto_services_dependencies_first(svcm: Machine) -> None
     assert running["TestA"] <= starts["TestB"] and running["TestB"] <= starts["TestC"]
     assert {state(svcm, n)["current_state"] for n in ("TestA", "TestB", "TestC")} == {RUNNING}
     assert "TestSolo" not in starts  # demand start
+    # an auto-start driver: the SCM has the kernel load it (NtLoadDriver)
+    assert svcm.events(event="io.driver_loaded", driver="TestDrv", phase="demand")
+    assert json.loads(sc(svcm, "query", "TestDrv", "--json"))["current_state"] == RUNNING
     procs = processes(svcm)
     scm = next(p for p in procs if p["image"] == "services.exe")
     host = next(p for p in procs if p["image"] == "svchost.exe" and "ntmtest" in p["command_line"])
