@@ -122,6 +122,13 @@ class ServicesProcess:
         return not error
 
 
+def _stopping(core: ScmCore, stopping: threading.Event) -> None:
+    """SIGTERM: the kernel is stopping every process (service hosts first): from now on a
+    host's exit is the shutdown, not a crash."""
+    core.shutdown = True
+    stopping.set()
+
+
 def main(proc: Process) -> int:
     try:
         csr = csrclient.connect(proc.lpc, proc.session)
@@ -151,7 +158,7 @@ def main(proc: Process) -> int:
     wired = ServicesProcess(proc, core)
     wired.serve()
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: _stopping(core, stopping))
     kernel.set_event(SCM_START_EVENT)
     proc.log.info(
         "scm.ready", port=svcctl.SVCCTL_PORT_NAME, start_event=object_name(SCM_START_EVENT)

@@ -221,7 +221,9 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
     if image is not None and not image.exited:
         error = check_account(image, svc)
         return (None, error) if error else (image, 0)
-    security = is_security_process(svc.image_path)
+    # lsass hosts its services (ServiceCurrent 0); a model without an lsass image runs
+    # them like any missing image (a stand-in, or 7000 / ERROR_FILE_NOT_FOUND).
+    security = is_security_process(svc.image_path) and core.kernel.image_available(svc.image_path)
     standin = False
     if not security and not core.kernel.image_available(svc.image_path):
         if not core.settings.standins:

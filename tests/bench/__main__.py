@@ -6,6 +6,7 @@
     boot            ntctl boot --detach -> winlogon registered; USS of every process
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
+    services        sc start vs process creation; kill -9 → restart; boots → auto-start RUNNING
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -29,6 +30,7 @@ from tests.bench import (
     bench_csr_throughput,
     bench_detection,
     bench_hive_kill,
+    bench_services,
     bench_svcorder,
 )
 from tests.bench.common import (
@@ -161,6 +163,7 @@ BENCHMARKS = {
     "boot": (bench_boot.add_arguments, bench_boot.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
+    "services": (bench_services.add_arguments, bench_services.run),
 }
 
 
