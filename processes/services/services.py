@@ -13,7 +13,8 @@ r"""services.exe: the service control manager's process (services.c wWinMain; nt
 
 Model settings, ``HKLM\SYSTEM\CurrentControlSet\Control\NtModel``: ``ScmTimeScalePercent``
 (every SCM timeout and delay, 100 = Windows' figures) and ``ServiceStandins`` (0: an
-image the model lacks fails with 7000 / ERROR_FILE_NOT_FOUND instead of a stand-in).
+image the model lacks fails with 7000 / ERROR_FILE_NOT_FOUND instead of a stand-in) and
+``AutoStartWindow`` (auto-start starts in flight at once; 1 is Windows' behaviour).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ MODEL_KEY = CONTROL_SET + r"\Control\NtModel"
 LSA_RPC_SERVER_ACTIVE = "\\BaseNamedObjects\\LSA_RPC_SERVER_ACTIVE"
 SCM_START_EVENT = "SvcctrlStartEvent_A3752DX"
 AUTO_START_COMPLETE = "SC_AutoStartComplete"
-SHUTDOWN_GRACE_S = 2.0  # the kernel SIGKILLs 3 s after SIGTERM
+SHUTDOWN_GRACE_S = 2.0
+AUTO_START_WINDOW = 4  # starts in flight during auto-start (Windows: 1; a divergence)  # the kernel SIGKILLs 3 s after SIGTERM
 
 
 def read_settings(proc: Process) -> ScmSettings:
@@ -60,6 +62,7 @@ def read_settings(proc: Process) -> ScmSettings:
     return ScmSettings(
         time_scale=dword("ScmTimeScalePercent", 100) / 100.0,
         standins=bool(dword("ServiceStandins", 1)),
+        auto_start_window=dword("AutoStartWindow", AUTO_START_WINDOW),
     )
 
 

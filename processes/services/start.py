@@ -340,9 +340,12 @@ class _Walk:
     names: list[str]
     finish: Callable[[], None]
     wait_running: bool = False  # the next waits until this one left START_PENDING
+    window: int = 1  # starts in flight at once (1: each waits for the previous one's ack)
     index: int = 0
+    outstanding: int = 0
     busy: bool = False
     ready: bool = False
+    finished: bool = False
 
 
 def _advance(core: ScmCore, walk: _Walk) -> None:
@@ -356,8 +359,12 @@ def _advance(core: ScmCore, walk: _Walk) -> None:
     try:
         while True:
             if walk.index >= len(walk.names) or (walk.wait_running and core.shutdown):
-                walk.finish()
+                if walk.outstanding == 0 and not walk.finished:
+                    walk.finished = True
+                    walk.finish()
                 return
+            if walk.outstanding >= walk.window:
+                return  # a start in flight completes later, and _started carries on
             name = walk.names[walk.index]
             walk.index += 1
             svc = core.lookup(name)
@@ -365,14 +372,14 @@ def _advance(core: ScmCore, walk: _Walk) -> None:
                 core.auto_pending.discard(name.lower())
                 continue
             walk.ready = False
+            walk.outstanding += 1
             start_service(core, name, (), lambda _err, n=name: _started(core, walk, n))
-            if not walk.ready:
-                return  # it completes later, and _started carries on
     finally:
         walk.busy = False
 
 
 def _started(core: ScmCore, walk: _Walk, name: str) -> None:
+    walk.outstanding -= 1
     core.auto_pending.discard(name.lower())
     core.state_changed()  # a group dependency may have lost its last pending member
     if not walk.wait_running:
@@ -389,6 +396,7 @@ def _next(core: ScmCore) -> None:
     walk = _Walk(
         list(core.auto.sequence),
         lambda: core.wait_until(lambda: _settled(core), lambda: _auto_complete(core)),
+        window=max(1, core.settings.auto_start_window),
     )
     _advance(core, walk)
 
