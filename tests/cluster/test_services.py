@@ -123,6 +123,12 @@ def test_own_process_service_in_svchost_runs_under_its_account(svcm: Machine) ->
     proc = next(p for p in processes(svcm) if p["pid"] == pid)
     assert proc["user"] == "NT AUTHORITY\\LOCAL SERVICE" and proc["session"] == 0
     sc(svcm, "stop", "TestSolo")
+    svcm.wait_event("proc.exit", child_pid=pid)
+    # as LOCAL SERVICE (not an administrator) it may not have SC_MANAGER_ALL_ACCESS
+    sc(svcm, "start", "TestSolo", "probe-scm")
+    assert svcm.wait_event("svctest.scm_probe")["error"] == 5  # ERROR_ACCESS_DENIED
+    pid = state(svcm, "TestSolo")["process_id"]
+    sc(svcm, "stop", "TestSolo")
     svcm.wait_event("proc.exit", child_pid=pid)  # its last service stopped: the host ends
     assert state(svcm, "TestSolo")["current_state"] == STOPPED
 

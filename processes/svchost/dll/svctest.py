@@ -21,12 +21,34 @@ from nt.winsvc import (
     SERVICE_STOP_PENDING,
     SERVICE_STOPPED,
 )
+from ports import svcctl
 
 ACCEPTS = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PAUSE_CONTINUE | SERVICE_ACCEPT_SHUTDOWN
 
 
+GLOBALS: dict = {}
+
+
+def SvchostPushServiceGlobals(globals_: dict) -> None:
+    GLOBALS.update(globals_)
+
+
+def probe_scm() -> None:
+    proc = GLOBALS.get("process")
+    if proc is None:
+        return
+    conn = svcctl.ScConnectToScm(proc.lpc)
+    try:
+        reply = svcctl.ROpenSCManagerW(conn, svcctl.SC_MANAGER_ALL_ACCESS)
+        proc.log.info("svctest.scm_probe", error=reply.body.get("error"), status=reply.status)
+    finally:
+        conn.close()
+
+
 def ServiceMain(ctx: ServiceContext, argv: Sequence[str]) -> None:
     stopped = threading.Event()
+    if "probe-scm" in argv[1:]:
+        probe_scm()
 
     def handler(control: int) -> int:
         if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN):
