@@ -7,6 +7,8 @@ machine's events, never on fixed sleeps.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -14,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from ntctl.machine import Machine as Attached
-from ntctl.scverbs import sc_app
+from ntctl.main import app
 from ports import svcctl as sv
 from ports.client import call_api
 from tests.cluster.conftest import Machine, machine_processes
@@ -42,16 +43,15 @@ def svcm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
     assert not machine_processes(str(root)), "processes left behind"
 
 
-RUNNER = CliRunner()
-
-
 def sc(m: Machine, *args: str, check: bool = True) -> str:
     """``ntctl sc ...`` in this interpreter (the verbs are the same code; a subprocess per
     call would be most of the suite's time)."""
-    r = RUNNER.invoke(sc_app, [*args, "--root", str(m.root)])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = app.dispatch(["sc", *args, "--root", str(m.root)], "ntctl")
     if check:
-        assert r.exit_code == 0, r.output
-    return r.stdout
+        assert code == 0, out.getvalue() + err.getvalue()
+    return out.getvalue()
 
 
 def processes(m: Machine) -> list[dict]:

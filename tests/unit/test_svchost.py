@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ntctl.scverbs import ScFailed, options, parse_actions
+from ntctl.scclient import ScFailed, options, parse_actions
 from ntctl.views import _service_process
 from processes.services.scmkernel import executable, expand
 from processes.svchost.svchost import dll_module, parse_command_line
