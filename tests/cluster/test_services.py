@@ -256,6 +256,7 @@ def test_without_stand_ins_a_missing_image_is_7000_file_not_found(machine_factor
     )
     r = m.boot(*REGS, "--reg", str(reg))
     assert r.returncode == 0, r.stdout + r.stderr
+    m.wait_event("scm.auto_start_complete", image="services.exe")  # --detach returns earlier
     out = sc(m, "start", "TestNoImage", check=False)
     assert out.startswith("[SC] StartService FAILED 2:")
     (event,) = [
