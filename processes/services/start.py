@@ -251,7 +251,7 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
         core.kernel.set_event(SECURITY_SERVICES_STARTED)
     else:
         status, pid = core.kernel.create_process(
-            svc.image_path,
+            split_command_line(svc, key),
             service_current=current,
             account=svc.object_name,
             standin=standin,
@@ -272,6 +272,19 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
         standin=standin,
     )
     return image, 0
+
+
+def split_command_line(svc: ServiceRecord, key: str) -> str:
+    """Windows 10's split svchost names its one service: ``svchost.exe -k netsvcs -p -s
+    Schedule`` (Process Explorer shows that command line)."""
+    split = key.endswith("|" + svc.name.lower())
+    if (
+        split
+        and svc.service_type & SERVICE_WIN32_SHARE_PROCESS
+        and image_file(svc.image_path) == "svchost.exe"
+    ):
+        return f"{svc.image_path} -s {svc.name}"
+    return svc.image_path
 
 
 # --- auto-start ----------------------------------------------------------------------------

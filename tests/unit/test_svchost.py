@@ -55,3 +55,14 @@ def test_ps_marks_service_hosts_with_group_account_and_stand_in() -> None:
     assert _service_process(row).plain == "  -k netsvcs -p  U"
     standin = {"image": "spoolsv.exe", "command_line": "spoolsv.exe", "user": "U", "standin": True}
     assert _service_process(standin).plain == "  U  (stand-in)"
+
+
+def test_a_split_svchost_names_its_one_service() -> None:
+    from processes.services.database import ServiceRecord
+    from processes.services.start import split_command_line
+
+    path = r"%SystemRoot%\System32\svchost.exe -k netsvcs -p"
+    svc = ServiceRecord(name="Schedule", service_type=0x20, start=2, error_control=1)
+    svc.image_path = path
+    assert split_command_line(svc, path.lower() + "|schedule") == path + " -s Schedule"
+    assert split_command_line(svc, path.lower()) == path  # shared: no -s
