@@ -47,8 +47,6 @@ def probe_scm() -> None:
 
 def ServiceMain(ctx: ServiceContext, argv: Sequence[str]) -> None:
     stopped = threading.Event()
-    if "probe-scm" in argv[1:]:
-        probe_scm()
 
     def handler(control: int) -> int:
         if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN):
@@ -64,6 +62,8 @@ def ServiceMain(ctx: ServiceContext, argv: Sequence[str]) -> None:
 
     ctx.register_handler(handler)
     ctx.set_status(SERVICE_RUNNING, ACCEPTS)
+    if "probe-scm" in argv[1:]:  # RUNNING first: the probe must not look like a hung start
+        probe_scm()
     stopped.wait()
     ctx.set_status(SERVICE_STOPPED)
 
