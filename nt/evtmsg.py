@@ -122,6 +122,9 @@ EVENTS: dict[int, EventDef] = {
            "Kernel-Power 41",
            "The system has rebooted without cleanly shutting down first. This error could be "
            "caused if the system stopped responding, crashed, or lost power unexpectedly."),
+        _E(1015, SYSTEM, "Wininit", LEVEL_CRITICAL, "WININIT_CRITICAL_PROCESS_FAILED",
+           "A critical system process, %1, failed with status code %2.  The machine must now "
+           "be restarted."),
         _E(1074, SYSTEM, "User32", LEVEL_INFORMATION, "EVENT_SHUTDOWN_INITIATED",
            "The process %1 has initiated the %5 of computer %2 on behalf of user %7 for the "
            "following reason: %3%n Reason Code: %4%n Shutdown Type: %5%n Comment: %6"),

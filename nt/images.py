@@ -14,6 +14,8 @@ KNOWN_IMAGES: dict[str, str] = {
     "csrss.exe": "csrss",
     "wininit.exe": "wininit",
     "winlogon.exe": "winlogon",
+    "services.exe": "services",
+    "svchost.exe": "svchost",
 }
 
 SYSTEM_ROOT = "C:\\Windows"

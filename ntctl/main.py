@@ -407,7 +407,7 @@ def _api_number(text: str) -> int | None:
     return number if 0 <= number <= 0xFFFFFFFF else None
 
 
-from ntctl import viewverbs  # noqa: E402, F401  (registers blame, critical-chain, plot, top)
+from ntctl import scverbs, viewverbs  # noqa: E402, F401  (registers sc; blame, critical-chain, plot, top)
 
 
 def main(argv: list[str] | None = None) -> None:

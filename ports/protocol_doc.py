@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nt.status import NtStatus, hexstatus
-from ports import csr, events, kernel, protocol_guide, sb, sm, wire
+from ports import csr, events, kernel, protocol_guide, sb, sm, svcctl, wire
 from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
 from ports.schema import Api, Protocol, describe
 
@@ -382,6 +382,13 @@ def ports_section() -> list[str]:
         "STATUS_ILLEGAL_FUNCTION in a call and STATUS_TOO_MANY_NAMES in CsrpClientConnect.",
         "",
     ]
+    columns = ("API number", "name", "request", "reply", "doc")
+    for number, name, protocol in (
+        ("9.6", svcctl.SVCCTL_PORT_NAME, svcctl.SVCCTL_PORT),
+        ("9.7", svcctl.CONTROL_PORT_NAME, svcctl.CONTROL_PORT),
+    ):
+        lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
+        lines += _table(columns, _api_rows(protocol.apis))
     return lines
 
 

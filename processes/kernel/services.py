@@ -68,6 +68,10 @@ class SystemServiceHandlers:
     def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if self.k.stopping:
             return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
+        if (msg["account"] or msg["standin"]) and "SeAssignPrimaryTokenPrivilege" not in (
+            (client.token or {}).get("privileges") or []
+        ):
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         record = self.k.ps.create(
             msg["image"],
             msg["command_line"],
@@ -75,6 +79,8 @@ class SystemServiceHandlers:
             msg["session"],
             client.pid,
             msg["suspended"],
+            account=msg["account"],
+            standin=msg["standin"],
         )
         return {"pid": record.pid, "create_time": record.create_time}
 
@@ -234,6 +240,16 @@ class SystemServiceHandlers:
             self.k.ready_for_errors = True
             self.k.log.info("ex.hard_error_port", csrss_pid=client.pid)
         return {}
+
+    @_status
+    def NtLoadDriver(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """SeLoadDriverPrivilege: the model grants it to SYSTEM's token alone."""
+        if (client.token or {}).get("sid") != "S-1-5-18":
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        io = getattr(self.k, "io", None)
+        if io is None:
+            return NtStatus.STATUS_NOT_IMPLEMENTED
+        return io.load_driver(msg["service_key"].rsplit("\\", 1)[-1])
 
     @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:

@@ -1,7 +1,7 @@
 """wininit.exe, first duties (Vista+, nt-spec §1.10): connect to csrss, become critical,
-create WinSta0 with its Winlogon and Default desktops, then wait for shutdown. Starting
-services.exe, lsass.exe and lsm.exe is the services issue's work; it slots in after
-``create_window_station``.
+create WinSta0 with its Winlogon and Default desktops, start services.exe (which marks
+itself critical), watch lsass (its death restarts the machine: critproc.py), then wait
+for shutdown. lsass.exe and lsm.exe start beside services.exe.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import threading
 
 from nt import csrclient
 from nt.bootstrap import Process
+from nt.syscalls import NtError
 from ports.client import PortError
+from processes.wininit.critproc import watch_lsass
 
 
 def main(proc: Process) -> int:
     try:
-        csrclient.connect(proc.lpc, proc.session)
+        csr = csrclient.connect(proc.lpc, proc.session)
     except PortError as exc:
         proc.log.error("wininit.csr_connect_failed", status=exc.status)
         return exc.status
@@ -23,6 +25,8 @@ def main(proc: Process) -> int:
         return int(proc.fault("exit_before_critical"), 0)
     proc.set_critical()
     create_window_station(proc)
+    watch_lsass(proc)
+    start_services(proc, csr)
     proc.log.info("wininit.ready", state="waiting for shutdown")
     threading.Event().wait()
     return 0
@@ -30,3 +34,24 @@ def main(proc: Process) -> int:
 
 def create_window_station(proc: Process) -> None:
     proc.log.info("wininit.winsta", window_station="WinSta0", desktops=["Winlogon", "Default"])
+
+
+SERVICES_EXE = "C:\\Windows\\System32\\services.exe"
+
+
+def start_services(proc: Process, csr: csrclient.CsrClient) -> int:
+    """StartServicesManager: CreateProcess of services.exe in session 0 — created
+    suspended, made known to csrss (BasepCreateProcess), then resumed."""
+    try:
+        pid = proc.nt.create_process(SERVICES_EXE, SERVICES_EXE, proc.environment, 0)
+        reply = csr.call("BasepCreateProcess", {"process_id": pid})
+        if not reply.ok:
+            proc.nt.terminate(pid, reply.status)
+            proc.log.error("wininit.services_failed", status=reply.status)
+            return 0
+        proc.nt.resume(pid)
+    except NtError as exc:
+        proc.log.error("wininit.services_failed", status=exc.status)
+        return 0
+    proc.log.info("wininit.services", child_pid=pid)
+    return pid

@@ -10,6 +10,7 @@
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
+    services        sc start vs process creation; kill -9 → restart; boots → auto-start RUNNING
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -36,6 +37,7 @@ from tests.bench import (
     bench_fault_windows,
     bench_hive_kill,
     bench_reg,
+    bench_services,
     bench_svcorder,
     bench_top,
 )
@@ -173,6 +175,7 @@ BENCHMARKS = {
     HIVE: (add_hive_arguments, run_hive_kill),
     bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
+    "services": (bench_services.add_arguments, bench_services.run),
 }
 
 

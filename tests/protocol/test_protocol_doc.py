@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nt.status import NtStatus, hexstatus
-from ports import contract, csr, kernel, protocol_doc, sb, sm, wire
+from ports import contract, csr, kernel, protocol_doc, sb, sm, svcctl, wire
 
 COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
 
@@ -131,6 +131,11 @@ SERVERS = {
             )
         ],
     ),
+    svcctl.SVCCTL_PORT.title: (
+        svcctl.SVCCTL_PORT,
+        ["processes/services/rpcserver.py", "processes/services/services.py"],
+    ),
+    svcctl.CONTROL_PORT.title: (svcctl.CONTROL_PORT, ["processes/services/controlpipe.py"]),
 }
 NOT_ON_THE_WIRE = {
     "STATUS_SUCCESS",
