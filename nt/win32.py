@@ -23,6 +23,7 @@ class Win32Error:
     ERROR_GEN_FAILURE = 31
     ERROR_NOT_SUPPORTED = 50
     ERROR_INVALID_PARAMETER = 87
+    ERROR_CALL_NOT_IMPLEMENTED = 120
     ERROR_INSUFFICIENT_BUFFER = 122
     ERROR_INVALID_NAME = 123
     ERROR_INVALID_LEVEL = 124
@@ -80,6 +81,7 @@ MESSAGES: dict[int, str] = {
     31: "A device attached to the system is not functioning.",
     50: "The request is not supported.",
     87: "The parameter is incorrect.",
+    120: "This function is not supported on this system.",
     122: "The data area passed to a system call is too small.",
     123: "The filename, directory name, or volume label syntax is incorrect.",
     124: "The system call level is not correct.",
