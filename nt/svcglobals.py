@@ -89,6 +89,15 @@ class SvchostGlobalData:
     def system32(self) -> Path:
         return self.root / "C" / "Windows" / "System32"
 
+    def host_path(self, path: str) -> Path:
+        """``C:\\Users\\Public`` (or ``%SystemRoot%\\...``) → its file under the data root."""
+        text = path.replace("%SystemRoot%", "C:\\Windows").replace("%systemroot%", "C:\\Windows")
+        drive, _, rest = text.partition(":")
+        if not rest or len(drive) != 1:  # relative: from the system drive's root
+            drive, rest = "C", text
+        parts = [p for p in rest.replace("/", "\\").split("\\") if p not in ("", ".", "..")]
+        return self.root.joinpath(drive.upper(), *parts)
+
     def value(self, path: str, name: str, default: Any = None) -> Any:
         """A value's data, or ``default`` when the key or value is absent."""
         try:
@@ -150,7 +159,8 @@ class ModelService:
         """Periodic work while RUNNING (every ``interval`` seconds)."""
 
     def on_stop(self, control: int) -> None:
-        """Clean up; ``control`` is STOP, SHUTDOWN or PRESHUTDOWN."""
+        """Clean up; ``control`` is STOP, SHUTDOWN or PRESHUTDOWN (0: the service ended
+        itself through ``stop_by_itself``)."""
 
     def on_control(self, control: int) -> int:
         """Controls beyond stop/interrogate (PARAMCHANGE, PAUSE...)."""
@@ -159,7 +169,7 @@ class ModelService:
     # -- the protocol ----------------------------------------------------------------------
     def report(self, state: int, **kw: int) -> None:
         self.state = state
-        accepted = self.accepted if state == SERVICE_RUNNING else 0
+        accepted = self.accepted if state in (SERVICE_RUNNING, SERVICE_PAUSED) else 0
         self.ctx.set_status(state, accepted, **kw)
 
     def pending(self, wait_hint_ms: int | None = None) -> None:
@@ -179,13 +189,32 @@ class ModelService:
         stops[SERVICE_CONTROL_SHUTDOWN] = SERVICE_ACCEPT_SHUTDOWN
         stops[SERVICE_CONTROL_PRESHUTDOWN] = SERVICE_ACCEPT_PRESHUTDOWN
         if control in stops:
-            if not self.accepted & stops[control] or self.state != SERVICE_RUNNING:
+            if not self.accepted & stops[control] or self.state not in (
+                SERVICE_RUNNING,
+                SERVICE_PAUSED,
+            ):
                 return E.ERROR_INVALID_SERVICE_CONTROL
             self.stop_control = control
             self.report(SERVICE_STOP_PENDING, check_point=1, wait_hint=5000)
             self.stop_event.set()
             return E.ERROR_SUCCESS
+        if control in (SERVICE_CONTROL_PAUSE, SERVICE_CONTROL_CONTINUE):
+            return self._pause(control == SERVICE_CONTROL_PAUSE)
         return self.on_control(control)
+
+    def _pause(self, pause: bool) -> int:
+        """PAUSE / CONTINUE for a service accepting them: polling holds while paused."""
+        if not self.accepted & SERVICE_ACCEPT_PAUSE_CONTINUE:
+            return E.ERROR_INVALID_SERVICE_CONTROL
+        if self.state not in (SERVICE_RUNNING, SERVICE_PAUSED):
+            return E.ERROR_SERVICE_NOT_ACTIVE
+        self.report(SERVICE_PAUSED if pause else SERVICE_RUNNING)
+        self.log.info("svc.paused" if pause else "svc.continued", service=self.ctx.name)
+        return E.ERROR_SUCCESS
+
+    def stop_by_itself(self) -> None:
+        """The service's work is done (TrustedInstaller idle): it stops on its own."""
+        self.stop_event.set()
 
     def run(self) -> None:
         """The ServiceMain body: returns after STOPPED has been reported."""
@@ -200,7 +229,8 @@ class ModelService:
         self.report(SERVICE_RUNNING)
         self.log.info("svc.running", service=self.ctx.name)
         while not self.stop_event.wait(self.interval):
-            self.poll()
+            if self.state == SERVICE_RUNNING:
+                self.poll()
         try:
             self.on_stop(self.stop_control)
         finally:
