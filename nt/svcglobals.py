@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -245,8 +245,13 @@ class GlobalsSlot:
     def __init__(self) -> None:
         self.data: SvchostGlobalData | None = None
 
-    def push(self, data: SvchostGlobalData) -> None:
-        self.data = data
+    def push(self, data: SvchostGlobalData | Mapping[str, Any]) -> None:
+        """svchost's push: the record itself, or ``{"process": proc}`` (svchost.py hands
+        its bootstrap Process; the record is built from it)."""
+        if isinstance(data, SvchostGlobalData):
+            self.data = data
+        else:
+            self.data = from_process(data["process"])
 
     def get(self) -> SvchostGlobalData:
         if self.data is None:
