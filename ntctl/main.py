@@ -216,6 +216,35 @@ def analyze(
     emit(analyzer.analyze_json(record)) if as_json else console.print(analyzer.analyze(record))
 
 
+# -- event logs -----------------------------------------------------------------------
+@app.command()
+def events(
+    log: Annotated[str, typer.Argument(help="System, Application or Security")],
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    event_id: Annotated[int | None, typer.Option("--id", help="only this event id")] = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time or relative: 30s, 5m, 1h")] = None,
+    newest: Annotated[int | None, typer.Option(help="the N newest, newest first")] = None,
+) -> None:
+    """Read an event log like wevtutil qe <Log> /f:text (the EventLog service's logs)."""
+    from nt.evtlog import format_text
+    from ntctl import events as evq
+
+    req = evq.Request(log, event_id, source, since, newest)
+    try:
+        found, where = evq.query(root, req, Machine)
+    except evq.EventsError as exc:
+        fail(str(exc), exc.code)
+        return
+    if where == "files":
+        err.print("ntctl: EventLog is not running; reading its log files", style="dim")
+    if as_json:
+        emit([e.as_json() for e in found])
+    else:
+        sys.stdout.write(format_text(found))
+
+
 # -- drivers --------------------------------------------------------------------------
 @app.command()
 def drivers(root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:

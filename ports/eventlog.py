@@ -122,9 +122,7 @@ def ReportEvent(conn: Connection, record: EventRecord, time_created: str) -> Rep
     return call_api(conn, _API["ElfrReportEventW"], {"event": event_body(record, time_created)})
 
 
-def ReadEventLog(
-    conn: Connection, log: str, query: Mapping[str, object] | None = None
-) -> Reply:
+def ReadEventLog(conn: Connection, log: str, query: Mapping[str, object] | None = None) -> Reply:
     body = {"log": log, **{k: v for k, v in (query or {}).items() if v is not None}}
     return call_api(conn, _API["ElfrReadELW"], body)
 

@@ -71,7 +71,9 @@ class SpoolerService(ModelService):
         self.log.info("spool.started", printers=sorted(self.printers), queued_jobs=len(self.jobs))
         self.port = None
         if self.g.lpc is not None:
-            self.port = self.g.lpc.create_port(sp.SPOOLSS_PORT_NAME, sp.SPOOLSS_PORT, self.handlers())
+            self.port = self.g.lpc.create_port(
+                sp.SPOOLSS_PORT_NAME, sp.SPOOLSS_PORT, self.handlers()
+            )
 
     def _recover(self, shd: Path) -> None:
         try:
@@ -118,7 +120,9 @@ class SpoolerService(ModelService):
     # -- despooling -------------------------------------------------------------------------
     def poll(self) -> None:
         with self.lock:
-            ready = sorted((j for j in self.jobs.values() if j.status == "SPOOLED"), key=lambda j: j.job_id)
+            ready = sorted(
+                (j for j in self.jobs.values() if j.status == "SPOOLED"), key=lambda j: j.job_id
+            )
         busy: set[str] = set()
         for job in ready:
             if job.printer.lower() not in busy:
@@ -184,7 +188,10 @@ class SpoolerService(ModelService):
             return {"error": sp.ERROR_INVALID_PRINTER_NAME, "jobs": []}
         with self.lock:
             jobs = [asdict(j) for j in sorted(self.jobs.values(), key=lambda j: j.job_id)]
-        return {"error": 0, "jobs": [j for j in jobs if j["printer"].lower() == msg["printer"].lower()]}
+        return {
+            "error": 0,
+            "jobs": [j for j in jobs if j["printer"].lower() == msg["printer"].lower()],
+        }
 
     def RpcStartDocPrinter(self, msg: dict, client: ClientContext) -> HandlerResult:
         printer = self.printers.get(msg["printer"].lower())
@@ -194,12 +201,27 @@ class SpoolerService(ModelService):
             return {"error": sp.ERROR_INVALID_DATATYPE, "job_id": 0}
         user = str(client.token.get("user", "")) or client.image
         with self.lock:
-            job = Job(self.next_id, printer["name"], msg["document"], msg["datatype"].upper(), user, "SPOOLING", 0, now_text())
+            job = Job(
+                self.next_id,
+                printer["name"],
+                msg["document"],
+                msg["datatype"].upper(),
+                user,
+                "SPOOLING",
+                0,
+                now_text(),
+            )
             self.next_id += 1
             self.jobs[job.job_id] = job
             self._files(job.job_id)[1].write_bytes(b"")
             self._save(job)
-        self.log.info("spool.job_started", job_id=job.job_id, document=job.document, printer=job.printer, owner=user)
+        self.log.info(
+            "spool.job_started",
+            job_id=job.job_id,
+            document=job.document,
+            printer=job.printer,
+            owner=user,
+        )
         return {"error": 0, "job_id": job.job_id}
 
     def RpcWritePrinter(self, msg: dict, client: ClientContext) -> HandlerResult:

@@ -43,7 +43,9 @@ class TrustedInstallerService(ModelService):
         for name in names:
             key = f"{PACKAGES}\\{name}"
             state = int(self.g.value(key, "CurrentState", CBS_ABSENT) or 0)
-            target = {CBS_INSTALL_PENDING: CBS_INSTALLED, CBS_UNINSTALL_PENDING: CBS_ABSENT}.get(state)
+            target = {CBS_INSTALL_PENDING: CBS_INSTALLED, CBS_UNINSTALL_PENDING: CBS_ABSENT}.get(
+                state
+            )
             if target is None:
                 continue
             self.g.registry.set_value(key, "CurrentState", REG_DWORD, target)
@@ -51,7 +53,9 @@ class TrustedInstallerService(ModelService):
                 filetime = int(self.g.clock() * 10_000_000) + EPOCH_AS_FILETIME
                 self.g.registry.set_value(key, "InstallTimeHigh", REG_DWORD, filetime >> 32)
                 self.g.registry.set_value(key, "InstallTimeLow", REG_DWORD, filetime & 0xFFFFFFFF)
-            event = "cbs.package_installed" if target == CBS_INSTALLED else "cbs.package_uninstalled"
+            event = (
+                "cbs.package_installed" if target == CBS_INSTALLED else "cbs.package_uninstalled"
+            )
             self.log.info(event, package=name, state=f"0x{target:x}")
             done += 1
         return done

@@ -12,7 +12,14 @@ import pytest
 
 from nt.regfile import SetKey, SetValue, parse
 from nt.sctrl import ServiceContext
-from nt.svcglobals import SOFTWARE, SYSTEM_CCS, ModelService, ServiceError, service_main, GlobalsSlot
+from nt.svcglobals import (
+    SOFTWARE,
+    SYSTEM_CCS,
+    GlobalsSlot,
+    ModelService,
+    ServiceError,
+    service_main,
+)
 from nt.syscalls import NtError
 from ports import epmap
 from ports.contract import ClientContext
@@ -49,20 +56,23 @@ SERVICES = f"{SYSTEM_CCS}\\Services"
 
 @functools.cache
 def shipped_ops() -> tuple:
-    return tuple(op for n in ("SYSTEM.reg", "SOFTWARE.reg") for op in parse((REPO / "configs" / n).read_bytes()))
+    return tuple(
+        op
+        for n in ("SYSTEM.reg", "SOFTWARE.reg")
+        for op in parse((REPO / "configs" / n).read_bytes())
+    )
 
 
 def shipped_registry() -> FakeRegistry:
     """configs/SYSTEM.reg and SOFTWARE.reg, as the first boot imports them."""
     reg = base_registry()
-    if True:
-        for op in shipped_ops():
-            path = op.path.replace("HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001", SYSTEM_CCS)
-            path = path.replace("HKEY_LOCAL_MACHINE", "\\Registry\\Machine")
-            if isinstance(op, SetKey):
-                reg.create_key(path)
-            elif isinstance(op, SetValue):
-                reg.set_value(path, op.name, op.type, op.data)
+    for op in shipped_ops():
+        path = op.path.replace("HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001", SYSTEM_CCS)
+        path = path.replace("HKEY_LOCAL_MACHINE", "\\Registry\\Machine")
+        if isinstance(op, SetKey):
+            reg.create_key(path)
+        elif isinstance(op, SetValue):
+            reg.set_value(path, op.name, op.type, op.data)
     return reg
 
 
@@ -173,10 +183,17 @@ def test_epmapper_service_serves_the_ept_handlers_and_cannot_be_stopped(tmp_path
     import os
 
     me = client(pid=os.getpid())
-    assert svc.ept_insert({"entries": [entry], "replace": True, "service": "LanmanWorkstation"}, me) == {"status": 0}
+    assert svc.ept_insert(
+        {"entries": [entry], "replace": True, "service": "LanmanWorkstation"}, me
+    ) == {"status": 0}
     found = svc.ept_lookup({"interface": None, "max_ents": 500}, me)["entries"]
     assert {e["service"] for e in found} == {"RpcEptMapper", "LanmanWorkstation"}
-    assert svc.ept_map({"interface": entry["interface"], "version": "1.0", "protseq": "ncacn_np"}, me)["binding"] == entry["binding"]
+    assert (
+        svc.ept_map({"interface": entry["interface"], "version": "1.0", "protseq": "ncacn_np"}, me)[
+            "binding"
+        ]
+        == entry["binding"]
+    )
     assert svc.handler(1) == 1052  # NOT_STOPPABLE, as on Windows
 
 
@@ -206,7 +223,9 @@ def test_plugplay_enumerates_the_shipped_device_tree_and_sees_arrivals_and_remov
     reg.delete_key(f"{umpnpmgr.ENUM}\\ROOT\\BasicDisplay\\0000")
     svc.poll()
     assert [a["instance_id"] for a in events_named(g, "pnp.arrival")] == [usb.split("Enum\\", 1)[1]]
-    assert [r["instance_id"] for r in events_named(g, "pnp.removal")] == ["ROOT\\BasicDisplay\\0000"]
+    assert [r["instance_id"] for r in events_named(g, "pnp.removal")] == [
+        "ROOT\\BasicDisplay\\0000"
+    ]
 
 
 # -- LanmanServer, LanmanWorkstation, Netlogon, RemoteAccess --------------------------------
@@ -216,12 +235,29 @@ def test_server_creates_admin_and_configured_shares_and_2511_for_a_missing_direc
     reg = base_registry()
     (tmp_path / "C" / "Windows").mkdir(parents=True)
     (tmp_path / "C" / "Users" / "Public").mkdir(parents=True)
-    reg.set(srvsvc.SHARES_KEY, "Public", REG_MULTI_SZ, ["CSCFlags=0", "MaxUses=4294967295", "Path=C:\\Users\\Public", "Permissions=0", "Remark=", "Type=0"])
+    reg.set(
+        srvsvc.SHARES_KEY,
+        "Public",
+        REG_MULTI_SZ,
+        [
+            "CSCFlags=0",
+            "MaxUses=4294967295",
+            "Path=C:\\Users\\Public",
+            "Permissions=0",
+            "Remark=",
+            "Type=0",
+        ],
+    )
     reg.set(srvsvc.SHARES_KEY, "Gone", REG_MULTI_SZ, ["Path=C:\\Nowhere", "Type=0"])
     g = make_globals(tmp_path, registry=reg)
     svc = make(srvsvc.ServerService, "LanmanServer", g)
     svc.on_start()
-    assert sorted(s["share"] for s in events_named(g, "srv.share_created")) == ["ADMIN$", "C$", "IPC$", "Public"]
+    assert sorted(s["share"] for s in events_named(g, "srv.share_created")) == [
+        "ADMIN$",
+        "C$",
+        "IPC$",
+        "Public",
+    ]
     assert reported(g) == [2511]
     assert events_named(g, "event.report")[0]["message"] == (
         "The server service was unable to recreate the share Gone because the directory "
@@ -258,7 +294,9 @@ def test_netlogon_in_a_workgroup_is_quiet_and_in_a_domain_without_dc_logs_5719(t
     assert svc.handler(6) == 0  # PARAMCHANGE reads the domain again
     assert reported(g) == [5719]
     message = events_named(g, "event.report")[0]["message"]
-    assert message.startswith("This computer was not able to set up a secure session with a domain controller in domain CORP")
+    assert message.startswith(
+        "This computer was not able to set up a secure session with a domain controller in domain CORP"
+    )
     assert netlogon.NO_LOGON_SERVERS_TEXT in message
 
 
@@ -271,9 +309,16 @@ def test_remote_access_brings_up_its_interfaces(tmp_path):
     svc = make(mprdim.RemoteAccessService, "RemoteAccess", g)
     svc.on_start()
     started = events_named(g, "rras.started")[0]
-    assert started["interfaces"] == 2 and started["roles"] == ["LAN routing", "remote access server", "demand-dial routing"]
+    assert started["interfaces"] == 2 and started["roles"] == [
+        "LAN routing",
+        "remote access server",
+        "demand-dial routing",
+    ]
     svc.on_stop(1)
-    assert [e["interface"] for e in events_named(g, "rras.interface_down")] == ["Loopback", "Internal"]
+    assert [e["interface"] for e in events_named(g, "rras.interface_down")] == [
+        "Loopback",
+        "Internal",
+    ]
 
 
 # -- Schedule -------------------------------------------------------------------------------
@@ -286,7 +331,9 @@ class FakeKernel:
         self.missing = missing
         self.exited: dict[int, int] = {}
 
-    def create_process(self, image: str, command_line: str, environment: dict, session: int | None) -> int:
+    def create_process(
+        self, image: str, command_line: str, environment: dict, session: int | None
+    ) -> int:
         if image.lower().rsplit("\\", 1)[-1] in self.missing:
             raise NtError(0xC0000034, "NtCreateUserProcess")
         self.created.append((image, command_line))
@@ -319,7 +366,9 @@ def test_schedule_runs_a_task_at_its_time_records_the_result_and_repeats(tmp_pat
     assert kernel.created == []  # one second early
     now[0] += 1
     svc.poll()
-    assert kernel.created == [("C:\\Windows\\System32\\autochk.exe", "C:\\Windows\\System32\\autochk.exe *")]
+    assert kernel.created == [
+        ("C:\\Windows\\System32\\autochk.exe", "C:\\Windows\\System32\\autochk.exe *")
+    ]
     assert kernel.resumed == [1001]
     assert reg.query_value(task, "LastTaskResult")[1] == schedsvc.SCHED_S_TASK_RUNNING
     assert reg.query_value(task, "LastRunTime")[1] == "2026-12-02T08:00:00Z"
@@ -389,7 +438,14 @@ def test_bits_transfers_in_chunks_resumes_after_a_restart_and_completes(tmp_path
     (src / "setup.bin").write_bytes(b"0123456789")
     queue = qmgr.queue_dir(g)
     queue.mkdir(parents=True)
-    (queue / "update.job").write_text(json.dumps({"display_name": "Update", "files": [{"remote": "C:\\Source\\setup.bin", "local": "C:\\Dest\\setup.bin"}]}))
+    (queue / "update.job").write_text(
+        json.dumps(
+            {
+                "display_name": "Update",
+                "files": [{"remote": "C:\\Source\\setup.bin", "local": "C:\\Dest\\setup.bin"}],
+            }
+        )
+    )
     svc = make(qmgr.BitsService, "BITS", g)
     svc.on_start()
     svc.poll()
@@ -402,7 +458,9 @@ def test_bits_transfers_in_chunks_resumes_after_a_restart_and_completes(tmp_path
     assert json.loads((queue / "update.job").read_text())["files"][0]["bytes_transferred"] == 10
     svc.poll()
     assert (tmp_path / "C" / "Dest" / "setup.bin").read_bytes() == b"0123456789"
-    assert not (queue / "update.job").exists() and not list((tmp_path / "C" / "Dest").glob("BIT*.tmp"))
+    assert not (queue / "update.job").exists() and not list(
+        (tmp_path / "C" / "Dest").glob("BIT*.tmp")
+    )
     assert events_named(g, "bits.job_acknowledged")[0]["bytes"] == 10
 
 
@@ -410,7 +468,9 @@ def test_bits_a_missing_source_is_an_error_said_once(tmp_path):
     g = make_globals(tmp_path)
     queue = qmgr.queue_dir(g)
     queue.mkdir(parents=True)
-    (queue / "x.job").write_text(json.dumps({"files": [{"remote": "C:\\none", "local": "C:\\d\\none"}]}))
+    (queue / "x.job").write_text(
+        json.dumps({"files": [{"remote": "C:\\none", "local": "C:\\d\\none"}]})
+    )
     svc = make(qmgr.BitsService, "BITS", g)
     svc.on_start()
     svc.poll()
@@ -424,7 +484,9 @@ def test_bits_a_missing_source_is_an_error_said_once(tmp_path):
 
 def test_gpsvc_applies_policy_1502_then_1500_and_accepts_preshutdown_not_stop(tmp_path):
     reg = base_registry()
-    reg.set(f"{gpsvc.POLICIES}\\Microsoft\\Windows\\WindowsUpdate\\AU", "NoAutoUpdate", REG_DWORD, 1)
+    reg.set(
+        f"{gpsvc.POLICIES}\\Microsoft\\Windows\\WindowsUpdate\\AU", "NoAutoUpdate", REG_DWORD, 1
+    )
     g = make_globals(tmp_path, registry=reg)
     gpsvc._SLOT.push(g)
     svc = Running(gpsvc.ServiceMain, "gpsvc")
@@ -432,7 +494,9 @@ def test_gpsvc_applies_policy_1502_then_1500_and_accepts_preshutdown_not_stop(tm
     assert reported(g) == [1502]
     assert svc.control(6) == 0  # gpupdate: nothing changed
     assert reported(g) == [1502, 1500]
-    reg.set(f"{gpsvc.POLICIES}\\Microsoft\\Windows\\WindowsUpdate\\AU", "NoAutoUpdate", REG_DWORD, 0)
+    reg.set(
+        f"{gpsvc.POLICIES}\\Microsoft\\Windows\\WindowsUpdate\\AU", "NoAutoUpdate", REG_DWORD, 0
+    )
     svc.control(6)
     assert reported(g) == [1502, 1500, 1502]
     assert svc.recorder.statuses[-1]["controls_accepted"] == 0x108
@@ -448,7 +512,9 @@ def test_the_shipped_preshutdown_order_names_the_preshutdown_services():
     assert order == ["gpsvc", "trustedinstaller"]
     for name in order:
         assert reg.key_exists(f"{SERVICES}\\{name}")
-    assert gpsvc.GroupPolicyService.accepted & 0x100 and cbs.TrustedInstallerService.accepted & 0x100
+    assert (
+        gpsvc.GroupPolicyService.accepted & 0x100 and cbs.TrustedInstallerService.accepted & 0x100
+    )
 
 
 # -- Spooler --------------------------------------------------------------------------------
@@ -467,10 +533,14 @@ def spooler_with_printer(tmp_path: Path, attributes: int = 0xA40):
 
 
 def submit(svc, document: str, *chunks: bytes) -> int:  # type: ignore[no-untyped-def]
-    started = svc.RpcStartDocPrinter({"printer": "microsoft print to pdf", "document": document, "datatype": "RAW"}, client())
+    started = svc.RpcStartDocPrinter(
+        {"printer": "microsoft print to pdf", "document": document, "datatype": "RAW"}, client()
+    )
     assert started["error"] == 0
     for chunk in chunks:
-        assert svc.RpcWritePrinter({"job_id": started["job_id"], "data": chunk}, client())["written"] == len(chunk)
+        assert svc.RpcWritePrinter({"job_id": started["job_id"], "data": chunk}, client())[
+            "written"
+        ] == len(chunk)
     return started["job_id"]
 
 
@@ -485,7 +555,9 @@ def test_spooler_writes_the_job_to_the_spool_folder_then_prints_and_removes_it(t
     assert spl.exists()  # not ended: nothing printed yet
     assert svc.RpcEndDocPrinter({"job_id": job}, client()) == {"error": 0}
     queue = svc.RpcEnumJobs({"printer": "Microsoft Print to PDF"}, client())["jobs"]
-    assert [(j["job_id"], j["status"], j["size"], j["user"]) for j in queue] == [(1, "SPOOLED", 13, "NTMODEL\\alice")]
+    assert [(j["job_id"], j["status"], j["size"], j["user"]) for j in queue] == [
+        (1, "SPOOLED", 13, "NTMODEL\\alice")
+    ]
     svc.poll()
     out = tmp_path / "C" / "Users" / "Public" / "Documents" / "Report 1.txt"
     assert out.read_bytes() == b"hello printer"
@@ -494,9 +566,21 @@ def test_spooler_writes_the_job_to_the_spool_folder_then_prints_and_removes_it(t
 
 
 def test_spooler_errors_keep_printed_and_restart_recovery(tmp_path):
-    g, svc = spooler_with_printer(tmp_path, attributes=0xA40 | spooler.PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS)
-    assert svc.RpcStartDocPrinter({"printer": "HP", "document": "x", "datatype": "RAW"}, client())["error"] == 1801
-    assert svc.RpcStartDocPrinter({"printer": "Microsoft Print to PDF", "document": "x", "datatype": "PCL"}, client())["error"] == 1804
+    g, svc = spooler_with_printer(
+        tmp_path, attributes=0xA40 | spooler.PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS
+    )
+    assert (
+        svc.RpcStartDocPrinter({"printer": "HP", "document": "x", "datatype": "RAW"}, client())[
+            "error"
+        ]
+        == 1801
+    )
+    assert (
+        svc.RpcStartDocPrinter(
+            {"printer": "Microsoft Print to PDF", "document": "x", "datatype": "PCL"}, client()
+        )["error"]
+        == 1804
+    )
     assert svc.RpcWritePrinter({"job_id": 99, "data": b"x"}, client())["error"] == 3003
     kept = submit(svc, "kept", b"k")
     svc.RpcEndDocPrinter({"job_id": kept}, client())
@@ -530,7 +614,9 @@ def test_trustedinstaller_services_pending_packages_then_stops_by_itself(tmp_pat
     svc.on_start()
     assert reg.query_value(pkg, "CurrentState")[1] == cbs.CBS_INSTALLED
     assert reg.query_value(old, "CurrentState")[1] == cbs.CBS_ABSENT
-    filetime = (reg.query_value(pkg, "InstallTimeHigh")[1] << 32) | reg.query_value(pkg, "InstallTimeLow")[1]
+    filetime = (reg.query_value(pkg, "InstallTimeHigh")[1] << 32) | reg.query_value(
+        pkg, "InstallTimeLow"
+    )[1]
     assert filetime == cbs.EPOCH_AS_FILETIME  # the clock's 0 is 1970-01-01
     assert svc.serviced == 2
     svc.poll()  # nothing pending any more: it stops on its own
@@ -538,7 +624,8 @@ def test_trustedinstaller_services_pending_packages_then_stops_by_itself(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "module", [gpsvc, mprdim, netlogon, qmgr, rpcepmap, rpcss, schedsvc, srvsvc, umpnpmgr, w32time, wkssvc]
+    "module",
+    [gpsvc, mprdim, netlogon, qmgr, rpcepmap, rpcss, schedsvc, srvsvc, umpnpmgr, w32time, wkssvc],
 )
 def test_every_shipped_servicedll_names_a_module_with_servicemain_and_the_push(module):
     reg = shipped_registry()

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from nt.evtlog import EventLogStore, Query, format_text
-from nt.evtmsg import EVENT_QUEUE, EventQueue, report_event
+from nt.evtmsg import EventQueue, report_event
 from ports.contract import ClientContext
 from processes.svchost.dll import wevtsvc
 from tests.unit.svc_fakes import Running, make_globals
 
 
-def line(pid: int, seq: int, event_id: int, strings: list[str], ts: str, image: str = "services.exe") -> str:
+def line(
+    pid: int, seq: int, event_id: int, strings: list[str], ts: str, image: str = "services.exe"
+) -> str:
     from nt.evtmsg import EVENTS, format_message
 
     d = EVENTS[event_id]
@@ -86,12 +88,18 @@ def test_replays_the_boot_before_it_ran_then_follows_and_writes_6005_6009_6006(t
         line(100, 1, 7026, ["disk"], "2026-12-02T06:00:00.000001Z"),
         '{"torn": ',  # a torn tail of a killed process is skipped
     )
-    write_log(tmp_path, "gone.exe.99.jsonl", line(99, 1, 7036, ["X", "running"], "2026-12-02T06:00:00.5Z"))
+    write_log(
+        tmp_path, "gone.exe.99.jsonl", line(99, 1, 7036, ["X", "running"], "2026-12-02T06:00:00.5Z")
+    )
     g, svc = start(tmp_path)
     # Already in when RUNNING was reported: 6009 and 6005, then the replayed boot.
     assert ids(tmp_path)[:2] == [6009, 6005]
     assert sorted(ids(tmp_path)[2:]) == [7026, 7036]
-    write_log(tmp_path, "services.exe.100.jsonl", line(100, 2, 7036, ["Y", "stopped"], "2026-12-02T06:00:01Z"))
+    write_log(
+        tmp_path,
+        "services.exe.100.jsonl",
+        line(100, 2, 7036, ["Y", "stopped"], "2026-12-02T06:00:01Z"),
+    )
     service = wevtsvc.EventLogService(svc.ctx, ["EventLog"], g)
     service.store = EventLogStore(tmp_path)
     service.follower = wevtsvc.LogFollower(tmp_path / "logs" / "boot-1", "boot-1")
@@ -115,7 +123,17 @@ def test_a_record_by_port_and_by_log_line_is_stored_once(tmp_path):
     again = service.ElfrReportEventW(body, client())
     assert first["duplicate"] is False and first["record_number"] > 0
     assert again == {"record_number": 0, "duplicate": True}
-    write_log(tmp_path, "services.exe.4242.jsonl", line(4242, int(record.record.split(":")[1]), 7036, ["Spooler", "running"], "2026-12-02T06:00:02Z"))
+    write_log(
+        tmp_path,
+        "services.exe.4242.jsonl",
+        line(
+            4242,
+            int(record.record.split(":")[1]),
+            7036,
+            ["Spooler", "running"],
+            "2026-12-02T06:00:02Z",
+        ),
+    )
     service.follower = wevtsvc.LogFollower(tmp_path / "logs" / "boot-1", "boot-1")
     service.poll()
     service.store.close()
@@ -129,18 +147,28 @@ def test_read_handler_filters_pages_and_newest(tmp_path):
     service.store = EventLogStore(tmp_path)
     for n in range(300):
         r = report_event(g.log, 7036, [f"S{n}", "running"], pid=7, queue=EventQueue())
-        service.ElfrReportEventW({"event": wevtsvc.ev.event_body(r, f"2026-12-02T07:{n // 60:02d}:{n % 60:02d}Z")}, client())
+        service.ElfrReportEventW(
+            {"event": wevtsvc.ev.event_body(r, f"2026-12-02T07:{n // 60:02d}:{n % 60:02d}Z")},
+            client(),
+        )
     page = service.ElfrReadELW({"log": "system", "after_record": 0, "event_id": 7036}, client())
     assert len(page["records"]) == 256 and page["more"] is True
     rest = service.ElfrReadELW(
-        {"log": "System", "after_record": page["records"][-1]["record_number"], "event_id": 7036}, client()
+        {"log": "System", "after_record": page["records"][-1]["record_number"], "event_id": 7036},
+        client(),
     )
     assert len(rest["records"]) == 44 and rest["more"] is False
     newest = service.ElfrReadELW({"log": "System", "after_record": 0, "newest": 2}, client())
     assert [r["strings"][0] for r in newest["records"]] == ["S299", "S298"]
-    since = service.ElfrReadELW({"log": "System", "after_record": 0, "event_id": 7036, "since": "2026-12-02T07:04:50Z"}, client())
+    since = service.ElfrReadELW(
+        {"log": "System", "after_record": 0, "event_id": 7036, "since": "2026-12-02T07:04:50Z"},
+        client(),
+    )
     assert [r["strings"][0] for r in since["records"]] == [f"S{n}" for n in range(290, 300)]
-    assert service.ElfrReadELW({"log": "Setup", "after_record": 0}, client()) == wevtsvc.ev.STATUS_NO_SUCH_LOG
+    assert (
+        service.ElfrReadELW({"log": "Setup", "after_record": 0}, client())
+        == wevtsvc.ev.STATUS_NO_SUCH_LOG
+    )
     assert service.ElfrNumberOfRecords({"log": "Security"}, client()) == {"count": 0}
     service.store.close()
     svc.stop()
@@ -190,3 +218,22 @@ def test_wevtutil_text_layout(tmp_path):
     assert lines[2] == "  Source: EventLog" and lines[4] == "  Event ID: 6005"
     assert lines[6] == "  Level: Information" and lines[-2] == "  Description: "
     assert lines[-1] == "The Event log service was started."
+
+
+def test_ntctl_events_reads_the_files_when_the_machine_is_down(tmp_path):
+    from ntctl import events as evq
+
+    g, svc = start(tmp_path)
+    svc.stop()
+
+    def down(root):
+        raise RuntimeError("the machine is not running")
+
+    found, where = evq.query(tmp_path, evq.Request("system", event_id=6005), down)
+    assert where == "files" and [e.event_id for e in found] == [6005]
+    newest, _ = evq.query(tmp_path, evq.Request("System", newest=2), down)
+    assert [e.event_id for e in newest] == [6006, 6005]
+    with pytest.raises(evq.EventsError) as exc:
+        evq.query(tmp_path, evq.Request("Setup"), down)
+    assert exc.value.code == 2 and "15007" in str(exc.value)
+    assert evq.query(tmp_path, evq.Request("Security"), down)[0] == []

@@ -78,7 +78,9 @@ def register_endpoints(
             reply = epmap.RpcEpRegister(conn, entries, service)
     finally:
         conn.close()
-    status = int(reply.body.get("status", epmap.EPT_S_CANT_PERFORM_OP)) if reply.ok else reply.status
+    status = (
+        int(reply.body.get("status", epmap.EPT_S_CANT_PERFORM_OP)) if reply.ok else reply.status
+    )
     g.log.info(
         "rpc.ep_unregister" if unregister else "rpc.ep_register",
         service=service,

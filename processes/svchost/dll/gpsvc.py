@@ -41,7 +41,7 @@ def policy_settings(reg: Registry) -> list[tuple[str, str, int, str]]:
             subkeys = reg.enum_keys(key)
         except Exception:
             continue
-        out.extend((key[len(POLICIES):], str(v[0]), int(v[1]), repr(v[2])) for v in values)
+        out.extend((key[len(POLICIES) :], str(v[0]), int(v[1]), repr(v[2])) for v in values)
         stack.extend(f"{key}\\{k}" for k in sorted(subkeys, reverse=True))
     return sorted(out)
 

@@ -36,8 +36,12 @@ class RemoteAccessService(ModelService):
             name = str(self.g.value(key, "InterfaceName", number))
             self.interfaces.append(name)
             self.log.info("rras.interface_up", interface=name, if_type=self.g.value(key, "Type", 0))
-        self.log.info("rras.started", router_type=router_type, roles=roles, interfaces=len(self.interfaces))
-        register_endpoints(self.g, self.ctx.name, endpoints((IF_RRAS, "ncacn_np:[\\pipe\\ROUTER]", "")))
+        self.log.info(
+            "rras.started", router_type=router_type, roles=roles, interfaces=len(self.interfaces)
+        )
+        register_endpoints(
+            self.g, self.ctx.name, endpoints((IF_RRAS, "ncacn_np:[\\pipe\\ROUTER]", ""))
+        )
 
     def on_stop(self, control: int) -> None:
         for name in self.interfaces:

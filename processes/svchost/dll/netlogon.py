@@ -40,7 +40,10 @@ class NetlogonService(ModelService):
         register_endpoints(
             self.g,
             self.ctx.name,
-            endpoints((IF_NETLOGON, "ncalrpc:[NETLOGON_LRPC]", ""), (IF_NETLOGON, "ncacn_np:[\\pipe\\netlogon]", "")),
+            endpoints(
+                (IF_NETLOGON, "ncalrpc:[NETLOGON_LRPC]", ""),
+                (IF_NETLOGON, "ncacn_np:[\\pipe\\netlogon]", ""),
+            ),
         )
 
     def discover(self) -> None:

@@ -77,7 +77,10 @@ class BitsService(ModelService):
                 total = remote.stat().st_size
                 if done < total:
                     local.parent.mkdir(parents=True, exist_ok=True)
-                    with open(remote, "rb") as src, open(tmp, "r+b" if tmp.exists() else "wb") as dst:
+                    with (
+                        open(remote, "rb") as src,
+                        open(tmp, "r+b" if tmp.exists() else "wb") as dst,
+                    ):
                         src.seek(done)
                         dst.seek(done)
                         data = src.read(CHUNK)
@@ -93,7 +96,12 @@ class BitsService(ModelService):
                 job["state"] = "ERROR"
                 job["error"] = E_FILE_NOT_FOUND
                 write_job(path, job)
-                self.log.error("bits.job_error", job=name, remote=str(item.get("remote")), error=f"0x{E_FILE_NOT_FOUND:08X}")
+                self.log.error(
+                    "bits.job_error",
+                    job=name,
+                    remote=str(item.get("remote")),
+                    error=f"0x{E_FILE_NOT_FOUND:08X}",
+                )
                 return
         self.complete(path, job, name, files)
 

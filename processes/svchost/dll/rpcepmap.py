@@ -44,7 +44,8 @@ class EndpointMap:
     @staticmethod
     def _same(a: dict, b: dict) -> bool:
         return all(
-            str(a[k]).lower() == str(b[k]).lower() for k in ("object", "interface", "version", "binding")
+            str(a[k]).lower() == str(b[k]).lower()
+            for k in ("object", "interface", "version", "binding")
         )
 
     def _prune(self) -> None:

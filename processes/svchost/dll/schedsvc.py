@@ -111,14 +111,19 @@ class ScheduleService(ModelService):
             seen.add(guid.lower())
             old = self.tasks.get(guid.lower())
             if old is not None and (old.command, old.start, old.interval, old.enabled) == (
-                task.command, task.start, task.interval, task.enabled,
+                task.command,
+                task.start,
+                task.interval,
+                task.enabled,
             ):
                 continue
             task.next_run = self._first_run(task, now)
             if old is not None:
                 task.pid = old.pid
             else:
-                self.log.info("sched.task_registered", task=task.path, next_run=_text(task.next_run))
+                self.log.info(
+                    "sched.task_registered", task=task.path, next_run=_text(task.next_run)
+                )
             self.tasks[guid.lower()] = task
             self._set(task, "NextRunTime", REG_SZ, _text(task.next_run))
         for gone in [g for g in self.tasks if g not in seen]:
@@ -129,7 +134,9 @@ class ScheduleService(ModelService):
             return None
         if task.start >= now:
             return task.start
-        last = parse_boundary(str(self.g.value(f"{TASKS_KEY}\\{task.guid}", "LastRunTime", "") or ""))
+        last = parse_boundary(
+            str(self.g.value(f"{TASKS_KEY}\\{task.guid}", "LastRunTime", "") or "")
+        )
         if task.start_when_available and (last is None or last < task.start):
             return now  # a missed start runs once, now
         if task.interval <= 0:
@@ -147,21 +154,32 @@ class ScheduleService(ModelService):
                 self.run_task(task, now)
 
     def run_task(self, task: Task, now: datetime) -> None:
-        image = task.command.replace("%SystemRoot%", "C:\\Windows").replace("%systemroot%", "C:\\Windows")
+        image = task.command.replace("%SystemRoot%", "C:\\Windows").replace(
+            "%systemroot%", "C:\\Windows"
+        )
         command_line = f"{image} {task.arguments}".strip()
         self._set(task, "LastRunTime", REG_SZ, _text(now))
         result = SCHED_S_TASK_RUNNING
         try:
             if self.g.kernel is None:
                 raise RuntimeError("no kernel")
-            pid = self.g.kernel.create_process(image, command_line, {"SystemRoot": "C:\\Windows"}, 0)
+            pid = self.g.kernel.create_process(
+                image, command_line, {"SystemRoot": "C:\\Windows"}, 0
+            )
             self.g.kernel.resume(pid)
             task.pid = pid
-            self.log.info("sched.task_started", task=task.path, command_line=command_line, child_pid=pid)
+            self.log.info(
+                "sched.task_started", task=task.path, command_line=command_line, child_pid=pid
+            )
         except Exception as exc:
             status = int(getattr(exc, "status", 0xC0000001))
             result = hresult_from_nt(status)
-            self.log.error("sched.task_failed", task=task.path, command_line=command_line, result=f"0x{result:08X}")
+            self.log.error(
+                "sched.task_failed",
+                task=task.path,
+                command_line=command_line,
+                result=f"0x{result:08X}",
+            )
         self._set(task, "LastTaskResult", REG_DWORD, result)
         if task.interval > 0:
             while task.next_run is not None and task.next_run <= now:
@@ -176,10 +194,15 @@ class ScheduleService(ModelService):
             record = self.g.kernel.query_process(task.pid)
         except Exception:
             record = {"state": "exited", "exit_status": None}
-        if record.get("exit_status") is None and record.get("state") not in ("exited", "terminated"):
+        if record.get("exit_status") is None and record.get("state") not in (
+            "exited",
+            "terminated",
+        ):
             return
         status = record.get("exit_status")
-        self.log.info("sched.task_completed", task=task.path, child_pid=task.pid, exit_status=status)
+        self.log.info(
+            "sched.task_completed", task=task.path, child_pid=task.pid, exit_status=status
+        )
         self._set(task, "LastTaskResult", REG_DWORD, int(status or 0) & 0xFFFFFFFF)
         task.pid = None
 

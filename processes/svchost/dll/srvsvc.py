@@ -38,12 +38,16 @@ def parse_share(name: str, fields: list[str]) -> Share:
     for item in fields:
         key, _, value = str(item).partition("=")
         kv[key.strip().lower()] = value
+
     def num(key: str, default: int) -> int:
         try:
             return int(kv.get(key, default))
         except ValueError:
             return default
-    return Share(name, kv.get("path", ""), num("type", 0), kv.get("remark", ""), num("maxuses", 0xFFFFFFFF))
+
+    return Share(
+        name, kv.get("path", ""), num("type", 0), kv.get("remark", ""), num("maxuses", 0xFFFFFFFF)
+    )
 
 
 class ServerService(ModelService):

@@ -49,7 +49,9 @@ class TimeService(ModelService):
         self.synchronized = False
         self.configure()
         self.sample()
-        register_endpoints(self.g, self.ctx.name, endpoints((IF_W32TIME, "ncalrpc:[W32TIME_ALT]", "")))
+        register_endpoints(
+            self.g, self.ctx.name, endpoints((IF_W32TIME, "ncalrpc:[W32TIME_ALT]", ""))
+        )
 
     def configure(self) -> None:
         server = str(self.g.value(f"{KEY}\\Parameters", "NtpServer", "time.windows.com,0x9"))
@@ -80,8 +82,16 @@ class TimeService(ModelService):
             return
         if not self.synchronized:
             self.synchronized = True
-            report_event(self.log, 37, [f"{self.source},0x{self.flags:x} (ntp.m|0x0|0.0.0.0:123->{self.source}:123)"])
-            report_event(self.log, 35, [f"{self.source},0x{self.flags:x} (ntp.m|0x0|0.0.0.0:123->{self.source}:123)"])
+            report_event(
+                self.log,
+                37,
+                [f"{self.source},0x{self.flags:x} (ntp.m|0x0|0.0.0.0:123->{self.source}:123)"],
+            )
+            report_event(
+                self.log,
+                35,
+                [f"{self.source},0x{self.flags:x} (ntp.m|0x0|0.0.0.0:123->{self.source}:123)"],
+            )
 
     def poll(self) -> None:
         self.sample()

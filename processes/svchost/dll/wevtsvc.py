@@ -152,7 +152,11 @@ class EventLogService(ModelService):
         previous = self.store.last(SYSTEM)
         EVENT_QUEUE.attach(self._local_sink)
         self.port = serve_port(self.g, ev.EVENTLOG_PORT_NAME, ev.EVENTLOG_PORT, self.handlers())
-        if previous is not None and previous.boot_id != self.g.boot_id and previous.event_id != 6006:
+        if (
+            previous is not None
+            and previous.boot_id != self.g.boot_id
+            and previous.event_id != 6006
+        ):
             self._report_unexpected_shutdown(previous)
         report_event(self.log, 6009, self._product_strings())
         report_event(self.log, 6005)
@@ -182,7 +186,12 @@ class EventLogService(ModelService):
         if self.store is None:
             return False
         incoming = Incoming(
-            record, now_text(), os.getpid(), self.g.image, self.g.boot_id, keywords_of(record.event_id)
+            record,
+            now_text(),
+            os.getpid(),
+            self.g.image,
+            self.g.boot_id,
+            keywords_of(record.event_id),
         )
         self.store.write([incoming])
         return True
@@ -192,7 +201,11 @@ class EventLogService(ModelService):
         key = f"{SOFTWARE}\\Microsoft\\Windows NT\\CurrentVersion"
         major = self.g.value(key, "CurrentMajorVersionNumber")
         minor = self.g.value(key, "CurrentMinorVersionNumber", 0)
-        version = f"{major}.{int(minor):02d}." if major is not None else f"{self.g.value(key, 'CurrentVersion', '')}."
+        version = (
+            f"{major}.{int(minor):02d}."
+            if major is not None
+            else f"{self.g.value(key, 'CurrentVersion', '')}."
+        )
         build = str(self.g.value(key, "CurrentBuildNumber", ""))
         csd = str(self.g.value(key, "CSDVersion", ""))
         return [version, build, csd, str(self.g.value(key, "CurrentType", ""))]
