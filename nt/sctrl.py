@@ -19,13 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nt.win32 import Win32Error as E
-
-SERVICE_CONTROL_STOP = 1
-SERVICE_CONTROL_INTERROGATE = 4
-SERVICE_CONTROL_START_SHARE = 80
-SERVICE_CONTROL_START_OWN = 81
-SERVICE_STOPPED, SERVICE_START_PENDING, SERVICE_RUNNING = 1, 2, 4
-SERVICE_WIN32_OWN_PROCESS, SERVICE_WIN32_SHARE_PROCESS = 0x10, 0x20
+from nt.winsvc import (
+    SERVICE_CONTROL_START_OWN,
+    SERVICE_CONTROL_START_SHARE,
+    SERVICE_CONTROL_STOP,
+    SERVICE_STOPPED,
+    SERVICE_WIN32_OWN_PROCESS,
+    SERVICE_WIN32_SHARE_PROCESS,
+)
 
 # HandlerEx(dwControl, dwEventType, lpEventData) -> win32 error (NO_ERROR when handled).
 HandlerEx = Callable[[int], int]

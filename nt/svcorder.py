@@ -59,32 +59,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nt.graph import shortest_cycle, strongly_connected
+from nt.win32 import Win32Error, error_name
+from nt.winsvc import (  # noqa: F401  (re-exported: the order's callers name start types)
+    SC_GROUP_IDENTIFIER,
+    SERVICE_AUTO_START,
+    SERVICE_BOOT_START,
+    SERVICE_DEMAND_START,
+    SERVICE_DISABLED,
+    SERVICE_SYSTEM_START,
+    START_NAMES,
+)
 
-# Start types (winnt.h SERVICE_*_START).
-SERVICE_BOOT_START = 0
-SERVICE_SYSTEM_START = 1
-SERVICE_AUTO_START = 2
-SERVICE_DEMAND_START = 3
-SERVICE_DISABLED = 4
-START_NAMES = {
-    0: "BOOT_START",
-    1: "SYSTEM_START",
-    2: "AUTO_START",
-    3: "DEMAND_START",
-    4: "DISABLED",
-}
-
-# The win32 errors this module reports (winerror.h). Move to the shared win32 error table
-# when there is one.
-ERROR_SERVICE_DEPENDENCY_FAIL = 1068
-ERROR_CIRCULAR_DEPENDENCY = 1059
-ERROR_SERVICE_DEPENDENCY_DELETED = 1075
-ERROR_NAMES = {
-    ERROR_SERVICE_DEPENDENCY_FAIL: "ERROR_SERVICE_DEPENDENCY_FAIL",
-    ERROR_CIRCULAR_DEPENDENCY: "ERROR_CIRCULAR_DEPENDENCY",
-    ERROR_SERVICE_DEPENDENCY_DELETED: "ERROR_SERVICE_DEPENDENCY_DELETED",
-}
-SC_GROUP_IDENTIFIER = "+"  # lpDependencies marks a group name with it (winsvc.h)
+# The win32 errors this module reports.
+ERROR_SERVICE_DEPENDENCY_FAIL = Win32Error.ERROR_SERVICE_DEPENDENCY_FAIL
+ERROR_CIRCULAR_DEPENDENCY = Win32Error.ERROR_CIRCULAR_DEPENDENCY
+ERROR_SERVICE_DEPENDENCY_DELETED = Win32Error.ERROR_SERVICE_DEPENDENCY_DELETED
 
 
 @dataclass(frozen=True)
@@ -147,7 +136,7 @@ class OrderError:
 
     @property
     def error(self) -> str:
-        return ERROR_NAMES[self.code]
+        return error_name(self.code)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "error": self.error}

@@ -13,44 +13,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from nt.win32 import error_message
+from nt.winsvc import (
+    ACTION_NAMES,
+    ERROR_CONTROL_NAMES,
+    SERVICE_INTERACTIVE_PROCESS,
+    SERVICE_RUNS_IN_SYSTEM_PROCESS,
+    START_NAMES,
+    STATE_NAMES,
+    TYPE_NAMES,
+)
 
 Record = Mapping[str, object]
 IND = " " * 8
 CONT = " " * 32  # the accepted-controls line's indent
 DEP_CONT = " " * 27  # continuation of a multi-line qc field
 FA_CONT = " " * 39  # continuation of FAILURE_ACTIONS
-
-TYPE_NAMES = {
-    0x1: "KERNEL_DRIVER",
-    0x2: "FILE_SYSTEM_DRIVER",
-    0x4: "ADAPTER",
-    0x8: "RECOGNIZER_DRIVER",
-    0x10: "WIN32_OWN_PROCESS",
-    0x20: "WIN32_SHARE_PROCESS",
-    0x30: "WIN32",
-    0x50: "USER_OWN_PROCESS",
-    0x60: "USER_SHARE_PROCESS",
-}
-STATE_NAMES = {
-    1: "STOPPED",
-    2: "START_PENDING",
-    3: "STOP_PENDING",
-    4: "RUNNING",
-    5: "CONTINUE_PENDING",
-    6: "PAUSE_PENDING",
-    7: "PAUSED",
-}
-START_NAMES = {
-    0: "BOOT_START",
-    1: "SYSTEM_START",
-    2: "AUTO_START",
-    3: "DEMAND_START",
-    4: "DISABLED",
-}
-ERROR_CONTROL_NAMES = {0: "IGNORE", 1: "NORMAL", 2: "SEVERE", 3: "CRITICAL"}
-ACTION_NAMES = {0: "NONE", 1: "RESTART", 2: "REBOOT", 3: "RUN PROCESS"}
-SERVICE_INTERACTIVE_PROCESS = 0x100
-RUNS_IN_SYSTEM_PROCESS = 0x1
 
 
 def _int(record: Record, key: str) -> int:
@@ -92,7 +69,7 @@ def status_lines(status: Record, *, ex: bool = False) -> list[str]:
     if ex:
         flags = (
             "RUNS_IN_SYSTEM_PROCESS"
-            if _int(status, "service_flags") & RUNS_IN_SYSTEM_PROCESS
+            if _int(status, "service_flags") & SERVICE_RUNS_IN_SYSTEM_PROCESS
             else ""
         )
         lines += [
