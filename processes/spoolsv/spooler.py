@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.evtlog import now_text
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
 from ports import spoolss as sp
@@ -56,7 +57,7 @@ def safe_name(document: str) -> str:
 
 
 class SpoolerService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x4  # STOP, SHUTDOWN (Windows' Spooler)
+    accepted: ClassVar[int] = ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN
     interval: ClassVar[float | None] = 0.5
 
     def on_start(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.svcglobals import SOFTWARE, GlobalsSlot, ModelService, service_main
 
 PACKAGES = f"{SOFTWARE}\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages"
@@ -26,7 +27,7 @@ EPOCH_AS_FILETIME = 116444736000000000  # 1601-01-01 → 1970-01-01 in 100 ns un
 
 
 class TrustedInstallerService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x100  # STOP, PRESHUTDOWN
+    accepted: ClassVar[int] = ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PRESHUTDOWN
     interval: ClassVar[float | None] = 30.0  # idle this long with nothing pending: stop
 
     def on_start(self) -> None:
@@ -66,7 +67,7 @@ class TrustedInstallerService(ModelService):
             self.stop_by_itself()
 
     def on_stop(self, control: int) -> None:
-        if control == 15:  # PRESHUTDOWN: what is pending is finished before the shutdown
+        if control == ws.SERVICE_CONTROL_PRESHUTDOWN:  # pending work is finished first
             self.service_packages()
 
 

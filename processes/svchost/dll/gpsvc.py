@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import SOFTWARE, GlobalsSlot, ModelService, Registry, service_main
 from processes.svchost.dll import IF_GPSVC, endpoints, register_endpoints
@@ -48,7 +49,7 @@ def policy_settings(reg: Registry) -> list[tuple[str, str, int, str]]:
 
 class GroupPolicyService(ModelService):
     # PRESHUTDOWN and PARAMCHANGE; no STOP (Windows 10's gpsvc is NOT_STOPPABLE).
-    accepted: ClassVar[int] = 0x100 | 0x8
+    accepted: ClassVar[int] = ws.SERVICE_ACCEPT_PRESHUTDOWN | ws.SERVICE_ACCEPT_PARAMCHANGE
     start_wait_hint_ms: ClassVar[int] = 60000
 
     def on_start(self) -> None:
@@ -75,13 +76,13 @@ class GroupPolicyService(ModelService):
         self.refresh()
 
     def on_control(self, control: int) -> int:
-        if control == 6:  # PARAMCHANGE: gpupdate
+        if control == ws.SERVICE_CONTROL_PARAMCHANGE:  # gpupdate
             self.refresh()
             return 0
         return super().on_control(control)
 
     def on_stop(self, control: int) -> None:
-        if control == 15:
+        if control == ws.SERVICE_CONTROL_PRESHUTDOWN:
             self.log.info("gp.preshutdown", service=self.ctx.name)
 
 

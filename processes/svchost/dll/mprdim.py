@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
 from processes.svchost.dll import IF_RRAS, endpoints, register_endpoints
 
@@ -21,7 +22,9 @@ ROUTER_TYPES = {1: "LAN routing", 2: "remote access server", 4: "demand-dial rou
 
 
 class RemoteAccessService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x2 | 0x4  # STOP, PAUSE_CONTINUE, SHUTDOWN
+    accepted: ClassVar[int] = (
+        ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PAUSE_CONTINUE | ws.SERVICE_ACCEPT_SHUTDOWN
+    )
 
     def on_start(self) -> None:
         router_type = int(self.g.value(self.params_key, "RouterType", 1) or 0)

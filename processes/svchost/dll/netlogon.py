@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import GlobalsSlot, ModelService, service_main
 from processes.svchost.dll import IF_NETLOGON, endpoints, register_endpoints
@@ -27,7 +28,12 @@ NO_LOGON_SERVERS_TEXT = (
 
 
 class NetlogonService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x2 | 0x4 | 0x8  # STOP, PAUSE_CONTINUE, SHUTDOWN, PARAMCHANGE
+    accepted: ClassVar[int] = (
+        ws.SERVICE_ACCEPT_STOP
+        | ws.SERVICE_ACCEPT_PAUSE_CONTINUE
+        | ws.SERVICE_ACCEPT_SHUTDOWN
+        | ws.SERVICE_ACCEPT_PARAMCHANGE
+    )
     interval: ClassVar[float | None] = 60.0  # DC discovery retry (Windows: every 15 minutes)
 
     def on_start(self) -> None:
@@ -56,7 +62,7 @@ class NetlogonService(ModelService):
             self.discover()
 
     def on_control(self, control: int) -> int:
-        if control == 6:  # PARAMCHANGE: the domain may have been set or cleared
+        if control == ws.SERVICE_CONTROL_PARAMCHANGE:  # the domain may have been set or cleared
             self.domain = str(self.g.value(self.params_key, "DomainName", "") or "")
             self.log.info("netlogon.paramchange", domain=self.domain)
             if self.domain:

@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nt import winsvc as ws
 from nt.svcglobals import GlobalsSlot, ModelService, service_main
 
 CHUNK = 1 << 20  # bytes per job per poll: "background" is a bandwidth cap
@@ -45,7 +46,7 @@ def write_job(path: Path, job: dict) -> None:
 
 
 class BitsService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x4  # STOP, SHUTDOWN
+    accepted: ClassVar[int] = ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN
     interval: ClassVar[float | None] = 1.0
 
     def on_start(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from nt import winsvc as ws
 from nt.svcglobals import SOFTWARE, GlobalsSlot, ModelService, service_main
 from processes.svchost.dll import IF_ATSVC, IF_ITASKSCHEDULER, endpoints, register_endpoints
 
@@ -62,7 +63,7 @@ class Task:
 
 
 class ScheduleService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x4  # STOP, SHUTDOWN
+    accepted: ClassVar[int] = ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN
     interval: ClassVar[float | None] = 1.0  # the scheduler's tick
 
     def on_start(self) -> None:

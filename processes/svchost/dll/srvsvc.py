@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
 from processes.svchost.dll import IF_SRVSVC, endpoints, register_endpoints
@@ -51,7 +52,9 @@ def parse_share(name: str, fields: list[str]) -> Share:
 
 
 class ServerService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x2 | 0x4  # STOP, PAUSE_CONTINUE, SHUTDOWN (Windows')
+    accepted: ClassVar[int] = (
+        ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PAUSE_CONTINUE | ws.SERVICE_ACCEPT_SHUTDOWN
+    )
     interval: ClassVar[float | None] = 5.0
 
     def on_start(self) -> None:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
 from processes.svchost.dll import IF_W32TIME, endpoints, register_endpoints
@@ -42,7 +43,9 @@ def ntp_sample(local: Callable[[], float], source: Callable[[], float]) -> tuple
 
 
 class TimeService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x4 | 0x8  # STOP, SHUTDOWN, PARAMCHANGE
+    accepted: ClassVar[int] = (
+        ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN | ws.SERVICE_ACCEPT_PARAMCHANGE
+    )
     source_clock: Callable[[], float] = staticmethod(host_clock)
 
     def on_start(self) -> None:
@@ -97,7 +100,7 @@ class TimeService(ModelService):
         self.sample()
 
     def on_control(self, control: int) -> int:
-        if control == 6:  # PARAMCHANGE
+        if control == ws.SERVICE_CONTROL_PARAMCHANGE:  # w32tm /config /update
             self.configure()
             self.sample()
             return 0

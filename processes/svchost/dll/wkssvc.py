@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nt import winsvc as ws
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
 from processes.svchost.dll import IF_WKSSVC, endpoints, register_endpoints
 
@@ -31,7 +32,9 @@ def computer_and_group(g) -> tuple[str, str]:  # type: ignore[no-untyped-def]
 
 
 class WorkstationService(ModelService):
-    accepted: ClassVar[int] = 0x1 | 0x2 | 0x4  # STOP, PAUSE_CONTINUE, SHUTDOWN (Windows')
+    accepted: ClassVar[int] = (
+        ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PAUSE_CONTINUE | ws.SERVICE_ACCEPT_SHUTDOWN
+    )
 
     def on_start(self) -> None:
         computer, group = computer_and_group(self.g)
