@@ -14,6 +14,8 @@ KNOWN_IMAGES: dict[str, str] = {
     "csrss.exe": "csrss",
     "wininit.exe": "wininit",
     "winlogon.exe": "winlogon",
+    "spoolsv.exe": "spoolsv",
+    "trustedinstaller.exe": "trustedinstaller",
 }
 
 SYSTEM_ROOT = "C:\\Windows"
