@@ -48,10 +48,13 @@ class FakeRegistry:
         return self._norm(path) in self.keys
 
     def set(self, path: str, name: str, type: int, data: Any) -> None:
+        """A test's setup: the key is made first (``set_value`` needs it, as NtSetValueKey)."""
+        self.create_key(path)
         self.set_value(path, name, type, data)
 
     def set_value(self, path: str, name: str, type: int, data: Any) -> None:
-        self.create_key(path)
+        if not self.key_exists(path):
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, "NtSetValueKey")
         with self.lock:
             self.values[self._norm(path)][name.lower()] = (name, type, data)
 

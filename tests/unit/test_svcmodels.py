@@ -72,7 +72,7 @@ def shipped_registry() -> FakeRegistry:
         if isinstance(op, SetKey):
             reg.create_key(path)
         elif isinstance(op, SetValue):
-            reg.set_value(path, op.name, op.type, op.data)
+            reg.set(path, op.name, op.type, op.data)
     return reg
 
 

@@ -202,8 +202,17 @@ def test_durable_across_restart_and_6008_after_an_unexpected_end(tmp_path):
     db.close()
     g, svc = start(tmp_path, boot_id="boot-3")
     svc.stop()
+    # boot-3's kernel logged an orderly shutdown but EventLog never wrote 6006 (it was
+    # ended with its process): a clean end, no 6008 at boot-4.
+    db = sqlite3.connect(tmp_path / "C/Windows/System32/winevt/Logs/System.sqlite")
+    db.execute("DELETE FROM events WHERE boot_id='boot-3' AND event_id=6006")
+    db.commit()
+    db.close()
+    write_log(tmp_path, "System.1.jsonl", '{"event": "shutdown.complete"}', boot="boot-3")
+    g, svc = start(tmp_path, boot_id="boot-4")
+    svc.stop()
     got = ids(tmp_path)
-    assert got.count(6005) == 3 and got.count(6008) == 1
+    assert got.count(6005) == 4 and got.count(6008) == 1
     assert got.index(6008) > got.index(6005) and got[got.index(6008) + 1] == 6009
     text = format_text(EventLogStore(tmp_path, readonly=True).query("System", Query(event_id=6008)))
     assert "Source: EventLog" in text and "Event ID: 6008" in text and "was unexpected." in text

@@ -68,6 +68,7 @@ class GroupPolicyService(ModelService):
         self.log.info("gp.refresh", settings=len(settings), changed=True)
         report_event(self.log, 1502, [1])
         try:
+            self.g.registry.create_key(STATE)
             self.g.registry.set_value(STATE, "PolicyDigest", REG_SZ, digest)
         except Exception as exc:
             self.log.warning("gp.state_not_saved", why=str(exc))

@@ -152,11 +152,7 @@ class EventLogService(ModelService):
         previous = self.store.last(SYSTEM)
         EVENT_QUEUE.attach(self._local_sink)
         self.port = serve_port(self.g, ev.EVENTLOG_PORT_NAME, ev.EVENTLOG_PORT, self.handlers())
-        if (
-            previous is not None
-            and previous.boot_id != self.g.boot_id
-            and previous.event_id != 6006
-        ):
+        if previous is not None and self._unexpected_end(previous):
             self._report_unexpected_shutdown(previous)
         report_event(self.log, 6009, self._product_strings())
         report_event(self.log, 6005)
@@ -209,6 +205,28 @@ class EventLogService(ModelService):
         build = str(self.g.value(key, "CurrentBuildNumber", ""))
         csd = str(self.g.value(key, "CSDVersion", ""))
         return [version, build, csd, str(self.g.value(key, "CurrentType", ""))]
+
+    def _unexpected_end(self, last: StoredEvent) -> bool:
+        """The previous boot ended without EventLog's 6006 and without the kernel's
+        orderly ``shutdown.complete`` (Windows keeps a clean-shutdown mark the same way:
+        written at the end of an orderly shutdown, missing after a crash or power loss)."""
+        if last.boot_id == self.g.boot_id or last.event_id == 6006:
+            return False
+        try:
+            kernel_logs = [
+                p
+                for p in (self.g.root / "logs" / last.boot_id).iterdir()
+                if p.name.startswith("System.")
+            ]
+        except OSError:
+            return True
+        for path in kernel_logs:
+            try:
+                if b'"shutdown.complete"' in path.read_bytes():
+                    return False
+            except OSError:
+                continue
+        return True
 
     def _report_unexpected_shutdown(self, last: StoredEvent) -> None:
         """6008 with the time of the previous boot's last event (Windows keeps a
