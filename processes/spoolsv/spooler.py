@@ -27,7 +27,9 @@ from typing import ClassVar
 from nt import winsvc as ws
 from nt.evtlog import now_text
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
+from ports import epmap
 from ports import spoolss as sp
+from ports.client import PortError
 from ports.contract import ClientContext, HandlerResult
 
 PRINTERS_KEY = f"{SYSTEM_CCS}\\Control\\Print\\Printers"
@@ -75,6 +77,7 @@ class SpoolerService(ModelService):
             self.port = self.g.lpc.create_port(
                 sp.SPOOLSS_PORT_NAME, sp.SPOOLSS_PORT, self.handlers()
             )
+            self._register(unregister=False)
 
     def _recover(self, shd: Path) -> None:
         try:
@@ -103,6 +106,24 @@ class SpoolerService(ModelService):
                 "attributes": int(self.g.value(key, "Attributes", 0) or 0),
             }
         return out
+
+    def _register(self, unregister: bool) -> None:
+        """RpcEpRegister / RpcEpUnregister of spoolss with RpcEptMapper (best effort: the
+        spooler serves its port whether or not the mapper runs)."""
+        binding = "ncacn_np:[\\pipe\\spoolss]"
+        entries = [epmap.entry(sp.SPOOLSS_INTERFACE, "1.0", binding, "Spooler")]
+        try:
+            conn = epmap.connect(self.g.lpc)
+        except PortError as exc:
+            self.log.warning("rpc.ep_register_failed", service=self.ctx.name, status=exc.status)
+            return
+        try:
+            if unregister:
+                epmap.RpcEpUnregister(conn, entries)
+            else:
+                epmap.RpcEpRegister(conn, entries, self.ctx.name)
+        finally:
+            conn.close()
 
     # -- files ------------------------------------------------------------------------------
     def _files(self, job_id: int) -> tuple[Path, Path]:
@@ -169,6 +190,7 @@ class SpoolerService(ModelService):
         service; a name left behind would refuse the next start's port)."""
         if self.port is None:
             return
+        self._register(unregister=True)
         self.port.stop()
         try:
             self.g.kernel.delete_object(sp.SPOOLSS_PORT_NAME)
