@@ -41,12 +41,45 @@ def m(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
     assert not machine_processes(str(root)), "processes left behind"
 
 
+@pytest.fixture(scope="module")
+def nt(m: Machine) -> Iterator[Attached]:
+    """One attachment for the module's calls (an ntctl process per call costs ~2 s)."""
+    attached = Attached(m.root)
+    yield attached
+    attached.close()
+
+
 def sc(m: Machine, *args: str) -> str:
     return m.ntctl("sc", *args, check=False).stdout
 
 
-def queryex(m: Machine, name: str) -> dict:
-    return json.loads(m.ntctl("sc", "queryex", name, "--json").stdout)
+def control(nt: Attached, name: str, what: str) -> int:
+    """StartService / ControlService(STOP) in this process → the win32 error."""
+    from ports import svcctl as sv  # the SCM's stubs arrive with services.exe
+
+    conn = sv.ScConnectToScm(nt.lpc)
+    try:
+        scm = sv.ROpenSCManagerW(conn, sv.SC_MANAGER_ALL_ACCESS).body["handle"]
+        handle = sv.ROpenServiceW(conn, scm, name, sv.SERVICE_ALL_ACCESS).body["handle"]
+        if what == "start":
+            reply = sv.RStartServiceW(conn, handle, [])
+        else:
+            reply = sv.RControlService(conn, handle, sv.SERVICE_CONTROL_STOP)
+        return int(reply.body["error"])
+    finally:
+        conn.close()
+
+
+def queryex(nt: Attached, name: str) -> dict:
+    from ports import svcctl as sv
+
+    conn = sv.ScConnectToScm(nt.lpc)
+    try:
+        scm = sv.ROpenSCManagerW(conn, sv.SC_MANAGER_ALL_ACCESS).body["handle"]
+        handle = sv.ROpenServiceW(conn, scm, name, sv.SERVICE_ALL_ACCESS).body["handle"]
+        return dict(sv.RQueryServiceStatusEx(conn, handle).body["status"])
+    finally:
+        conn.close()
 
 
 def events(m: Machine, log: str, *args: str) -> tuple[list[dict], str]:
@@ -54,15 +87,14 @@ def events(m: Machine, log: str, *args: str) -> tuple[list[dict], str]:
     return json.loads(r.stdout), r.stderr
 
 
-def test_the_auto_start_services_run_in_their_hosts(m: Machine) -> None:
+def test_the_auto_start_services_run_in_their_hosts(m: Machine, nt: Attached) -> None:
     for name in AUTO:
         m.wait_event("svc.state", service=name, state=RUNNING)
-        assert queryex(m, name)["current_state"] == RUNNING, name
-    spooler = queryex(m, "Spooler")
-    procs = {p["pid"]: p for p in m.processes()}
-    assert procs[spooler["process_id"]]["image"] == "spoolsv.exe"
-    assert procs[queryex(m, "EventLog")["process_id"]]["image"] == "svchost.exe"
-    assert queryex(m, "W32Time")["current_state"] == STOPPED  # demand start
+        assert queryex(nt, name)["current_state"] == RUNNING, name
+    procs = {p["pid"]: p for p in nt.nt.processes()}
+    assert procs[queryex(nt, "Spooler")["process_id"]]["image"] == "spoolsv.exe"
+    assert procs[queryex(nt, "EventLog")["process_id"]]["image"] == "svchost.exe"
+    assert queryex(nt, "W32Time")["current_state"] == STOPPED  # demand start
 
 
 def test_the_system_log_holds_the_boot_through_the_service(m: Machine) -> None:
@@ -85,10 +117,9 @@ def test_the_system_log_holds_the_boot_through_the_service(m: Machine) -> None:
     )
 
 
-def test_a_print_job_is_spooled_and_printed(m: Machine) -> None:
+def test_a_print_job_is_spooled_and_printed(m: Machine, nt: Attached) -> None:
     m.wait_event("svc.state", service="Spooler", state=RUNNING)
-    with Attached(m.root) as attached:
-        conn = spoolss.connect(attached.lpc)
+    conn = spoolss.connect(nt.lpc)
         try:
             error, job = spoolss.SubmitJob(
                 conn, "Microsoft Print to PDF", "report.txt", b"x" * 100_000
@@ -105,12 +136,11 @@ def test_a_print_job_is_spooled_and_printed(m: Machine) -> None:
     ).exists()
 
 
-def test_the_endpoint_map_knows_the_rpc_servers(m: Machine) -> None:
+def test_the_endpoint_map_knows_the_rpc_servers(m: Machine, nt: Attached) -> None:
     for name in ("EventLog", "Spooler", "LanmanServer"):
         m.wait_event("svc.state", service=name, state=RUNNING)
     m.wait_event("rpc.ept_insert", service="Spooler")
-    with Attached(m.root) as attached:
-        conn = epmap.connect(attached.lpc)
+    conn = epmap.connect(nt.lpc)
         try:
             listed = epmap.RpcMgmtEpEltInqNext(conn).body["entries"]
             resolved = epmap.RpcEpResolveBinding(conn, spoolss.SPOOLSS_INTERFACE, "1.0", "ncacn_np")
@@ -122,49 +152,47 @@ def test_the_endpoint_map_knows_the_rpc_servers(m: Machine) -> None:
     assert resolved.body == {"binding": "ncacn_np:[\\pipe\\spoolss]", "status": 0}
 
 
-def test_demand_services_start_do_their_work_and_stop(m: Machine) -> None:
-    sc(m, "start", "W32Time")
+def test_demand_services_start_do_their_work_and_stop(m: Machine, nt: Attached) -> None:
+    assert control(nt, "W32Time", "start") == 0
     sample = m.wait_event("w32time.sample")
     assert abs(sample["offset_ms"]) < 1000 and sample["source"] == "time.windows.com"
-    sc(m, "start", "PlugPlay")
+    assert control(nt, "PlugPlay", "start") == 0
     assert m.wait_event("pnp.enumerated")["devices"] == 5
-    sc(m, "start", "Netlogon")  # its dependencies already run
+    assert control(nt, "Netlogon", "start") == 0  # its dependencies already run
     m.wait_event("svc.state", service="Netlogon", state=RUNNING)
     assert m.events(event="netlogon.workgroup")
     assert sc(m, "start", "RemoteAccess").startswith("[SC] StartService FAILED 1058:")
-    sc(m, "stop", "W32Time")
+    assert control(nt, "W32Time", "stop") == 0
     m.wait_event("svc.state", service="W32Time", state=STOPPED)
-    assert sc(m, "stop", "PlugPlay").startswith("[SC] ControlService FAILED 1052:")  # NOT_STOPPABLE
+    assert control(nt, "PlugPlay", "stop") == 1052  # NOT_STOPPABLE, as on Windows
 
 
-def test_a_scheduled_task_runs_at_its_time(m: Machine) -> None:
+def test_a_scheduled_task_runs_at_its_time(m: Machine, nt: Attached) -> None:
     m.wait_event("svc.state", service="Schedule", state=RUNNING)
     key = (
         r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule\TaskCache\Tasks"
         r"\{5F2C1B6A-0000-4000-8000-00000000C4EC}"
     )
+    nt.nt.create_key(key)
+    nt.nt.set_value(key, "Path", 1, r"\Microsoft\Windows\Chkdsk\ProactiveScan")
+    nt.nt.set_value(key, "Arguments", 1, "*")
+    nt.nt.set_value(key, "Command", 2, r"%SystemRoot%\System32\autochk.exe")
     at = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for name, vtype, data in (
-        ("Path", "REG_SZ", r"\Microsoft\Windows\Chkdsk\ProactiveScan"),
-        ("Arguments", "REG_SZ", "*"),
-        ("StartBoundary", "REG_SZ", at),
-        ("Command", "REG_EXPAND_SZ", r"%SystemRoot%\System32\autochk.exe"),
-    ):
-        m.ntctl("reg", "add", key, "/v", name, "/t", vtype, "/d", data)
+    nt.nt.set_value(key, "StartBoundary", 1, at)  # last: the task is complete from here
     started = m.wait_event("sched.task_started", task=r"\Microsoft\Windows\Chkdsk\ProactiveScan")
     assert started["ts"] >= at.replace("Z", "")
     done = m.wait_event("sched.task_completed", child_pid=started["child_pid"])
     assert done["exit_status"] == 0
 
 
-def test_eventlog_stopped_is_read_from_its_files_and_restarts(m: Machine) -> None:
+def test_eventlog_stopped_is_read_from_its_files_and_restarts(m: Machine, nt: Attached) -> None:
     m.wait_event("svc.state", service="EventLog", state=RUNNING)
-    sc(m, "stop", "EventLog")
+    assert control(nt, "EventLog", "stop") == 0
     m.wait_event("svc.state", service="EventLog", state=STOPPED)
     found, stderr = events(m, "System", "--newest", "1")
     assert "EventLog is not running; reading its log files" in stderr
     assert [e["event_id"] for e in found] == [6006]
-    sc(m, "start", "EventLog")
+    assert control(nt, "EventLog", "start") == 0
     m.wait_event("svc.state", service="EventLog", state=RUNNING)
     found, stderr = events(m, "System", "--id", "6005")
     assert len(found) == 2 and "not running" not in stderr
