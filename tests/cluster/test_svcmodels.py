@@ -120,12 +120,10 @@ def test_the_system_log_holds_the_boot_through_the_service(m: Machine) -> None:
 def test_a_print_job_is_spooled_and_printed(m: Machine, nt: Attached) -> None:
     m.wait_event("svc.state", service="Spooler", state=RUNNING)
     conn = spoolss.connect(nt.lpc)
-        try:
-            error, job = spoolss.SubmitJob(
-                conn, "Microsoft Print to PDF", "report.txt", b"x" * 100_000
-            )
-        finally:
-            conn.close()
+    try:
+        error, job = spoolss.SubmitJob(conn, "Microsoft Print to PDF", "report.txt", b"x" * 100_000)
+    finally:
+        conn.close()
     assert error == 0 and job >= 1
     printed = m.wait_event("spool.job_printed", job_id=job)
     assert printed["size"] == 100_000
@@ -141,11 +139,11 @@ def test_the_endpoint_map_knows_the_rpc_servers(m: Machine, nt: Attached) -> Non
         m.wait_event("svc.state", service=name, state=RUNNING)
     m.wait_event("rpc.ept_insert", service="Spooler")
     conn = epmap.connect(nt.lpc)
-        try:
-            listed = epmap.RpcMgmtEpEltInqNext(conn).body["entries"]
-            resolved = epmap.RpcEpResolveBinding(conn, spoolss.SPOOLSS_INTERFACE, "1.0", "ncacn_np")
-        finally:
-            conn.close()
+    try:
+        listed = epmap.RpcMgmtEpEltInqNext(conn).body["entries"]
+        resolved = epmap.RpcEpResolveBinding(conn, spoolss.SPOOLSS_INTERFACE, "1.0", "ncacn_np")
+    finally:
+        conn.close()
     assert {"RpcEptMapper", "RpcSs", "EventLog", "Spooler", "LanmanServer"} <= {
         e["service"] for e in listed
     }
