@@ -193,11 +193,11 @@ def test_eventlog_stopped_is_read_from_its_files_and_restarts(m: Machine, nt: At
     assert [e["event_id"] for e in json.loads(r.stdout)] == [6006]
     assert control(nt, "EventLog", "start") == 0
     m.wait_event("svc.state", service="EventLog", state=RUNNING)
-    found, stderr = events(m, "System", "--id", "6005")
-    assert len(found) == 2 and "not running" not in stderr
+    found, where = events(m, "System", event_id=6005)
+    assert len(found) == 2 and where == "service"
     stopped = [
         e
-        for e in events(m, "System", "--id", "7036")[0]
+        for e in events(m, "System", event_id=7036)[0]
         if "Event Log service entered the stopped" in e["message"]
     ]
     assert len(stopped) == 1  # raised while EventLog was down, collected when it came back
