@@ -138,6 +138,8 @@ class ModelService:
     accepted: ClassVar[int] = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN
     interval: ClassVar[float | None] = None  # seconds between polls; None: no polling
     start_wait_hint_ms: ClassVar[int] = 3000
+    # Where this service departs from Windows: logged as ``divergence`` events at start.
+    divergences: ClassVar[tuple[str, ...]] = ()
     stop_event: threading.Event = field(default_factory=threading.Event)
     stop_control: int = 0
     check_point: int = 0
@@ -220,6 +222,8 @@ class ModelService:
     def run(self) -> None:
         """The ServiceMain body: returns after STOPPED has been reported."""
         self.ctx.register_handler(self.handler)
+        for what in self.divergences:
+            self.log.info("divergence", what=what, service=self.ctx.name)
         self.pending()
         try:
             self.on_start()

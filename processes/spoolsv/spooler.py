@@ -59,6 +59,9 @@ def safe_name(document: str) -> str:
 
 
 class SpoolerService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "no rendering: the port receives the job's bytes; no http dependency",
+    )
     accepted: ClassVar[int] = ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN
     interval: ClassVar[float | None] = 0.5
 

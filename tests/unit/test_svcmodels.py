@@ -152,6 +152,8 @@ def test_pause_and_continue_where_accepted(tmp_path):
     assert svc.recorder.statuses[-1]["controls_accepted"] == 0x7
     assert svc.control(3) == 0 and svc.recorder.statuses[-1]["current_state"] == 4
     svc.stop()
+    # Where it departs from Windows is said, as a divergence event, when it starts.
+    assert any("Bowser" in d["what"] for d in events_named(g, "divergence"))
 
 
 # -- RpcEptMapper and RpcSs ---------------------------------------------------------------

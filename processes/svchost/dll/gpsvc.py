@@ -48,6 +48,9 @@ def policy_settings(reg: Registry) -> list[tuple[str, str, int, str]]:
 
 
 class GroupPolicyService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "no Mup dependency; Local Group Policy only, PolicyDigest instead of per-extension history",
+    )
     # PRESHUTDOWN and PARAMCHANGE; no STOP (Windows 10's gpsvc is NOT_STOPPABLE).
     accepted: ClassVar[int] = ws.SERVICE_ACCEPT_PRESHUTDOWN | ws.SERVICE_ACCEPT_PARAMCHANGE
     start_wait_hint_ms: ClassVar[int] = 60000

@@ -22,6 +22,9 @@ ROUTER_TYPES = {1: "LAN routing", 2: "remote access server", 4: "demand-dial rou
 
 
 class RemoteAccessService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "no Bfe, Http or RasMan dependency (not modelled); no routing",
+    )
     accepted: ClassVar[int] = (
         ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PAUSE_CONTINUE | ws.SERVICE_ACCEPT_SHUTDOWN
     )

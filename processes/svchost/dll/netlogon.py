@@ -28,6 +28,7 @@ NO_LOGON_SERVERS_TEXT = (
 
 
 class NetlogonService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = ("hosted in svchost -k netsvcs, not lsass.exe",)
     accepted: ClassVar[int] = (
         ws.SERVICE_ACCEPT_STOP
         | ws.SERVICE_ACCEPT_PAUSE_CONTINUE

@@ -28,6 +28,9 @@ RPCSS_ENDPOINTS = endpoints(
 
 
 class RpcSsService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "no DcomLaunch dependency (DcomLaunch is not modelled)",
+    )
     accepted: ClassVar[int] = 0  # NOT_STOPPABLE, IGNORES_SHUTDOWN, as on Windows
 
     def on_start(self) -> None:

@@ -63,6 +63,9 @@ class Task:
 
 
 class ScheduleService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "tasks as plain TaskCache values, not the Actions/Triggers blobs and XML",
+    )
     accepted: ClassVar[int] = ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN
     interval: ClassVar[float | None] = 1.0  # the scheduler's tick
 

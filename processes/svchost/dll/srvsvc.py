@@ -52,6 +52,9 @@ def parse_share(name: str, fields: list[str]) -> Share:
 
 
 class ServerService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "no SamSS or Srv2 dependency (not modelled); shares are served to nobody",
+    )
     accepted: ClassVar[int] = (
         ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PAUSE_CONTINUE | ws.SERVICE_ACCEPT_SHUTDOWN
     )

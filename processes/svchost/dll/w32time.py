@@ -43,6 +43,9 @@ def ntp_sample(local: Callable[[], float], source: Callable[[], float]) -> tuple
 
 
 class TimeService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "the NTP source is answered by the host clock (no network)",
+    )
     accepted: ClassVar[int] = (
         ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_SHUTDOWN | ws.SERVICE_ACCEPT_PARAMCHANGE
     )

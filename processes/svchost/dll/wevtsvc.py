@@ -130,6 +130,10 @@ def _stored_body(event: StoredEvent) -> dict[str, object]:
 
 
 class EventLogService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "logs kept as SQLite (winevt\\Logs\\<Log>.sqlite), not EVTX",
+        "events collected by following the boot's event.report log lines",
+    )
     interval: ClassVar[float | None] = 0.2  # how often the boot's logs are followed
     start_wait_hint_ms: ClassVar[int] = 10000  # the replay of a long boot's logs
 

@@ -32,6 +32,9 @@ def computer_and_group(g) -> tuple[str, str]:  # type: ignore[no-untyped-def]
 
 
 class WorkstationService(ModelService):
+    divergences: ClassVar[tuple[str, ...]] = (
+        "no Bowser, MRxSmb20 or NSI dependency (not modelled); no SMB traffic",
+    )
     accepted: ClassVar[int] = (
         ws.SERVICE_ACCEPT_STOP | ws.SERVICE_ACCEPT_PAUSE_CONTINUE | ws.SERVICE_ACCEPT_SHUTDOWN
     )
