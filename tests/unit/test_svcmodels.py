@@ -21,7 +21,7 @@ from nt.svcglobals import (
     service_main,
 )
 from nt.syscalls import NtError
-from ports import epmap
+from ports import epmap, spoolss
 from ports.contract import ClientContext
 from processes.spoolsv import spooler
 from processes.svchost.dll import (
@@ -649,3 +649,63 @@ def test_every_svchost_group_lists_services_with_that_group_in_their_image_path(
         for name in names:
             image = str(reg.query_value(f"{SERVICES}\\{name}", "ImagePath")[1])
             assert f"-k {group.lower()}" in image.lower(), (group, name, image)
+
+
+# -- the ports' handlers answer within their tables (request and reply schemas) -----------
+
+
+def test_handlers_replies_match_their_api_tables(tmp_path):
+    from ports import eventlog as ev
+    from ports.contract import Reply, invoke
+    from processes.svchost.dll import wevtsvc
+
+    def call(protocol, handlers, name, body):  # type: ignore[no-untyped-def]
+        api = protocol.by_name()[name]
+        reply = invoke(api, handlers[api.number], body, client())
+        assert isinstance(reply, Reply) and reply.status == 0, (name, reply)
+        return reply.body
+
+    g, svc = spooler_with_printer(tmp_path)
+    h = svc.handlers()
+    job = call(
+        spoolss.SPOOLSS_PORT,
+        h,
+        "RpcStartDocPrinter",
+        {"printer": "Microsoft Print to PDF", "document": "d"},
+    )["job_id"]
+    call(spoolss.SPOOLSS_PORT, h, "RpcWritePrinter", {"job_id": job, "data": b"abc"})
+    call(spoolss.SPOOLSS_PORT, h, "RpcEndDocPrinter", {"job_id": job})
+    assert (
+        call(spoolss.SPOOLSS_PORT, h, "RpcEnumJobs", {"printer": "Microsoft Print to PDF"})["jobs"][
+            0
+        ]["size"]
+        == 3
+    )
+
+    mapper = make(rpcepmap.EndpointMapperService, "RpcEptMapper", make_globals(tmp_path))
+    mapper.on_start()
+    h = mapper.handlers()
+    entry = epmap.entry(spoolss.SPOOLSS_INTERFACE, "1.0", "ncacn_np:[\\pipe\\spoolss]")
+    call(epmap.EPMAP_PORT, h, "ept_insert", {"entries": [entry]})
+    assert call(epmap.EPMAP_PORT, h, "ept_lookup", {})["entries"]
+    call(
+        epmap.EPMAP_PORT,
+        h,
+        "ept_map",
+        {"interface": entry["interface"], "version": "1.0", "protseq": "ncacn_np"},
+    )
+    call(epmap.EPMAP_PORT, h, "ept_delete", {"entries": [entry]})
+
+    from nt.evtlog import EventLogStore
+    from nt.evtmsg import EventQueue, report_event
+
+    log = make(wevtsvc.EventLogService, "EventLog", make_globals(tmp_path))
+    log.store = EventLogStore(tmp_path)
+    h = log.handlers()
+    record = report_event(log.log, 7036, ["Spooler", "running"], queue=EventQueue())
+    body = {"event": ev.event_body(record, "2026-12-02T07:00:00.000000Z")}
+    assert call(ev.EVENTLOG_PORT, h, "ElfrReportEventW", body)["duplicate"] is False
+    read = call(ev.EVENTLOG_PORT, h, "ElfrReadELW", {"log": "System", "newest": 1})
+    assert read["records"][0]["message"] == "The Spooler service entered the running state."
+    assert call(ev.EVENTLOG_PORT, h, "ElfrNumberOfRecords", {"log": "System"}) == {"count": 1}
+    log.store.close()
