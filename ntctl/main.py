@@ -204,28 +204,37 @@ def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None)
 
 
 # -- event logs -----------------------------------------------------------------------
-@app.command()
+@app.verb(
+    "events",
+    Arg("log", help="System, Application or Security"),
+    ROOT,
+    JSON,
+    Opt("--id", dest="event_id", type=int, help="only this event id"),
+    Opt("--source", help="only this source"),
+    Opt("--since", help="ISO time or relative: 30s, 5m, 1h"),
+    Opt("--newest", type=int, help="the N newest, newest first"),
+)
 def events(
-    log: Annotated[str, typer.Argument(help="System, Application or Security")],
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    event_id: Annotated[int | None, typer.Option("--id", help="only this event id")] = None,
-    source: Annotated[str | None, typer.Option(help="only this source")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO time or relative: 30s, 5m, 1h")] = None,
-    newest: Annotated[int | None, typer.Option(help="the N newest, newest first")] = None,
+    log: str,
+    root: Path,
+    as_json: bool,
+    event_id: int | None,
+    source: str | None,
+    since: str | None,
+    newest: int | None,
 ) -> None:
     """Read an event log like wevtutil qe <Log> /f:text (the EventLog service's logs)."""
     from nt.evtlog import format_text
     from ntctl import events as evq
+    from ntctl.machine import Machine  # a whole runtime: the verb connects to EventLog's port
 
-    req = evq.Request(log, event_id, source, since, newest)
     try:
-        found, where = evq.query(root, req, Machine)
+        found, where = evq.query(root, evq.Request(log, event_id, source, since, newest), Machine)
     except evq.EventsError as exc:
         fail(str(exc), exc.code)
         return
     if where == "files":
-        err.print("ntctl: EventLog is not running; reading its log files", style="dim")
+        sys.stderr.write("ntctl: EventLog is not running; reading its log files\n")
     if as_json:
         emit([e.as_json() for e in found])
     else:
