@@ -94,7 +94,13 @@ EVENTLOG_PORT = Protocol(
     apis=EVENTLOG_APIS,
     connect_info={},
     doc="Served by wevtsvc.dll in svchost.exe -k LocalServiceNetworkRestricted.",
-    statuses=((STATUS_NO_SUCH_LOG, "the log is not System, Application or Security"),),
+    statuses=(
+        (STATUS_NO_SUCH_LOG, "the log is not System, Application or Security"),
+        (
+            NtStatus.STATUS_ACCESS_DENIED,
+            "reading Security without SYSTEM, Administrators or Event Log Readers",
+        ),
+    ),
 )
 _API = EVENTLOG_PORT.by_name()
 

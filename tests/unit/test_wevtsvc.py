@@ -169,7 +169,14 @@ def test_read_handler_filters_pages_and_newest(tmp_path):
         service.ElfrReadELW({"log": "Setup", "after_record": 0}, client())
         == wevtsvc.ev.STATUS_NO_SUCH_LOG
     )
-    assert service.ElfrNumberOfRecords({"log": "Security"}, client()) == {"count": 0}
+    admin = client()
+    admin.token = {"sid": "S-1-5-21-1-500", "groups": ["S-1-5-32-544"]}
+    assert service.ElfrNumberOfRecords({"log": "Security"}, admin) == {"count": 0}
+    user = client()
+    user.token = {"sid": "S-1-5-21-1-1001", "groups": ["S-1-5-32-545"]}
+    assert service.ElfrNumberOfRecords({"log": "Security"}, user) == 0xC0000022
+    assert service.ElfrReadELW({"log": "Security", "after_record": 0}, user) == 0xC0000022
+    assert service.ElfrReadELW({"log": "System", "after_record": 0, "newest": 1}, user)["records"]
     service.store.close()
     svc.stop()
 

@@ -26,8 +26,17 @@ from pathlib import Path
 from typing import ClassVar
 
 from nt.evtlog import LOG_NAMES, EventLogStore, Incoming, Query, StoredEvent, now_text
-from nt.evtmsg import EVENT_QUEUE, EVENTS, SYSTEM, EventRecord, record_from_log, report_event
+from nt.evtmsg import (
+    EVENT_QUEUE,
+    EVENTS,
+    SECURITY,
+    SYSTEM,
+    EventRecord,
+    record_from_log,
+    report_event,
+)
 from nt.sctrl import ServiceContext
+from nt.status import NtStatus
 from nt.svcglobals import (
     SOFTWARE,
     SYSTEM_CCS,
@@ -258,16 +267,29 @@ class EventLogService(ModelService):
     def _log_name(self, name: str) -> str | None:
         return next((log for log in LOG_NAMES if log.lower() == name.lower()), None)
 
+    def _may_read(self, log: str, client: ClientContext) -> bool:
+        """The Security log's channel access: SYSTEM, Administrators, Event Log Readers."""
+        if log != SECURITY:
+            return True
+        token = client.token or {}
+        return token.get("sid") == "S-1-5-18" or bool(
+            {"S-1-5-32-544", "S-1-5-32-573"} & set(token.get("groups", []))
+        )
+
     def ElfrNumberOfRecords(self, msg: dict, client: ClientContext) -> HandlerResult:
         log = self._log_name(msg["log"])
         if log is None or self.store is None:
             return ev.STATUS_NO_SUCH_LOG
+        if not self._may_read(log, client):
+            return NtStatus.STATUS_ACCESS_DENIED
         return {"count": self.store.count(log)}
 
     def ElfrReadELW(self, msg: dict, client: ClientContext) -> HandlerResult:
         log = self._log_name(msg["log"])
         if log is None or self.store is None:
             return ev.STATUS_NO_SUCH_LOG
+        if not self._may_read(log, client):
+            return NtStatus.STATUS_ACCESS_DENIED
         newest = msg.get("newest")
         q = Query(
             event_id=msg.get("event_id"),
