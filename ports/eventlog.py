@@ -25,7 +25,7 @@ EVENTLOG_VERSION = "0.0"
 MAX_MESSAGE_LENGTH = 512 * 1024
 READ_MAX = 256  # records per ElfrReadELW reply (MS-EVEN: 0x7FFFF-byte buffers)
 # A log name that is not System, Application or Security.
-STATUS_NO_SUCH_LOG = NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+NO_SUCH_LOG = NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
 
 ElfrNumberOfRecords = 4
 ElfrReadELW = 10
@@ -95,7 +95,7 @@ EVENTLOG_PORT = Protocol(
     connect_info={},
     doc="Served by wevtsvc.dll in svchost.exe -k LocalServiceNetworkRestricted.",
     statuses=(
-        (STATUS_NO_SUCH_LOG, "the log is not System, Application or Security"),
+        (NO_SUCH_LOG, "the log is not System, Application or Security"),
         (
             NtStatus.STATUS_ACCESS_DENIED,
             "reading Security without SYSTEM, Administrators or Event Log Readers",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nt.status import NtStatus, hexstatus
-from ports import contract, csr, kernel, protocol_doc, sb, sm, wire
+from ports import contract, csr, epmap, eventlog, kernel, protocol_doc, sb, sm, spoolss, wire
 
 COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
 
@@ -131,6 +131,9 @@ SERVERS = {
             )
         ],
     ),
+    eventlog.EVENTLOG_PORT.title: (eventlog.EVENTLOG_PORT, ["processes/svchost/dll/wevtsvc.py"]),
+    epmap.EPMAP_PORT.title: (epmap.EPMAP_PORT, ["processes/svchost/dll/rpcepmap.py"]),
+    spoolss.SPOOLSS_PORT.title: (spoolss.SPOOLSS_PORT, ["processes/spoolsv/spooler.py"]),
 }
 NOT_ON_THE_WIRE = {
     "STATUS_SUCCESS",

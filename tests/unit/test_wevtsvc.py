@@ -166,8 +166,7 @@ def test_read_handler_filters_pages_and_newest(tmp_path):
     )
     assert [r["strings"][0] for r in since["records"]] == [f"S{n}" for n in range(290, 300)]
     assert (
-        service.ElfrReadELW({"log": "Setup", "after_record": 0}, client())
-        == wevtsvc.ev.STATUS_NO_SUCH_LOG
+        service.ElfrReadELW({"log": "Setup", "after_record": 0}, client()) == wevtsvc.ev.NO_SUCH_LOG
     )
     admin = client()
     admin.token = {"sid": "S-1-5-21-1-500", "groups": ["S-1-5-32-544"]}

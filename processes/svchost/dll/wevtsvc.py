@@ -279,7 +279,7 @@ class EventLogService(ModelService):
     def ElfrNumberOfRecords(self, msg: dict, client: ClientContext) -> HandlerResult:
         log = self._log_name(msg["log"])
         if log is None or self.store is None:
-            return ev.STATUS_NO_SUCH_LOG
+            return ev.NO_SUCH_LOG
         if not self._may_read(log, client):
             return NtStatus.STATUS_ACCESS_DENIED
         return {"count": self.store.count(log)}
@@ -287,7 +287,7 @@ class EventLogService(ModelService):
     def ElfrReadELW(self, msg: dict, client: ClientContext) -> HandlerResult:
         log = self._log_name(msg["log"])
         if log is None or self.store is None:
-            return ev.STATUS_NO_SUCH_LOG
+            return ev.NO_SUCH_LOG
         if not self._may_read(log, client):
             return NtStatus.STATUS_ACCESS_DENIED
         newest = msg.get("newest")
