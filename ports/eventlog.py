@@ -24,6 +24,7 @@ EVENTLOG_INTERFACE = "82273fdc-e32a-18c3-3f78-827929dc23ea"
 EVENTLOG_VERSION = "0.0"
 MAX_MESSAGE_LENGTH = 512 * 1024
 READ_MAX = 256  # records per ElfrReadELW reply (MS-EVEN: 0x7FFFF-byte buffers)
+READ_BYTES = 384 * 1024  # and about this many bytes of them, under the message length
 # A log name that is not System, Application or Security.
 NO_SUCH_LOG = NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
 

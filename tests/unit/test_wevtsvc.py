@@ -158,8 +158,15 @@ def test_read_handler_filters_pages_and_newest(tmp_path):
         client(),
     )
     assert len(rest["records"]) == 44 and rest["more"] is False
+    big = report_event(g.log, 7000, ["X" * 30000, "Y" * 30000], pid=7, queue=EventQueue())
+    for _ in range(8):  # eight events of ~90 KB: more than one reply holds
+        big = report_event(g.log, 7000, list(big.strings), pid=7, queue=EventQueue())
+        body = {"event": wevtsvc.ev.event_body(big, "2026-12-02T08:00:00Z")}
+        service.ElfrReportEventW(body, client())
+    first = service.ElfrReadELW({"log": "System", "after_record": 0, "event_id": 7000}, client())
+    assert 0 < len(first["records"]) < 8 and first["more"] is True
     newest = service.ElfrReadELW({"log": "System", "after_record": 0, "newest": 2}, client())
-    assert [r["strings"][0] for r in newest["records"]] == ["S299", "S298"]
+    assert [r["strings"][0][:1] for r in newest["records"]] == ["X", "X"]
     since = service.ElfrReadELW(
         {"log": "System", "after_record": 0, "event_id": 7036, "since": "2026-12-02T07:04:50Z"},
         client(),

@@ -118,6 +118,11 @@ class LogFollower:
         )
 
 
+def _size(event: StoredEvent) -> int:
+    """Roughly what a record costs in a reply (its texts dominate)."""
+    return 512 + len(event.message) + sum(len(x) for x in event.strings) + len(event.data)
+
+
 def _stored_body(event: StoredEvent) -> dict[str, object]:
     return {
         "record_number": event.record_number,
@@ -300,8 +305,14 @@ class EventLogService(ModelService):
             limit=None if newest is not None else ev.READ_MAX + 1,
         )
         found = self.store.query(log, q)
-        more = newest is None and len(found) > ev.READ_MAX
-        return {"records": [_stored_body(e) for e in found[: ev.READ_MAX]], "more": more}
+        records, size = [], 0
+        for event in found[: ev.READ_MAX]:
+            size += _size(event)
+            if records and size > ev.READ_BYTES:  # the rest in the next call
+                break
+            records.append(_stored_body(event))
+        more = newest is None and len(found) > len(records)
+        return {"records": records, "more": more}
 
     def ElfrReportEventW(self, msg: dict, client: ClientContext) -> HandlerResult:
         assert self.store is not None
