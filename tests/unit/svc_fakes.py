@@ -4,6 +4,7 @@ ServiceMain on a thread and waits (on events, never on time) for the state it re
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 import structlog
 from structlog.testing import CapturingLogger
 
+from nt.regfile import SetKey, SetValue, parse
 from nt.sctrl import ServiceContext
 from nt.status import NtStatus
-from nt.svcglobals import SOFTWARE, SYSTEM_CCS, SvchostGlobalData
+from nt.svcglobals import SOFTWARE, SYSTEM_CCS, ModelService, SvchostGlobalData
 from nt.syscalls import NtError
+from ports.contract import ClientContext
 
 REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_MULTI_SZ, REG_QWORD = 1, 2, 4, 7, 11
+REPO = Path(__file__).resolve().parents[2]
 WAIT = 30.0  # a bound on waiting for a thread, never an assertion about time
 
 
@@ -169,3 +173,37 @@ class Running:
         self.thread.join(WAIT)
         assert not self.thread.is_alive()
         assert self.recorder.states[-1] == 1
+
+
+@functools.cache
+def shipped_ops() -> tuple:
+    return tuple(
+        op
+        for n in ("SYSTEM.reg", "SOFTWARE.reg")
+        for op in parse((REPO / "configs" / n).read_bytes())
+    )
+
+
+def shipped_registry() -> FakeRegistry:
+    """configs/SYSTEM.reg and SOFTWARE.reg, as the first boot imports them."""
+    reg = base_registry()
+    for op in shipped_ops():
+        path = op.path.replace("HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001", SYSTEM_CCS)
+        path = path.replace("HKEY_LOCAL_MACHINE", "\\Registry\\Machine")
+        if isinstance(op, SetKey):
+            reg.create_key(path)
+        elif isinstance(op, SetValue):
+            reg.set(path, op.name, op.type, op.data)
+    return reg
+
+
+def make(cls: type[ModelService], name: str, g) -> ModelService:  # type: ignore[no-untyped-def]
+    return cls(ServiceContext(name, 1, 0x20, Recorder()), [name], g)
+
+
+def reported(g) -> list[int]:  # type: ignore[no-untyped-def]
+    return [kw["event_id"] for kw in events_named(g, "event.report")]
+
+
+def client(pid: int = 77) -> ClientContext:
+    return ClientContext(pid, "app.exe", 1, {"user": "NTMODEL\\alice"}, 1, "p", {})
