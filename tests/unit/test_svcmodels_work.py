@@ -7,9 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nt.svcglobals import (
-    SYSTEM_CCS,
-)
+from nt.svcglobals import SYSTEM_CCS
 from nt.syscalls import NtError
 from ports import epmap, spoolss
 from processes.spoolsv import spooler
