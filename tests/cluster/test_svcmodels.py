@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +48,14 @@ def nt(m: Machine) -> Iterator[Attached]:
     attached = Attached(m.root)
     yield attached
     attached.close()
+
+
+def wait_count(m: Machine, n: int, event: str, timeout: float = 20, **filters: object) -> None:
+    """Until the machine has logged ``n`` such events (``wait_event`` finds the first)."""
+    deadline = time.monotonic() + timeout
+    while len(m.events(event=event, **filters)) < n:
+        assert time.monotonic() < deadline, f"fewer than {n} {event} {filters} in {timeout} s"
+        time.sleep(0.02)
 
 
 def sc(m: Machine, *args: str) -> str:
@@ -192,7 +201,7 @@ def test_eventlog_stopped_is_read_from_its_files_and_restarts(m: Machine, nt: At
     assert "EventLog is not running; reading its log files" in r.stderr
     assert [e["event_id"] for e in json.loads(r.stdout)] == [6006]
     assert control(nt, "EventLog", "start") == 0
-    m.wait_event("svc.state", service="EventLog", state=RUNNING)
+    wait_count(m, 2, "svc.state", service="EventLog", state=RUNNING)  # the boot's, then this
     found, where = events(m, "System", event_id=6005)
     assert len(found) == 2 and where == "service"
     stopped = [
