@@ -254,6 +254,44 @@ def events(
         sys.stdout.write(format_text(found))
 
 
+@app.verb(
+    "print",
+    Arg("file", type=Path, help="the file to print"),
+    ROOT,
+    JSON,
+    Opt("/d", "--printer", default="Microsoft Print to PDF", help="the printer (print /D:)"),
+)
+def print_(file: Path, root: Path, as_json: bool, printer: str) -> None:
+    """Print a file through the Spooler (print.exe): StartDocPrinter, WritePrinter, EndDocPrinter."""
+    from ntctl.machine import Machine  # a whole runtime: the verb connects to the spooler's port
+    from ports import spoolss
+    from ports.client import PortError
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+        return
+    with Machine(root) as m:
+        try:
+            conn = spoolss.connect(m.lpc)
+        except PortError as exc:
+            fail("the Print Spooler service is not running", 1, "ntctl sc start Spooler")
+            raise AssertionError from exc  # fail() leaves
+        try:
+            error, job = spoolss.SubmitJob(conn, printer, file.name, data)
+        finally:
+            conn.close()
+    if error:
+        from nt.win32 import error_message
+
+        fail(f"{error_message(error)} ({error})")
+    if as_json:
+        emit({"job_id": job, "printer": printer, "document": file.name, "size": len(data)})
+    else:
+        sys.stdout.write(f"{file} is currently being printed (job {job} on {printer})\n")
+
+
 # -- drivers --------------------------------------------------------------------------
 @app.verb("drivers", ROOT, JSON)
 def drivers(root: Path, as_json: bool) -> None:

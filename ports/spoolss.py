@@ -11,6 +11,7 @@ despools it to the printer's port. ``SubmitJob`` does the three in order.
 
 from __future__ import annotations
 
+from nt.win32 import Win32Error as E
 from ports.client import Connection, call_api
 from ports.contract import Reply
 from ports.schema import U32, Api, Bin, List, Map, Protocol, Str
@@ -26,12 +27,12 @@ RpcStartDocPrinter = 17
 RpcWritePrinter = 19
 RpcEndDocPrinter = 23
 
-# win32 errors the routines return (the reply's ``error``; 0 = success)
-ERROR_INVALID_PRINTER_NAME = 1801
-ERROR_INVALID_PARAMETER = 87
-ERROR_INVALID_DATATYPE = 1804
-ERROR_SPL_NO_STARTDOC = 3003
-ERROR_NOT_ENOUGH_SERVER_MEMORY = 1130  # the disk holding the spool folder is full
+# win32 errors the routines return (the reply's ``error``; 0 = success): nt/win32.py's
+ERROR_INVALID_PRINTER_NAME = E.ERROR_INVALID_PRINTER_NAME
+ERROR_INVALID_PARAMETER = E.ERROR_INVALID_PARAMETER
+ERROR_INVALID_DATATYPE = E.ERROR_INVALID_DATATYPE
+ERROR_SPL_NO_STARTDOC = E.ERROR_SPL_NO_STARTDOC
+ERROR_NOT_ENOUGH_SERVER_MEMORY = E.ERROR_NOT_ENOUGH_SERVER_MEMORY  # the spool folder is full
 
 PRINTER = Str(max_len=220)
 JOB_INFO_1 = {

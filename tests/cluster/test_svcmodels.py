@@ -7,6 +7,8 @@ serves the module; every wait is on the machine's own events, never a fixed slee
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -17,6 +19,7 @@ import pytest
 
 from nt.images import KNOWN_IMAGES
 from ntctl.machine import Machine as Attached
+from ntctl.main import app
 from ports import epmap, spoolss
 from tests.cluster.conftest import Machine, machine_processes
 
@@ -142,6 +145,15 @@ def test_a_print_job_is_spooled_and_printed(m: Machine, nt: Attached) -> None:
     assert not (
         m.root / "C" / "Windows" / "System32" / "spool" / "PRINTERS" / f"FP{job:05d}.SPL"
     ).exists()
+    # The same through the user's verb (print.exe's words), in this interpreter.
+    doc = m.root.parent / "memo.txt"
+    doc.write_text("memo\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = app.dispatch(["print", str(doc), "--root", str(m.root)], "ntctl")
+    assert code == 0 and out.getvalue().startswith(f"{doc} is currently being printed (job ")
+    m.wait_event("spool.job_printed", document="memo.txt")
+    assert (m.root / "C" / "Users" / "Public" / "Documents" / "memo.txt").read_text() == "memo\n"
 
 
 def test_the_endpoint_map_knows_the_rpc_servers(m: Machine, nt: Attached) -> None:
