@@ -171,6 +171,13 @@ class SpoolerService(ModelService):
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(spl.read_bytes())
         job.status = "PRINTED"
+        with self.lock:
+            if printer["attributes"] & PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS:
+                self._save(job)
+            else:
+                self._delete(job)
+                self.jobs.pop(job.job_id, None)
+        # Logged once the job is gone from the queue (or kept): the job is done.
         self.log.info(
             "spool.job_printed",
             job_id=job.job_id,
@@ -181,12 +188,6 @@ class SpoolerService(ModelService):
             owner=job.user,
             output=str(out) if out is not None else "",
         )
-        with self.lock:
-            if printer["attributes"] & PRINTER_ATTRIBUTE_KEEPPRINTEDJOBS:
-                self._save(job)
-            else:
-                self._delete(job)
-                self.jobs.pop(job.job_id, None)
 
     def on_stop(self, control: int) -> None:
         """Stop serving and drop the port's name (the process exits after its only
