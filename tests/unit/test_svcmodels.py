@@ -43,6 +43,9 @@ from tests.unit.svc_fakes import (
     shipped_registry,
 )
 
+# A ServiceMain that raises on its thread is a failure here, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 SERVICES = f"{SYSTEM_CCS}\\Services"
 
 

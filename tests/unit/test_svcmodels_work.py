@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from nt.svcglobals import SYSTEM_CCS
 from nt.syscalls import NtError
 from ports import epmap, spoolss
@@ -31,6 +33,10 @@ from tests.unit.svc_fakes import (
     reported,
     shipped_registry,
 )
+
+# A ServiceMain that raises on its thread is a failure here, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 SERVICES = f"{SYSTEM_CCS}\\Services"
 

@@ -15,10 +15,14 @@ from ports.contract import ClientContext
 from processes.svchost.dll import wevtsvc
 from tests.unit.svc_fakes import Running, make_globals
 
+# A ServiceMain that raises on its thread is a failure here, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 def line(
     pid: int, seq: int, event_id: int, strings: list[str], ts: str, image: str = "services.exe"
 ) -> str:
+
     from nt.evtmsg import EVENTS, format_message
 
     d = EVENTS[event_id]

@@ -10,9 +10,10 @@ endpoints with the endpoint mapper.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 
-from nt.svcglobals import SvchostGlobalData
+from nt.svcglobals import ModelService, SvchostGlobalData
 from ports import epmap
 from ports.client import PortError
 from ports.contract import Handler
@@ -87,6 +88,23 @@ def register_endpoints(
         bindings=[e["binding"] for e in entries],
         epm_status=status,
     )
+    return status
+
+
+def publish(svc: ModelService, entries: list[dict], retry_s: float = 1.0) -> int:
+    """RpcEpRegister for a running service: when the endpoint mapper is not up yet (the
+    SCM starts several services at once), try again every ``retry_s`` until it is or the
+    service stops — the service serves its endpoint meanwhile, as on Windows."""
+    status = register_endpoints(svc.g, svc.ctx.name, entries)
+    if status != epmap.EPT_S_CANT_PERFORM_OP or svc.g.lpc is None:
+        return status
+
+    def retry() -> None:
+        while not svc.stop_event.wait(retry_s):
+            if register_endpoints(svc.g, svc.ctx.name, entries) != epmap.EPT_S_CANT_PERFORM_OP:
+                return
+
+    threading.Thread(target=retry, name=f"ep-register:{svc.ctx.name}", daemon=True).start()
     return status
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar
 from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import SOFTWARE, GlobalsSlot, ModelService, Registry, service_main
-from processes.svchost.dll import IF_GPSVC, endpoints, register_endpoints
+from processes.svchost.dll import IF_GPSVC, endpoints, publish
 
 POLICIES = f"{SOFTWARE}\\Policies"
 SYSTEM_POLICY = f"{POLICIES}\\Microsoft\\Windows\\System"
@@ -59,7 +59,7 @@ class GroupPolicyService(ModelService):
         minutes = int(self.g.value(SYSTEM_POLICY, "GroupPolicyRefreshTime", 90) or 90)
         self.interval = minutes * 60.0
         self.refresh()
-        register_endpoints(self.g, self.ctx.name, endpoints((IF_GPSVC, "ncalrpc:[gpsvc]", "")))
+        publish(self, endpoints((IF_GPSVC, "ncalrpc:[gpsvc]", "")))
 
     def refresh(self) -> None:
         settings = policy_settings(self.g.registry)

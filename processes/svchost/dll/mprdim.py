@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from nt import winsvc as ws
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import IF_RRAS, endpoints, register_endpoints
+from processes.svchost.dll import IF_RRAS, endpoints, publish
 
 INTERFACES_KEY = f"{SYSTEM_CCS}\\Services\\RemoteAccess\\Interfaces"
 ROUTER_TYPES = {1: "LAN routing", 2: "remote access server", 4: "demand-dial routing"}
@@ -45,9 +45,7 @@ class RemoteAccessService(ModelService):
         self.log.info(
             "rras.started", router_type=router_type, roles=roles, interfaces=len(self.interfaces)
         )
-        register_endpoints(
-            self.g, self.ctx.name, endpoints((IF_RRAS, "ncacn_np:[\\pipe\\ROUTER]", ""))
-        )
+        publish(self, endpoints((IF_RRAS, "ncacn_np:[\\pipe\\ROUTER]", "")))
 
     def on_stop(self, control: int) -> None:
         for name in self.interfaces:

@@ -19,7 +19,7 @@ from typing import ClassVar
 from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import IF_NETLOGON, endpoints, register_endpoints
+from processes.svchost.dll import IF_NETLOGON, endpoints, publish
 
 ERROR_NO_LOGON_SERVERS = 1311
 NO_LOGON_SERVERS_TEXT = (
@@ -44,9 +44,8 @@ class NetlogonService(ModelService):
             self.log.info("netlogon.workgroup", secure_channel=False)
         else:
             self.discover()
-        register_endpoints(
-            self.g,
-            self.ctx.name,
+        publish(
+            self,
             endpoints(
                 (IF_NETLOGON, "ncalrpc:[NETLOGON_LRPC]", ""),
                 (IF_NETLOGON, "ncacn_np:[\\pipe\\netlogon]", ""),

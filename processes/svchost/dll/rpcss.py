@@ -13,12 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from nt.svcglobals import GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import (
-    IF_IOBJECTEXPORTER,
-    IF_ISYSTEMACTIVATOR,
-    endpoints,
-    register_endpoints,
-)
+from processes.svchost.dll import IF_IOBJECTEXPORTER, IF_ISYSTEMACTIVATOR, endpoints, publish
 
 RPCSS_ENDPOINTS = endpoints(
     (IF_ISYSTEMACTIVATOR, "ncacn_ip_tcp:[135]", "ISystemActivator"),
@@ -34,7 +29,7 @@ class RpcSsService(ModelService):
     accepted: ClassVar[int] = 0  # NOT_STOPPABLE, IGNORES_SHUTDOWN, as on Windows
 
     def on_start(self) -> None:
-        self.epm_status = register_endpoints(self.g, self.ctx.name, RPCSS_ENDPOINTS)
+        self.epm_status = publish(self, RPCSS_ENDPOINTS)
 
 
 _SLOT = GlobalsSlot()

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from nt import winsvc as ws
 from nt.svcglobals import SOFTWARE, GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import IF_ATSVC, IF_ITASKSCHEDULER, endpoints, register_endpoints
+from processes.svchost.dll import IF_ATSVC, IF_ITASKSCHEDULER, endpoints, publish
 
 TASKS_KEY = f"{SOFTWARE}\\Microsoft\\Windows NT\\CurrentVersion\\Schedule\\TaskCache\\Tasks"
 REG_SZ, REG_DWORD = 1, 4
@@ -72,9 +72,8 @@ class ScheduleService(ModelService):
     def on_start(self) -> None:
         self.tasks: dict[str, Task] = {}
         self.load()
-        register_endpoints(
-            self.g,
-            self.ctx.name,
+        publish(
+            self,
             endpoints(
                 (IF_ITASKSCHEDULER, "ncalrpc:[ubpmtaskhostchannel]", ""),
                 (IF_ATSVC, "ncacn_np:[\\pipe\\atsvc]", ""),

@@ -17,7 +17,7 @@ from typing import ClassVar
 from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import IF_SRVSVC, endpoints, register_endpoints
+from processes.svchost.dll import IF_SRVSVC, endpoints, publish
 
 SHARES_KEY = f"{SYSTEM_CCS}\\Services\\LanmanServer\\Shares"
 PARAMS_KEY = f"{SYSTEM_CCS}\\Services\\LanmanServer\\Parameters"
@@ -66,9 +66,7 @@ class ServerService(ModelService):
         for share in self._admin_shares():
             self._create(share)
         self.poll()
-        register_endpoints(
-            self.g, self.ctx.name, endpoints((IF_SRVSVC, "ncacn_np:[\\pipe\\srvsvc]", ""))
-        )
+        publish(self, endpoints((IF_SRVSVC, "ncacn_np:[\\pipe\\srvsvc]", "")))
 
     def _admin_shares(self) -> list[Share]:
         shares = [Share("IPC$", "", STYPE_IPC | STYPE_SPECIAL, "Remote IPC", 0xFFFFFFFF)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, Registry, service_main
-from processes.svchost.dll import IF_PNP, endpoints, register_endpoints
+from processes.svchost.dll import IF_PNP, endpoints, publish
 
 ENUM = f"{SYSTEM_CCS}\\Enum"
 
@@ -73,9 +73,7 @@ class PlugPlayService(ModelService):
         for device in sorted(self.devices.values(), key=lambda d: d.instance_id):
             self._log_device("pnp.device", device)
         self.log.info("pnp.enumerated", devices=len(self.devices))
-        register_endpoints(
-            self.g, self.ctx.name, endpoints((IF_PNP, "ncacn_np:[\\pipe\\ntsvcs]", "PlugPlay"))
-        )
+        publish(self, endpoints((IF_PNP, "ncacn_np:[\\pipe\\ntsvcs]", "PlugPlay")))
 
     def poll(self) -> None:
         now = enumerate_devices(self.g.registry)

@@ -23,7 +23,7 @@ from typing import ClassVar
 from nt import winsvc as ws
 from nt.evtmsg import report_event
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import IF_W32TIME, endpoints, register_endpoints
+from processes.svchost.dll import IF_W32TIME, endpoints, publish
 
 KEY = f"{SYSTEM_CCS}\\Services\\W32Time"
 NTP_FLAG_SPECIAL_INTERVAL = 0x1
@@ -55,9 +55,7 @@ class TimeService(ModelService):
         self.synchronized = False
         self.configure()
         self.sample()
-        register_endpoints(
-            self.g, self.ctx.name, endpoints((IF_W32TIME, "ncalrpc:[W32TIME_ALT]", ""))
-        )
+        publish(self, endpoints((IF_W32TIME, "ncalrpc:[W32TIME_ALT]", "")))
 
     def configure(self) -> None:
         server = str(self.g.value(f"{KEY}\\Parameters", "NtpServer", "time.windows.com,0x9"))

@@ -49,7 +49,14 @@ from nt.svcglobals import (
 from nt.win32 import Win32Error as E
 from ports import eventlog as ev
 from ports.contract import ClientContext, HandlerResult
-from processes.svchost.dll import IF_EVENTLOG, close_port, endpoints, register_endpoints, serve_port
+from processes.svchost.dll import (
+    IF_EVENTLOG,
+    close_port,
+    endpoints,
+    publish,
+    register_endpoints,
+    serve_port,
+)
 
 _MARK = b'"event.report"'
 
@@ -175,7 +182,7 @@ class EventLogService(ModelService):
         report_event(self.log, 6009, self._product_strings())
         report_event(self.log, 6005)
         self.poll()  # the replay: everything this boot logged before EventLog ran
-        register_endpoints(self.g, self.ctx.name, self._endpoints())
+        publish(self, self._endpoints())
 
     def poll(self) -> None:
         assert self.store is not None

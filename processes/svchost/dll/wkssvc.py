@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from nt import winsvc as ws
 from nt.svcglobals import SYSTEM_CCS, GlobalsSlot, ModelService, service_main
-from processes.svchost.dll import IF_WKSSVC, endpoints, register_endpoints
+from processes.svchost.dll import IF_WKSSVC, endpoints, publish
 
 NETWORK_KEY = "\\Registry\\User\\.DEFAULT\\Network"
 SHARES_KEY = f"{SYSTEM_CCS}\\Services\\LanmanServer\\Shares"
@@ -50,9 +50,7 @@ class WorkstationService(ModelService):
         }
         self.log.info("wks.started", **self.info)
         self.uses = self.restore_connections(computer)
-        register_endpoints(
-            self.g, self.ctx.name, endpoints((IF_WKSSVC, "ncacn_np:[\\pipe\\wkssvc]", ""))
-        )
+        publish(self, endpoints((IF_WKSSVC, "ncacn_np:[\\pipe\\wkssvc]", "")))
 
     def restore_connections(self, computer: str) -> dict[str, str]:
         """Persistent drive mappings → {drive: "OK" | "Unavailable"} (``net use``'s words)."""
