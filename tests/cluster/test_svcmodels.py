@@ -159,7 +159,8 @@ def test_a_print_job_is_spooled_and_printed(m: Machine, nt: Attached) -> None:
 def test_the_endpoint_map_knows_the_rpc_servers(m: Machine, nt: Attached) -> None:
     for name in ("EventLog", "Spooler", "LanmanServer"):
         m.wait_event("svc.state", service=name, state=RUNNING)
-    m.wait_event("rpc.ept_insert", service="Spooler")
+    for name in ("RpcSs", "EventLog", "Spooler", "LanmanServer"):  # registered once up
+        m.wait_event("rpc.ept_insert", service=name)
     conn = epmap.connect(nt.lpc)
     try:
         listed = epmap.RpcMgmtEpEltInqNext(conn).body["entries"]
