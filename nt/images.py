@@ -16,6 +16,8 @@ KNOWN_IMAGES: dict[str, str] = {
     "winlogon.exe": "winlogon",
     "services.exe": "services",
     "svchost.exe": "svchost",
+    "spoolsv.exe": "spoolsv",
+    "trustedinstaller.exe": "trustedinstaller",
 }
 
 SYSTEM_ROOT = "C:\\Windows"

@@ -216,6 +216,82 @@ def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None)
         analyzer.print_text(analyzer.analyze(record))
 
 
+# -- event logs -----------------------------------------------------------------------
+@app.verb(
+    "events",
+    Arg("log", help="System, Application or Security"),
+    ROOT,
+    JSON,
+    Opt("--id", dest="event_id", type=int, help="only this event id"),
+    Opt("--source", help="only this source"),
+    Opt("--since", help="ISO time or relative: 30s, 5m, 1h"),
+    Opt("--newest", type=int, help="the N newest, newest first"),
+)
+def events(
+    log: str,
+    root: Path,
+    as_json: bool,
+    event_id: int | None,
+    source: str | None,
+    since: str | None,
+    newest: int | None,
+) -> None:
+    """Read an event log like wevtutil qe <Log> /f:text (the EventLog service's logs)."""
+    from nt.evtlog import format_text
+    from ntctl import events as evq
+    from ntctl.machine import Machine  # a whole runtime: the verb connects to EventLog's port
+
+    try:
+        found, where = evq.query(root, evq.Request(log, event_id, source, since, newest), Machine)
+    except evq.EventsError as exc:
+        fail(str(exc), exc.code)
+        return
+    if where == "files":
+        sys.stderr.write("ntctl: EventLog is not running; reading its log files\n")
+    if as_json:
+        emit([e.as_json() for e in found])
+    else:
+        sys.stdout.write(format_text(found))
+
+
+@app.verb(
+    "print",
+    Arg("file", type=Path, help="the file to print"),
+    ROOT,
+    JSON,
+    Opt("/d", "--printer", default="Microsoft Print to PDF", help="the printer (print /D:)"),
+)
+def print_(file: Path, root: Path, as_json: bool, printer: str) -> None:
+    """Print a file through the Spooler (print.exe): StartDocPrinter, WritePrinter, EndDocPrinter."""
+    from ntctl.machine import Machine  # a whole runtime: the verb connects to the spooler's port
+    from ports import spoolss
+    from ports.client import PortError
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+        return
+    with Machine(root) as m:
+        try:
+            conn = spoolss.connect(m.lpc)
+        except PortError as exc:
+            fail("the Print Spooler service is not running", 1, "ntctl sc start Spooler")
+            raise AssertionError from exc  # fail() leaves
+        try:
+            error, job = spoolss.SubmitJob(conn, printer, file.name, data)
+        finally:
+            conn.close()
+    if error:
+        from nt.win32 import error_message
+
+        fail(f"{error_message(error)} ({error})")
+    if as_json:
+        emit({"job_id": job, "printer": printer, "document": file.name, "size": len(data)})
+    else:
+        sys.stdout.write(f"{file} is currently being printed (job {job} on {printer})\n")
+
+
 # -- drivers --------------------------------------------------------------------------
 @app.verb("drivers", ROOT, JSON)
 def drivers(root: Path, as_json: bool) -> None:

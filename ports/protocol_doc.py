@@ -16,7 +16,19 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nt.status import NtStatus, hexstatus
-from ports import csr, events, kernel, protocol_guide, sb, sm, svcctl, wire
+from ports import (
+    csr,
+    epmap,
+    eventlog,
+    events,
+    kernel,
+    protocol_guide,
+    sb,
+    sm,
+    spoolss,
+    svcctl,
+    wire,
+)
 from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
 from ports.schema import Api, Protocol, describe
 
@@ -386,6 +398,9 @@ def ports_section() -> list[str]:
     for number, name, protocol in (
         ("9.6", svcctl.SVCCTL_PORT_NAME, svcctl.SVCCTL_PORT),
         ("9.7", svcctl.CONTROL_PORT_NAME, svcctl.CONTROL_PORT),
+        ("9.8", eventlog.EVENTLOG_PORT_NAME, eventlog.EVENTLOG_PORT),
+        ("9.9", epmap.EPMAP_PORT_NAME, epmap.EPMAP_PORT),
+        ("9.10", spoolss.SPOOLSS_PORT_NAME, spoolss.SPOOLSS_PORT),
     ):
         lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
         lines += _table(columns, _api_rows(protocol.apis))

@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 from nt.status import NtStatus, hexstatus
-from ports import contract, csr, kernel, protocol_doc, sb, sm, svcctl, wire
+from ports import (
+    contract,
+    csr,
+    epmap,
+    eventlog,
+    kernel,
+    protocol_doc,
+    sb,
+    sm,
+    spoolss,
+    svcctl,
+    wire,
+)
 
 COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
 
@@ -136,6 +148,9 @@ SERVERS = {
         ["processes/services/rpcserver.py", "processes/services/services.py"],
     ),
     svcctl.CONTROL_PORT.title: (svcctl.CONTROL_PORT, ["processes/services/controlpipe.py"]),
+    eventlog.EVENTLOG_PORT.title: (eventlog.EVENTLOG_PORT, ["processes/svchost/dll/wevtsvc.py"]),
+    epmap.EPMAP_PORT.title: (epmap.EPMAP_PORT, ["processes/svchost/dll/rpcepmap.py"]),
+    spoolss.SPOOLSS_PORT.title: (spoolss.SPOOLSS_PORT, ["processes/spoolsv/spooler.py"]),
 }
 NOT_ON_THE_WIRE = {
     "STATUS_SUCCESS",
