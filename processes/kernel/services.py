@@ -9,10 +9,12 @@ below is always the real process, never a pid named in the body.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from typing import Any
 
 from nt import bugcodes
+from nt.regpath import HKLM, RegistryError, locate
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
@@ -28,6 +30,14 @@ SYSTEM_IMAGES = {
     "lsass.exe",
 }
 RESPONSE_OK = 6
+
+# Hives only SYSTEM's security process may open (reliability-security §4.2 item 3).
+LSA_ONLY_HIVES = frozenset({"SAM", "SECURITY"})
+# Key lines of .reg text that name one of them (every spelling regpath accepts for HKLM).
+_LSA_ONLY_REG_KEY = re.compile(
+    r"^\s*\[-?\s*(?:HKEY_LOCAL_MACHINE|HKLM|\\?Registry\\Machine)\\(?:SAM|SECURITY)\s*[\\\]]",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def _status(fn):
@@ -50,6 +60,21 @@ def _status(fn):
     return wrapper
 
 
+def _lsa_only(fn):
+    """HKLM\\SAM and HKLM\\SECURITY answer lsass alone: STATUS_ACCESS_DENIED to any other
+    caller, whoever it says it is (the check reads the kernel's process record)."""
+
+    def wrapper(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if self.protected_path(msg["path"], export=fn.__name__ == "CmExportKey") and not (
+            self.is_lsass(client)
+        ):
+            return self.deny_registry(client, msg["path"], fn.__name__)
+        return fn(self, msg, client)
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
 class SystemServiceHandlers:
     def __init__(self, kernel: Any) -> None:
         self.k = kernel
@@ -58,6 +83,33 @@ class SystemServiceHandlers:
     def table(self) -> dict[int, Handler]:
         names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
         return {number: getattr(self, name) for name, number in names.items()}
+
+    # -- who may read the security hives ---------------------------------------------
+    def is_lsass(self, client: ClientContext) -> bool:
+        """The security process as the kernel created it: image lsass.exe, not attached."""
+        record = self.k.ps.get(client.pid)
+        return record is not None and record.image == "lsass.exe" and record.state != "attached"
+
+    @staticmethod
+    def protected_path(path: str, export: bool = False) -> bool:
+        try:
+            loc = locate(path)
+        except RegistryError:
+            return False  # the service itself answers the bad path
+        if loc.hive is None:  # exporting HKLM means exporting SAM and SECURITY too
+            return export and loc.root == HKLM
+        return loc.hive in LSA_ONLY_HIVES
+
+    def deny_registry(self, client: ClientContext, path: str, service: str) -> int:
+        self.k.log.warning(
+            "cm.access_denied",
+            path=path[:512],
+            service=service,
+            caller_pid=client.pid,
+            caller_image=client.image,
+            status=NtStatus.STATUS_ACCESS_DENIED,
+        )
+        return NtStatus.STATUS_ACCESS_DENIED
 
     def attach_table(self) -> dict[int, Handler]:
         return {ATTACH.by_name()["KdAttachProcess"].number: self.KdAttachProcess}
@@ -245,42 +297,51 @@ class SystemServiceHandlers:
 
     # -- registry ---------------------------------------------------------------
     @_status
+    @_lsa_only
     def NtCreateKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"created": self.k.cm.create_key(msg["path"], volatile=msg["volatile"])}
 
     @_status
+    @_lsa_only
     def NtOpenKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {} if self.k.cm.key_exists(msg["path"]) else NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
 
     @_status
+    @_lsa_only
     def NtDeleteKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.delete_key(msg["path"], tree=msg["tree"])
         return {}
 
     @_status
+    @_lsa_only
     def NtSetValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.set_value(msg["path"], msg["name"], msg["type"], msg["data"])
         return {}
 
     @_status
+    @_lsa_only
     def NtQueryValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         vtype, data = self.k.cm.query_value(msg["path"], msg["name"])
         return {"type": vtype, "data": data}
 
     @_status
+    @_lsa_only
     def NtDeleteValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.delete_value(msg["path"], msg["name"])
         return {}
 
     @_status
+    @_lsa_only
     def NtEnumerateKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"keys": self.k.cm.enum_keys(msg["path"])}
 
     @_status
+    @_lsa_only
     def NtEnumerateValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"values": [list(v) for v in self.k.cm.enum_values(msg["path"])]}
 
     @_status
+    @_lsa_only
     def NtQueryKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"info": self.k.cm.query_key(msg["path"])}
 
@@ -290,9 +351,12 @@ class SystemServiceHandlers:
 
     @_status
     def CmImportRegFile(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if _LSA_ONLY_REG_KEY.search(msg["text"]) and not self.is_lsass(client):
+            return self.deny_registry(client, "<import>", "CmImportRegFile")
         return self.k.cm.import_text(msg["text"])
 
     @_status
+    @_lsa_only
     def CmExportKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"text": self.k.cm.export(msg["path"])}
 

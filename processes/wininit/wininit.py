@@ -10,6 +10,8 @@ import threading
 
 from nt import csrclient
 from nt.bootstrap import Process
+from nt.images import SYSTEM32
+from nt.syscalls import NtError
 from ports.client import PortError
 
 
@@ -23,9 +25,22 @@ def main(proc: Process) -> int:
         return int(proc.fault("exit_before_critical"), 0)
     proc.set_critical()
     create_window_station(proc)
+    start_lsass(proc)
     proc.log.info("wininit.ready", state="waiting for shutdown")
     threading.Event().wait()
     return 0
+
+
+def start_lsass(proc: Process) -> None:
+    """CreateProcess of lsass.exe (not critical: its death restarts the machine)."""
+    image = SYSTEM32 + "\\lsass.exe"
+    try:
+        pid = proc.nt.create_process(image, image, proc.environment, proc.session)
+        proc.nt.resume(pid)
+    except NtError as exc:
+        proc.log.error("wininit.lsass_failed", status=exc.status)
+        return
+    proc.log.info("wininit.lsass", child_pid=pid)
 
 
 def create_window_station(proc: Process) -> None:
