@@ -20,7 +20,7 @@ from nt.logquery import follow, iter_events, resolve_boot
 from nt.status import hexstatus, status_name
 from nt.syscalls import NtError
 from ntctl import analyze as analyzer
-from ntctl import views
+from ntctl import users, views
 from ntctl.logview import print_events
 from ntctl.machine import DEFAULT_ROOT, Machine, MachineError
 from ports.client import PortError
@@ -28,8 +28,10 @@ from ports.client import PortError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 reg_app = typer.Typer(no_args_is_help=True, help="Read and write the registry through the kernel.")
 csr_app = typer.Typer(no_args_is_help=True, help="Call csrss's ApiPort as a client process would.")
+user_app = typer.Typer(no_args_is_help=True, help="Local accounts through lsass, like net user.")
 app.add_typer(reg_app, name="reg")
 app.add_typer(csr_app, name="csr")
+app.add_typer(user_app, name="user")
 console = Console(soft_wrap=True)  # command output is for copying, not reflowing
 err = Console(stderr=True, soft_wrap=True)
 
@@ -370,6 +372,123 @@ def csr_call(
             console.print(f"  {k} = {v!r}", highlight=False)
     if not reply.ok:
         raise typer.Exit(1)
+
+
+# -- accounts (logic in ntctl/users.py) ------------------------------------------------
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="read the password from the first line of stdin")
+]
+
+
+def _users(root: Path, fn, *args, **kw):  # noqa: ANN001, ANN202 - a thin registration
+    with machine(root) as m:
+        try:
+            return fn(m, *args, **kw)
+        except (users.UsersError, NtError, PortError) as exc:
+            nt_failure(exc)
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    root: Root = DEFAULT_ROOT,
+    admin: Annotated[bool, typer.Option("--admin", help="member of Administrators")] = False,
+    password_stdin: PasswordStdin = False,
+    as_json: Json = False,
+) -> None:
+    """net user NAME /add: a new account (password from a prompt or stdin)."""
+    password = users.read_password(password_stdin, confirm=True)
+    data = _users(root, users.user_add, name, password, admin)
+    emit(data) if as_json else console.print(f"User {name} created ({data['sid']}).")
+
+
+@user_app.command("list")
+def user_list(root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+    """net user: every account."""
+    data = _users(root, users.user_list)
+    emit(data) if as_json else console.print(users.render_list(data), highlight=False)
+
+
+@user_app.command("show")
+def user_show(name: str, root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+    """net user NAME: SID, groups, flags, logons, bad passwords, lockout."""
+    data = _users(root, users.user_show, name)
+    emit(data) if as_json else console.print(users.render_user(data), highlight=False)
+
+
+@user_app.command("delete")
+def user_delete(name: str, root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+    """net user NAME /delete."""
+    _users(root, users.user_delete, name)
+    emit({"name": name, "deleted": True}) if as_json else console.print(f"User {name} deleted.")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str,
+    root: Root = DEFAULT_ROOT,
+    password_stdin: PasswordStdin = False,
+    as_json: Json = False,
+) -> None:
+    """net user NAME *: set a new password (as the machine's administrator)."""
+    password = users.read_password(password_stdin, "New password: ", confirm=True)
+    _users(root, users.user_set, name, password=password)
+    emit({"name": name, "password_set": True}) if as_json else console.print("Password set.")
+
+
+def _flag_verb(verb: str, past: str, **change: object):  # noqa: ANN202
+    def command(name: str, root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+        _users(root, users.user_set, name, **change)
+        emit({"name": name, verb: True}) if as_json else console.print(f"User {name}: {past}.")
+
+    command.__doc__ = f"net user NAME /active or unlock: {verb} the account."
+    return command
+
+
+user_app.command("enable")(_flag_verb("enable", "enabled", enabled=1))
+user_app.command("disable")(_flag_verb("disable", "disabled", enabled=0))
+user_app.command("unlock")(_flag_verb("unlock", "unlocked", unlock=True))
+
+
+@app.command("accounts")
+def accounts_cmd(
+    root: Root = DEFAULT_ROOT,
+    threshold: Annotated[int, typer.Option("--lockout-threshold", help="0-999; 0 never")] = -1,
+    duration: Annotated[
+        int, typer.Option("--lockout-duration", help="minutes; 0 until unlocked")
+    ] = -1,
+    window: Annotated[int, typer.Option("--lockout-window", help="minutes")] = -1,
+    as_json: Json = False,
+) -> None:
+    """net accounts: the lockout policy (and set it)."""
+    data = _users(root, users.accounts, threshold, duration, window)
+    emit(data) if as_json else console.print(users.render_accounts(data), highlight=False)
+
+
+@app.command("logon-test")
+def logon_test(
+    name: str,
+    root: Root = DEFAULT_ROOT,
+    password_stdin: PasswordStdin = False,
+    as_json: Json = False,
+) -> None:
+    """LsaLogonUser as a network logon; prints the result like runas."""
+    password = users.read_password(password_stdin)
+    data = _users(root, users.logon_test, name, password)
+    emit(data) if as_json else console.print(users.render_logon(data), highlight=False)
+    if "token" not in data:
+        raise typer.Exit(1)
+
+
+@app.command()
+def whoami(
+    root: Root = DEFAULT_ROOT,
+    full: Annotated[bool, typer.Option("/all", "--all", help="groups and privileges")] = False,
+    as_json: Json = False,
+) -> None:
+    """whoami [/all]: this ntctl's token."""
+    data = _users(root, users.whoami)
+    emit(data) if as_json else console.print(users.render_whoami(data, full), highlight=False)
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ PASSWORD = Bin(max_len=(1 << 20) + 4096, doc="secret: never logged")
 
 CONNECT_INFO = {
     "logon_process_name": Str(max_len=127, optional=True, default=""),
-    "create_context": Bool(optional=True, default=True),
+    "create_context": Int(lo=0, hi=1, optional=True, default=1),
 }
 
 TOKEN = Map(
@@ -194,11 +194,11 @@ LSA_AUTH_PORT = Protocol(
 # -- client stubs (secur32 lsalpc.c) ---------------------------------------------------------
 def LsaRegisterLogonProcess(lpc: LpcRuntime, name: str) -> Connection:
     """CONNECT as a trusted logon process; refused without SeTcbPrivilege."""
-    return lpc.connect_port(LSA_PORT_NAME, {"logon_process_name": name, "create_context": True})
+    return lpc.connect_port(LSA_PORT_NAME, {"logon_process_name": name, "create_context": 1})
 
 
 def LsaConnectUntrusted(lpc: LpcRuntime) -> Connection:
-    return lpc.connect_port(LSA_PORT_NAME, {"create_context": True})
+    return lpc.connect_port(LSA_PORT_NAME, {"create_context": 1})
 
 
 def LsaLookupAuthenticationPackage(conn: Connection, name: str) -> Reply:
