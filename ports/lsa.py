@@ -177,6 +177,11 @@ LSA_AUTH_PORT = Protocol(
         (S.STATUS_NO_SUCH_PACKAGE, "an authentication package lsass does not have"),
         (S.STATUS_NOT_LOGON_PROCESS, "an untrusted caller asking for a non-network logon"),
         (S.STATUS_LOGON_FAILURE, "unknown user, wrong password, or an overlong credential"),
+        (
+            S.STATUS_NO_SUCH_USER,
+            "never to the caller: 4625's SubStatus for an unknown user (the caller sees "
+            "STATUS_LOGON_FAILURE)",
+        ),
         (S.STATUS_ACCOUNT_LOCKED_OUT, "the account is locked out (no hash computed)"),
         (S.STATUS_ACCOUNT_DISABLED, "right password, disabled account"),
         (S.STATUS_ACCOUNT_EXPIRED, "right password, expired account"),

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nt.status import NtStatus, hexstatus
-from ports import csr, events, kernel, protocol_guide, sb, sm, wire
+from ports import csr, events, kernel, lsa, protocol_guide, samr, sb, sm, wire
 from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
 from ports.schema import Api, Protocol, describe
 
@@ -365,6 +365,13 @@ def ports_section() -> list[str]:
         base = min(api.api_id for api in protocol.apis)
         lines += [f"#### ServerId {server_id}: {protocol.title} (ApiId base {base})", ""]
         lines += _table(columns, _csr_rows(protocol.apis))
+    columns = ("API number", "name", "request", "reply", "doc")
+    for number, name, protocol in (
+        ("9.6", lsa.LSA_PORT_NAME, lsa.LSA_AUTH_PORT),
+        ("9.7", samr.SAMR_PORT_NAME, samr.SAMR_PORT),
+    ):
+        lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
+        lines += _table(columns, _api_rows(protocol.apis))
     return lines
 
 

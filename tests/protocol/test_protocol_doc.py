@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nt.status import NtStatus, hexstatus
-from ports import contract, csr, kernel, protocol_doc, sb, sm, wire
+from ports import contract, csr, kernel, lsa, protocol_doc, samr, sb, sm, wire
 
 COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
 
@@ -112,6 +112,14 @@ SERVERS = {
         ],
     ),
     sm.SM_API_PORT.title: (sm.SM_API_PORT, ["processes/smss/smloop.py"]),
+    lsa.LSA_AUTH_PORT.title: (
+        lsa.LSA_AUTH_PORT,
+        ["processes/lsass/lsasrv.py", "processes/lsass/msv1_0.py"],
+    ),
+    samr.SAMR_PORT.title: (
+        samr.SAMR_PORT,
+        ["processes/lsass/samsrv.py", "processes/lsass/sam.py"],
+    ),
     sb.SB_API_PORT.title: (sb.SB_API_PORT, ["processes/csrss/session.py"]),
     csr.API_PORT.title: (
         csr.API_PORT,
