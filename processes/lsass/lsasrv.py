@@ -10,6 +10,7 @@ other logon type from it is STATUS_NOT_LOGON_PROCESS.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,7 @@ class LsaServer:
         self.sessions = LogonSessions()
         self.policy_notify: dict[int, set[int]] = {}
         self._on_deregister = on_deregister
+        self.stall = 0.0  # fault injection (lsass.exe:stall_logon=SECONDS): a call in flight
 
     def handlers(self) -> dict[int, Handler]:
         return {api.number: getattr(self, api.name) for api in lsa.LSA_APIS}
@@ -119,6 +121,9 @@ class LsaServer:
             return NtStatus.STATUS_INVALID_PARAMETER
         if logon_type != sec.Network and not client.state.get("trusted"):
             return NtStatus.STATUS_NOT_LOGON_PROCESS
+        if self.stall:
+            self.log.info("fault.stall_logon", seconds=self.stall, caller_pid=client.pid)
+            time.sleep(self.stall)
         try:
             outcome = self.msv.logon(msg["user"], msg["password"])
         except Busy:

@@ -75,6 +75,7 @@ def main(proc: Process) -> int:
     )
     computer = str(value_or(nt, COMPUTER_NAME_KEY, "ComputerName", "NTMODEL"))
     server = LsaServer(sam, msv, proc.log, computer_name=computer)
+    server.stall = float(proc.fault("stall_logon") or 0)
     start_authentication_port(proc, server)
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))
     proc.log.info("lsa.ready")
