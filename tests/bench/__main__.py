@@ -5,6 +5,7 @@
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
     boot            ntctl boot --detach -> winlogon registered; USS of every process
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
+    lsa_logon       LsaLogonUser (right password, unknown user, locked) vs one argon2id verify
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -28,6 +29,7 @@ from tests.bench import (
     bench_csr_throughput,
     bench_detection,
     bench_hive_kill,
+    bench_lsa,
 )
 from tests.bench.common import (
     Figure,
@@ -158,6 +160,7 @@ BENCHMARKS = {
     "detection": (bench_detection.add_arguments, bench_detection.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
     HIVE: (add_hive_arguments, run_hive_kill),
+    bench_lsa.NAME: (bench_lsa.add_arguments, bench_lsa.run),
 }
 
 

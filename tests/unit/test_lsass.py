@@ -406,3 +406,34 @@ def test_lockout_policy_follows_windows_rules() -> None:
     domain = m.samsrv.SamrQueryInformationDomain2({}, admin)["domain"]
     assert (domain["lockout_threshold"], domain["lockout_duration"]) == (5, 10)
     assert samr.UNCHANGED == -1
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_at_any_write_of_a_password_change_leaves_the_old_or_the_new_hash() -> None:
+    """kill -9 lsass during a password change (issue 8): whichever registry write it
+    dies before, a restarted lsass verifies the old or the new password, never neither."""
+    new = b"N3w-secret"
+    for crash_at in range(1, 6):
+        m = Lsa()
+        add(m, "bob")
+        writes, real_set = [0], m.reg.set_value
+
+        def dying_set(*a, _n=crash_at, _w=writes, _set=real_set, **kw) -> None:
+            _w[0] += 1
+            if _w[0] == _n:
+                raise Crash
+            _set(*a, **kw)
+
+        m.reg.set_value = dying_set  # type: ignore[method-assign]
+        try:
+            set_info(m, "bob", password=new)
+        except Crash:
+            pass
+        m.reg.set_value = real_set  # type: ignore[method-assign]
+        restarted = Lsa(m.reg, m.clock)
+        old_ok = isinstance(logon(restarted, "bob", PW), dict)
+        new_ok = isinstance(logon(restarted, "bob", new), dict)
+        assert old_ok != new_ok, crash_at
