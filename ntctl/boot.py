@@ -28,6 +28,7 @@ from nt.logquery import follow
 from nt.stopscreen import render_stop, render_stop_text
 from ntctl.logview import format_event, format_event_plain
 from ntctl.machine import REPO
+from ntctl.setup import FirstAccount, create_account
 
 EXIT_SHUTDOWN, EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_BAD_OPTIONS = 0, 2, 3, 4
 MAX_FAILED_BOOTS = 3  # BootStatusPolicy-like guard: stop rebooting after this many STOPs in a row
@@ -53,6 +54,7 @@ class Launcher:
         self.plain = plain
         self.kernel: subprocess.Popen | None = None
         self.lock_file = None
+        self.first_account: FirstAccount | None = None  # created once, after the first boot
 
     # -- the lock (one machine per data root) ------------------------------------
     def acquire(self) -> str | None:
@@ -103,12 +105,26 @@ class Launcher:
         if not self.plain:
             viewer.start()
         kernel = self.start_kernel(boot_id)
+        if self.first_account is not None:
+            account, self.first_account = self.first_account, None
+            threading.Thread(
+                target=self._create_first_account, args=(log_dir, account), daemon=True
+            ).start()
         code = kernel.wait()
         time.sleep(0.1)  # let the viewer print the last events
         stop.set()
         if viewer.is_alive():
             viewer.join(timeout=2.0)
         return code
+
+    def _create_first_account(self, log_dir: Path, account: FirstAccount) -> None:
+        deadline = time.monotonic() + 60
+        while not _ready(log_dir):
+            if time.monotonic() > deadline or (self.kernel and self.kernel.poll() is not None):
+                return
+            time.sleep(0.05)
+        ok, text = create_account(self.root, account)
+        self.console.print(text, markup=False, highlight=False)
 
     def _console(self, log_dir: Path, stop: threading.Event) -> None:
         progress = (
@@ -198,6 +214,12 @@ class Launcher:
             self.kernel.send_signal(signal.SIGTERM)
 
 
+def _setup(root: Path, account: FirstAccount, console: Console) -> int:
+    ok, text = create_account(root, account)
+    console.print(text, markup=False, highlight=False)
+    return 0 if ok else 1
+
+
 def _how(code: int) -> str:
     if code < 0:
         return f"killed by {signal.Signals(-code).name}"
@@ -205,9 +227,16 @@ def _how(code: int) -> str:
 
 
 def boot(
-    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, console: Console
+    root: Path,
+    boot_options: str,
+    profile: str,
+    regs: list[str],
+    detach: bool,
+    console: Console,
+    account: FirstAccount | None = None,
 ) -> int:
     launcher = Launcher(root, boot_options, profile, regs, console)
+    launcher.first_account = account
     holder = launcher.acquire()
     if holder is not None:
         Console(stderr=True, soft_wrap=True).print(
@@ -217,7 +246,10 @@ def boot(
         return 1
     if detach:
         launcher.lock_file.close()  # the daemon takes the lock over
-        return detach_boot(root, boot_options, profile, regs, console)
+        code = detach_boot(root, boot_options, profile, regs, console)
+        if code == 0 and account is not None:
+            code = _setup(root, account, console)
+        return code
     signal.signal(signal.SIGINT, launcher.interrupt)
     signal.signal(signal.SIGTERM, launcher.interrupt)
     return launcher.run()

@@ -69,13 +69,26 @@ def boot(
     profile: Annotated[str, typer.Option(help="win10 (0xEF) or win7 (0xF4)")] = "win10",
     reg: Annotated[list[str], typer.Option(help=".reg file imported at boot (repeatable)")] = [],  # noqa: B006
     detach: Annotated[bool, typer.Option("--detach", help="boot in the background")] = False,
+    setup_user: Annotated[
+        str | None, typer.Option("--setup-user", help="first administrator account to create")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="its password: the first line of stdin")
+    ] = False,
 ) -> None:
     """Boot the machine (what ./run.sh runs)."""
+    from ntctl import setup
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
-    raise typer.Exit(do_boot(root.resolve(), boot_options, profile, reg, detach, console))
+    root = root.resolve()
+    account = None
+    if setup_user:
+        account = setup.FirstAccount(setup_user, users.read_password(password_stdin, confirm=True))
+    elif not detach and sys.stdin.isatty() and setup.first_boot(root):
+        account = setup.prompt_first_account()
+    raise typer.Exit(do_boot(root, boot_options, profile, reg, detach, console, account))
 
 
 @app.command()

@@ -17,9 +17,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import argon2
 import pytest
 
+from nt.hive import Registry
 from nt.status import NtStatus as S
+from processes.lsass.sam import USERS
 from tests.cluster.conftest import BOOT_TIMEOUT, REPO, Machine, machine_processes
 
 pytestmark = pytest.mark.cluster
@@ -61,6 +64,8 @@ with Machine(root) as m:
         except PortError as exc:
             out["register"] = exc.status
         out["alive"] = lsa.LsaLookupAuthenticationPackage(conn, lsa.MSV1_0_PACKAGE_NAME).status
+    elif scenario == "logons":
+        out["statuses"] = [lsa.LsaLogonUser(conn, u, p.encode(), 3).status for u, p in args["tries"]]
     elif scenario == "pending":
         print(json.dumps({"sent": True}), flush=True)
         r = lsa.LsaLogonUser(conn, args["user"], pw, 3, timeout=60)
@@ -134,13 +139,27 @@ def ntctl_pw(m: Machine, password: str, *args: str, check: bool = True):
     return r
 
 
-def boot(root: Path, memory_kib: int = 64, faults: str = "") -> Machine:
+def boot(
+    root: Path, memory_kib: int = 64, faults: str = "", setup: tuple[str, str] | None = None
+) -> Machine:
+    """Boot detached with cheap hashes; ``setup`` = the first account (name, password)."""
     env = dict(os.environ, NTMODEL_TEST_ROOT=str(root), NTMODEL_FAULTS=faults)
     m = Machine(root, env)
     root.mkdir(parents=True, exist_ok=True)
     overlay = root.parent / f"{root.name}-argon2.reg"
     overlay.write_text(CHEAP_REG.format(memory=memory_kib))
-    r = m.ntctl("boot", "--detach", "--reg", str(overlay), check=False, timeout=BOOT_TIMEOUT + 10)
+    args = ["boot", "--detach", "--reg", str(overlay)]
+    if setup:
+        args += ["--setup-user", setup[0], "--password-stdin"]
+    r = subprocess.run(
+        [sys.executable, "-m", "ntctl", *args, "--root", str(root)],
+        cwd=REPO,
+        env=env,
+        input=(setup[1] + "\n") if setup else "",
+        capture_output=True,
+        text=True,
+        timeout=BOOT_TIMEOUT + 10,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     m.wait_event("lsa.ready", image="lsass.exe")
     return m
@@ -182,17 +201,16 @@ def test_accounts_and_logons_through_ntctl(lsa_machine: Machine) -> None:
 def test_lockout_then_admin_unlock(lsa_machine: Machine) -> None:
     m = lsa_machine
     ntctl_pw(m, "T3mp-pass", "user", "add", "carol")
-    m.ntctl("accounts", "--lockout-threshold", "2", "--lockout-duration", "10")
-    for _ in range(2):
-        ntctl_pw(m, "guess", "logon-test", "carol", check=False)
-    locked = ntctl_pw(m, "T3mp-pass", "logon-test", "carol", check=False)
-    assert "STATUS_ACCOUNT_LOCKED_OUT" in locked.stdout
+    policy = json.loads(m.ntctl("accounts", "--lockout-threshold", "2", "--json").stdout)
+    assert (policy["lockout_threshold"], policy["lockout_duration"]) == (2, 10)
+    tries = [["carol", "guess"], ["carol", "guess"], ["carol", "T3mp-pass"]]
+    statuses = run_client(m, CLIENT, "logons", json.dumps({"tries": tries}))["statuses"]
+    assert statuses == [S.STATUS_LOGON_FAILURE] * 2 + [S.STATUS_ACCOUNT_LOCKED_OUT]
     assert any(e["strings"][0] == "carol" for e in security_events(m, 4740))
     assert json.loads(m.ntctl("user", "show", "carol", "--json").stdout)["locked"]
     m.ntctl("user", "unlock", "carol")
     assert security_events(m, 4767)
     assert "Logon succeeded" in ntctl_pw(m, "T3mp-pass", "logon-test", "carol").stdout
-    m.ntctl("accounts", "--lockout-threshold", "10")
 
 
 def test_hostile_lsa_messages_and_untrusted_callers(lsa_machine: Machine) -> None:
@@ -244,8 +262,24 @@ def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None
 
 
 def test_kill_lsass_mid_logon_disconnects_the_caller_and_is_no_bugcheck(tmp_path: Path) -> None:
-    m = boot(tmp_path / "k", faults="lsass.exe:stall_logon=30")  # the call stays in flight
-    ntctl_pw(m, "S1ow-pass", "user", "add", "dave")
+    # The first account from the scripted first-boot setup; a logon that stays in flight.
+    m = boot(tmp_path / "k", faults="lsass.exe:stall_logon=30", setup=("dave", "S1ow-pass"))
+    try:
+        _kill_mid_logon(m)
+    finally:
+        m.stop()
+    # The account survives on disk (read offline, as a restarted lsass would read it).
+    hives = Registry(m.root / "C" / "Windows" / "System32" / "config")
+    try:
+        phc = hives.query_value(rf"{USERS}\{1000:08X}", "PasswordHash")[1]
+    finally:
+        hives.close()
+    assert argon2.PasswordHasher().verify(phc, "S1ow-pass")
+
+
+def _kill_mid_logon(m: Machine) -> None:
+    groups = json.loads(m.ntctl("user", "show", "dave", "--json").stdout)["groups"]
+    assert set(groups) == {"S-1-5-32-545", "S-1-5-32-544"}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -272,8 +306,3 @@ def test_kill_lsass_mid_logon_disconnects_the_caller_and_is_no_bugcheck(tmp_path
     exit_event = m.wait_event("proc.exit", image="System", child_image="lsass.exe")
     assert exit_event["signal"] == signal.SIGKILL
     assert not m.events(event="bugcheck")
-    # The accounts survive: after a restart lsass reads the same SAM.
-    m.stop()
-    m2 = boot(tmp_path / "k")
-    assert "Logon succeeded" in ntctl_pw(m2, "S1ow-pass", "logon-test", "dave").stdout
-    m2.stop()
