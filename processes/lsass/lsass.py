@@ -34,6 +34,15 @@ LSA_KEY = r"HKLM\SYSTEM\CurrentControlSet\Control\Lsa"
 COMPUTER_NAME_KEY = r"HKLM\SYSTEM\CurrentControlSet\Control\ComputerName\ComputerName"
 
 
+DIVERGENCES = (
+    "SAM stores an argon2id PHC string, readable names and Windows' F layout; Windows keeps "
+    "the boot-key-encrypted NT hash in the V value",
+    "the SAM server answers MS-SAMR opnums on the LPC port \\RPC Control\\samss lpc, not RPC",
+    "an untrusted LSA connection may ask for Network logons only (STATUS_NOT_LOGON_PROCESS)",
+    "a logon session ends when the LSA client that asked for it closes its connection",
+)
+
+
 def value_or(nt: SystemServices, path: str, name: str, default: int | str) -> int | str:
     try:
         return nt.query_value(path, name)[1]
@@ -78,6 +87,8 @@ def main(proc: Process) -> int:
     server.stall = float(proc.fault("stall_logon") or 0)
     start_authentication_port(proc, server)
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))
+    for what in DIVERGENCES:
+        proc.log.info("divergence", what=what)
     proc.log.info("lsa.ready")
     threading.Event().wait()  # the port threads serve; the main thread has nothing left
     return 0
