@@ -81,6 +81,12 @@ class SystemServices:
             "processes"
         ]
 
+    def modules(self) -> list[dict]:
+        """The loaded drivers, in load order (SystemModuleInformation)."""
+        return self.call("NtQuerySystemInformation", info_class="SystemModuleInformation")[
+            "modules"
+        ]
+
     # -- objects ----------------------------------------------------------------
     def create_directory(self, name: str, permanent: bool = False) -> None:
         self.call("NtCreateDirectoryObject", name=name, permanent=permanent)

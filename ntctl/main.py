@@ -231,6 +231,21 @@ def analyze(
     emit(analyzer.analyze_json(record)) if as_json else console.print(analyzer.analyze(record))
 
 
+# -- drivers --------------------------------------------------------------------------
+@app.command()
+def drivers(root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+    """The loaded drivers in load order, like driverquery (SystemModuleInformation)."""
+    with machine(root) as m:
+        try:
+            rows = views.driver_rows(m.nt.modules())
+        except (NtError, PortError) as exc:
+            nt_failure(exc)
+    if as_json:
+        emit(rows)
+    else:
+        sys.stdout.write("\n" + views.driverquery_table(rows) + "\n")
+
+
 # -- objects --------------------------------------------------------------------------
 @app.command()
 def obj(

@@ -220,3 +220,66 @@ def parse_call_args(args: list[str]) -> dict:
             except ValueError:
                 body[name] = text
     return body
+
+
+# -- drivers (driverquery) ------------------------------------------------------------
+DRIVERQUERY_COLUMNS = (
+    ("Module Name", 12),
+    ("Display Name", 22),
+    ("Driver Type", 13),
+    ("Link Date", 22),
+)
+
+
+def driver_rows(modules: list[dict]) -> list[dict]:
+    """The loaded drivers in load order; "Link Date" is the load time (the model has no
+    image files to carry a link time)."""
+    return [
+        {
+            "module_name": m["name"],
+            "display_name": m["display_name"],
+            "driver_type": m["driver_type"],
+            "link_date": _windows_time(m["load_time"]),
+            **{
+                k: m[k]
+                for k in (
+                    "order",
+                    "image",
+                    "start",
+                    "group",
+                    "tag",
+                    "object_name",
+                    "load_time",
+                    "reason",
+                )
+            },
+        }
+        for m in modules
+    ]
+
+
+def _windows_time(iso: str) -> str:
+    """``12/2/2026 6:30:01 AM``: how driverquery prints a date (en-US)."""
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso
+    hour = t.hour % 12 or 12
+    return f"{t.month}/{t.day}/{t.year} {hour}:{t:%M:%S} {'AM' if t.hour < 12 else 'PM'}"
+
+
+def driverquery_table(rows: list[dict]) -> str:
+    """driverquery's default table: fixed columns, values cut to the column width."""
+    keys = ("module_name", "display_name", "driver_type", "link_date")
+    widths = [w for _, w in DRIVERQUERY_COLUMNS]
+    lines = [
+        " ".join(f"{h:<{w}}" for h, w in DRIVERQUERY_COLUMNS).rstrip(),
+        " ".join("=" * w for w in widths),
+    ]
+    for r in rows:
+        lines.append(
+            " ".join(f"{str(r[k])[:w]:<{w}}" for k, w in zip(keys, widths, strict=True)).rstrip()
+        )
+    return "\n".join(lines)

@@ -63,6 +63,22 @@ PROCESS_RECORD = Map(
         "token": Dict(value=Value(max_len=256), max_len=16),
     }
 )
+# One loaded driver (SystemModuleInformation), driverquery's columns and why it loaded there.
+MODULE_RECORD = Map(
+    fields={
+        "order": U32(),
+        "name": Str(max_len=256),
+        "display_name": Str(max_len=512),
+        "driver_type": Str(max_len=32, doc="Kernel or File System"),
+        "image": Str(max_len=4096),
+        "start": U32(),
+        "group": Str(max_len=256),
+        "tag": Nullable(U32()),
+        "object_name": Str(max_len=512),
+        "load_time": Str(max_len=64),
+        "reason": Str(max_len=1024),
+    }
+)
 # (name, object type, link target or nil), WinObj's columns.
 DIRECTORY_ENTRY = Tuple(items=(Str(max_len=512), Str(max_len=64), Nullable(Str(max_len=4096))))
 # (value name, REG_* type, data).
@@ -135,8 +151,12 @@ SYSTEM_SERVICES = Protocol(
         (
             "NtQuerySystemInformation",
             {"info_class": Str(max_len=64)},
-            {"processes": List(item=PROCESS_RECORD, max_len=65536)},
-            "SystemProcessInformation: the process table.",
+            {
+                "processes": List(item=PROCESS_RECORD, max_len=65536, optional=True),
+                "modules": List(item=MODULE_RECORD, max_len=4096, optional=True),
+            },
+            "SystemProcessInformation: the process table; SystemModuleInformation: the loaded "
+            "drivers in load order.",
         ),
         (
             "NtCreatePort",

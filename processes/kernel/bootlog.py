@@ -53,10 +53,18 @@ def write_bootlog(root: Path) -> None:
     lines = [datetime.now().strftime("%m %d %Y %H:%M:%S.%f")[:-3]]
     for image in ("ntoskrnl.exe", "hal.dll", "kdcom.dll", "ci.dll"):
         lines.append(f"Loaded driver \\SystemRoot\\system32\\{image}")
+    append_bootlog(root, lines)
+
+
+def append_bootlog(root: Path, lines: list[str]) -> None:
+    """More ntbtlog.txt lines ("Loaded driver ...", "Did not load driver ..."), in the
+    file's UTF-16 without a second byte-order mark."""
     path = root / "C" / "Windows" / "ntbtlog.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-16") as f:
-        f.write("\n".join(lines) + "\n")
+    fresh = not path.exists() or path.stat().st_size == 0
+    with path.open("ab") as f:
+        f.write(("\ufeff" if fresh else "").encode("utf-16-le"))
+        f.write(("\n".join(lines) + "\n").encode("utf-16-le"))
 
 
 def make_runtime_dir(boot_id: str) -> Path:

@@ -43,7 +43,7 @@ from ports.kernel import (
 )
 from ports.runtime import LpcRuntime
 from ports.zap import same_uid
-from processes.kernel import bootopts
+from processes.kernel import bootopts, io
 from processes.kernel.bootlog import make_runtime_dir, report_previous_boot, write_bootlog
 from processes.kernel.cm import CONTROL, ConfigurationManager
 from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
@@ -126,6 +126,8 @@ class Kernel:
         self.options = bootopts.load_boot_options(
             Path(self.args.configs) / "boot.ini", self.args.boot or ""
         )
+        # After a Severe/Critical driver failure the loader picks LastKnownGood (io.py).
+        self.options = io.pending_last_known_good(self.root, self.options)
         self.log.info(
             "boot.start",
             profile=self.profile,
@@ -176,6 +178,8 @@ class Kernel:
                         None,
                     )
                     return
+            if self.stopping:  # IoInitSystem stopped the boot (0x5A, LastKnownGood reboot)
+                return
             if self.options.sos:
                 self.log.info("boot.display", text=f"{step.name}")
 
@@ -246,6 +250,10 @@ class Kernel:
         )
         self._write_machine_state()
 
+    def _io_init(self) -> None:
+        self.io = io.IoManager(self)
+        self.io.init_system()
+
     def _ps_init(self) -> None:
         self.ps.start()
 
@@ -283,6 +291,7 @@ class Kernel:
         "ObInitSystem": _ob_init,
         "CmInitSystem1": _cm_init,
         "LpcInitSystem": _lpc_init,
+        "IoInitSystem": _io_init,
         "PsInitSystem": _ps_init,
         "ExpLoadInitialProcess": _load_initial_process,
         "ZwWaitForSingleObject(smss, 5 s)": _watch_smss,

@@ -141,6 +141,15 @@ class Device(ObObject):
 
 
 @dataclass(eq=False, kw_only=True)
+class Driver(ObObject):
+    """A driver object (IoCreateDriver): ``\\Driver\\<name>`` or ``\\FileSystem\\<name>``."""
+
+    type_name: ClassVar[str] = "Driver"
+    image: str = ""
+    service_key: str = ""
+
+
+@dataclass(eq=False, kw_only=True)
 class ObjectType(ObObject):
     type_name: ClassVar[str] = "Type"
 
@@ -216,7 +225,7 @@ class ObjectManager:
                     self.create_directory(path, permanent=True, open_if=True)
                 else:
                     self.create_symbolic_link(path, target, permanent=True)
-            for cls in (ObjectType, Directory, SymbolicLink, Port, Event, Device):
+            for cls in (ObjectType, Directory, SymbolicLink, Port, Event, Device, Driver):
                 self._insert(rf"\ObjectTypes\{cls.type_name}", ObjectType(permanent=True), True)
             for dev in ("Null", "NamedPipe", "MailSlot", "HarddiskVolume1"):
                 self._insert(rf"\Device\{dev}", Device(permanent=True), True)
@@ -296,6 +305,12 @@ class ObjectManager:
         obj = Event(manual_reset=manual_reset, signalled=initial_state, permanent=permanent)
         obj.owner_pid = owner_pid
         return self._insert(path, obj, open_if)
+
+    def create_driver(self, path: str, image: str, service_key: str) -> Driver:
+        """The driver object IoInitSystem makes for each driver it loads (permanent)."""
+        return self._insert(
+            path, Driver(image=image, service_key=service_key, permanent=True), False
+        )
 
     def allocate_endpoint(self, runtime_dir: str | os.PathLike[str] | None = None) -> str:
         """A fresh short endpoint: ``ipc://<runtime>/p/<n>``."""

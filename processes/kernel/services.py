@@ -165,6 +165,9 @@ class SystemServiceHandlers:
 
     @_status
     def NtQuerySystemInformation(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if msg["info_class"] == "SystemModuleInformation":  # drivers: processes/kernel/io.py
+            io = getattr(self.k, "io", None)  # set by IoInitSystem
+            return {"modules": io.module_table() if io is not None else []}
         if msg["info_class"] != "SystemProcessInformation":
             return NtStatus.STATUS_INVALID_INFO_CLASS
         return {"processes": self.k.ps.snapshot()}

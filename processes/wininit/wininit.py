@@ -1,7 +1,6 @@
 """wininit.exe, first duties (Vista+, nt-spec §1.10): connect to csrss, become critical,
-create WinSta0 with its Winlogon and Default desktops, then wait for shutdown. Starting
-services.exe, lsass.exe and lsm.exe is the services issue's work; it slots in after
-``create_window_station``.
+create WinSta0 with its Winlogon and Default desktops, start lsass.exe, then wait for
+shutdown. Starting services.exe and lsm.exe slots in beside ``start_lsass``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
     boot            ntctl boot --detach -> winlogon registered; USS of every process
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     lsa_logon       LsaLogonUser (right password, unknown user, locked) vs one argon2id verify
+    svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -30,6 +31,7 @@ from tests.bench import (
     bench_detection,
     bench_hive_kill,
     bench_lsa,
+    bench_svcorder,
 )
 from tests.bench.common import (
     Figure,
@@ -161,6 +163,7 @@ BENCHMARKS = {
     "boot": (bench_boot.add_arguments, bench_boot.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     bench_lsa.NAME: (bench_lsa.add_arguments, bench_lsa.run),
+    "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
 }
 
 

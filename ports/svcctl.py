@@ -1,0 +1,415 @@
+"""The SCM's ports: the svcctl API table (MS-SCMR opnums) and the service control pipe.
+
+``\\RPC Control\\ntsvcs`` stands for ``ncacn_np:\\pipe\\ntsvcs`` (``ScmStartRpcServer``,
+nt-spec §1.5). API numbers are the MS-SCMR opnums (svcctl.idl; [MS-SCMR] 3.1.4), names are
+the server routines (``RStartServiceW``), so a trace reads like one of the real interface.
+Only the W (Unicode) routines exist: the model has no ANSI callers. Handles are opaque
+u32s the SCM hands out (SC_RPC_HANDLE); rights are checked against the caller's token
+when the handle is opened, as ``ScmCheckAccess`` does.
+
+The control pipe (``\\\\.\\pipe\\net\\NtControlPipe<N>``, nt-spec §4.9) is one port here,
+``CONTROL_PORT``; a service process connects with its ``ServiceCurrent`` N and its pid in
+the connection information (StartServiceCtrlDispatcher). The SCM cannot send on a pipe the
+client reads, so the dispatcher keeps one ``ScReadControlPacket`` outstanding (the pipe
+``ReadFile``); the SCM completes it with the next SCM_CONTROL_PACKET (START_OWN / START_SHARE
+with the arguments, then STOP, PAUSE...), the dispatcher answers with ``ScWriteReplyPacket``
+(SCM_REPLY_PACKET.dwError) and reports states through ``RSetServiceStatus`` on ntsvcs.
+"""
+
+from __future__ import annotations
+
+# winsvc.h / winnt.h enumerations (nt-spec §4.1): defined once in nt/winsvc.py, re-exported.
+from nt.winsvc import (  # noqa: F401
+    DELETE,
+    INFINITE,
+    SC_ACTION_NONE,
+    SC_ACTION_REBOOT,
+    SC_ACTION_RESTART,
+    SC_ACTION_RUN_COMMAND,
+    SC_ENUM_PROCESS_INFO,
+    SC_GROUP_IDENTIFIER,
+    SC_MANAGER_ALL_ACCESS,
+    SC_MANAGER_CONNECT,
+    SC_MANAGER_CREATE_SERVICE,
+    SC_MANAGER_ENUMERATE_SERVICE,
+    SC_MANAGER_LOCK,
+    SC_MANAGER_MODIFY_BOOT_CONFIG,
+    SC_MANAGER_QUERY_LOCK_STATUS,
+    SC_STATUS_PROCESS_INFO,
+    SERVICE_ACCEPT_HARDWAREPROFILECHANGE,
+    SERVICE_ACCEPT_NETBINDCHANGE,
+    SERVICE_ACCEPT_PARAMCHANGE,
+    SERVICE_ACCEPT_PAUSE_CONTINUE,
+    SERVICE_ACCEPT_POWEREVENT,
+    SERVICE_ACCEPT_PRESHUTDOWN,
+    SERVICE_ACCEPT_SESSIONCHANGE,
+    SERVICE_ACCEPT_SHUTDOWN,
+    SERVICE_ACCEPT_STOP,
+    SERVICE_ACTIVE,
+    SERVICE_ADAPTER,
+    SERVICE_ALL_ACCESS,
+    SERVICE_AUTO_START,
+    SERVICE_BOOT_START,
+    SERVICE_CHANGE_CONFIG,
+    SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+    SERVICE_CONFIG_DESCRIPTION,
+    SERVICE_CONFIG_FAILURE_ACTIONS,
+    SERVICE_CONFIG_FAILURE_ACTIONS_FLAG,
+    SERVICE_CONFIG_PRESHUTDOWN_INFO,
+    SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+    SERVICE_CONFIG_SERVICE_SID_INFO,
+    SERVICE_CONTINUE_PENDING,
+    SERVICE_CONTROL_CONTINUE,
+    SERVICE_CONTROL_DEVICEEVENT,
+    SERVICE_CONTROL_HARDWAREPROFILECHANGE,
+    SERVICE_CONTROL_INTERROGATE,
+    SERVICE_CONTROL_NETBINDADD,
+    SERVICE_CONTROL_NETBINDDISABLE,
+    SERVICE_CONTROL_NETBINDENABLE,
+    SERVICE_CONTROL_NETBINDREMOVE,
+    SERVICE_CONTROL_PARAMCHANGE,
+    SERVICE_CONTROL_PAUSE,
+    SERVICE_CONTROL_POWEREVENT,
+    SERVICE_CONTROL_PRESHUTDOWN,
+    SERVICE_CONTROL_SESSIONCHANGE,
+    SERVICE_CONTROL_SHUTDOWN,
+    SERVICE_CONTROL_START_OWN,
+    SERVICE_CONTROL_START_SHARE,
+    SERVICE_CONTROL_STOP,
+    SERVICE_DEMAND_START,
+    SERVICE_DISABLED,
+    SERVICE_DRIVER,
+    SERVICE_ENUMERATE_DEPENDENTS,
+    SERVICE_ERROR_CRITICAL,
+    SERVICE_ERROR_IGNORE,
+    SERVICE_ERROR_NORMAL,
+    SERVICE_ERROR_SEVERE,
+    SERVICE_FILE_SYSTEM_DRIVER,
+    SERVICE_INACTIVE,
+    SERVICE_INTERACTIVE_PROCESS,
+    SERVICE_INTERROGATE,
+    SERVICE_KERNEL_DRIVER,
+    SERVICE_NO_CHANGE,
+    SERVICE_PAUSE_CONTINUE,
+    SERVICE_PAUSE_PENDING,
+    SERVICE_PAUSED,
+    SERVICE_QUERY_CONFIG,
+    SERVICE_QUERY_STATUS,
+    SERVICE_RECOGNIZER_DRIVER,
+    SERVICE_RUNNING,
+    SERVICE_RUNS_IN_SYSTEM_PROCESS,
+    SERVICE_START,
+    SERVICE_START_PENDING,
+    SERVICE_STATE_ALL,
+    SERVICE_STOP,
+    SERVICE_STOP_PENDING,
+    SERVICE_STOPPED,
+    SERVICE_SYSTEM_START,
+    SERVICE_TYPE_ALL,
+    SERVICE_USER_DEFINED_CONTROL,
+    SERVICE_USER_SERVICE,
+    SERVICE_WIN32,
+    SERVICE_WIN32_OWN_PROCESS,
+    SERVICE_WIN32_SHARE_PROCESS,
+)
+from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Protocol, Str
+
+SVCCTL_PORT_NAME = "\\RPC Control\\ntsvcs"
+CONTROL_PORT_NAME = "\\RPC Control\\NtControlPipe"
+# MS-SCMR bounds the enumeration buffers at 256 KiB (BOUNDED_DWORD_256K).
+MAX_MESSAGE_LENGTH = 256 * 1024
+CONTROL_MAX_MESSAGE_LENGTH = 8000  # the control pipe's out-buffer size (ScmCreateNewControlPipe)
+MAX_NAME = 256  # a service name: 256 characters at most (CreateService)
+MAX_PATH_LEN = 32767
+MAX_ARGS = 256
+ENUM_PAGE = 256  # entries per enumeration reply; more → ERROR_MORE_DATA + resume index
+
+# --- opnums ([MS-SCMR] 3.1.4; impacket scmr.py OPNUMS agree) ----------------------------
+RCloseServiceHandle = 0
+RControlService = 1
+RDeleteService = 2
+RLockServiceDatabase = 3
+RQueryServiceStatus = 6
+RSetServiceStatus = 7
+RUnlockServiceDatabase = 8
+RNotifyBootConfigStatus = 9
+RChangeServiceConfigW = 11
+RCreateServiceW = 12
+REnumDependentServicesW = 13
+REnumServicesStatusW = 14
+ROpenSCManagerW = 15
+ROpenServiceW = 16
+RQueryServiceConfigW = 17
+RStartServiceW = 19
+RGetServiceDisplayNameW = 20
+RGetServiceKeyNameW = 21
+RChangeServiceConfig2W = 37
+RQueryServiceConfig2W = 39
+RQueryServiceStatusEx = 40
+REnumServicesStatusExW = 42
+
+
+SERVICE_STATUS = {
+    "service_type": U32(),
+    "current_state": Int(lo=1, hi=7),
+    "controls_accepted": U32(),
+    "win32_exit_code": U32(),
+    "service_specific_exit_code": U32(),
+    "check_point": U32(),
+    "wait_hint": U32(),
+}
+SERVICE_STATUS_PROCESS = {**SERVICE_STATUS, "process_id": U32(), "service_flags": U32()}
+NAME = Str(max_len=MAX_NAME)
+OPT_STR = Str(max_len=MAX_PATH_LEN, optional=True)  # None → no change / not given
+DEPENDENCIES = List(item=NAME, max_len=256, optional=True)
+ENUM_SERVICE_STATUS = {
+    "service_name": NAME,
+    "display_name": Str(),
+    "status": Map(fields=SERVICE_STATUS),
+}
+ENUM_SERVICE_STATUS_PROCESS = {
+    "service_name": NAME,
+    "display_name": Str(),
+    "status": Map(fields=SERVICE_STATUS_PROCESS),
+}
+QUERY_SERVICE_CONFIG = {
+    "service_type": U32(),
+    "start_type": U32(),
+    "error_control": U32(),
+    "binary_path_name": Str(max_len=MAX_PATH_LEN),
+    "load_order_group": Str(),
+    "tag_id": U32(),
+    "dependencies": List(item=NAME, max_len=256),
+    "service_start_name": Str(),
+    "display_name": Str(),
+}
+SC_ACTION = {"type": Int(lo=0, hi=3), "delay": U32()}
+FAILURE_ACTIONS = {
+    "reset_period": U32(),
+    "reboot_msg": Str(max_len=4096, optional=True),
+    "command": Str(max_len=MAX_PATH_LEN, optional=True),
+    "actions": List(item=Map(fields=SC_ACTION), max_len=64),
+}
+CONFIG2_INFO = {  # SC_RPC_CONFIG_INFOW: exactly the member named by the info level is used
+    "description": Str(max_len=4096, optional=True),
+    "failure_actions": Map(fields=FAILURE_ACTIONS, optional=True),
+    "delayed_auto_start": Bool(optional=True),
+    "failure_actions_on_non_crash_failures": Bool(optional=True),
+    "service_sid_type": Int(lo=0, hi=3, optional=True),
+    "required_privileges": List(item=Str(max_len=64), max_len=64, optional=True),
+    "preshutdown_timeout": U32(optional=True),
+}
+HANDLE = {"handle": U32()}
+ENUM_REQUEST = {
+    "scm_handle": U32(),
+    "service_type": U32(),
+    "service_state": Int(lo=1, hi=3),
+    "resume_index": U32(optional=True, default=0),
+}
+
+
+def _api(number: int, name: str, request: dict, reply: dict | None = None, doc: str = "") -> Api:
+    """An svcctl row: every reply carries the routine's DWORD return value as ``error``
+    (a win32 error, 0 on success); the port's NTSTATUS is the RPC layer's."""
+    return Api(number, name, request, {"error": U32(), **(reply or {})}, doc)
+
+
+SVCCTL_APIS = (
+    _api(RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
+    _api(
+        RControlService,
+        "RControlService",
+        {"handle": U32(), "control": U32()},
+        {"status": Map(fields=SERVICE_STATUS)},
+        "Send a control; the reply carries the status even for 1061/1062 (MS-SCMR).",
+    ),
+    _api(RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
+    _api(RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
+    _api(
+        RQueryServiceStatus, "RQueryServiceStatus", HANDLE, {"status": Map(fields=SERVICE_STATUS)}
+    ),
+    _api(
+        RSetServiceStatus,
+        "RSetServiceStatus",
+        {"status_handle": U32(), "status": Map(fields=SERVICE_STATUS)},
+        {},
+        "From a service's dispatcher: its SERVICE_STATUS (ScmSetServiceStatus rules).",
+    ),
+    _api(RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
+    _api(
+        RNotifyBootConfigStatus,
+        "RNotifyBootConfigStatus",
+        {"machine_name": OPT_STR, "boot_acceptable": U32()},
+        {},
+        "TRUE accepts the boot (LastKnownGood); 1076 if already accepted.",
+    ),
+    _api(
+        RChangeServiceConfigW,
+        "RChangeServiceConfigW",
+        {
+            "handle": U32(),
+            "service_type": U32(),  # SERVICE_NO_CHANGE keeps the value
+            "start_type": U32(),
+            "error_control": U32(),
+            "binary_path_name": OPT_STR,
+            "load_order_group": OPT_STR,
+            "dependencies": DEPENDENCIES,
+            "service_start_name": OPT_STR,
+            "password": Bin(max_len=512, optional=True),
+            "display_name": OPT_STR,
+        },
+        {"tag_id": U32()},
+    ),
+    _api(
+        RCreateServiceW,
+        "RCreateServiceW",
+        {
+            "scm_handle": U32(),
+            "service_name": NAME,
+            "display_name": OPT_STR,
+            "desired_access": U32(),
+            "service_type": U32(),
+            "start_type": U32(),
+            "error_control": U32(),
+            "binary_path_name": Str(max_len=MAX_PATH_LEN),
+            "load_order_group": OPT_STR,
+            "dependencies": DEPENDENCIES,
+            "service_start_name": OPT_STR,
+            "password": Bin(max_len=512, optional=True),
+        },
+        {"handle": U32(), "tag_id": U32()},
+        "1073 exists, 1078 duplicate display name; event 7045.",
+    ),
+    _api(
+        REnumDependentServicesW,
+        "REnumDependentServicesW",
+        {"handle": U32(), "service_state": Int(lo=1, hi=3)},
+        {"services": List(item=Map(fields=ENUM_SERVICE_STATUS), max_len=ENUM_PAGE * 8)},
+        "Dependents in reverse start order (deepest first), as sc enumdepend prints them.",
+    ),
+    _api(
+        REnumServicesStatusW,
+        "REnumServicesStatusW",
+        ENUM_REQUEST,
+        {
+            "services": List(item=Map(fields=ENUM_SERVICE_STATUS), max_len=ENUM_PAGE),
+            "resume_index": U32(),
+            "more_data": Bool(),
+        },
+    ),
+    _api(
+        ROpenSCManagerW,
+        "ROpenSCManagerW",
+        {"machine_name": OPT_STR, "database_name": OPT_STR, "desired_access": U32()},
+        {"handle": U32()},
+        "ServicesActive only; another name → ERROR_DATABASE_DOES_NOT_EXIST 1065.",
+    ),
+    _api(
+        ROpenServiceW,
+        "ROpenServiceW",
+        {"scm_handle": U32(), "service_name": NAME, "desired_access": U32()},
+        {"handle": U32()},
+        "Case-insensitive name; 1060 if absent.",
+    ),
+    _api(
+        RQueryServiceConfigW,
+        "RQueryServiceConfigW",
+        HANDLE,
+        {"config": Map(fields=QUERY_SERVICE_CONFIG)},
+    ),
+    _api(
+        RStartServiceW,
+        "RStartServiceW",
+        {"handle": U32(), "argv": List(item=Str(max_len=4096), max_len=MAX_ARGS)},
+        {},
+        "Returns once the start control is delivered (dependencies first, waited for).",
+    ),
+    _api(
+        RGetServiceDisplayNameW,
+        "RGetServiceDisplayNameW",
+        {"scm_handle": U32(), "service_name": NAME},
+        {"display_name": Str()},
+    ),
+    _api(
+        RGetServiceKeyNameW,
+        "RGetServiceKeyNameW",
+        {"scm_handle": U32(), "display_name": Str()},
+        {"service_name": NAME},
+    ),
+    _api(
+        RChangeServiceConfig2W,
+        "RChangeServiceConfig2W",
+        {"handle": U32(), "info_level": Int(lo=1, hi=7), "info": Map(fields=CONFIG2_INFO)},
+        {},
+    ),
+    _api(
+        RQueryServiceConfig2W,
+        "RQueryServiceConfig2W",
+        {"handle": U32(), "info_level": Int(lo=1, hi=7)},
+        {"info": Map(fields=CONFIG2_INFO)},
+    ),
+    _api(
+        RQueryServiceStatusEx,
+        "RQueryServiceStatusEx",
+        {"handle": U32(), "info_level": Int(lo=0, hi=0)},
+        {"status": Map(fields=SERVICE_STATUS_PROCESS)},
+    ),
+    _api(
+        REnumServicesStatusExW,
+        "REnumServicesStatusExW",
+        {
+            **ENUM_REQUEST,
+            "info_level": Int(lo=0, hi=0),
+            "group_name": Str(optional=True),  # None: every service; "": ungrouped only
+        },
+        {
+            "services": List(item=Map(fields=ENUM_SERVICE_STATUS_PROCESS), max_len=ENUM_PAGE),
+            "resume_index": U32(),
+            "more_data": Bool(),
+        },
+    ),
+)
+
+SVCCTL_PORT = Protocol(
+    title="\\RPC Control\\ntsvcs (services.exe, MS-SCMR svcctl)",
+    max_message_length=MAX_MESSAGE_LENGTH,
+    apis=SVCCTL_APIS,
+    connect_info={},
+    doc="Every reply body carries the routine's win32 error as ``error``; the NTSTATUS is the port's.",
+)
+
+# --- the control pipe (SCM_CONTROL_PACKET / SCM_REPLY_PACKET, services.h) ----------------
+ScReadControlPacket = 0
+ScWriteReplyPacket = 1
+
+CONTROL_CONNECT_INFO = {"service_current": U32(), "pid": U32()}
+SCM_CONTROL_PACKET = {
+    "sequence": U32(),
+    "control": U32(),
+    "service_name": Str(max_len=MAX_NAME),  # "" with STOP: the dispatcher itself ends
+    "status_handle": U32(),  # hServiceStatus for RSetServiceStatus
+    "arguments": List(item=Str(max_len=4096), max_len=MAX_ARGS),
+}
+CONTROL_APIS = (
+    Api(
+        ScReadControlPacket,
+        "ScReadControlPacket",
+        {},
+        SCM_CONTROL_PACKET,
+        "Pended until the SCM has a control for this process (the dispatcher's ReadFile).",
+    ),
+    Api(
+        ScWriteReplyPacket,
+        "ScWriteReplyPacket",
+        {"sequence": U32(), "error": U32()},
+        {},
+        "The handler's answer (SCM_REPLY_PACKET.dwError) to packet ``sequence``.",
+    ),
+)
+CONTROL_PORT = Protocol(
+    title="\\RPC Control\\NtControlPipe (service control pipe)",
+    max_message_length=CONTROL_MAX_MESSAGE_LENGTH,
+    apis=CONTROL_APIS,
+    connect_info=CONTROL_CONNECT_INFO,
+    doc="One port for every NtControlPipe<N>: N travels in the connection information.",
+)
