@@ -7,6 +7,8 @@ that checks a token (the kernel, the SCM, csrss) reads the same names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 # -- well-known SIDs ----------------------------------------------------------------------
@@ -163,3 +165,240 @@ def rid_of(sid: str) -> int:
 def format_luid(luid: int) -> str:
     """As whoami prints a logon id: ``0x0:0x3e7``... high and low parts."""
     return f"0x{luid >> 32:x}:0x{luid & 0xFFFFFFFF:x}"
+
+
+# -- access checks (MS-DTYP 2.5.3.2, SeAccessCheck) -----------------------------------------
+# Standard and generic rights (winnt.h).
+DELETE: Final = 0x00010000
+READ_CONTROL: Final = 0x00020000
+WRITE_DAC: Final = 0x00040000
+WRITE_OWNER: Final = 0x00080000
+SYNCHRONIZE: Final = 0x00100000
+ACCESS_SYSTEM_SECURITY: Final = 0x01000000
+MAXIMUM_ALLOWED: Final = 0x02000000
+GENERIC_ALL: Final = 0x10000000
+GENERIC_EXECUTE: Final = 0x20000000
+GENERIC_WRITE: Final = 0x40000000
+GENERIC_READ: Final = 0x80000000
+GENERIC_MASK: Final = GENERIC_ALL | GENERIC_EXECUTE | GENERIC_WRITE | GENERIC_READ
+STATUS_SUCCESS: Final = 0x00000000
+STATUS_ACCESS_DENIED: Final = 0xC0000022
+STATUS_PRIVILEGE_NOT_HELD: Final = 0xC0000061
+
+ACCESS_ALLOWED: Final = "A"
+ACCESS_DENIED: Final = "D"
+
+
+@dataclass(frozen=True)
+class GenericMapping:
+    """GENERIC_MAPPING: what each generic right means for one object type."""
+
+    read: int
+    write: int
+    execute: int
+    all: int
+
+    def map(self, mask: int) -> int:
+        """RtlMapGenericMask: generic bits replaced by the type's specific rights."""
+        out = mask & ~GENERIC_MASK
+        for bit, rights in (
+            (GENERIC_READ, self.read),
+            (GENERIC_WRITE, self.write),
+            (GENERIC_EXECUTE, self.execute),
+            (GENERIC_ALL, self.all),
+        ):
+            if mask & bit:
+                out |= rights
+        return out
+
+
+@dataclass(frozen=True)
+class Ace:
+    type: str  # ACCESS_ALLOWED or ACCESS_DENIED
+    mask: int
+    sid: str
+
+
+@dataclass(frozen=True)
+class SecurityDescriptor:
+    """Owner, group and DACL. ``dacl`` None is a NULL DACL (everyone, everything); an empty
+    tuple grants nothing beyond the owner's implicit READ_CONTROL | WRITE_DAC."""
+
+    owner: str
+    group: str = LOCAL_SYSTEM
+    dacl: tuple[Ace, ...] | None = ()
+
+
+def token_sids(token: Mapping[str, object]) -> tuple[set[str], set[str]]:
+    """(SIDs that allow and deny, SIDs that only deny): user, groups; deny-only groups."""
+    deny_only = set(_strs(token.get("deny_only")))
+    sids = {str(token.get("sid", ""))} | set(_strs(token.get("groups")))
+    return sids - deny_only, deny_only
+
+
+def _strs(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+def access_check(
+    sd: SecurityDescriptor, token: Mapping[str, object], desired: int, mapping: GenericMapping
+) -> tuple[int, int]:
+    """SeAccessCheck: (granted mask, NTSTATUS). Deny ACEs before the allow that would grant
+    a bit win (the DACL is walked in order, as Windows does); deny-only groups match deny
+    ACEs only; the owner is implicitly granted READ_CONTROL and WRITE_DAC;
+    ACCESS_SYSTEM_SECURITY needs SeSecurityPrivilege, and SeTakeOwnershipPrivilege grants
+    WRITE_OWNER. MAXIMUM_ALLOWED asks for everything the DACL allows."""
+    privileges = set(_strs(token.get("privileges")))
+    allow_sids, deny_only = token_sids(token)
+    maximum = bool(desired & MAXIMUM_ALLOWED)
+    wanted = mapping.map(desired & ~MAXIMUM_ALLOWED)
+    granted = 0
+    if wanted & ACCESS_SYSTEM_SECURITY:
+        if "SeSecurityPrivilege" not in privileges:
+            return 0, STATUS_PRIVILEGE_NOT_HELD
+        granted |= ACCESS_SYSTEM_SECURITY
+    if "SeTakeOwnershipPrivilege" in privileges and wanted & WRITE_OWNER:
+        granted |= WRITE_OWNER
+    if sd.owner in allow_sids:
+        granted |= READ_CONTROL | WRITE_DAC
+    if sd.dacl is None:  # NULL DACL
+        every = mapping.all | READ_CONTROL | WRITE_DAC | WRITE_OWNER | DELETE | SYNCHRONIZE
+        granted |= wanted if not maximum else (wanted | every)
+        return granted, STATUS_SUCCESS
+    denied = 0
+    for ace in sd.dacl:
+        mask = mapping.map(ace.mask)
+        if ace.type == ACCESS_DENIED and ace.sid in allow_sids | deny_only:
+            denied |= mask & ~granted
+        elif ace.type == ACCESS_ALLOWED and ace.sid in allow_sids:
+            granted |= mask & ~denied
+        if not maximum and wanted & ~granted & ~denied == 0:
+            break
+    if maximum:
+        granted &= ~denied
+        if not granted or wanted & ~granted:
+            return 0, STATUS_ACCESS_DENIED
+        return granted, STATUS_SUCCESS
+    if wanted & ~granted:
+        return 0, STATUS_ACCESS_DENIED
+    return wanted, STATUS_SUCCESS
+
+
+# -- SDDL (the subset `sc sdshow` and the registry's default descriptors use) ----------------
+SDDL_SIDS: Final = {
+    "SY": LOCAL_SYSTEM,
+    "BA": BUILTIN_ADMINISTRATORS,
+    "BU": BUILTIN_USERS,
+    "BG": BUILTIN_GUESTS,
+    "AU": AUTHENTICATED_USERS,
+    "WD": EVERYONE,
+    "IU": INTERACTIVE,
+    "NU": NETWORK,
+    "SU": SERVICE,
+    "LS": LOCAL_SERVICE,
+    "NS": NETWORK_SERVICE,
+}
+SDDL_RIGHTS: Final = {
+    "GA": GENERIC_ALL,
+    "GR": GENERIC_READ,
+    "GW": GENERIC_WRITE,
+    "GX": GENERIC_EXECUTE,
+    "RC": READ_CONTROL,
+    "SD": DELETE,
+    "WD": WRITE_DAC,
+    "WO": WRITE_OWNER,
+    # The object-specific bits as SDDL names them (the directory-service letters).
+    "CC": 0x1,
+    "DC": 0x2,
+    "LC": 0x4,
+    "SW": 0x8,
+    "RP": 0x10,
+    "WP": 0x20,
+    "DT": 0x40,
+    "LO": 0x80,
+    "CR": 0x100,
+}
+
+
+class SddlError(ValueError):
+    pass
+
+
+def _sid_from_sddl(text: str) -> str:
+    if text in SDDL_SIDS:
+        return SDDL_SIDS[text]
+    if text.startswith("S-1-"):
+        return text
+    raise SddlError(f"unknown SID {text!r}")
+
+
+def _sid_to_sddl(sid: str) -> str:
+    for alias, value in SDDL_SIDS.items():
+        if value == sid:
+            return alias
+    return sid
+
+
+def _rights_from_sddl(text: str) -> int:
+    if text.lower().startswith("0x"):
+        return int(text, 16)
+    if len(text) % 2:
+        raise SddlError(f"bad rights {text!r}")
+    mask = 0
+    for i in range(0, len(text), 2):
+        try:
+            mask |= SDDL_RIGHTS[text[i : i + 2]]
+        except KeyError:
+            raise SddlError(f"unknown right {text[i : i + 2]!r}") from None
+    return mask
+
+
+def _rights_to_sddl(mask: int) -> str:
+    out, rest = "", mask
+    for name, bit in SDDL_RIGHTS.items():
+        if rest & bit == bit and bit:
+            out += name
+            rest &= ~bit
+    return out if not rest else f"0x{mask:x}"
+
+
+def parse_sddl(text: str) -> SecurityDescriptor:
+    """``O:SYG:SYD:(A;;CCLCSWRPWPDTLOCRRC;;;SY)(D;;GA;;;NU)`` (no flags, no object ACEs)."""
+    owner, group, dacl = LOCAL_SYSTEM, LOCAL_SYSTEM, None
+    rest = text.strip()
+    while rest:
+        tag, rest = rest[:2], rest[2:]
+        if tag in ("O:", "G:"):
+            end = min((rest.find(t) for t in ("G:", "D:", "S:") if t in rest), default=len(rest))
+            value, rest = rest[:end], rest[end:]
+            if tag == "O:":
+                owner = _sid_from_sddl(value)
+            else:
+                group = _sid_from_sddl(value)
+        elif tag == "D:":
+            aces = []
+            if rest.startswith("NO_ACCESS_CONTROL"):
+                rest = rest[len("NO_ACCESS_CONTROL") :]
+                dacl = None
+                continue
+            while rest.startswith("("):
+                end = rest.index(")")
+                fields = rest[1:end].split(";")
+                if len(fields) != 6 or fields[0] not in (ACCESS_ALLOWED, ACCESS_DENIED):
+                    raise SddlError(f"unsupported ACE {rest[: end + 1]!r}")
+                aces.append(Ace(fields[0], _rights_from_sddl(fields[2]), _sid_from_sddl(fields[5])))
+                rest = rest[end + 1 :]
+            dacl = tuple(aces)
+        else:
+            raise SddlError(f"unexpected {tag!r} in SDDL")
+    return SecurityDescriptor(owner, group, dacl)
+
+
+def format_sddl(sd: SecurityDescriptor) -> str:
+    head = f"O:{_sid_to_sddl(sd.owner)}G:{_sid_to_sddl(sd.group)}"
+    if sd.dacl is None:
+        return head + "D:NO_ACCESS_CONTROL"
+    aces = "".join(
+        f"({a.type};;{_rights_to_sddl(a.mask)};;;{_sid_to_sddl(a.sid)})" for a in sd.dacl
+    )
+    return f"{head}D:{aces}"

@@ -437,3 +437,16 @@ def test_a_crash_at_any_write_of_a_password_change_leaves_the_old_or_the_new_has
         old_ok = isinstance(logon(restarted, "bob", PW), dict)
         new_ok = isinstance(logon(restarted, "bob", new), dict)
         assert old_ok != new_ok, crash_at
+
+
+def test_a_deleted_users_session_keeps_its_token_but_new_logons_fail() -> None:
+    m = Lsa()
+    add(m, "bob")
+    r = logon(m, "bob", PW)
+    admin = client(ADMIN_TOKEN)
+    assert m.samsrv.SamrDeleteUser({"name": "bob"}, admin) == {}
+    data = m.lsa.LsapGetLogonSessionData({"logon_id": r["logon_id"]}, admin)
+    assert data["session"]["user"] == "bob"  # the held token's session lives on
+    assert logon(m, "bob", PW) == S.STATUS_LOGON_FAILURE
+    add(m, "bob")  # a new bob is a new SID: RIDs are never reused
+    assert logon(m, "bob", PW)["token"]["sid"] != r["token"]["sid"]
