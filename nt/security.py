@@ -284,6 +284,15 @@ def access_check(
     return wanted, STATUS_SUCCESS
 
 
+# Registry keys (winnt.h KEY_*): the mapping, and the default descriptor of HKLM's hives
+# (Administrators and SYSTEM full control, Users and Authenticated Users read).
+KEY_READ: Final = 0x20019
+KEY_WRITE: Final = 0x20006
+KEY_ALL_ACCESS: Final = 0xF003F
+KEY_MAPPING: Final = GenericMapping(
+    read=KEY_READ, write=KEY_WRITE, execute=KEY_READ, all=KEY_ALL_ACCESS
+)
+
 # -- SDDL (the subset `sc sdshow` and the registry's default descriptors use) ----------------
 SDDL_SIDS: Final = {
     "SY": LOCAL_SYSTEM,
@@ -307,6 +316,9 @@ SDDL_RIGHTS: Final = {
     "SD": DELETE,
     "WD": WRITE_DAC,
     "WO": WRITE_OWNER,
+    "KA": 0xF003F,  # KEY_ALL_ACCESS
+    "KR": 0x20019,  # KEY_READ
+    "KW": 0x20006,  # KEY_WRITE
     # The object-specific bits as SDDL names them (the directory-service letters).
     "CC": 0x1,
     "DC": 0x2,
@@ -402,3 +414,13 @@ def format_sddl(sd: SecurityDescriptor) -> str:
         f"({a.type};;{_rights_to_sddl(a.mask)};;;{_sid_to_sddl(a.sid)})" for a in sd.dacl
     )
     return f"{head}D:{aces}"
+
+
+HKLM_DEFAULT_SDDL: Final = "O:BAG:SYD:(A;;KA;;;BA)(A;;KA;;;SY)(A;;KR;;;BU)(A;;KR;;;AU)"
+
+
+def may_terminate(caller: Mapping[str, object], target: Mapping[str, object]) -> bool:
+    """PROCESS_TERMINATE on another process: the same user, or SeDebugPrivilege."""
+    if "SeDebugPrivilege" in _strs(caller.get("privileges")):
+        return True
+    return bool(caller.get("sid")) and caller.get("sid") == target.get("sid")

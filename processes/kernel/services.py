@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from nt import bugcodes
+from nt import security as sec
 from nt.regpath import HKLM, RegistryError, locate
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult
@@ -31,6 +32,11 @@ SYSTEM_IMAGES = {
 }
 RESPONSE_OK = 6
 
+# One descriptor for HKLM's keys (the model keeps no per-key security yet).
+HKLM_SECURITY = sec.parse_sddl(sec.HKLM_DEFAULT_SDDL)
+REGISTRY_WRITES = frozenset(
+    {"NtCreateKey", "NtDeleteKey", "NtSetValueKey", "NtDeleteValueKey", "CmImportRegFile"}
+)
 # Hives only SYSTEM's security process may open (reliability-security §4.2 item 3).
 LSA_ONLY_HIVES = frozenset({"SAM", "SECURITY"})
 # Key lines of .reg text that name one of them (every spelling regpath accepts for HKLM).
@@ -69,6 +75,8 @@ def _lsa_only(fn):
             self.is_lsass(client)
         ):
             return self.deny_registry(client, msg["path"], fn.__name__)
+        if fn.__name__ in REGISTRY_WRITES and not self.may_write_registry(client):
+            return self.deny_registry(client, msg["path"], fn.__name__)
         return fn(self, msg, client)
 
     wrapper.__name__ = fn.__name__
@@ -89,6 +97,12 @@ class SystemServiceHandlers:
         """The security process as the kernel created it: image lsass.exe, not attached."""
         record = self.k.ps.get(client.pid)
         return record is not None and record.image == "lsass.exe" and record.state != "attached"
+
+    @staticmethod
+    def may_write_registry(client: ClientContext) -> bool:
+        """KEY_WRITE against HKLM's descriptor: Administrators (not deny-only) and SYSTEM."""
+        _, status = sec.access_check(HKLM_SECURITY, client.token, sec.KEY_WRITE, sec.KEY_MAPPING)
+        return status == NtStatus.STATUS_SUCCESS
 
     @staticmethod
     def protected_path(path: str, export: bool = False) -> bool:
@@ -136,6 +150,20 @@ class SystemServiceHandlers:
     @_status
     def NtTerminateProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         pid = msg["pid"] or client.pid
+        target = self.k.ps.get(pid)
+        if (
+            pid != client.pid
+            and target is not None
+            and not sec.may_terminate(client.token, target.token)
+        ):
+            self.k.log.warning(
+                "ps.access_denied",
+                child_pid=pid,
+                caller_pid=client.pid,
+                caller_image=client.image,
+                status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            return NtStatus.STATUS_ACCESS_DENIED
         return self.k.terminate(pid, msg["exit_status"], by=client.pid)
 
     @_status
@@ -355,6 +383,8 @@ class SystemServiceHandlers:
     @_status
     def CmImportRegFile(self, msg: dict, client: ClientContext) -> HandlerResult:
         if _LSA_ONLY_REG_KEY.search(msg["text"]) and not self.is_lsass(client):
+            return self.deny_registry(client, "<import>", "CmImportRegFile")
+        if not self.may_write_registry(client):
             return self.deny_registry(client, "<import>", "CmImportRegFile")
         return self.k.cm.import_text(msg["text"])
 
