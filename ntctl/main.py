@@ -1,5 +1,8 @@
 """ntctl: the user's tool for the running machine (ps, kill, logs, analyze, reg, obj, csr).
 
+``ntctl --as USER VERB ...`` runs VERB with USER's token (authenticated by lsass; the
+password from a prompt, or the first line of stdin when it is not a terminal).
+
 Every view has a ``--json`` twin built from the same record. A failure prints what went
 wrong (with the NTSTATUS name) and how to fix it, and exits non-zero.
 """
@@ -412,7 +415,9 @@ def _users(root: Path, fn, *args, **kw):  # noqa: ANN001, ANN202 - a thin regist
     with machine(root) as m:
         try:
             return fn(m, *args, **kw)
-        except (users.UsersError, NtError, PortError) as exc:
+        except users.UsersError as exc:
+            fail(str(exc))
+        except (NtError, PortError) as exc:
             nt_failure(exc)
 
 
@@ -520,6 +525,23 @@ def whoami(
 
 
 def main() -> None:
+    users.wait_for_gate()
+    argv = sys.argv[1:]
+    if "--as" in argv:  # runas: before Typer, so every verb takes it
+        i = argv.index("--as")
+        if i + 1 >= len(argv):
+            err.print("[red]ntctl: --as needs a user name[/]")
+            sys.exit(2)
+        name, rest = argv[i + 1], argv[:i] + argv[i + 2 :]
+        root = Path(rest[rest.index("--root") + 1]) if "--root" in rest[:-1] else DEFAULT_ROOT
+        try:
+            password = users.read_password(
+                not sys.stdin.isatty(), f"Enter the password for {name}: "
+            )
+            sys.exit(users.run_as(root, name, password, rest))
+        except (users.UsersError, MachineError, PortError) as exc:
+            err.print(f"[red]ntctl: {exc}[/]")
+            sys.exit(1)
     try:
         app()
     except MachineError as exc:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import getpass
 import os
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from nt import security as sec
 from nt.status import NtStatus, hexstatus, status_name
@@ -136,6 +138,52 @@ def logon_test(m: Machine, name: str, password: bytes) -> dict:
     if r.ok:
         result.update(r.body)
     return result
+
+
+AS_GATE = "NTMODEL_AS_GATE"  # the fd a --as child reads its go byte from
+
+
+def run_as(root: Path, name: str, password: bytes, argv: list[str]) -> int:
+    """``ntctl --as NAME VERB...``: runas. This process authenticates NAME through lsass and
+    has the token made the primary token of a child ntctl (CreateProcessAsUser), which
+    runs VERB once it has attached with it. The logon session lasts as long as the child."""
+    gate_r, gate_w = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ntctl", *argv],
+        pass_fds=(gate_r,),
+        env=dict(os.environ, **{AS_GATE: str(gate_r)}),
+    )
+    os.close(gate_r)
+    try:
+        with Machine(root) as m:
+            conn = lsa.LsaConnectUntrusted(m.lpc)
+            try:
+                r = lsa.LsaLogonUser(
+                    conn, name, password, sec.Network, origin="ntctl --as", assign_pid=child.pid
+                )
+                if not r.ok:
+                    raise UsersError(f"--as {name}", r.status)
+                os.write(gate_w, b"R")
+                return child.wait()
+            finally:
+                conn.close()
+    finally:
+        os.close(gate_w)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def wait_for_gate() -> None:
+    """In a --as child: nothing runs (nor attaches) before the parent says the token is
+    in place; a closed pipe means the logon failed."""
+    fd = os.environ.pop(AS_GATE, None)
+    if fd is None:
+        return
+    go = os.read(int(fd), 1)
+    os.close(int(fd))
+    if go != b"R":
+        sys.exit(1)
 
 
 def whoami(m: Machine) -> dict:

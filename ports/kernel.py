@@ -283,6 +283,14 @@ SYSTEM_SERVICES = Protocol(
             {"text": Str()},
             "Model extension: export a key as .reg text.",
         ),
+        (
+            "NtCreateToken",
+            {"pid": U32(), "token": Dict(value=Value(max_len=256), max_len=16)},
+            {},
+            "lsass only (SeCreateTokenPrivilege): a logon's token becomes the primary token of "
+            "`pid`, a process not yet in the table (it takes it when it attaches): "
+            "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
+        ),
     ),
 )
 

@@ -127,10 +127,12 @@ LSA_APIS = (
             "password": PASSWORD,
             "source": Str(max_len=8, optional=True, default="User32  "),
             "session": U32(optional=True, default=0),
+            "assign_pid": U32(optional=True, default=0),
         },
         {"logon_id": U64(), "token": TOKEN, "profile": PROFILE},
         "Authenticate; a new logon session and its token. Bad user or password: "
-        "STATUS_LOGON_FAILURE alone.",
+        "STATUS_LOGON_FAILURE alone. `assign_pid`: a child of the caller, not yet attached, "
+        "that gets the token as its primary token (CreateProcessAsUser; ntctl --as).",
     ),
     Api(
         LSASS_REQUEST_LOOKUP_AUTHENTICATION_PACKAGE,
@@ -192,6 +194,7 @@ LSA_AUTH_PORT = Protocol(
         (S.STATUS_INSUFFICIENT_RESOURCES, "too many verifies queued past their deadline"),
         (S.STATUS_NO_SUCH_LOGON_SESSION, "no logon session with that id"),
         (S.STATUS_INVALID_PARAMETER, "a logon type lsass does not serve"),
+        (S.STATUS_ACCESS_DENIED, "`assign_pid` is not a child of the caller"),
     ),
 )
 
@@ -222,9 +225,11 @@ def LsaLogonUser(
     domain: str = "",
     origin: str = "",
     session: int = 0,
+    assign_pid: int = 0,
     timeout: float | None = 30.0,
 ) -> Reply:
     body = {
+        "assign_pid": assign_pid,
         "origin": origin,
         "logon_type": logon_type,
         "auth_package": auth_package,

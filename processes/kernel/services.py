@@ -87,6 +87,8 @@ class SystemServiceHandlers:
     def __init__(self, kernel: Any) -> None:
         self.k = kernel
         self._waits = itertools.count(1)
+        # Tokens lsass made for processes that have not attached yet (ntctl --as).
+        self.pending_tokens: dict[int, dict] = {}
 
     def table(self) -> dict[int, Handler]:
         names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
@@ -398,9 +400,33 @@ class SystemServiceHandlers:
     def KdAttachProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         record = self.k.ps.get(client.pid)
         if record is None or record.state == "exited":
-            self.k.ps.attach(client.pid, msg["image"], msg["session"])
-            self.k.log.info("proc.attach", child_pid=client.pid, child_image=msg["image"])
+            record = self.k.ps.attach(client.pid, msg["image"], msg["session"])
+            token = self.pending_tokens.pop(client.pid, None)
+            if token is not None:
+                record.token = token
+            self.k.log.info(
+                "proc.attach",
+                child_pid=client.pid,
+                child_image=msg["image"],
+                user=record.token.get("user", ""),
+            )
         return {"kernel_pid": self.k.pid}
+
+    # -- tokens -------------------------------------------------------------------
+    @_status
+    def NtCreateToken(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """Only lsass mints tokens; a process already running keeps the one it has."""
+        if not self.is_lsass(client) or "SeCreateTokenPrivilege" not in client.token.get(
+            "privileges", []
+        ):
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if self.k.ps.get(msg["pid"]) is not None:
+            return NtStatus.STATUS_ACCESS_DENIED
+        if len(self.pending_tokens) >= 64:
+            self.pending_tokens.pop(next(iter(self.pending_tokens)))
+        self.pending_tokens[msg["pid"]] = msg["token"]
+        self.k.log.info("se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user"))
+        return {}
 
 
 def critical_params(profile: str, pid: int, image: str, external: bool) -> bugcodes.BugcheckParams:

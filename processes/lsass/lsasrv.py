@@ -39,12 +39,16 @@ class LsaServer:
         *,
         computer_name: str = "NTMODEL",
         on_deregister: Callable[[ClientContext], None] | None = None,
+        assign_token: Callable[[int, dict], int] | None = None,
+        parent_of: Callable[[int], int | None] | None = None,
     ) -> None:
         self.sam, self.msv, self.log = sam, msv, log
         self.computer_name = computer_name
         self.sessions = LogonSessions()
         self.policy_notify: dict[int, set[int]] = {}
         self._on_deregister = on_deregister
+        self._assign_token = assign_token
+        self._parent_of = parent_of or unix_parent
         self.stall = 0.0  # fault injection (lsass.exe:stall_logon=SECONDS): a call in flight
 
     def handlers(self) -> dict[int, Handler]:
@@ -121,6 +125,10 @@ class LsaServer:
             return NtStatus.STATUS_INVALID_PARAMETER
         if logon_type != sec.Network and not client.state.get("trusted"):
             return NtStatus.STATUS_NOT_LOGON_PROCESS
+        if msg["assign_pid"] and (
+            self._assign_token is None or self._parent_of(msg["assign_pid"]) != client.pid
+        ):
+            return NtStatus.STATUS_ACCESS_DENIED
         if self.stall:
             self.log.info("fault.stall_logon", seconds=self.stall, caller_pid=client.pid)
             time.sleep(self.stall)
@@ -177,6 +185,11 @@ class LsaServer:
             logon_id=session.logon_id,
             rehashed=outcome.rehashed,
         )
+        if msg["assign_pid"] and self._assign_token is not None:
+            status = self._assign_token(msg["assign_pid"], token)
+            if status != NtStatus.STATUS_SUCCESS:
+                self.sessions.remove(session.logon_id)  # the token went nowhere
+                return status
         profile = {
             "logon_count": user.logon_count,
             "bad_password_count": user.bad_password_count,
@@ -231,6 +244,15 @@ class LsaServer:
             self.log, 4738, subject, user.name, self.computer_name, self.sam.sid_of(user.rid)
         )
         return Reply(NtStatus.STATUS_SUCCESS, {"protocol_status": 0})
+
+
+def unix_parent(pid: int) -> int | None:
+    """The Unix parent of ``pid`` (field 4 of /proc/<pid>/stat), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _iso(seconds: float) -> str:

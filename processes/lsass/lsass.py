@@ -60,6 +60,19 @@ def hash_parameters(nt: SystemServices) -> HashParameters:
     )
 
 
+def token_assigner(nt: SystemServices):  # noqa: ANN201
+    """NtCreateToken for a caller's child (CreateProcessAsUser's token, ntctl --as)."""
+
+    def assign(pid: int, token: dict) -> int:
+        try:
+            nt.call("NtCreateToken", pid=pid, token=token)
+        except NtError as exc:
+            return exc.status
+        return 0
+
+    return assign
+
+
 def main(proc: Process) -> int:
     if proc.fault("exit_at_start"):
         return int(proc.fault("exit_at_start") or "1", 0)
@@ -83,7 +96,7 @@ def main(proc: Process) -> int:
         max_verifies=msv.max_verifies,
     )
     computer = str(value_or(nt, COMPUTER_NAME_KEY, "ComputerName", "NTMODEL"))
-    server = LsaServer(sam, msv, proc.log, computer_name=computer)
+    server = LsaServer(sam, msv, proc.log, computer_name=computer, assign_token=token_assigner(nt))
     server.stall = float(proc.fault("stall_logon") or 0)
     start_authentication_port(proc, server)
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))

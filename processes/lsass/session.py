@@ -76,6 +76,10 @@ class LogonSessions:
         with self._lock:
             return self.sessions.get(logon_id)
 
+    def remove(self, logon_id: int) -> None:
+        with self._lock:
+            self.sessions.pop(logon_id, None)
+
     def ids(self) -> list[int]:
         with self._lock:
             return sorted(self.sessions)

@@ -125,8 +125,10 @@ def run_client(m: Machine, script: str, *args: str, timeout: float = 60) -> dict
 
 
 def ntctl_pw(m: Machine, password: str, *args: str, check: bool = True):
+    """ntctl with the password on stdin (``--as`` reads it there when stdin is no tty)."""
+    flag = [] if "--as" in args else ["--password-stdin"]
     r = subprocess.run(
-        [sys.executable, "-m", "ntctl", *args, "--password-stdin", "--root", str(m.root)],
+        [sys.executable, "-m", "ntctl", *args, *flag, "--root", str(m.root)],
         cwd=REPO,
         env=m.env,
         input=password + "\n",
@@ -243,6 +245,19 @@ def test_only_lsass_reads_the_sam_and_security_hives(lsa_machine: Machine) -> No
     )
     assert out["system"] == 0
     assert m.events(event="cm.access_denied", image="System")
+
+
+def test_as_runs_a_verb_with_the_users_token_and_the_doors_close(lsa_machine: Machine) -> None:
+    m = lsa_machine
+    assert ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "whoami").stdout.strip() == "ntmodel\\bob"
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "reg", "add", "HKLM\\SOFTWARE\\X", check=False)
+    assert r.returncode == 1 and "STATUS_ACCESS_DENIED" in r.stderr
+    lsass = str(m.pid_of("lsass.exe", 0))
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "kill", lsass, check=False)
+    assert r.returncode == 1 and "STATUS_ACCESS_DENIED" in r.stderr
+    r = ntctl_pw(m, "wrong", "--as", "bob", "whoami", check=False)
+    assert r.returncode == 1 and "STATUS_LOGON_FAILURE" in r.stderr
+    assert m.pid_of("lsass.exe", 0) == int(lsass)
 
 
 def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None:

@@ -38,6 +38,7 @@ def logon(m: Lsa, name: str, pw: bytes, logon_type: int = sec.Network, token: di
         "password": pw,
         "source": "User32  ",
         "session": 0,
+        "assign_pid": 0,
     }
     return m.lsa.LsapLogonUser(body, c)
 
@@ -315,7 +316,7 @@ def test_an_untrusted_caller_gets_network_logons_only() -> None:
     c = client(ADMIN_TOKEN)
     m.lsa.accept(c)
     body = {"origin": "", "logon_type": sec.Interactive, "auth_package": 0, "domain": ""}
-    body.update(user="bob", password=PW, source="User32  ", session=0)
+    body.update(user="bob", password=PW, source="User32  ", session=0, assign_pid=0)
     assert m.lsa.LsapLogonUser(body, c) == S.STATUS_NOT_LOGON_PROCESS
     body["logon_type"] = sec.Network
     assert isinstance(m.lsa.LsapLogonUser(body, c), dict)
@@ -450,3 +451,19 @@ def test_a_deleted_users_session_keeps_its_token_but_new_logons_fail() -> None:
     assert logon(m, "bob", PW) == S.STATUS_LOGON_FAILURE
     add(m, "bob")  # a new bob is a new SID: RIDs are never reused
     assert logon(m, "bob", PW)["token"]["sid"] != r["token"]["sid"]
+
+
+def test_a_token_goes_only_to_a_child_of_the_caller() -> None:
+    m = Lsa()
+    add(m, "bob")
+    assigned: list[tuple[int, dict]] = []
+    m.lsa._assign_token = lambda pid, token: assigned.append((pid, token)) or 0
+    m.lsa._parent_of = {777: 4242, 778: 1}.get  # client() is pid 4242
+    c = client(SYSTEM_TOKEN)
+    m.lsa.accept(c)
+    body = {"origin": "", "logon_type": sec.Network, "auth_package": 0, "domain": ""}
+    body.update(user="bob", password=PW, source="User32  ", session=0, assign_pid=778)
+    assert m.lsa.LsapLogonUser(body, c) == S.STATUS_ACCESS_DENIED
+    body["assign_pid"] = 777
+    r = m.lsa.LsapLogonUser(body, c)
+    assert assigned == [(777, r["token"])]
