@@ -140,13 +140,12 @@ def logon_test(m: Machine, name: str, password: bytes) -> dict:
     return result
 
 
-AS_GATE = "NTMODEL_AS_GATE"  # the fd a --as child reads its go byte from
-
-
 def run_as(root: Path, name: str, password: bytes, argv: list[str]) -> int:
     """``ntctl --as NAME VERB...``: runas. This process authenticates NAME through lsass and
     has the token made the primary token of a child ntctl (CreateProcessAsUser), which
     runs VERB once it has attached with it. The logon session lasts as long as the child."""
+    from ntctl.userverbs import AS_GATE
+
     gate_r, gate_w = os.pipe()
     child = subprocess.Popen(
         [sys.executable, "-m", "ntctl", *argv],
@@ -172,18 +171,6 @@ def run_as(root: Path, name: str, password: bytes, argv: list[str]) -> int:
         if child.poll() is None:
             child.kill()
             child.wait()
-
-
-def wait_for_gate() -> None:
-    """In a --as child: nothing runs (nor attaches) before the parent says the token is
-    in place; a closed pipe means the logon failed."""
-    fd = os.environ.pop(AS_GATE, None)
-    if fd is None:
-        return
-    go = os.read(int(fd), 1)
-    os.close(int(fd))
-    if go != b"R":
-        sys.exit(1)
 
 
 def whoami(m: Machine) -> dict:

@@ -3,7 +3,9 @@
     csr_rtt         CSR API round trip through csrss's ApiPort vs a bare DEALER->ROUTER echo
     csr_throughput  ApiPort msg/s, 16 clients x 8 in flight, vs zmq.proxy + one worker thread
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
-    boot            ntctl boot --detach -> winlogon registered; USS of every process
+    boot            ./run.sh --detach -> winlogon registered (with the split); USS
+    cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
+    top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     lsa_logon       LsaLogonUser (right password, unknown user, locked) vs one argon2id verify
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
@@ -26,12 +28,14 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
     bench_hive_kill,
     bench_lsa,
     bench_svcorder,
+    bench_top,
 )
 from tests.bench.common import (
     Figure,
@@ -161,6 +165,8 @@ BENCHMARKS = {
     "csr_throughput": (bench_csr_throughput.add_arguments, bench_csr_throughput.run),
     "detection": (bench_detection.add_arguments, bench_detection.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
+    "cli": (bench_cli.add_arguments, bench_cli.run),
+    "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     bench_lsa.NAME: (bench_lsa.add_arguments, bench_lsa.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
