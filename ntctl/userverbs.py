@@ -83,12 +83,12 @@ def user_passwd(name: str, root: Path, password_stdin: bool, as_json: bool) -> N
 
 
 def _flag_verb(verb: str, past: str, **change: object) -> None:
-    @user_app.verb(verb, Arg("name"), ROOT, JSON)
     def command(name: str, root: Path, as_json: bool) -> None:
         _call(root, "user_set", name, **change)
         emit({"name": name, verb: True}) if as_json else print(f"User {name}: {past}.")
 
     command.__doc__ = f"net user NAME: {verb} the account."
+    user_app.verb(verb, Arg("name"), ROOT, JSON)(command)
 
 
 _flag_verb("enable", "enabled", enabled=1)
