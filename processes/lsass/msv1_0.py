@@ -97,7 +97,18 @@ class Msv1_0:
         self.max_verifies = max_verifies
         self.verifies = 0  # argon2 computations done (tests: a locked account costs none)
         # The dummy hash an unknown user is checked against: same parameters, same cost.
+        # Made off the start-up path (lsass is ready sooner); the first unknown user waits.
+        self._dummy = ""
+        self._dummy_ready = threading.Event()
+        threading.Thread(target=self._make_dummy, name="msv-dummy", daemon=True).start()
+
+    def _make_dummy(self) -> None:
         self._dummy = self.hasher.hash(b"\x01dummy-password-never-matches")
+        self._dummy_ready.set()
+
+    def dummy(self) -> str:
+        self._dummy_ready.wait()
+        return self._dummy
 
     # -- hashing, bounded ---------------------------------------------------------------
     @contextmanager
@@ -132,7 +143,7 @@ class Msv1_0:
         sam = self.sam
         user = sam.lookup(name)
         if user is None:
-            self._verify(self._dummy, password)
+            self._verify(self.dummy(), password)
             return Outcome(NtStatus.STATUS_LOGON_FAILURE, NtStatus.STATUS_NO_SUCH_USER)
         if self._check_lock(user):
             return Outcome(NtStatus.STATUS_ACCOUNT_LOCKED_OUT, 0, user)
@@ -140,7 +151,7 @@ class Msv1_0:
         if phc:
             good = self._verify(phc, password)
         else:  # ACB_PWNOTREQ and no password set: only the empty password matches
-            self._verify(self._dummy, password)
+            self._verify(self.dummy(), password)
             good = password == b""
         if not good:
             return self._failure(user)
