@@ -17,7 +17,7 @@ from nt import bugcodes
 from nt import security as sec
 from nt.regpath import HKLM, RegistryError, locate
 from nt.status import NtStatus
-from ports.contract import PENDING, ClientContext, Handler, HandlerResult
+from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
 from processes.kernel.ob import ObError
 
@@ -71,9 +71,8 @@ def _lsa_only(fn):
     caller, whoever it says it is (the check reads the kernel's process record)."""
 
     def wrapper(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if self.protected_path(msg["path"], export=fn.__name__ == "CmExportKey") and not (
-            self.is_lsass(client)
-        ):
+        export = fn.__name__ in ("CmExportKey", "CmExportBegin")
+        if self.protected_path(msg["path"], export=export) and not (self.is_lsass(client)):
             return self.deny_registry(client, msg["path"], fn.__name__)
         if fn.__name__ in REGISTRY_WRITES and not self.may_write_registry(client):
             return self.deny_registry(client, msg["path"], fn.__name__)
@@ -394,6 +393,48 @@ class SystemServiceHandlers:
     @_lsa_only
     def CmExportKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"text": self.k.cm.export(msg["path"])}
+
+    @_status
+    def CmImportBegin(self, msg: dict, client: ClientContext) -> Any:
+        if not self.may_write_registry(client):
+            return self.deny_registry(client, "<import>", "CmImportBegin")
+        return {"handle": self.k.cm.import_begin(client.state)}
+
+    @_status
+    def CmImportOps(self, msg: dict, client: ClientContext) -> Any:
+        return {"staged": self.k.cm.import_stage(client.state, msg["handle"], msg["ops"])}
+
+    @_status
+    def CmImportCommit(self, msg: dict, client: ClientContext) -> Any:
+        """A refused import says which operation and why (the caller maps it to a line)."""
+        staged = client.state.get("cm_imports", {}).get(msg["handle"])
+        if (
+            staged is not None
+            and not self.is_lsass(client)
+            and any(self.protected_path(op.path) for op in staged.ops)
+        ):
+            client.state["cm_imports"].pop(msg["handle"], None)
+            return self.deny_registry(client, "<import>", "CmImportCommit")
+        try:
+            return self.k.cm.import_commit(client.state, msg["handle"])
+        except RegistryError as exc:
+            return Reply(int(exc.status), {"message": exc.message[:2000]})
+
+    @_status
+    def CmImportAbort(self, msg: dict, client: ClientContext) -> Any:
+        self.k.cm.import_abort(client.state, msg["handle"])
+        return {}
+
+    @_status
+    @_lsa_only
+    def CmExportBegin(self, msg: dict, client: ClientContext) -> Any:
+        handle, keys = self.k.cm.export_begin(client.state, msg["path"])
+        return {"handle": handle, "keys": keys}
+
+    @_status
+    def CmExportRead(self, msg: dict, client: ClientContext) -> Any:
+        records, done = self.k.cm.export_read(client.state, msg["handle"])
+        return {"records": records, "done": done}
 
     # -- attach -----------------------------------------------------------------
     @_status

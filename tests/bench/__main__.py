@@ -8,6 +8,7 @@
     top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     lsa_logon       LsaLogonUser (right password, unknown user, locked) vs one argon2id verify
+    reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
@@ -34,6 +35,7 @@ from tests.bench import (
     bench_detection,
     bench_hive_kill,
     bench_lsa,
+    bench_reg,
     bench_svcorder,
     bench_top,
 )
@@ -169,6 +171,7 @@ BENCHMARKS = {
     "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     bench_lsa.NAME: (bench_lsa.add_arguments, bench_lsa.run),
+    bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
 }
 
