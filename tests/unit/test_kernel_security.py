@@ -110,3 +110,20 @@ def test_terminating_another_users_process_needs_sedebugprivilege() -> None:
     k.ps.table[16] = Rec(16, "x.exe", "running", USER)  # same user: allowed
     assert h.NtTerminateProcess({"pid": 16, "exit_status": 1}, ctx(k, 13)) == S.STATUS_SUCCESS
     assert k.terminated == [14, 16]
+
+
+def test_staged_imports_and_chunked_exports_keep_the_rules() -> None:
+    from nt.regfile import SetKey
+
+    k, h = setup()
+    assert h.CmExportBegin({"path": r"HKLM\SAM\SAM"}, ctx(k, 12)) == S.STATUS_ACCESS_DENIED
+    assert h.CmExportBegin({"path": "HKLM"}, ctx(k, 12)) == S.STATUS_ACCESS_DENIED
+    assert h.CmImportBegin({}, ctx(k, 13)) == S.STATUS_ACCESS_DENIED  # a plain user
+
+    class Staged:
+        ops = [SetKey(r"HKEY_LOCAL_MACHINE\SOFTWARE\A"), SetKey(r"HKEY_LOCAL_MACHINE\SAM\SAM\B")]
+
+    c = ctx(k, 12)
+    c.state["cm_imports"] = {7: Staged()}
+    assert h.CmImportCommit({"handle": 7}, c) == S.STATUS_ACCESS_DENIED
+    assert c.state["cm_imports"] == {}  # the staged import is dropped
