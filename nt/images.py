@@ -18,6 +18,7 @@ KNOWN_IMAGES: dict[str, str] = {
     "svchost.exe": "svchost",
     "spoolsv.exe": "spoolsv",
     "trustedinstaller.exe": "trustedinstaller",
+    "lsass.exe": "lsass",
 }
 
 SYSTEM_ROOT = "C:\\Windows"

@@ -1,5 +1,8 @@
 """ntctl: the user's tool for the running machine (ps, kill, logs, analyze, reg, obj, csr).
 
+``ntctl --as USER VERB ...`` runs VERB with USER's token (authenticated by lsass; the
+password from a prompt, or the first line of stdin when it is not a terminal).
+
 Every view has a ``--json`` twin built from the same record. A failure prints what went
 wrong (with the NTSTATUS name) and how to fix it, and exits non-zero (2 for usage).
 
@@ -51,6 +54,8 @@ from ntctl.verbkit import (
         metavar="FILE",
         help="a Windows SYSTEM hive (LOG1/LOG2 beside it) as a fresh root's SYSTEM",
     ),
+    Opt("--setup-user", metavar="NAME", help="first administrator account to create"),
+    Opt("--password-stdin", flag=True, help="its password: the first line of stdin"),
 )
 def boot(
     root: Path,
@@ -60,14 +65,25 @@ def boot(
     detach: bool,
     verbose: bool,
     system_hive: Path | None,
+    setup_user: str | None,
+    password_stdin: bool,
 ) -> int:
     """Boot the machine (what ./run.sh runs)."""
+    from ntctl import setup
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
+    root = root.resolve()
     hive = None if system_hive is None else system_hive.resolve()
-    return do_boot(root.resolve(), boot_options, profile, regs, detach, verbose, hive)
+    account = None
+    if setup_user:
+        from ntctl.users import read_password
+
+        account = setup.FirstAccount(setup_user, read_password(password_stdin, confirm=True))
+    elif not detach and sys.stdin.isatty() and setup.first_boot(root):
+        account = setup.prompt_first_account()
+    return do_boot(root, boot_options, profile, regs, detach, verbose, hive, account)
 
 
 @app.verb("shutdown", ROOT, Opt("-r", "--reboot", flag=True, help="restart after"))
@@ -483,13 +499,19 @@ def _api_number(text: str) -> int | None:
     return number if 0 <= number <= 0xFFFFFFFF else None
 
 
-from ntctl import scverbs, viewverbs  # noqa: E402, F401  (registers sc; blame, critical-chain, plot, top)
+# Registered by import: sc; user, accounts, logon-test, whoami, --as; blame, critical-chain,
+# plot, top.
+from ntctl import scverbs, userverbs, viewverbs  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: dispatch, then exit with the verb's code."""
+    argv = sys.argv[1:] if argv is None else argv
+    userverbs.wait_for_gate()  # a --as child: not before its token is in place
     try:
-        code = app.dispatch(sys.argv[1:] if argv is None else argv, "ntctl")
+        code = userverbs.run_as_or_dispatch(argv) if "--as" in argv else None
+        if code is None:
+            code = app.dispatch(argv, "ntctl")
     except MachineError as exc:
         from ntctl.cli import Exit
 

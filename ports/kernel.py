@@ -351,6 +351,14 @@ SYSTEM_SERVICES = Protocol(
             "Model extension: the next chunk of the snapshot, msgpack [[path, [[name, type, "
             "data bytes], ...]], ...] in export order (nt/regwire.py).",
         ),
+        (
+            "NtCreateToken",
+            {"pid": U32(), "token": Dict(value=Value(max_len=256), max_len=16)},
+            {},
+            "lsass only (SeCreateTokenPrivilege): a logon's token becomes the primary token of "
+            "`pid`, a process not yet in the table (it takes it when it attaches): "
+            "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
+        ),
     ),
 )
 

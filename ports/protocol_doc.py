@@ -22,7 +22,9 @@ from ports import (
     eventlog,
     events,
     kernel,
+    lsa,
     protocol_guide,
+    samr,
     sb,
     sm,
     spoolss,
@@ -401,6 +403,8 @@ def ports_section() -> list[str]:
         ("9.8", eventlog.EVENTLOG_PORT_NAME, eventlog.EVENTLOG_PORT),
         ("9.9", epmap.EPMAP_PORT_NAME, epmap.EPMAP_PORT),
         ("9.10", spoolss.SPOOLSS_PORT_NAME, spoolss.SPOOLSS_PORT),
+        ("9.11", lsa.LSA_PORT_NAME, lsa.LSA_AUTH_PORT),
+        ("9.12", samr.SAMR_PORT_NAME, samr.SAMR_PORT),
     ):
         lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
         lines += _table(columns, _api_rows(protocol.apis))

@@ -1,7 +1,7 @@
 """wininit.exe, first duties (Vista+, nt-spec §1.10): connect to csrss, become critical,
-create WinSta0 with its Winlogon and Default desktops, start services.exe (which marks
-itself critical), watch lsass (its death restarts the machine: critproc.py), then wait
-for shutdown. lsass.exe and lsm.exe start beside services.exe.
+create WinSta0 with its Winlogon and Default desktops, start lsass.exe and services.exe
+(which marks itself critical), watch lsass (its death restarts the machine: critproc.py),
+then wait for shutdown. lsm.exe starts beside them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import threading
 
 from nt import csrclient
 from nt.bootstrap import Process
+from nt.images import SYSTEM32
 from nt.syscalls import NtError
 from ports.client import PortError
 from processes.wininit.critproc import watch_lsass
@@ -25,11 +26,24 @@ def main(proc: Process) -> int:
         return int(proc.fault("exit_before_critical"), 0)
     proc.set_critical()
     create_window_station(proc)
+    start_lsass(proc)
     watch_lsass(proc)
     start_services(proc, csr)
     proc.log.info("wininit.ready", state="waiting for shutdown")
     threading.Event().wait()
     return 0
+
+
+def start_lsass(proc: Process) -> None:
+    """CreateProcess of lsass.exe (not critical: its death restarts the machine)."""
+    image = SYSTEM32 + "\\lsass.exe"
+    try:
+        pid = proc.nt.create_process(image, image, proc.environment, proc.session)
+        proc.nt.resume(pid)
+    except NtError as exc:
+        proc.log.error("wininit.lsass_failed", status=exc.status)
+        return
+    proc.log.info("wininit.lsass", child_pid=pid)
 
 
 def create_window_station(proc: Process) -> None:

@@ -15,8 +15,10 @@ import threading
 from nt import csrclient
 from nt.bootstrap import Process
 from ports.client import PortError
+from ports.lsa import LSA_RPC_SERVER_ACTIVE
 
 DESKTOPS = ("Default", "Winlogon", "Screen-saver")
+LSA_WAIT_MS = 60_000
 
 
 def main(proc: Process) -> int:
@@ -34,8 +36,19 @@ def main(proc: Process) -> int:
         return reply.status
     proc.log.info("winlogon.registered", csrss_port=csr.conn.port)
     proc.log.info("winlogon.winsta", window_station="WinSta0", desktops=list(DESKTOPS))
+    wait_for_lsa(proc)
     wait_for_sas(proc)
     return 0
+
+
+def wait_for_lsa(proc: Process) -> None:
+    """WaitForLsass: open (or create) LSA_RPC_SERVER_ACTIVE and wait until lsass sets it
+    (nt-spec §1.4 step 8). Windows waits for ever; the model gives up after
+    LSA_WAIT_MS and logs it, so a machine without lsass still reaches the SAS."""
+    proc.nt.create_event(LSA_RPC_SERVER_ACTIVE)
+    status = proc.nt.wait_event(LSA_RPC_SERVER_ACTIVE, LSA_WAIT_MS)
+    if status != 0:
+        proc.log.warning("winlogon.lsa_wait_timeout", status=status, timeout_ms=LSA_WAIT_MS)
 
 
 def wait_for_sas(proc: Process) -> None:

@@ -16,7 +16,9 @@ from ports import (
     epmap,
     eventlog,
     kernel,
+    lsa,
     protocol_doc,
+    samr,
     sb,
     sm,
     spoolss,
@@ -124,6 +126,14 @@ SERVERS = {
         ],
     ),
     sm.SM_API_PORT.title: (sm.SM_API_PORT, ["processes/smss/smloop.py"]),
+    lsa.LSA_AUTH_PORT.title: (
+        lsa.LSA_AUTH_PORT,
+        ["processes/lsass/lsasrv.py", "processes/lsass/msv1_0.py"],
+    ),
+    samr.SAMR_PORT.title: (
+        samr.SAMR_PORT,
+        ["processes/lsass/samsrv.py", "processes/lsass/sam.py"],
+    ),
     sb.SB_API_PORT.title: (sb.SB_API_PORT, ["processes/csrss/session.py"]),
     csr.API_PORT.title: (
         csr.API_PORT,
