@@ -75,7 +75,7 @@ def wait_for_lsa(proc: Process) -> None:
         )
         return
     proc.nt.create_event(LSA_RPC_SERVER_ACTIVE)  # open-if: whoever comes first creates it
-    proc.log.info("scm.wait_lsa", event=LSA_RPC_SERVER_ACTIVE)
+    proc.log.info("scm.wait_lsa", event_name=LSA_RPC_SERVER_ACTIVE)
     proc.nt.wait_event(LSA_RPC_SERVER_ACTIVE)
 
 
