@@ -3,6 +3,7 @@
     csr_rtt         CSR API round trip through csrss's ApiPort vs a bare DEALER->ROUTER echo
     csr_throughput  ApiPort msg/s, 16 clients x 8 in flight, vs zmq.proxy + one worker thread
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
+    fault_windows   the windows of issue 6: kill -> bugcheck and kill -> last gone in each
     boot            ./run.sh --detach -> winlogon registered (with the split); USS
     cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
     top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
@@ -31,6 +32,7 @@ from tests.bench import (
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
+    bench_fault_windows,
     bench_hive_kill,
     bench_svcorder,
     bench_top,
@@ -162,6 +164,7 @@ BENCHMARKS = {
     "csr_rtt": (bench_csr_rtt.add_arguments, bench_csr_rtt.run),
     "csr_throughput": (bench_csr_throughput.add_arguments, bench_csr_throughput.run),
     "detection": (bench_detection.add_arguments, bench_detection.run),
+    "fault_windows": (bench_fault_windows.add_arguments, bench_fault_windows.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
     "cli": (bench_cli.add_arguments, bench_cli.run),
     "top": (bench_top.add_arguments, bench_top.run),
