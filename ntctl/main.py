@@ -379,7 +379,8 @@ def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int)
     return 0 if reply.ok else 1
 
 
-from ntctl import viewverbs  # noqa: E402, F401  (registers blame, critical-chain, plot, top)
+# registers blame, critical-chain, plot, top (viewverbs) and chaos (chaosverb)
+from ntctl import chaosverb, viewverbs  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:
