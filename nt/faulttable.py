@@ -220,14 +220,21 @@ RULES: tuple[Rule, ...] = tuple(
 )
 
 
+def state_keys(role: str) -> tuple[str, ...]:
+    """The parts of a victim's state that the rules for ``role`` look at."""
+    used = {k for rule in RULES if role in rule.roles for k in rule.when}
+    return tuple(k for k in STATE_KEYS if k in used)
+
+
 class NoRule(LookupError):
     """The table says nothing about this victim in this state: a gap in the table."""
 
 
 def predict(role: str, state: dict[str, bool | None], profile: str = "win10") -> list[Outcome]:
     """The outcomes the table allows for ``role`` dying in ``state``. A key that is None
-    (the records cannot tell) is tried both ways; each completion must match a rule."""
-    unknown = [k for k in STATE_KEYS if state.get(k) is None]
+    (the records cannot tell) is tried both ways, a missing one is False; each
+    completion must match a rule."""
+    unknown = [k for k in STATE_KEYS if k in state and state[k] is None]
     found: list[Outcome] = []
     for values in itertools.product((False, True), repeat=len(unknown)):
         complete = {k: bool(state.get(k)) for k in STATE_KEYS} | dict(

@@ -107,6 +107,7 @@ def death_of(records: Records, victim: Victim, pid: int) -> Death:
 def victim_state(
     records: Records, victim: Victim, death: Death, t_kill: float, method: str
 ) -> dict[str, bool | None]:
+    """The victim's state at its death, as the kernel and smss recorded it."""
     t_exit = death.exited if death.exited is not None else t_kill
     state: dict[str, bool | None] = dict.fromkeys(ft.STATE_KEYS, False)
     state["terminated"] = method == TERMINATE
@@ -130,7 +131,9 @@ def victim_state(
         None,
     )
     state["session_ready"] = _before(ready["ts"] if ready else None, t_kill, t_exit)
-    return state
+    # Only what the table's rows for this victim look at: an unordered event that no
+    # row depends on is no boundary.
+    return {k: state[k] for k in ft.state_keys(victim.role)}
 
 
 @dataclass

@@ -134,7 +134,10 @@ def _run(
     ) as progress:
         task = progress.add_task("booting the template machine", total=len(draws), anomalies=0)
         try:
-            lab.template = camp.make_template(lab)
+            # A template costs one boot and shutdown, then saves each trial the first
+            # boot's configuration import: worth it once a job runs two trials or more.
+            if len(draws) > jobs:
+                lab.template = camp.make_template(lab)
         except BootFailed as exc:
             progress.stop()
             fail(str(exc))

@@ -9,6 +9,7 @@
     top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
+    chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_chaos,
     bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
@@ -170,6 +172,7 @@ BENCHMARKS = {
     "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
+    "chaos": (bench_chaos.add_arguments, bench_chaos.run),
 }
 
 
