@@ -42,6 +42,7 @@ STATE_KEYS = (
 )
 
 CRITICAL = -1  # the profile's critical-process bugcheck (0xEF, or 0xF4 on win7)
+CALLER = "the caller"  # detected_by: the process that called NtTerminateProcess
 PROFILE_CRITICAL = {
     "win10": BugCode.CRITICAL_PROCESS_DIED,
     "win7": BugCode.CRITICAL_OBJECT_TERMINATION,
@@ -197,11 +198,12 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "`ntctl kill` on a critical process",
-        "the bugcheck is raised inside NtTerminateProcess, before the kill",
+        "the bugcheck is raised inside NtTerminateProcess, before the kill; the dump names "
+        "the caller as the one who detected it",
         Rule(
             ALL,
             {"terminated": True, "critical": True},
-            Outcome(CRITICAL, next_boot_events=BUGCHECK_NEXT),
+            Outcome(CRITICAL, detected_by=CALLER, next_boot_events=BUGCHECK_NEXT),
             precedence=0,
         ),
     ),

@@ -90,6 +90,8 @@ def _judge(
 
     boot_dir = t.log.boot_dir
     records = oracle.Records(list(iter_events(boot_dir)) if boot_dir else [])
+    if not records.first("kernel.exit") and t.victim.image != "System":
+        anomalies.append(f"the kernel's log of {boot_dir} has no kernel.exit")
     obs = read_dumps(t.root)
     obs.bugchecks = len(records.all("bugcheck"))
     obs.stopped_by_itself = stopped_by_itself

@@ -21,6 +21,7 @@ from nt import faulttable as ft
 from nt.bugcodes import BugCode
 from ntctl.chaosplan import SIGKILL_EXIT_STATUS, TERMINATE, Victim
 
+CALLER_IMAGE = "ntctl.exe"  # what the runner attaches as to call NtTerminateProcess
 SLACK = 0.02  # s: a logged state change may trail the change itself by this much
 SMSS_WINDOW = 5.0  # s: the kernel's watch on smss (ExpLoadInitialProcess)
 WINDOW_SLACK = 0.05  # s: proc.create/proc.exit stamps bracket the kernel's own clock reads
@@ -188,8 +189,9 @@ def differences(outcome: ft.Outcome, obs: Observed, death: Death) -> list[str]:
     if culprit != death.pid:
         out.append(f"the dump blames pid {culprit}, the victim was {death.pid}")
     by = (d.get("detected_by") or {}).get("image")
-    if outcome.detected_by and by != outcome.detected_by:
-        out.append(f"raised by {by}, expected {outcome.detected_by}")
+    expected_by = CALLER_IMAGE if outcome.detected_by == ft.CALLER else outcome.detected_by
+    if expected_by and by != expected_by:
+        out.append(f"raised by {by}, expected {expected_by}")
     params = d.get("parameters") or []
     i = outcome.status_param
     if (

@@ -111,10 +111,20 @@ class Lab:
                     os.waitpid(child.pid, os.WNOHANG)
 
 
+def boot_logs(root: Path) -> list[Path]:
+    """The kernel's log file of each boot of ``root``, in its boot's own directory (not
+    through ``latest``, nor the ``.latest.PID.tmp`` link the kernel renames into it)."""
+    return [
+        path
+        for path in (root / "logs").glob("*/System.*.jsonl")
+        if not path.parent.name.startswith(".") and path.parent.name != "latest"
+    ]
+
+
 def sessions_of(root: Path) -> set[int]:
     """The Unix sessions of the machines booted in ``root``: its launcher's (the pid in
     machine.lock) and every kernel's (the pid in logs/BOOT/System.PID.jsonl)."""
-    found = {int(p.name.split(".")[1]) for p in (root / "logs").glob("*/System.*.jsonl")}
+    found = {int(p.name.split(".")[1]) for p in boot_logs(root)}
     with contextlib.suppress(OSError, ValueError):
         found.add(int((root / "machine.lock").read_text().strip()))
     return found
@@ -177,7 +187,7 @@ class KernelLog:
         import json
 
         if self._fh is None:
-            found = sorted((self.root / "logs").glob("*/System.*.jsonl"))
+            found = sorted(boot_logs(self.root))
             if not found:
                 return []
             self.path = found[0]
