@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -35,15 +36,17 @@ def run_trial(lab: Lab, d: Draw) -> dict:
     anomalies. Always stops its machines; an interrupt propagates after that."""
     t = Trial(lab, d)
     result: dict[str, Any] = {"index": d.index, "draw": d.public(), "root": str(t.root)}
+    result["_started"] = time.monotonic()
     anomalies: list[str] = []
     try:
         t.prepare()
         t.boot = lab.spawn_boot(t.root)
         try:
             k = t.kill()
-        except BootFailed as exc:
+        except BootFailed as exc:  # before any kill: the machine failed by itself
             t.shutdown()
-            return _finish(lab, t, result, "missed", [], f"no kill: {exc}")
+            wait_gone(lab, t.root, GONE)
+            return _finish(lab, t, result, "anomaly", [f"before the kill: {exc}"], "")
         result["kill"] = {"pid": k.pid, "moment_ms": k.moment_ms, "done": k.done}
         try:
             stopped_by_itself = t.wait_outcome(k)
@@ -69,6 +72,7 @@ def run_trial(lab: Lab, d: Draw) -> dict:
 def _finish(
     lab: Lab, t: Trial, result: dict, verdict: str, anomalies: list[str], note: str
 ) -> dict:
+    result["seconds"] = round(time.monotonic() - result.pop("_started"), 2)
     if anomalies:
         verdict = "anomaly"
     result.update(verdict=verdict, anomalies=anomalies)

@@ -65,6 +65,8 @@ def chaos(
         fail(f"--jobs {jobs}: between 1 and 16 machines at once", 2)
     if (trial is not None and trial < 0) or first < 0:
         fail("trial indices start at 0", 2)
+    if report is not None and not report.parent.is_dir():
+        fail(f"--report {report}: no directory {report.parent}", 2)
     indices = [trial] if trial is not None else list(range(first, first + trials))
     draws = [plan.draw(seed, i, chosen, phases) for i in indices]
     result = rep.new_report(seed, [v.name for v in chosen], phases, profile)

@@ -270,6 +270,7 @@ def test_the_matrix_and_the_repro_command() -> None:
         (["--seed", "-1"], "out of range"),
         (["--phase", "logon"], "not in the model yet"),
         (["--jobs", "0"], "--jobs 0"),
+        (["--report", "/nonexistent/r.json"], "no directory /nonexistent"),
     ],
 )
 def test_bad_input_is_a_usage_error(args: list[str], message: str, tmp_path: Path) -> None:
