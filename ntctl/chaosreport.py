@@ -3,7 +3,7 @@
 A report names its campaign (seed, victims, phases, profile) and holds one record per
 trial, keyed by index. Because a trial is a pure function of the campaign and its
 index, reports of the same campaign over different index ranges merge into the report
-of the whole range: ``ntctl chaos --merge a.json b.json --report all.json``. Merging
+of the whole range: ``ntctl chaos --merge a.json --merge b.json --report all.json``. Merging
 reports of different campaigns, or two different records of one trial, is refused.
 """
 

@@ -284,3 +284,29 @@ def test_bad_input_is_a_usage_error(args: list[str], message: str, tmp_path: Pat
     assert r.returncode == 2, r.stderr
     assert message in r.stderr
     assert not list(tmp_path.iterdir()), "nothing may be booted for a bad command line"
+
+
+def test_merge_through_the_cli(tmp_path: Path) -> None:
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "all.json"
+    rep.write(_report(range(0, 3)), a)
+    rep.write(_report(range(3, 5)), b)
+    r = subprocess.run(
+        [sys.executable, "-m", "ntctl", "chaos", "--merge", str(a), "--merge", str(b)]
+        + ["--report", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    assert [t["index"] for t in rep.read(out)["trials"]] == [0, 1, 2, 3, 4]
+    assert "5 trials: 5 as the table predicts" in r.stdout
+    b.write_text("{}")
+    r = subprocess.run(
+        [sys.executable, "-m", "ntctl", "chaos", "--merge", str(a), "--merge", str(b)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2 and "not an ntctl chaos report" in r.stderr
