@@ -38,6 +38,7 @@ BOOT_TIMEOUT = 120.0  # s: a boot on a loaded 2-CPU machine, first boots include
 SETTLE = 1.0  # s: after a kill the table says is harmless, how long a bugcheck may take
 HANG = 60.0  # s: smss's own longest wait (a session's csrss connecting) before we call it hung
 GONE = 5.0  # s: after the kernel's exit, every process of the machine must be gone
+NEVER = 30.0  # s: after the machine is up, a victim not created by then never will be
 POLL = 0.002  # s: how often the kernel's log is read while a moment is awaited
 HIVES = Path("C") / "Windows" / "System32" / "config"
 
@@ -310,11 +311,14 @@ class Trial:
     def find_victim(self) -> int:
         """The victim's pid, the moment it exists (boot) or once the machine is up (idle)."""
         v = self.victim
+        up_since: list[float] = []
 
         def created() -> int:
             if self.d.method != SIGKILL:
                 self.attach()
-            if self.d.phase == "idle" and not self.up():
+            if not up_since and self.up():
+                up_since.append(time.monotonic())
+            if self.d.phase == "idle" and not up_since:
                 return 0
             if v.image == "System":
                 return self.kernel_pid
@@ -325,8 +329,10 @@ class Trial:
                     and e.get("child_session") == v.session
                 ):
                     return int(e["child_pid"])
-            if self.up():
-                raise BootFailed(f"{v.image} was never created")
+            # `ntctl boot --detach` returns once session 1 is ready; session 0 may still
+            # be making wininit then, so "up" alone does not mean the victim never comes.
+            if up_since and time.monotonic() - up_since[0] > NEVER:
+                raise BootFailed(f"{v.image} was not created within {NEVER:.0f} s of the boot")
             return 0
 
         return self.poll_until(created)
