@@ -38,6 +38,7 @@ BOOT_TIMEOUT = 120.0  # s: a boot on a loaded 2-CPU machine, first boots include
 SETTLE = 1.0  # s: after a kill the table says is harmless, how long a bugcheck may take
 HANG = 60.0  # s: smss's own longest wait (a session's csrss connecting) before we call it hung
 GONE = 5.0  # s: after the kernel's exit, every process of the machine must be gone
+IDLE_WHEN = {"wininit.exe", "winlogon.exe"}  # critical: the boot is over in both sessions
 NEVER = 30.0  # s: after the machine is up, a victim not created by then never will be
 POLL = 0.002  # s: how often the kernel's log is read while a moment is awaited
 HIVES = Path("C") / "Windows" / "System32" / "config"
@@ -318,7 +319,7 @@ class Trial:
                 self.attach()
             if not up_since and self.up():
                 up_since.append(time.monotonic())
-            if self.d.phase == "idle" and not up_since:
+            if self.d.phase == "idle" and not (up_since and self._idle()):
                 return 0
             if v.image == "System":
                 return self.kernel_pid
@@ -336,6 +337,16 @@ class Trial:
             return 0
 
         return self.poll_until(created)
+
+    def _idle(self) -> bool:
+        """Both sessions' initial commands are critical (the kernel's proc.critical):
+        the machine has finished booting, session 0 included."""
+        done = {
+            e.get("child_image")
+            for e in self.log.events
+            if e.get("event") == "proc.critical" and e.get("critical")
+        }
+        return done >= IDLE_WHEN
 
     # -- the kill ---------------------------------------------------------------
     def kill(self) -> Kill:
