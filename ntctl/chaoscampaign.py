@@ -46,6 +46,7 @@ def run_trial(lab: Lab, d: Draw) -> dict:
         except BootFailed as exc:  # before any kill: the machine failed by itself
             t.shutdown()
             wait_gone(lab, t.root, GONE)
+            result["outcome"] = "no kill"
             return _finish(lab, t, result, "anomaly", [f"before the kill: {exc}"], "")
         result["kill"] = {"pid": k.pid, "moment_ms": k.moment_ms, "done": k.done}
         try:

@@ -380,7 +380,7 @@ class Trial:
                     self.qm.nt.terminate(k.pid, self.d.status)
                     k.done = True
                 except (NtError, PortError) as exc:
-                    k.missed = f"NtTerminateProcess failed: {exc}"
+                    k.missed = str(exc)  # "NtTerminateProcess failed: STATUS_..."
         finally:
             if fd is not None:
                 os.close(fd)
