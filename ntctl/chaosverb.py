@@ -45,9 +45,7 @@ def chaos(
     scratch: Path | None,
     keep: bool,
 ) -> int:
-    """Kill drawn processes at drawn moments on scratch machines; check each outcome
-    against the README's fault table (the bugcheck, one readable dump, nothing left,
-    the next boot)."""
+    """Seeded fault campaigns: kill drawn processes at drawn moments, check the fault table."""
     from ntctl import chaosplan as plan
     from ntctl import chaosreport as rep
 
