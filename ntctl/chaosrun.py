@@ -115,12 +115,23 @@ class Lab:
 
 def boot_logs(root: Path) -> list[Path]:
     """The kernel's log file of each boot of ``root``, in its boot's own directory (not
-    through ``latest``, nor the ``.latest.PID.tmp`` link the kernel renames into it)."""
-    return [
-        path
-        for path in (root / "logs").glob("*/System.*.jsonl")
-        if not path.parent.name.startswith(".") and path.parent.name != "latest"
-    ]
+    through ``latest``, nor the ``.latest.PID.tmp`` link the kernel is renaming into it:
+    a glob would walk that link and fail when it vanishes)."""
+    found: list[Path] = []
+    try:
+        boots = list(os.scandir(root / "logs"))
+    except FileNotFoundError:
+        return []
+    for boot in boots:
+        if boot.name.startswith(".") or boot.name == "latest":
+            continue
+        with contextlib.suppress(NotADirectoryError, FileNotFoundError):
+            found += [
+                Path(f.path)
+                for f in os.scandir(boot.path)
+                if f.name.startswith("System.") and f.name.endswith(".jsonl")
+            ]
+    return found
 
 
 def sessions_of(root: Path) -> set[int]:
