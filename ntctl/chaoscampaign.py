@@ -131,7 +131,8 @@ def _judge(
     result["state"] = state
     predicted, outcome, diff = oracle.judge(t.victim.role, state, obs, death, t.lab.profile)
     result["predicted"] = [o.label() for o in predicted]
-    result["boundary"] = any(v is None for v in state.values())
+    # a boundary only where the records leave the outcome open (not any unordered event)
+    result["boundary"] = len(predicted) > 1
     anomalies += diff
     return "ok", outcome
 
