@@ -354,21 +354,23 @@ def reg_export(key: str, file: Path | None, root: Path) -> None:
 # -- csrss ----------------------------------------------------------------------------
 @csr_app.verb(
     "call",
-    Arg("api", help="e.g. BaseSrvGetTempFile"),
+    Arg("api", help="e.g. BaseSrvGetTempFile, or an API number such as 0x00040000"),
     Arg("args", many=True, help="name=value ..."),
     ROOT,
     JSON,
     Opt("--session", type=int, default=1, help="whose csrss: 0 or 1"),
 )
 def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int) -> int:
-    """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments."""
+    """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments, or
+    send a raw API number (one outside every table shows how csrss refuses it)."""
     from nt.status import hexstatus, status_name
     from ntctl import views
     from ntctl.machine import Machine
     from ports import csr
 
     found = csr.lookup_api(api)
-    if found is None:
+    number = found.number if found is not None else _api_number(api)
+    if number is None:
         fail(f"no CSR API named {api!r}; names are like BaseSrvGetTempFile or BasepGetTempFile", 2)
     try:
         body = views.parse_call_args(args)
@@ -376,12 +378,12 @@ def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int)
         fail(str(exc), 2)
     with Machine(root, session) as m:
         try:
-            reply = m.csr_client().call(found.number, body)
+            reply = m.csr_client().call(number, body)
         except nt_errors() as exc:
             nt_failure(exc)
     result = {
-        "api": found.name,
-        "api_number": f"0x{found.number:08X}",
+        "api": found.name if found is not None else None,
+        "api_number": f"0x{number:08X}",
         "status": hexstatus(reply.status),
         "status_name": status_name(reply.status),
         "reply": reply.body,
@@ -389,12 +391,20 @@ def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int)
     if as_json:
         emit(result)
     else:
-        print(
-            f"{found.routine} ({result['api_number']}) → {result['status']} {result['status_name']}"
-        )
+        routine = found.routine if found is not None else "(no such API)"
+        print(f"{routine} ({result['api_number']}) → {result['status']} {result['status_name']}")
         for k, v in reply.body.items():
             print(f"  {k} = {v!r}")
     return 0 if reply.ok else 1
+
+
+def _api_number(text: str) -> int | None:
+    """A CSR API number typed as an integer (0x00040000 or 262144)."""
+    try:
+        number = int(text, 0)
+    except ValueError:
+        return None
+    return number if 0 <= number <= 0xFFFFFFFF else None
 
 
 # registers blame, critical-chain, plot, top (viewverbs) and chaos (chaosverb)

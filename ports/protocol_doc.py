@@ -362,9 +362,26 @@ def ports_section() -> list[str]:
     ]
     columns = ("API number", "ApiId / index", "names", "request", "reply", "from server")
     for server_id, protocol in enumerate(csr.SERVER_PROTOCOLS):
+        if not protocol.apis:  # sxssrv: a loaded server with no table of its own
+            lines += [
+                f"#### ServerId {server_id}: {protocol.title} (no APIs)",
+                "",
+                "Loaded from Windows 7 on (`ServerDll=sxssrv,4`); every API number of this "
+                "server is STATUS_ILLEGAL_FUNCTION. Its routines are reached through "
+                "BASESRV (`BasepSxsCreateActivationContext`).",
+                "",
+            ]
+            continue
         base = min(api.api_id for api in protocol.apis)
         lines += [f"#### ServerId {server_id}: {protocol.title} (ApiId base {base})", ""]
         lines += _table(columns, _csr_rows(protocol.apis))
+    lines += [
+        "CsrLoadedServerDll has "
+        + ", ".join(f"{n} slots in `{p}`" for p, n in csr.CSR_SERVER_DLL_MAX_BY_PROFILE.items())
+        + f" ({csr.CSR_SERVER_DLL_MAX} in ReactOS): a ServerId past them is "
+        "STATUS_ILLEGAL_FUNCTION in a call and STATUS_TOO_MANY_NAMES in CsrpClientConnect.",
+        "",
+    ]
     return lines
 
 
