@@ -500,8 +500,8 @@ def _api_number(text: str) -> int | None:
 
 
 # Registered by import: sc; user, accounts, logon-test, whoami, --as; blame, critical-chain,
-# plot, top.
-from ntctl import scverbs, userverbs, viewverbs  # noqa: E402, F401
+# plot, top; chaos.
+from ntctl import chaosverb, scverbs, userverbs, viewverbs  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@
     reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
     services        sc start vs process creation; kill -9 → restart; boots → auto-start RUNNING
+    chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_chaos,
     bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
@@ -179,6 +181,7 @@ BENCHMARKS = {
     bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
     "services": (bench_services.add_arguments, bench_services.run),
+    "chaos": (bench_chaos.add_arguments, bench_chaos.run),
 }
 
 
