@@ -78,6 +78,8 @@ def test_top_shows_the_tree_filters_and_a_kill_that_bugchecks(machine: Machine) 
                 await until(pilot, lambda: host_of(app, "EventLog") is not None)
                 host = host_of(app, "EventLog")
                 assert host[0] == "svchost.exe" and host[3] == "NT AUTHORITY\\LOCAL SERVICE"
+                done = machine.wait_event("scm.auto_start_complete", image="services.exe")
+                assert done["running"] == done["services"] > 0  # the console's n/m
                 await pilot.press("s")
                 await until(pilot, lambda: any(r[0] == "EventLog" for r in cells(app, "#services")))
                 eventlog = next(r for r in cells(app, "#services") if r[0] == "EventLog")
