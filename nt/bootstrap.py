@@ -24,6 +24,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import msgpack
 import setproctitle
@@ -114,7 +115,7 @@ class Process:
         self.nt.set_critical(True)
         self.log.info("proc.critical", critical=True)
 
-    def exit(self, status: int) -> None:
+    def exit(self, status: int) -> NoReturn:
         """NtTerminateProcess(NtCurrentProcess(), status): report, then go."""
         self.log.info("proc.exit_self", status=status)
         try:
@@ -175,7 +176,7 @@ def start(image: str, argv: list[str] | None = None) -> Process:
     return proc
 
 
-def run(image: str, main) -> None:
+def run(image: str, main) -> NoReturn:
     """Start the image and run ``main(proc)``; an escaping exception ends the process
     with STATUS_UNHANDLED_EXCEPTION, as an unhandled SEH exception would."""
     proc = start(image)

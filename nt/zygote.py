@@ -7,7 +7,14 @@ NtCreateUserProcess sends it the read end of the new process's parameters pipe. 
 zygote forks twice: the middle child exits at once, so the new process is reparented to
 the kernel, which is a child subreaper. The kernel is therefore still the Unix parent of
 every process (it waits for it, its pidfd sees the exit), and the new process arms
-PR_SET_PDEATHSIG only once the kernel is its parent.
+PR_SET_PDEATHSIG only once the kernel is its parent. It waits for exactly that: for its
+middle parent to be gone. If its new parent is then not the kernel, the kernel died while
+it was being forked, and it exits at once (no timeout: it lives no longer than any other
+process of a dead kernel).
+
+Fault (``NTMODEL_FAULTS``, image ``zygote``): ``zygote:hold_fork=PACKAGE`` keeps the
+middle child of that package's fork alive until the zygote dies, so that a test can kill
+the kernel while a new process is still waiting to be reparented.
 
 Protocol on the socketpair: the kernel sends the package name with one fd (SCM_RIGHTS);
 the zygote answers the new pid as a 4-byte little-endian integer.
@@ -24,11 +31,10 @@ import os  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 
 from nt import bootstrap  # noqa: E402  (and with it zmq, msgpack, structlog, ports)
 from nt.images import KNOWN_IMAGES  # noqa: E402
-
-REPARENT_TIMEOUT = 2.0
 
 
 def preload() -> None:
@@ -41,20 +47,35 @@ def preload() -> None:
                 continue
 
 
-def become(package: str, fd: int, kernel_pid: int) -> None:
-    """In the grandchild: wait to be the kernel's child, then be the image."""
-    deadline = time.monotonic() + REPARENT_TIMEOUT
-    while os.getppid() != kernel_pid:
-        if time.monotonic() > deadline:
-            os._exit(1)
+def become(package: str, fd: int, kernel_pid: int, middle: int) -> None:
+    """In the grandchild: wait until the middle child is gone, then be the image if the
+    kernel adopted us; if anyone else did, the kernel is dead: go at once."""
+    while os.getppid() == middle:
         time.sleep(0.0002)
-    bootstrap.set_pdeathsig()
-    if os.getppid() != kernel_pid:  # the kernel died in between
+    if os.getppid() == kernel_pid:
+        bootstrap.set_pdeathsig()
+    if os.getppid() != kernel_pid:  # the kernel died before (or while) we were adopted
+        print(
+            f"zygote: pid {os.getpid()} ({package}) exits: the kernel {kernel_pid} died "
+            f"while it was being created (adopted by {os.getppid()})",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(1)
     bootstrap.become(package, fd)
 
 
+def hold(zygote: int) -> None:
+    """The ``hold_fork`` fault: the middle child lives until the zygote dies."""
+    bootstrap.set_pdeathsig()
+    if os.getppid() == zygote:
+        while True:
+            time.sleep(3600)
+
+
 def serve(sock: socket.socket, kernel_pid: int) -> None:
+    faults = bootstrap.parse_faults(os.environ.get(bootstrap.FAULTS_ENV, ""), "zygote", None)
+    zygote = os.getpid()
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 256, 1)
@@ -65,12 +86,20 @@ def serve(sock: socket.socket, kernel_pid: int) -> None:
         middle = os.fork()
         if middle == 0:
             try:
+                me = os.getpid()
                 child = os.fork()
                 if child == 0:
                     sock.close()
-                    become(msg.decode(), fds[0], kernel_pid)
+                    try:
+                        become(msg.decode(), fds[0], kernel_pid, me)
+                    except BaseException:  # the image never started: say why, then go
+                        traceback.print_exc()
+                        sys.stderr.flush()
+                        os._exit(1)
                     os._exit(0)
                 sock.sendall(struct.pack("<i", child))
+                if faults.get("hold_fork") == msg.decode():
+                    hold(zygote)
             finally:
                 os._exit(0)
         os.close(fds[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -37,7 +37,7 @@ Root = Annotated[Path, typer.Option("--root", help="data root of the machine")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]ntctl: {message}[/]")
     raise typer.Exit(code)
 

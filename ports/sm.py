@@ -98,7 +98,8 @@ SM_APIS = (
             "command": Str(max_len=128, optional=True, default=""),
         },
         {"session_id": U32(), "csrss_pid": U32(), "initial_pid": U32()},
-        "Create a session: its csrss, then the initial command.",
+        "Create a session on demand through an smss instance: its csrss, then the initial "
+        "command. Answered when the instance is done; a failed session fails the call only.",
     ),
     Api(SmpStopCsrApi, "SmpStopCsrApi", SESSION_ID, {}, "STATUS_NOT_IMPLEMENTED"),
 )
@@ -129,6 +130,15 @@ SM_API_PORT = Protocol(
             "SmpExecPgmApi: no subsystem serves the session; LoadDefered: no such name",
         ),
         (NtStatus.STATUS_NOT_IMPLEMENTED, "APIs the model (like ReactOS) does not implement"),
+        (
+            NtStatus.STATUS_OBJECT_NAME_COLLISION,
+            "SmpStartCsrApi: that session exists or is being made",
+        ),
+        (
+            NtStatus.STATUS_UNSUCCESSFUL,
+            "SmpStartCsrApi: smss is still initialising, or the session's instance died "
+            "(otherwise its failure status)",
+        ),
         (
             NtStatus.STATUS_SUCCESS,
             "SmpExecPgmApi: otherwise the subsystem's SbpCreateSession status",

@@ -12,14 +12,43 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
+BOOT_STATUS = Path("C") / "Windows" / "bootstat.dat"
 
-def report_previous_boot(root: Path, log) -> None:
-    """Events the previous boot left for this one (1001, 41, 6008)."""
+
+def take_boot_status(root: Path, boot_id: str, kernel_pid: int) -> dict | None:
+    """The first act of a boot: read what the previous boot left in bootstat.dat (it is
+    there only if that boot never stopped cleanly), then mark this boot as running. Any
+    stop after this line that is not a shutdown or a bugcheck is reported as 6008."""
+    path = root / BOOT_STATUS
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = None if not path.exists() else {"boot_id": "?"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"boot_id": boot_id, "kernel_pid": kernel_pid, "state": "running"}))
+    os.replace(tmp, path)
+    return previous
+
+
+def clear_boot_status(root: Path, boot_id: str) -> None:
+    """A clean stop (shutdown, bugcheck with its own 1001/41, bad options): no 6008."""
+    path = root / BOOT_STATUS
+    try:
+        if json.loads(path.read_text()).get("boot_id") == boot_id:
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def report_previous_boot(root: Path, log, previous: dict | None) -> None:
+    """Events the previous boot left for this one (1001, 41, 6008); ``previous`` is the
+    running marker it left behind (take_boot_status)."""
     pending = root / "C" / "Windows" / "bugcheck.pending.json"
-    stale = root / "machine.json"
     if pending.exists():
         info = json.loads(pending.read_text())
         log.warning(
@@ -37,15 +66,15 @@ def report_previous_boot(root: Path, log) -> None:
             BugcheckParameter1=hex(info["parameters"][0]),
         )
         pending.unlink()
-    elif stale.exists():
+    elif previous is not None:
         log.warning(
             "eventlog.system",
             id=6008,
             source="EventLog",
             text="The previous system shutdown was unexpected.",
+            previous_boot=previous.get("boot_id"),
         )
         log.warning("eventlog.system", id=41, source="Kernel-Power", BugcheckCode=0)
-        stale.unlink()
 
 
 def write_bootlog(root: Path) -> None:
@@ -81,3 +110,28 @@ def make_runtime_dir(boot_id: str) -> Path:
     ):
         raise SystemExit(f"runtime directory {path} is not a private directory of this user")
     return path
+
+
+def write_machine_state(
+    root: Path, boot_id: str, kernel_pid: int, runtime: Path, profile: str
+) -> None:
+    """var/machine.json: how ntctl finds the running machine (written once it has ports)."""
+    state = {
+        "boot_id": boot_id,
+        "kernel_pid": kernel_pid,
+        "runtime": str(runtime),
+        "profile": profile,
+        "started": time.time(),
+    }
+    tmp = root / "machine.json.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, root / "machine.json")
+
+
+def remove_machine_state(root: Path, boot_id: str) -> None:
+    state = root / "machine.json"
+    try:
+        if json.loads(state.read_text()).get("boot_id") == boot_id:
+            state.unlink()
+    except (OSError, ValueError):
+        pass

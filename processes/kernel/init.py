@@ -12,8 +12,8 @@ bugcheck before any user-mode watcher can act.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
-import json
 import os
 import secrets
 import shutil
@@ -28,6 +28,7 @@ from typing import Any
 
 from nt import bugcodes
 from nt import log as ntlog
+from nt.bootstrap import FAULTS_ENV, parse_faults, set_pdeathsig
 from nt.status import NtStatus, hexstatus
 from ports.events import ExitPublisher
 from ports.kernel import (
@@ -44,10 +45,18 @@ from ports.kernel import (
 from ports.runtime import LpcRuntime
 from ports.zap import same_uid
 from processes.kernel import bootopts, io
-from processes.kernel.bootlog import make_runtime_dir, report_previous_boot, write_bootlog
+from processes.kernel.bootlog import (
+    clear_boot_status,
+    make_runtime_dir,
+    remove_machine_state,
+    report_previous_boot,
+    take_boot_status,
+    write_bootlog,
+    write_machine_state,
+)
 from processes.kernel.cm import CONTROL, ConfigurationManager
 from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
-from processes.kernel.ob import ObError, ObjectManager
+from processes.kernel.ob import ObjectManager
 from processes.kernel.phase1 import progress_steps
 from processes.kernel.ps import REPO, ProcessManager, ProcessRecord
 from processes.kernel.services import SystemServiceHandlers, critical_params
@@ -102,6 +111,13 @@ class Kernel:
             "%Y%m%d-%H%M%S-"
         ) + secrets.token_hex(2)
         self.started = time.monotonic()
+        # First act of the boot: from here on, a stop that is neither a shutdown nor a
+        # bugcheck (a kill -9 of the kernel at any moment) is reported by the next boot.
+        self.previous_boot = take_boot_status(self.root, self.boot_id, self.pid)
+        (self.root / "machine.json").unlink(missing_ok=True)  # a dead boot's, if any
+        self.teardown = contextlib.ExitStack()  # each boot step registers its own undo
+        self.teardown.callback(clear_boot_status, self.root, self.boot_id)
+        self.faults = parse_faults(os.environ.get(FAULTS_ENV, ""), "System", None)
         self.key = secrets.token_bytes(32)
         self.stopping = False
         self.ready_for_errors = False  # ExReadyForErrors: set when csrss names its hard-error port
@@ -138,8 +154,9 @@ class Kernel:
             root=str(self.root),
             sqlite_version=sqlite3.sqlite_version,
         )
-        report_previous_boot(self.root, self.log)
+        report_previous_boot(self.root, self.log, self.previous_boot)
         self.runtime = make_runtime_dir(self.boot_id)
+        self.teardown.callback(shutil.rmtree, self.runtime, ignore_errors=True)
         (self.runtime / "key").write_bytes(self.key)
         base = {
             "key": self.key,
@@ -152,11 +169,16 @@ class Kernel:
             "faults": os.environ.get("NTMODEL_FAULTS", ""),
         }
         self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
+        self.ps.fault = self._creation_fault if "bugcheck_while_creating" in self.faults else None
         self.ps.start_zygote()  # pre-imported interpreter that forks new processes
         for step, percent in progress_steps():
             self.log.info(
                 "boot.phase1", step=step.name, percent=percent, description=step.description
             )
+            if self.faults.get("stall_at") == step.name:  # a test kills the kernel here
+                self.log.warning("fault.stall", step=step.name)
+                self.halt.wait()
+                return
             action = self.STEPS.get(step.name)
             if action is not None:
                 try:
@@ -190,6 +212,7 @@ class Kernel:
         self.cm = ConfigurationManager(
             self.root / "C" / "Windows" / "System32" / "config", self.log
         )
+        self.teardown.callback(self._closing, "cm", self.cm.close)
         events = self.cm.init_system(
             Path(self.args.configs),
             [Path(p) for p in self.args.reg or []],
@@ -226,9 +249,11 @@ class Kernel:
             log=self.log,
             namespace=LocalNamespace(self),
         )
+        self.teardown.callback(self._closing, "lpc", self.lpc.close)
         self.publisher = ExitPublisher(
             self.lpc.ctx, endpoint(self.runtime, EVENTS_ENDPOINT), self.key
         )
+        self.teardown.callback(self._closing, "publisher", self.publisher.close)
         handlers = SystemServiceHandlers(self)
         self.services = self.lpc.create_port(
             SYSTEM_SERVICE_PORT,
@@ -248,7 +273,8 @@ class Kernel:
             identify=self._attach_identity,
             policy=lambda pid, uid: (same_uid(uid), "another user"),
         )
-        self._write_machine_state()
+        write_machine_state(self.root, self.boot_id, self.pid, self.runtime, self.profile)
+        self.teardown.callback(remove_machine_state, self.root, self.boot_id)
 
     def _io_init(self) -> None:
         self.io = io.IoManager(self)
@@ -315,6 +341,10 @@ class Kernel:
             self.publisher.publish(record.pid, record.exit_status or 0, record.image)
         except Exception:  # the publisher may already be closed during shutdown
             pass
+        self._check_exit(record)
+
+    def _check_exit(self, record: ProcessRecord) -> None:
+        """Which bugcheck, if any, this exit raises."""
         if self.stopping:
             culprit = self.bugcheck.culprit_pid
             if self.bugcheck.raised and not self.bugcheck.stopping_all and record.pid != culprit:
@@ -403,6 +433,7 @@ class Kernel:
         self.log.info("shutdown.begin", action=action, by_pid=by)
 
         def run() -> None:
+            self.ps.close_creation()
             self.ps.stop_zygote()
             for record in sorted(self.ps.live(), key=lambda r: r.created, reverse=True):
                 if record.child:
@@ -424,50 +455,30 @@ class Kernel:
         threading.Thread(target=run, name="NtShutdownSystem", daemon=False).start()
 
     def close(self) -> None:
-        for name in ("lpc",):
-            obj = getattr(self, name, None)
-            if obj is not None:
-                try:
-                    self.publisher.close()
-                    obj.close()
-                except Exception:
-                    self.log.exception("shutdown.close_failed", what=name)
-        if getattr(self, "cm", None) is not None:
-            self.cm.close()
-        runtime = getattr(self, "runtime", None)
-        if runtime is not None:
-            shutil.rmtree(runtime, ignore_errors=True)
-        state = self.root / "machine.json"
+        """Undo what the boot built, in reverse order: only the steps that ran."""
+        self.teardown.close()
+
+    def _closing(self, what: str, close: Any) -> None:
         try:
-            if json.loads(state.read_text()).get("boot_id") == self.boot_id:
-                state.unlink()
-        except (OSError, ValueError):
-            pass
+            close()
+        except Exception:
+            self.log.exception("shutdown.close_failed", what=what)
+
+    def _creation_fault(self, step: str, record: ProcessRecord) -> None:
+        """``System:bugcheck_while_creating=IMAGE``: while IMAGE is being created (watched,
+        not yet published), kill smss, which bugchecks, and go on only once the bugcheck
+        latch is taken: the window of a creation in flight during KeBugCheckEx."""
+        if step != "watched" or record.image != self.faults["bugcheck_while_creating"]:
+            return
+        if self.smss is None:
+            return
+        self.log.warning(
+            "fault.bugcheck_while_creating", child_pid=record.pid, smss_pid=self.smss.pid
+        )
+        os.kill(self.smss.pid, signal.SIGKILL)
+        self.bugcheck.latched.wait(5.0)
 
     # -- helpers ----------------------------------------------------------------
-    def crash_control(self) -> dict:
-        key = CONTROL + r"\CrashControl"
-        return {
-            name: self.cm.value_or(key, name, default)
-            for name, default in (
-                ("AutoReboot", 0),
-                ("CrashDumpEnabled", 7),
-                ("LogEvent", 1),
-                ("Overwrite", 1),
-            )
-        }
-
-    def ob_ports(self) -> list[dict]:
-        ports = []
-        for path, entry in self.ob.walk("\\"):
-            if entry.type_name == "Port":
-                try:
-                    port = self.ob.lookup_port(path)
-                except ObError:
-                    continue
-                ports.append({"name": path, "owner_pid": port.owner_pid, "endpoint": port.endpoint})
-        return ports
-
     def _attach_identity(self, pid: int) -> dict:
         return {
             "pid": pid,
@@ -476,18 +487,6 @@ class Kernel:
             "token": {},
             "state": "attaching",
         }
-
-    def _write_machine_state(self) -> None:
-        state = {
-            "boot_id": self.boot_id,
-            "kernel_pid": self.pid,
-            "runtime": str(self.runtime),
-            "profile": self.profile,
-            "started": time.time(),
-        }
-        tmp = self.root / "machine.json.tmp"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.root / "machine.json")
 
 
 def _identity(record: ProcessRecord | None) -> dict | None:
@@ -524,8 +523,6 @@ def main(argv: list[str] | None = None) -> int:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     launcher = os.environ.get("NTMODEL_LAUNCHER_PID")
     if launcher:  # a foreground boot: the machine must not outlive run.sh
-        from nt.bootstrap import set_pdeathsig
-
         set_pdeathsig()
         if os.getppid() != int(launcher):
             return 1

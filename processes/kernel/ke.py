@@ -20,6 +20,8 @@ from nt import bugcodes, dump
 from nt.bugcodes import BugcheckParams
 from nt.logquery import tail
 from nt.status import hexstatus
+from processes.kernel.cm import CONTROL
+from processes.kernel.ob import ObError
 
 # Exit codes of the kernel process, read by the boot launcher.
 EXIT_SHUTDOWN = 0
@@ -36,6 +38,7 @@ class BugCheck:
         self.record: dict | None = None
         self.consequences: list[dict] = []
         self.done = threading.Event()
+        self.latched = threading.Event()  # set in the thread that took the latch
         self.stopping_all = False
         self.culprit_pid: int | None = None
 
@@ -58,6 +61,7 @@ class BugCheck:
         caller wins however the threads doing the work are scheduled afterwards."""
         if self._latch.acquire(blocking=False):
             self.culprit_pid = (culprit or {}).get("pid")
+            self.latched.set()
             return True
         if culprit is not None:
             self.consequence(culprit)
@@ -85,6 +89,7 @@ class BugCheck:
         k.log.info(
             "bugcheck.stopped",
             processes=len(victims),
+            victims=victims,
             all_gone=gone,
             stop_ms=round((time.monotonic() - t0) * 1000, 3),
         )
@@ -115,11 +120,35 @@ class BugCheck:
             faulting_process=culprit,
             detected_by=detected_by,
             process_table=[_strip(p) for p in k.ps.snapshot()],
-            port_table=k.ob_ports(),
+            port_table=self._ports(),
             consequences=[_strip(c) for c in self.consequences],
             last_events=last,
-            config=k.crash_control(),
+            config=self.crash_control(),
         )
+
+    def crash_control(self) -> dict:
+        key = CONTROL + r"\CrashControl"
+        return {
+            name: self.k.cm.value_or(key, name, default)
+            for name, default in (
+                ("AutoReboot", 0),
+                ("CrashDumpEnabled", 7),
+                ("LogEvent", 1),
+                ("Overwrite", 1),
+            )
+        }
+
+    def _ports(self) -> list[dict]:
+        """The port table of the dump: every Port object and its owner."""
+        ports = []
+        for path, entry in self.k.ob.walk("\\"):
+            if entry.type_name == "Port":
+                try:
+                    port = self.k.ob.lookup_port(path)
+                except ObError:
+                    continue
+                ports.append({"name": path, "owner_pid": port.owner_pid, "endpoint": port.endpoint})
+        return ports
 
     def _pending_event(self, params: BugcheckParams, path: Path | None) -> None:
         """What the next boot reports as System event 1001 (BugCheck) and Kernel-Power 41."""

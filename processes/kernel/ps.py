@@ -9,6 +9,7 @@ byte.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -48,6 +49,34 @@ ADMIN_TOKEN = {
     "groups": ["S-1-5-32-544", "S-1-1-0", "S-1-5-11"],
     "privileges": ["SeShutdownPrivilege", "SeDebugPrivilege"],
 }
+
+
+class PsError(Exception):
+    """A process creation that failed, with its NTSTATUS (the port replies with it)."""
+
+    def __init__(self, status: int, what: str = "") -> None:
+        self.status = int(status)
+        super().__init__(f"{what}: {status:#010x}")
+
+
+def _pidfd_kill(pidfd: int) -> None:
+    """SIGKILL through a pidfd: never reaches a recycled pid."""
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_child(pid: int) -> tuple[int, int | None]:
+    """(exit status, signal) of a dead child of ours. A zygote fork that died before its
+    middle parent exited is reparented to us a moment later: wait for that, briefly."""
+    for _ in range(200):
+        try:
+            _, wait_status = os.waitpid(pid, 0)
+            return exit_status_from_returncode(os.waitstatus_to_exitcode(wait_status))
+        except ChildProcessError:
+            time.sleep(0.001)
+    return 1, None
 
 
 def now_iso() -> str:
@@ -113,7 +142,10 @@ class ProcessManager:
         self._thread = threading.Thread(target=self._monitor, name="ps-monitor", daemon=True)
         self._stop = False
         self._exited = threading.Condition()
+        self._creating = threading.Lock()
+        self._closed = False
         self.zygote: Zygote | None = None
+        self.fault: Callable[[str, ProcessRecord], None] | None = None
 
     def start_zygote(self) -> None:
         try:
@@ -144,6 +176,11 @@ class ProcessManager:
         parent_pid: int,
         suspended: bool = True,
     ) -> ProcessRecord:
+        """NtCreateUserProcess. Built the way trio's ``_open_process`` builds a process:
+        each step registers its undo, the child is watched (pidfd) before anything can
+        fail, and the record is published in the table last. A child that dies at any
+        step is therefore reaped and reported like any other death, and a failed
+        creation leaves no pipe, pidfd or half-made record behind."""
         package = package_for(image)
         if package is None:
             raise LookupError(image)
@@ -157,26 +194,45 @@ class ProcessManager:
             session=session,
             parent_pid=parent_pid,
         )
-        pid, w = self._start(package)
-        parent = self.table.get(parent_pid)
-        record = ProcessRecord(
-            pid=pid,
-            image=name,
-            command_line=command_line,
-            parent_pid=parent_pid,
-            session=session,
-            token=parent.token if parent else SYSTEM_TOKEN,
-            child=True,
-        )
-        with self._lock:
-            self.table[record.pid] = record
-        block = msgpack.packb(params, use_bin_type=True)
-        os.write(w, len(block).to_bytes(4, "little") + block)
-        record.resume_fd = w
-        self._selector.register(os.pidfd_open(pid), selectors.EVENT_READ, record)
-        os.write(self._wake_w, b"x")
-        if not suspended:
-            self.resume(record.pid)
+        parent = self.get(parent_pid)
+        # The creation gate orders creation against KeBugCheckEx and shutdown: once
+        # closed no creation starts, and kill_all waits for one in flight to publish.
+        with self._creating:
+            if self._closed:
+                raise PsError(NtStatus.STATUS_SHUTDOWN_IN_PROGRESS, image)
+            with contextlib.ExitStack() as undo:
+                r, w = os.pipe()
+                undo.callback(os.close, w)
+                pid = self._start(package, r)  # closes r
+                own = os.pidfd_open(pid)  # a zombie still has one: its death is not missed
+                undo.callback(os.close, own)
+                undo.callback(_pidfd_kill, own)
+                record = ProcessRecord(
+                    pid=pid,
+                    image=name,
+                    command_line=command_line,
+                    parent_pid=parent_pid,
+                    session=session,
+                    token=parent.token if parent else SYSTEM_TOKEN,
+                    child=True,
+                )
+                self._fault("spawned", record)
+                self._watch(record)
+                self._fault("watched", record)
+                block = msgpack.packb(params, use_bin_type=True)
+                try:
+                    os.write(w, len(block).to_bytes(4, "little") + block)
+                except OSError as exc:  # the child is already gone (EPIPE)
+                    raise PsError(NtStatus.STATUS_PROCESS_IS_TERMINATING, image) from exc
+                self._fault("written", record)
+                undo.pop_all()
+            os.close(own)
+            with self._lock:
+                if record.state != "exited":  # _reap may have run already: it closes nothing
+                    record.resume_fd = w
+                else:
+                    os.close(w)
+                self.table[record.pid] = record  # published last
         self.log.info(
             "proc.create",
             child_pid=record.pid,
@@ -186,19 +242,35 @@ class ProcessManager:
             suspended=suspended,
             command_line=command_line,
         )
+        if not suspended:
+            self.resume(record.pid)
         return record
 
+    def _fault(self, step: str, record: ProcessRecord) -> None:
+        """Fault injection between the steps of ``create`` (the kernel's ``System:``
+        faults, or a test): called with the step just done and the record being built."""
+        if self.fault is not None:
+            self.fault(step, record)
+
+    def _watch(self, record: ProcessRecord) -> None:
+        self._selector.register(os.pidfd_open(record.pid), selectors.EVENT_READ, record)
+        os.write(self._wake_w, b"x")
+
+    def close_creation(self) -> None:
+        """No creation starts from now on; returns once a creation in flight published."""
+        with self._creating:
+            self._closed = True
+
     # -- starting a process: fork from the zygote, or a fresh interpreter ---------------
-    def _start(self, package: str) -> tuple[int, int]:
-        """(pid, write end of the parameters pipe) of a new, not yet running image."""
-        r, w = os.pipe()
+    def _start(self, package: str, r: int) -> int:
+        """The pid of a new, not yet running image reading its parameters from ``r``."""
         try:
             pid = self.zygote.spawn(package, r) if self.zygote is not None else None
             if pid is None:
                 pid = self._posix_spawn(package, r)
         finally:
             os.close(r)
-        return pid, w
+        return pid
 
     def _posix_spawn(self, package: str, r: int) -> int:
         os.set_inheritable(r, True)
@@ -216,16 +288,18 @@ class ProcessManager:
         record = self.table.get(pid)
         if record is None or record.state == "exited":
             return NtStatus.STATUS_INVALID_CID
-        if record.resume_fd is None:
+        with self._lock:  # taken from the record once, so _reap never closes it twice
+            fd, record.resume_fd = record.resume_fd, None
+        if fd is None:
             return NtStatus.STATUS_SUCCESS  # already running: NtResumeThread is a no-op
         try:
-            os.write(record.resume_fd, b"R")
+            os.write(fd, b"R")
         except OSError:
             return NtStatus.STATUS_PROCESS_IS_TERMINATING
         finally:
-            os.close(record.resume_fd)
-            record.resume_fd = None
-        record.state = "running"
+            os.close(fd)
+        if record.state != "exited":
+            record.state = "running"
         self.log.info("proc.resume", child_pid=pid, child_image=record.image)
         return NtStatus.STATUS_SUCCESS
 
@@ -242,8 +316,7 @@ class ProcessManager:
         )
         with self._lock:
             self.table[pid] = record
-        self._selector.register(os.pidfd_open(pid), selectors.EVENT_READ, record)
-        os.write(self._wake_w, b"x")
+        self._watch(record)
         return record
 
     def get(self, pid: int) -> ProcessRecord | None:
@@ -272,26 +345,25 @@ class ProcessManager:
     def _reap(self, record: ProcessRecord) -> None:
         status, sig = 0, None  # attached: not our child, no wait status to read
         if record.child:
-            try:
-                _, wait_status = os.waitpid(record.pid, 0)
-                status, sig = exit_status_from_returncode(os.waitstatus_to_exitcode(wait_status))
-            except ChildProcessError:  # died before the zygote's fork was reparented to us
-                status, sig = 1, None
+            status, sig = _wait_child(record.pid)
         record.signal = sig
         record.exit_status = (
             record.reported_status if record.reported_status is not None else status
         )
-        record.state = "exited"
-        record.exit_time = now_iso()
-        if record.resume_fd is not None:
-            os.close(record.resume_fd)
-            record.resume_fd = None
+        with self._lock:
+            record.state = "exited"
+            record.exit_time = now_iso()
+            fd, record.resume_fd = record.resume_fd, None
+        if fd is not None:
+            os.close(fd)
         self._on_exit(record)
         with self._exited:
             self._exited.notify_all()
 
     def kill_all(self, sig: int = signal.SIGKILL) -> list[int]:
-        """Signal every live process of ours; returns their pids."""
+        """Signal every live process of ours; returns their pids. A creation in flight
+        is finished (and so killed with the rest) before the list is taken."""
+        self.close_creation()
         self.stop_zygote()
         victims = [p.pid for p in self.live() if p.child]
         for pid in victims:

@@ -16,18 +16,20 @@ it has no NT parent to register it, so it may name itself.
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nt.status import NtStatus
+from nt.syscalls import NtError
 from ports import sb, sm
 from ports.client import Connection, PortError
-from ports.contract import NOT_IMPLEMENTED, ClientContext, Handler, HandlerResult
+from ports.contract import NOT_IMPLEMENTED, PENDING, ClientContext, Deferred, Handler, HandlerResult
+from processes.smss.smwatch import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, Watch
 
-# Names of 0xC000021A's P1 (smss.c): the wait slots of SmpTerminate.
-SUBSYSTEM_NAME = "Windows SubSystem"
-INITIAL_COMMAND_NAME = "Windows Logon Process"
 WINDOWS_TYPES = (sm.IMAGE_SUBSYSTEM_WINDOWS_GUI, sm.IMAGE_SUBSYSTEM_WINDOWS_CUI)
 
 
@@ -53,15 +55,20 @@ class Subsystem:
     session: int
     image_type: int
     sb_port: str
-    sb: Connection | None = None
+    sb: Connection
 
 
 class SmApi:
-    def __init__(self, proc: Any) -> None:
+    def __init__(self, proc: Any, watch: Watch) -> None:
         self.proc = proc
         self.log = proc.log
+        self.watch = watch
         self.subsystems: dict[tuple[int, int], Subsystem] = {}
-        self.watched: dict[int, tuple[str, int]] = {}  # pid -> (P1 name, session)
+        self.initial_commands: dict[int, int] = {}  # MuSessionId -> pid
+        self.sessions: set[int] = set()  # MuSessionIds made or being made
+        # SmpStartCsr's work, set by the master once it has its configuration:
+        # (session, deferred reply) -> None; it answers through the reply.
+        self.start_session: Callable[[int, Deferred], None] | None = None
         self._session_ids = itertools.count(1)  # SmpNextSessionId starts at 1
         self._lock = threading.Lock()
 
@@ -73,7 +80,7 @@ class SmApi:
             sm.SmpTerminateForeignSessionApi: self._session_api(not_implemented),
             sm.SmpExecPgmApi: self.exec_pgm,
             sm.SmpLoadDeferedSubsystemApi: self.load_deferred_subsystem,
-            sm.SmpStartCsrApi: not_implemented,
+            sm.SmpStartCsrApi: self.start_csr,
             sm.SmpStopCsrApi: not_implemented,
         }
 
@@ -107,14 +114,17 @@ class SmApi:
                     reason="Image type already being served",
                 )
                 return False
-            subsystem = Subsystem(client.pid, session, image_type, sb_port)
-            self.subsystems[(session, image_type)] = subsystem
-            self.watched[client.pid] = (SUBSYSTEM_NAME, session)
+        # Connect back first; only a subsystem smss can talk to is stored and watched,
+        # so a failed connect leaves nothing behind for a later SmExecPgm to trip over.
         try:
-            subsystem.sb = self.proc.lpc.connect_port(sb_port)
+            conn = self.proc.lpc.connect_port(sb_port)
         except PortError as exc:
             self.log.error("smss.sb_connect_failed", sb_port=sb_port, status=exc.status)
             return exc.status
+        subsystem = Subsystem(client.pid, session, image_type, sb_port, conn)
+        with self._lock:
+            self.subsystems[(session, image_type)] = subsystem
+        self.watch.add(client.pid, SUBSYSTEM_NAME, session)
         client.state["subsystem"] = subsystem
         self.log.info(
             "smss.subsystem_connected",
@@ -123,7 +133,12 @@ class SmApi:
             image_type=image_type,
             sb_port=sb_port,
         )
-        self.proc.nt.set_event(subsystem_event(session))
+        try:
+            self.proc.nt.set_event(subsystem_event(session))
+        except NtError as exc:  # no instance is waiting (the master made every event)
+            self.log.warning(
+                "smss.subsystem_event_missing", target_session=session, status=exc.status
+            )
         return True
 
     def _alive(self, pid: int) -> bool:
@@ -175,9 +190,12 @@ class SmApi:
             "session": session,
             "subsystem_type": image_type,
         }
-        if client.image == "smss.exe":  # an initial command: watched like ReactOS's WaitAny slot
-            with self._lock:
-                self.watched[info["pid"]] = (INITIAL_COMMAND_NAME, session)
+        instance = client.image == "smss.exe" and client.pid != self.proc.pid
+        if instance:  # an initial command: watched like ReactOS's WaitAny slot, from now on
+            self.watch.add(info["pid"], INITIAL_COMMAND_NAME, session)
+            if self.proc.fault("kill_initial_command") == "before_sb_create_session":
+                self.log.warning("fault.kill_initial_command", child_pid=info["pid"])
+                os.kill(info["pid"], signal.SIGKILL)  # the window before csrss resumes it
         reply = sb.SbCreateSession(subsystem.sb, session_id, process)
         self.log.info(
             "smss.sb_create_session",
@@ -187,7 +205,37 @@ class SmApi:
             target_session=session,
             status=reply.status,
         )
+        if instance and reply.ok:
+            self.initial_commands[session] = info["pid"]
+            self.watch.session_ready(session)
         return reply.status
+
+    def csrss_of(self, session: int) -> int:
+        with self._lock:
+            return next((s.pid for (n, _), s in self.subsystems.items() if n == session), 0)
+
+    # -- SmpStartCsr ----------------------------------------------------------------
+    def start_csr(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """SmpStartCsr: a session made on demand (its smss instance, csrss, initial
+        command). The reply comes when the instance is done: the pids on success, the
+        failure's status otherwise; a failed session never stops the machine."""
+        session = msg["session_id"]
+        if self.start_session is None:
+            return NtStatus.STATUS_UNSUCCESSFUL  # smss is still initialising
+        with self._lock:
+            if session in self.sessions:
+                return NtStatus.STATUS_OBJECT_NAME_COLLISION
+            self.sessions.add(session)
+        if msg.get("command"):
+            self.log.info(
+                "divergence", what="SmpStartCsr's command is not used: the instance runs winlogon"
+            )
+        self.start_session(session, client.defer())
+        return PENDING
+
+    def session_failed(self, session: int) -> None:
+        with self._lock:
+            self.sessions.discard(session)
 
     def load_deferred_subsystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         name = msg["name"]

@@ -15,83 +15,80 @@ commands: one that dies before it became critical is 0xC000021A.
 from __future__ import annotations
 
 import os
-import threading
+import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nt.bootstrap import Process
 from nt.images import SYSTEM32
 from nt.regpath import REG_SZ
-from nt.status import NtStatus
+from nt.status import NtStatus, nt_success
 from nt.syscalls import NtError
 from ports import sm
 from ports.client import PortError
+from ports.contract import Deferred
 from ports.kernel import OPTION_SHUTDOWN_SYSTEM
 from processes.smss import config as smconfig
 from processes.smss.cmdline import SMP_AUTOCHK_FLAG, SmCommandLineError, smp_parse_command_line
 from processes.smss.images import expand_environment
-from processes.smss.smloop import INITIAL_COMMAND_NAME, SUBSYSTEM_NAME, SmApi, subsystem_event
+from processes.smss.smloop import SmApi, subsystem_event
+from processes.smss.smwatch import (
+    EXECUTE_INITIAL_COMMAND_NAME,
+    INITIAL_COMMAND_NAME,
+    INITIALIZATION_NAME,
+    SESSION_INSTANCE,
+    SUBSYSTEM_NAME,
+    Exits,
+    SmpFailure,
+    Watch,
+)
 
 SESSIONS = (0, 1)  # win10: services session 0, the console session 1
 SUBSYSTEM_CONNECT_TIMEOUT_MS = 60_000  # sessions != 0 (smsubsys.c); session 0 waits forever
+INITIAL_COMMAND_GRACE = 1.0  # s: how long a failed SmExecPgm waits to see its process die
 ENVIRONMENT_KEY = smconfig.SESSION_MANAGER_KEY + r"\Environment"
 PAGEFILE_DEFAULT_MB = 64
 
 
-def terminate(proc: Process, what: str, status: int, culprit: int = 0) -> None:
-    """SmpTerminate: NtRaiseHardError(STATUS_SYSTEM_PROCESS_TERMINATED, OptionShutdownSystem)."""
-    proc.log.error("smss.terminate", what=what, status=status, culprit_pid=culprit)
+def terminate(proc: Process, failure: SmpFailure) -> NoReturn:
+    """SmpTerminate: NtRaiseHardError(STATUS_SYSTEM_PROCESS_TERMINATED, OptionShutdownSystem).
+    Called by the entry functions alone, with the failure a step raised."""
+    proc.log.error(
+        "smss.terminate", what=failure.what, status=failure.status, culprit_pid=failure.culprit
+    )
     try:
         proc.nt.raise_hard_error(
             NtStatus.STATUS_SYSTEM_PROCESS_TERMINATED,
-            [what, status, culprit, 0],
+            [failure.what, failure.status, failure.culprit, 0],
             OPTION_SHUTDOWN_SYSTEM,
         )
     except (NtError, PortError):
         pass
-    proc.exit(status)
+    proc.exit(failure.status)
 
 
-class Exits:
-    """Exits reported by the kernel, as a wait primitive (NtWaitForMultipleObjects)."""
-
-    def __init__(self, proc: Process) -> None:
-        self.proc = proc
-        self.status: dict[int, int] = {}
-        self.cond = threading.Condition()
-        proc.lpc.events.subscribe(self._on_exit)
-
-    def _on_exit(self, pid: int, status: int, image: str) -> None:
-        with self.cond:
-            self.status[pid] = status
-            self.cond.notify_all()
-
-    def exited(self, pid: int) -> int | None:
-        with self.cond:
-            if pid in self.status:
-                return self.status[pid]
-        record = self.proc.nt.query_process(pid)  # the event may have gone out before we listened
-        return record["exit_status"] if record["state"] == "exited" else None
-
-    def wait(self, pid: int, timeout: float | None = None) -> int | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self.cond:
-            while pid not in self.status:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self.cond.wait(left if left is not None else 1.0)
-                if pid not in self.status and self.exited(pid) is not None:
-                    return self.exited(pid)
-            return self.status[pid]
+def fault_die(proc: Process, step: str) -> None:
+    """``smss.exe@N:die_at=STEP``: the process is killed at that step (a test's window)."""
+    if proc.fault("die_at") == step:
+        proc.log.warning("fault.die", step=step)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- master --------------------------------------------------------------------
 def master(proc: Process) -> int:
+    try:
+        return _master(proc)
+    except SmpFailure as failure:
+        terminate(proc, failure)
+
+
+def _master(proc: Process) -> int:
     proc.set_critical()
     proc.nt.set_base_priority(11)
-    api = SmApi(proc)
+    exits = Exits(proc)
+    watch = Watch(exits)  # listening before anything it watches can exist
+    api = SmApi(proc, watch)
     proc.lpc.create_port(
         sm.SM_PORT_NAME,
         sm.SM_API_PORT,
@@ -101,24 +98,19 @@ def master(proc: Process) -> int:
         max_threads=2,
         allow=_system_or_admin,
     )
-    exits = Exits(proc)
     try:
         cfg = load_data_from_registry(proc, exits)
     except (NtError, PortError, OSError, ValueError) as exc:
-        terminate(
-            proc,
-            "Session Manager Initialization",
-            getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL),
-        )
+        status = getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL)
+        raise SmpFailure(INITIALIZATION_NAME, status) from exc
     proc.log.info("smss.init_done", sessions=list(SESSIONS), subsystems=list(cfg.subsystems))
     if proc.fault("exit_after_init"):
         return int(proc.fault("exit_after_init"), 0)
-    instances = [create_session(proc, s) for s in SESSIONS]
-    for pid in instances:
-        exits.wait(pid)
-    proc.log.info("smss.sessions_created", sessions=list(SESSIONS))
-    watch(proc, api, exits)
-    return 0
+    api.sessions.update(SESSIONS)
+    for session in SESSIONS:
+        watch.add(create_session(proc, cfg, session), SESSION_INSTANCE, session)
+    api.start_session = lambda session, reply: start_session(proc, cfg, api, session, reply)
+    wait_any(proc, watch)
 
 
 def _system_or_admin(who: dict) -> bool:
@@ -152,7 +144,6 @@ def load_data_from_registry(proc: Process, exits: Exits) -> smconfig.SessionMana
         Path("/proc/cpuinfo").read_text(), safeboot, os.uname().machine
     ).items():
         nt.set_value(ENVIRONMENT_KEY, name, REG_SZ, value)
-    proc.cfg = cfg
     return cfg
 
 
@@ -208,42 +199,151 @@ def _paging_files(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
         )
 
 
-def create_session(proc: Process, session: int) -> int:
-    """Start an smss instance for ``session`` (``smss.exe 0000000N 00000000``)."""
+def create_session(proc: Process, cfg: smconfig.SessionManagerConfig, session: int) -> int:
+    """Start an smss instance for ``session`` (``smss.exe 0000000N 00000000``). The
+    session's directory and SmSubSystemReady event are the master's: they outlive an
+    instance that dies, so a healthy csrss connecting late is never refused for it."""
     command_line = f"\\SystemRoot\\System32\\smss.exe {session:08x} 00000000"
-    pid = proc.nt.create_process(
-        command_line.split()[0], command_line, proc.cfg.environment, session
-    )
-    proc.nt.resume(pid)
+    try:
+        proc.nt.create_directory(f"\\Sessions\\{session}", permanent=True)
+        proc.nt.create_event(subsystem_event(session), manual_reset=True)
+        pid = proc.nt.create_process(
+            command_line.split()[0], command_line, cfg.environment, session
+        )
+        proc.nt.resume(pid)
+    except NtError as exc:
+        raise SmpFailure(INITIALIZATION_NAME, exc.status) from exc
     proc.log.info("smss.session_create", target_session=session, instance_pid=pid)
     return pid
 
 
-def watch(proc: Process, api: SmApi, exits: Exits) -> None:
-    """WaitAny on csrss and the initial commands; a non-critical death is 0xC000021A."""
-    handled: set[int] = set()
+def start_session(
+    proc: Process, cfg: smconfig.SessionManagerConfig, api: SmApi, session: int, reply: Deferred
+) -> None:
+    """SmpStartCsr's work for a session made on demand: an instance, watched like the
+    boot's, whose end answers the request. One that dies before its session is ready
+    fails the request, and what it had started in the session is stopped with it."""
+    try:
+        instance_pid = create_session(proc, cfg, session)
+    except SmpFailure as failure:
+        api.session_failed(session)
+        reply.complete(failure.status)
+        return
+
+    def done(status: int, ready: bool) -> None:
+        if ready:
+            body = {
+                "session_id": session,
+                "csrss_pid": api.csrss_of(session),
+                "initial_pid": api.initial_commands.get(session, 0),
+            }
+            reply.complete(NtStatus.STATUS_SUCCESS, body)
+            return
+        stopped, left = abandon_session(proc, instance_pid)
+        failed = status if status and not nt_success(status) else NtStatus.STATUS_UNSUCCESSFUL
+        proc.log.error(
+            "smss.session_failed",
+            target_session=session,
+            instance_pid=instance_pid,
+            status=failed,
+            stopped=stopped,
+            left_critical=left,
+        )
+        api.session_failed(session)
+        reply.complete(failed)
+
+    api.watch.add(instance_pid, SESSION_INSTANCE, session, on_end=done)
+
+
+def abandon_session(proc: Process, instance_pid: int) -> tuple[list[int], list[int]]:
+    """Stop what a failed instance started (a suspended csrss or initial command must not
+    wait for ever). A process that already became critical cannot be stopped without a
+    bugcheck; it is left running and named (pids stopped, pids left)."""
+    stopped, left = [], []
+    for p in proc.nt.processes():
+        if p["parent_pid"] != instance_pid or p["state"] == "exited":
+            continue
+        if p["critical"]:
+            left.append(p["pid"])
+            continue
+        try:
+            proc.nt.terminate(p["pid"], NtStatus.STATUS_UNSUCCESSFUL)
+            stopped.append(p["pid"])
+        except NtError:
+            pass  # it went by itself
+    if left:
+        proc.log.info(
+            "divergence",
+            what="a failed on-demand session's processes that already became critical are "
+            "left running (stopping them would bugcheck the machine)",
+            pids=left,
+        )
+    return stopped, left
+
+
+def wait_any(proc: Process, watch: Watch) -> NoReturn:
+    """NtWaitForMultipleObjects(WaitAny) on the session instances, csrss and the initial
+    commands, woken by each exit event as it arrives. An instance that dies before its
+    session is ready fails the boot ("Session Manager Initialization", naming it); csrss
+    or an initial command that dies before it became critical is 0xC000021A."""
+    pending = set(SESSIONS)
     while True:
-        with exits.cond:
-            exits.cond.wait(1.0)
-            dead = [p for p in api.watched if p in exits.status and p not in handled]
-        for pid in dead:
-            handled.add(pid)
-            what, session = api.watched[pid]
-            record = proc.nt.query_process(pid)
-            if record.get("critical"):
-                continue  # the kernel already raised the critical-process bugcheck
-            terminate(proc, what, record.get("exit_status") or NtStatus.STATUS_UNSUCCESSFUL, pid)
+        pid, status, watched, ready = watch.next_death()
+        if watched.on_end is not None:  # an instance of a session made on demand
+            watched.on_end(status, ready)
+            continue
+        if watched.session not in SESSIONS and not ready:
+            # part of an on-demand session still being made: its instance fails the
+            # request (SmpStartCsr), the machine stays up
+            proc.log.warning(
+                "smss.session_process_died", child_pid=pid, target_session=watched.session
+            )
+            continue
+        if watched.what == SESSION_INSTANCE:
+            if not ready:
+                proc.log.error(
+                    "smss.session_instance_died",
+                    instance_pid=pid,
+                    target_session=watched.session,
+                    status=status,
+                )
+                raise SmpFailure(INITIALIZATION_NAME, status or NtStatus.STATUS_UNSUCCESSFUL, pid)
+            pending.discard(watched.session)
+            if not pending:
+                proc.log.info("smss.sessions_created", sessions=list(SESSIONS))
+            continue
+        record = proc.nt.query_process(pid)
+        if record.get("critical"):
+            continue  # the kernel already raised the critical-process bugcheck
+        raise SmpFailure(
+            watched.what, record.get("exit_status") or status or NtStatus.STATUS_UNSUCCESSFUL, pid
+        )
 
 
 # -- instance ------------------------------------------------------------------
 def instance(proc: Process, session: int) -> int:
-    nt = proc.nt
+    try:
+        return _instance(proc, session)
+    except SmpFailure as failure:
+        if session not in SESSIONS:  # made on demand: the master fails the request
+            proc.log.error(
+                "smss.session_failed",
+                what=failure.what,
+                status=failure.status,
+                culprit_pid=failure.culprit,
+            )
+            proc.exit(failure.status)
+        terminate(proc, failure)
+
+
+def _instance(proc: Process, session: int) -> int:
     exits = Exits(proc)
-    cfg = smconfig.load_session_manager_config(nt, proc.environment)
-    nt.create_directory(f"\\Sessions\\{session}", permanent=True)
-    nt.create_event(subsystem_event(session), manual_reset=True)
-    windows = cfg.subsystem("Windows")
-    csrss = load_subsystem(proc, cfg, windows, session, exits)
+    try:
+        cfg = smconfig.load_session_manager_config(proc.nt, proc.environment)
+    except (NtError, PortError, ValueError) as exc:
+        status = getattr(exc, "status", NtStatus.STATUS_UNSUCCESSFUL)
+        raise SmpFailure(INITIALIZATION_NAME, status) from exc
+    csrss = load_subsystem(proc, cfg, cfg.subsystem("Windows"), session, exits)
     initial = "wininit.exe" if session == 0 else "winlogon.exe"
     if session != 0 and cfg.execute:
         # SmpLoadSubSystemsForMuSession: the last Execute entry replaces the initial
@@ -259,17 +359,18 @@ def instance(proc: Process, session: int) -> int:
 def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, exits: Exits) -> int:
     """SmpLoadSubSystem: start csrss with the whole command line; wait for it to connect."""
     if not command:
-        terminate(proc, "Session Manager Initialization", NtStatus.STATUS_OBJECT_NAME_NOT_FOUND)
+        raise SmpFailure(INITIALIZATION_NAME, NtStatus.STATUS_OBJECT_NAME_NOT_FOUND)
     command_line = expand_environment(command, cfg.environment)
     image = command_line.split()[0]
     try:
         pid = proc.nt.create_process(image, command_line, cfg.environment, session)
+        proc.nt.resume(pid)
     except NtError as exc:
-        terminate(proc, "Session Manager Initialization", exc.status)
-    proc.nt.resume(pid)
+        raise SmpFailure(INITIALIZATION_NAME, exc.status) from exc
     proc.log.info(
         "smss.subsystem_start", subsystem_pid=pid, target_session=session, command_line=command_line
     )
+    fault_die(proc, "subsystem_started")
     deadline = None if session == 0 else time.monotonic() + SUBSYSTEM_CONNECT_TIMEOUT_MS / 1000
     while proc.nt.wait_event(subsystem_event(session), 100) == NtStatus.STATUS_TIMEOUT:
         status = exits.exited(pid)
@@ -282,33 +383,56 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
                 status=status,
                 divergence="ReactOS hangs; Windows-like failure used",
             )
-            terminate(proc, "Session Manager Initialization", status, pid)
+            raise SmpFailure(INITIALIZATION_NAME, status, pid)
         if deadline is not None and time.monotonic() > deadline:
             proc.nt.terminate(pid, NtStatus.STATUS_TIMEOUT)
-            terminate(proc, "Session Manager Initialization", NtStatus.STATUS_TIMEOUT, pid)
+            raise SmpFailure(INITIALIZATION_NAME, NtStatus.STATUS_TIMEOUT, pid)
     return pid
 
 
 def execute_initial_command(
     proc: Process, cfg: Any, command: str, session: int, csrss: int, exits: Exits
-) -> None:
-    """SmpExecuteInitialCommand: create it suspended, then SmExecPgm to the master."""
-    what = "Session Manager ExecuteInitialCommand"
+) -> int:
+    """SmpExecuteInitialCommand: create it suspended, then SmExecPgm to the master, whose
+    SbCreateSession has csrss register and resume it. A death of the process itself at
+    any moment before that is blamed on it ("Windows Logon Process"), never on the step."""
+    what = EXECUTE_INITIAL_COMMAND_NAME
     try:
         parsed = smp_parse_command_line(command, cfg.environment, cfg.default_lib_path)
         if parsed.package is None:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, command)
         pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, session)
-        conn = sm.SmConnectToSm(proc.lpc)
-        reply = sm.SmExecPgm(conn, pid, session=session)
-        if not reply.ok:
-            raise NtError(reply.status, "SmExecPgm")
-    except (NtError, PortError, SmCommandLineError) as exc:
+    except (NtError, SmCommandLineError) as exc:
+        raise SmpFailure(what, exc.status) from exc
+    fault_die(proc, "initial_command_created")
+    if proc.fault("kill_initial_command") == "before_exec_pgm":
+        proc.log.warning("fault.kill_initial_command", child_pid=pid)
+        os.kill(pid, signal.SIGKILL)  # the window between its creation and SmExecPgm
+    status = sm_exec_pgm(proc, pid, session)
+    if status != NtStatus.STATUS_SUCCESS:
         dead = exits.exited(csrss)
-        if dead is not None:  # the real cause: csrss died before it became critical
-            terminate(proc, SUBSYSTEM_NAME, dead, csrss)
-        terminate(proc, what, exc.status)
+        if dead is not None:  # csrss died before it became critical: the real cause
+            raise SmpFailure(SUBSYSTEM_NAME, dead, csrss)
+        dead = exits.wait(pid, INITIAL_COMMAND_GRACE)
+        if dead is not None:  # killed while suspended: csrss could not resume it
+            raise SmpFailure(INITIAL_COMMAND_NAME, dead or NtStatus.STATUS_UNSUCCESSFUL, pid)
+        raise SmpFailure(what, status)
     proc.log.info("smss.initial_command", command=command, child_pid=pid, target_session=session)
+    return pid
+
+
+def sm_exec_pgm(proc: Process, pid: int, session: int) -> int:
+    """SmExecPgm on \\SmApiPort as a plain client: the status of SbCreateSession."""
+    try:
+        conn = sm.SmConnectToSm(proc.lpc)
+    except PortError as exc:
+        return exc.status
+    try:
+        return sm.SmExecPgm(conn, pid, session=session).status
+    except PortError as exc:
+        return exc.status
+    finally:
+        conn.close()
 
 
 def main(proc: Process) -> int:
@@ -318,4 +442,4 @@ def main(proc: Process) -> int:
     return master(proc)
 
 
-__all__ = ["main", "SUBSYSTEM_NAME", "INITIAL_COMMAND_NAME"]
+__all__ = ["main"]

@@ -3,6 +3,7 @@
     csr_rtt         CSR API round trip through csrss's ApiPort vs a bare DEALER->ROUTER echo
     csr_throughput  ApiPort msg/s, 16 clients x 8 in flight, vs zmq.proxy + one worker thread
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
+    fault_windows   the windows of issue 6: kill -> bugcheck and kill -> last gone in each
     boot            ntctl boot --detach -> winlogon registered; USS of every process
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
@@ -28,6 +29,7 @@ from tests.bench import (
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
+    bench_fault_windows,
     bench_hive_kill,
     bench_svcorder,
 )
@@ -158,6 +160,7 @@ BENCHMARKS = {
     "csr_rtt": (bench_csr_rtt.add_arguments, bench_csr_rtt.run),
     "csr_throughput": (bench_csr_throughput.add_arguments, bench_csr_throughput.run),
     "detection": (bench_detection.add_arguments, bench_detection.run),
+    "fault_windows": (bench_fault_windows.add_arguments, bench_fault_windows.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
