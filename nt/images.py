@@ -14,6 +14,7 @@ KNOWN_IMAGES: dict[str, str] = {
     "csrss.exe": "csrss",
     "wininit.exe": "wininit",
     "winlogon.exe": "winlogon",
+    "lsm.exe": "lsm",
 }
 
 SYSTEM_ROOT = "C:\\Windows"

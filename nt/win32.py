@@ -61,9 +61,12 @@ class Win32Error:
     ERROR_SERVICE_NOT_IN_EXE = 1083
     ERROR_NOT_SAFEBOOT_SERVICE = 1084
     ERROR_SHUTDOWN_IN_PROGRESS = 1115
+    ERROR_NO_SHUTDOWN_IN_PROGRESS = 1116
     ERROR_SERVICE_NOT_FOUND = 1243
+    ERROR_NO_SUCH_LOGON_SESSION = 1312
     ERROR_LOGON_FAILURE = 1326
     ERROR_TIMEOUT = 1460
+    ERROR_CTX_WINSTATION_NOT_FOUND = 7022
 
 
 NAMES: dict[int, str] = {v: k for k, v in vars(Win32Error).items() if k.startswith("ERROR_")}
@@ -130,9 +133,12 @@ MESSAGES: dict[int, str] = {
     ),
     1084: "This service cannot be started in Safe Mode",
     1115: "A system shutdown is in progress.",
+    1116: "Unable to abort the system shutdown because no shutdown was in progress.",
     1243: "The specified service does not exist.",
+    1312: "A specified logon session does not exist. It may already have been terminated.",
     1326: "The user name or password is incorrect.",
     1460: "This operation returned because the timeout period expired.",
+    7022: "The specified session cannot be found.",
 }
 
 

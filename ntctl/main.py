@@ -80,25 +80,115 @@ def boot(
 def shutdown(
     root: Root = DEFAULT_ROOT,
     reboot: Annotated[bool, typer.Option("-r", "--reboot", help="restart after")] = False,
+    timeout: Annotated[
+        int, typer.Option("-t", help="seconds before the shutdown (0..315360000)")
+    ] = 0,
+    comment: Annotated[str, typer.Option("-c", help="why (up to 512 characters)")] = "",
+    abort: Annotated[bool, typer.Option("-a", help="abort a pending shutdown")] = False,
+    force: Annotated[bool, typer.Option("-f", help="close applications without warning")] = False,
 ) -> None:
-    """NtShutdownSystem: stop every process, close the hives."""
-    import time
+    """Shut down or restart the Windows way (winlogon, ExitWindowsEx, SCM, NtShutdownSystem)."""
+    from ntctl import sessions
 
+    if not 0 <= timeout <= 315360000 or len(comment) > 512:
+        fail("shutdown: -t is 0..315360000 seconds, -c at most 512 characters", 2)
     with machine(root) as m:
         kernel_pid = m.state.kernel_pid
         try:
-            m.nt.shutdown(1 if reboot else 0)
-        except (NtError, PortError) as exc:
-            nt_failure(exc)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and Path(f"/proc/{kernel_pid}").exists():
-        time.sleep(0.02)
-    if Path(f"/proc/{kernel_pid}").exists():
+            if abort:
+                sessions.abort_shutdown(m)
+                console.print("The pending shutdown was aborted.")
+                return
+            went = sessions.initiate_shutdown(m, reboot, timeout, comment, force)
+        except sessions.VerbError as exc:
+            fail(str(exc))
+    if not went:
+        what = "restart" if reboot else "shut down"
+        console.print(f"The machine will {what} in {timeout} s (`ntctl shutdown -a` aborts).")
+        return
+    if not sessions.wait_kernel_gone(kernel_pid):
         fail(
-            f"the kernel (pid {kernel_pid}) is still running 15 s after NtShutdownSystem; "
-            "see `ntctl logs --event 'shutdown.*'`"
+            f"the kernel (pid {kernel_pid}) is still running {sessions.KERNEL_EXIT_WAIT:.0f} s "
+            "after the shutdown began; see `ntctl logs --event 'shutdown.*'`"
         )
     console.print("The machine is restarting." if reboot else "The machine was shut down.")
+
+
+# -- sessions (verb logic in ntctl/sessions.py) --------------------------------------------
+session_app = typer.Typer(
+    invoke_without_command=True, help="The sessions, like query session; new, disconnect, ..."
+)
+app.add_typer(session_app, name="session")
+
+
+@session_app.callback()
+def session_list(ctx: typer.Context, root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+    """query session: SESSIONNAME USERNAME ID STATE TYPE DEVICE ('>' = this session)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ntctl import sessions
+
+    with machine(root) as m:
+        try:
+            rows = sessions.query_sessions(m)
+        except sessions.VerbError as exc:
+            fail(str(exc))
+    emit(rows) if as_json else sys.stdout.write(sessions.render_sessions(rows) + "\n")
+
+
+@session_app.command("new")
+def session_new(
+    root: Root = DEFAULT_ROOT,
+    as_json: Json = False,
+    user: Annotated[str, typer.Option("--user", help="who will log on to it")] = "",
+) -> None:
+    """A new session (termsrv's way: LSM asks smss, a new smss instance makes it)."""
+    from ntctl import sessions
+
+    with machine(root) as m:
+        try:
+            record = sessions.new_session(m, user)
+        except sessions.VerbError as exc:
+            fail(str(exc))
+    if as_json:
+        emit(record)
+    else:
+        console.print(
+            f"Session {record['session_id']} ({record['name']}) created: csrss pid "
+            f"{record['csrss_pid']}, winlogon pid {record['winlogon_pid']}."
+        )
+
+
+def _session_verb(verb: str, session_id: int, root: Path) -> None:
+    from ntctl import sessions
+
+    with machine(root) as m:
+        try:
+            result = getattr(sessions, verb)(m, session_id)
+        except sessions.VerbError as exc:
+            fail(str(exc))
+    if verb == "logoff":
+        console.print(f"Session {session_id} " + ("closed." if result else "logged off."))
+    else:
+        console.print(f"Session {session_id}: {verb} done.")
+
+
+@session_app.command("disconnect")
+def session_disconnect(session_id: int, root: Root = DEFAULT_ROOT) -> None:
+    """tsdiscon N."""
+    _session_verb("disconnect", session_id, root)
+
+
+@session_app.command("reconnect")
+def session_reconnect(session_id: int, root: Root = DEFAULT_ROOT) -> None:
+    """tscon N."""
+    _session_verb("reconnect", session_id, root)
+
+
+@session_app.command("logoff")
+def session_logoff(session_id: int, root: Root = DEFAULT_ROOT) -> None:
+    """logoff N: a session made on demand is closed (its processes and objects go)."""
+    _session_verb("logoff", session_id, root)
 
 
 # -- processes ----------------------------------------------------------------------

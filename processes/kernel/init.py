@@ -433,17 +433,30 @@ class Kernel:
         self.log.info("shutdown.begin", action=action, by_pid=by)
 
         def run() -> None:
+            t0 = time.monotonic()
             self.ps.close_creation()
             self.ps.stop_zygote()
+            # What the session's processes left (all of it, on a shutdown that did not go
+            # through winlogon), newest first; smss last, as the session manager outlives
+            # the sessions it made.
+            smss = self.smss.pid if self.smss is not None else None
             for record in sorted(self.ps.live(), key=lambda r: r.created, reverse=True):
-                if record.child:
+                if record.child and record.pid != smss:
                     try:
                         os.kill(record.pid, signal.SIGTERM)
                     except ProcessLookupError:
                         pass
+            if smss is not None:
+                try:
+                    os.kill(smss, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
             if not self.ps.wait_all(3.0):
                 self.ps.kill_all()
                 self.ps.wait_all(2.0)
+            self.log.info(
+                "shutdown.phase", phase="smss", ms=round((time.monotonic() - t0) * 1000, 3)
+            )
             self.exit_code = EXIT_REBOOT if action == SHUTDOWN_REBOOT else EXIT_SHUTDOWN
             self.log.info(
                 "shutdown.complete",
@@ -538,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ntmodel: {exc}", flush=True)
         kernel.exit_code = 4
     finally:
-        kernel.close()
+        t0 = time.monotonic()
+        kernel.close()  # hives flushed and closed, runtime directory removed
+        if not kernel.bugcheck.raised:
+            kernel.log.info(
+                "shutdown.phase", phase="kernel", ms=round((time.monotonic() - t0) * 1000, 3)
+            )
     kernel.log.info("kernel.exit", code=kernel.exit_code)
     return kernel.exit_code

@@ -88,14 +88,22 @@ class SystemServiceHandlers:
 
     @_status
     def NtSetInformationProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if msg["pid"] not in (0, client.pid):  # RtlSetProcessIsCritical acts on the caller
+        target = msg["pid"] or client.pid
+        system = client.image in SYSTEM_IMAGES and client.token.get("sid") == "S-1-5-18"
+        if target != client.pid and not system:
+            # RtlSetProcessIsCritical acts on the caller; another process's flag needs
+            # PROCESS_SET_INFORMATION on it, which only SYSTEM's own images get here (smss
+            # ending a session made on demand clears its csrss's and winlogon's).
             return NtStatus.STATUS_ACCESS_DENIED
-        record = self.k.ps.get(client.pid)
+        record = self.k.ps.get(target)
+        if record is None or record.state == "exited":
+            return NtStatus.STATUS_INVALID_CID
         if msg["info_class"] == "ProcessBreakOnTermination":
             record.critical = bool(msg["value"])
             self.k.log.info(
                 "proc.critical",
-                child_pid=client.pid,
+                child_pid=target,
+                by_pid=client.pid,
                 child_image=record.image,
                 critical=record.critical,
             )
