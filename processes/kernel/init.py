@@ -28,7 +28,7 @@ from typing import Any
 
 from nt import bugcodes
 from nt import log as ntlog
-from nt.bootstrap import FAULTS_ENV, parse_faults, set_pdeathsig
+from nt.bootstrap import set_pdeathsig
 from nt.status import NtStatus, hexstatus
 from ports.events import ExitPublisher
 from ports.kernel import (
@@ -55,6 +55,7 @@ from processes.kernel.bootlog import (
     write_machine_state,
 )
 from processes.kernel.cm import CONTROL, ConfigurationManager
+from processes.kernel.faults import KernelFaults
 from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
 from processes.kernel.ob import ObjectManager
 from processes.kernel.phase1 import progress_steps
@@ -117,7 +118,7 @@ class Kernel:
         (self.root / "machine.json").unlink(missing_ok=True)  # a dead boot's, if any
         self.teardown = contextlib.ExitStack()  # each boot step registers its own undo
         self.teardown.callback(clear_boot_status, self.root, self.boot_id)
-        self.faults = parse_faults(os.environ.get(FAULTS_ENV, ""), "System", None)
+        self.faults = KernelFaults(self)
         self.key = secrets.token_bytes(32)
         self.stopping = False
         self.ready_for_errors = False  # ExReadyForErrors: set when csrss names its hard-error port
@@ -169,15 +170,13 @@ class Kernel:
             "faults": os.environ.get("NTMODEL_FAULTS", ""),
         }
         self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
-        self.ps.fault = self._creation_fault if "bugcheck_while_creating" in self.faults else None
+        self.ps.fault = self.faults.creation_hook()
         self.ps.start_zygote()  # pre-imported interpreter that forks new processes
         for step, percent in progress_steps():
             self.log.info(
                 "boot.phase1", step=step.name, percent=percent, description=step.description
             )
-            if self.faults.get("stall_at") == step.name:  # a test kills the kernel here
-                self.log.warning("fault.stall", step=step.name)
-                self.halt.wait()
+            if self.faults.stall(step.name):  # a test killed the kernel here, or shut it down
                 return
             action = self.STEPS.get(step.name)
             if action is not None:
@@ -477,21 +476,6 @@ class Kernel:
         except Exception:
             self.log.exception("shutdown.close_failed", what=what)
 
-    def _creation_fault(self, step: str, record: ProcessRecord) -> None:
-        """``System:bugcheck_while_creating=IMAGE``: while IMAGE is being created (watched,
-        not yet published), kill smss, which bugchecks, and go on only once the bugcheck
-        latch is taken: the window of a creation in flight during KeBugCheckEx."""
-        if step != "watched" or record.image != self.faults["bugcheck_while_creating"]:
-            return
-        if self.smss is None:
-            return
-        self.log.warning(
-            "fault.bugcheck_while_creating", child_pid=record.pid, smss_pid=self.smss.pid
-        )
-        os.kill(self.smss.pid, signal.SIGKILL)
-        self.bugcheck.latched.wait(5.0)
-
-    # -- helpers ----------------------------------------------------------------
     def _attach_identity(self, pid: int) -> dict:
         return {
             "pid": pid,
