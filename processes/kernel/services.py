@@ -28,6 +28,8 @@ SYSTEM_IMAGES = {
     "lsass.exe",
 }
 RESPONSE_OK = 6
+# Who may create processes in session 0: SYSTEM, LocalService, NetworkService.
+SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
 
 
 def _status(fn):
@@ -67,6 +69,18 @@ class SystemServiceHandlers:
     def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if self.k.stopping:
             return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
+        caller = self.k.ps.get(client.pid)
+        token = caller.token if caller is not None else {}
+        if msg["session"] == 0 and token.get("sid") not in SESSION0_ACCOUNTS:
+            # Session 0 isolation (Vista+): no user process runs beside the services.
+            self.k.log.warning(
+                "proc.session0_refused",
+                image=msg["image"],
+                by_pid=client.pid,
+                user=token.get("user", ""),
+                status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            return NtStatus.STATUS_ACCESS_DENIED
         record = self.k.ps.create(
             msg["image"],
             msg["command_line"],

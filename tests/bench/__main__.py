@@ -7,6 +7,8 @@
     boot            ntctl boot --detach -> winlogon registered; USS of every process
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
+    sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
+                    one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -31,6 +33,7 @@ from tests.bench import (
     bench_detection,
     bench_fault_windows,
     bench_hive_kill,
+    bench_sessions,
     bench_svcorder,
 )
 from tests.bench.common import (
@@ -164,6 +167,7 @@ BENCHMARKS = {
     "boot": (bench_boot.add_arguments, bench_boot.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
+    "sessions": (bench_sessions.add_arguments, bench_sessions.run),
 }
 
 

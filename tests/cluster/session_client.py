@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
                 t.start()
             for t in threads:
                 t.join()
-        print(json.dumps({"results": out, "s": time.monotonic() - t0}), flush=True)
+        took = time.monotonic() - t0
+        print(json.dumps({"results": out, "s": took, "t0": time.time() - took}), flush=True)
     return 0
 
 

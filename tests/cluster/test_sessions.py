@@ -19,6 +19,20 @@ from tests.cluster.conftest import REPO, Machine
 pytestmark = pytest.mark.cluster
 
 
+CREATE_IN_SESSION_0 = """
+import sys
+from ntctl.machine import Machine
+from nt.status import status_name
+from nt.syscalls import NtError
+with Machine(sys.argv[1], session=1) as m:
+    try:
+        m.nt.create_process("C:\\\\Windows\\\\System32\\\\winlogon.exe", "winlogon.exe", {}, 0)
+        print("created")
+    except NtError as exc:
+        print(status_name(exc.status))
+"""
+
+
 def lsm_client(m: Machine, *args: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "tests.cluster.session_client", str(m.root), *args],
@@ -99,6 +113,18 @@ def test_ten_sessions_at_once_then_closed_leave_nothing_behind(machine: Machine)
     assert r.returncode == 1 and "ERROR_NO_SUCH_LOGON_SESSION 1312" in r.stderr
     r = machine.ntctl("session", "logoff", "0", check=False)
     assert r.returncode == 1 and "ERROR_ACCESS_DENIED 5" in r.stderr
+
+    # session 0 isolation: an administrator's process may not be created beside the services
+    r = subprocess.run(
+        [sys.executable, "-c", CREATE_IN_SESSION_0, str(machine.root)],
+        cwd=REPO,
+        env=machine.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.stdout.strip() == "STATUS_ACCESS_DENIED", r.stderr
+    assert machine.events(event="proc.session0_refused")
 
     # Ctrl+C on the launcher: the Windows shutdown, not a kill
     launcher = int((machine.root / "machine.lock").read_text())
