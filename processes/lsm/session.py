@@ -206,6 +206,8 @@ class SessionTable:
                 self.shutting_down = False
             else:
                 session = self.sessions.get(session_id)
+                if session is None and event == "winlogon_ready" and session_id >= 2:
+                    session = self._adopt(session_id)  # made by SmStartCsr without LSM
                 if session is None:
                     return Win32Error.ERROR_CTX_WINSTATION_NOT_FOUND
                 if event == "winlogon_ready":
@@ -227,6 +229,17 @@ class SessionTable:
                     return Win32Error.ERROR_INVALID_PARAMETER
         log.info("lsm.session_event", target_session=session_id, what=event, user=user)
         return Win32Error.ERROR_SUCCESS
+
+    def _adopt(self, session_id: int) -> Session:
+        """A session someone made through \\SmApiPort directly (a tool acting as termsrv):
+        LSM learns it from its winlogon, so the table and the next id stay right."""
+        session = Session(
+            session_id, f"RDP-Tcp#{self._rdp_numbers}", S.WTSInit, type="rdpwd", create_time=_now()
+        )
+        self._rdp_numbers += 1
+        self.sessions[session_id] = session
+        log.info("lsm.session_adopted", target_session=session_id)
+        return session
 
 
 def state_text(state: int) -> str:

@@ -132,3 +132,12 @@ def test_console_logoff_logs_the_user_off_and_keeps_the_session() -> None:
     assert backend.logged_off == [1] and backend.stopped == []
     row = table.enumerate()[1]
     assert (row["user"], row["state"]) == ("", S.WTSConnected)
+
+
+def test_a_session_made_behind_lsms_back_is_adopted_when_its_winlogon_reports() -> None:
+    table = SessionTable(FakeBackend())
+    assert table.notify(2, "winlogon_ready", pid=42) == E.ERROR_SUCCESS
+    row = table.enumerate()[2]
+    assert (row["session_id"], row["state"], row["winlogon_pid"]) == (2, S.WTSConnected, 42)
+    assert table.create()[2]["session_id"] == 3
+    assert table.notify(9, "logon", "x") == E.ERROR_CTX_WINSTATION_NOT_FOUND
