@@ -9,7 +9,6 @@ shutdown call there; until then it is skipped with the reason logged.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from nt.bootstrap import Process
@@ -153,8 +152,7 @@ class InitShutdownApi:
 
 
 def serve_init_shutdown(proc: Process, exit_windows: Callable[[int], int]) -> ShutdownCoordinator:
-    scale = float(os.environ.get("NTMODEL_SHUTDOWN_SCALE", "1.0"))
-    coordinator = ShutdownCoordinator(MachineBackend(proc, exit_windows), scale=scale)
+    coordinator = ShutdownCoordinator(MachineBackend(proc, exit_windows))  # -t: real seconds
     proc.log.info(
         "divergence",
         what="\\RPC Control\\InitShutdown is served by the console winlogon (Windows: wininit)",
