@@ -30,14 +30,13 @@ from structlog.contextvars import merge_contextvars
 from structlog.processors import format_exc_info
 from structlog.typing import FilteringBoundLogger
 
+from nt.logfields import FIXED_KEYS
 from nt.status import hexstatus, status_name
 
 # The one logger type: what ``configure`` and ``get_logger`` return, what every component
 # that is handed a logger (ports, kernel, smss) takes. In tests, structlog's
 # ``capture_logs`` / ``CapturingLogger`` stand in for it.
 Logger = FilteringBoundLogger
-
-FIXED_KEYS = ("ts", "boot_id", "pid", "image", "session", "level", "event")
 
 _LEVEL_NAMES = {"warn": "warning", "exception": "error", "fatal": "critical", "msg": "info"}
 

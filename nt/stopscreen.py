@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.padding import Padding
-from rich.panel import Panel
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from nt import bugcodes
 from nt.dump import how_died
+
+if TYPE_CHECKING:  # Rich is imported by render_stop alone: the launcher's daemon has no use
+    from rich.console import RenderableType
 
 STOP_STYLE = "bright_white on blue"
 
@@ -99,15 +97,23 @@ def render_stop_text(record: Mapping[str, Any], dump_path: Path | str | None = N
 
 
 def render_stop(record: Mapping[str, Any], dump_path: Path | str | None = None) -> RenderableType:
-    """The STOP screen as a Rich renderable: white on blue, name and STOP line bold."""
+    """The STOP screen as a Rich renderable: white on blue, name and STOP line bold.
+
+    Print it with ``soft_wrap=False``: each paragraph then wraps inside the panel (and an
+    unbreakable path folds) instead of being cut at the panel's edge."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.panel import Panel
+    from rich.text import Text
+
     name = _name(record)
     stop = stop_line(record)
     parts: list[RenderableType] = []
     for line in stop_lines(record, dump_path):
         if line in (name, stop) or line.startswith(("Stop code:", "What failed:")):
-            parts.append(Text(line, style="bold"))
+            parts.append(Text(line, style="bold", overflow="fold"))
         else:
-            parts.append(Text(line))
+            parts.append(Text(line, overflow="fold"))
     return Panel(
         Padding(Group(*parts), (1, 2)),
         style=STOP_STYLE,

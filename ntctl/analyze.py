@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from nt import bugcodes
 from nt.dump import how_died
 from nt.status import hexstatus, status_name
 from ntctl.logview import format_value, short_time
+from ntctl.term import Styled
+
+if TYPE_CHECKING:  # Rich is imported where a view is drawn: `analyze --show` does without
+    from rich.console import RenderableType
+    from rich.text import Text
 
 BANNER = "\n".join(
     [
@@ -176,6 +177,8 @@ def analyze_json(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _kv(key: str, value: Any, style: str = "") -> Text:
+    from rich.text import Text
+
     text = Text(f"{key}:  ", style="bold")
     text.append("" if value is None else str(value), style=style)
     return text
@@ -201,6 +204,9 @@ def _fields(ev: Mapping[str, Any]) -> str:
 
 def events_table(events: Sequence[Mapping[str, Any]], title: str) -> RenderableType:
     """The last events of one process: time, level, event, key fields."""
+    from rich.table import Table
+    from rich.text import Text
+
     if not events:
         return Text(f"{title}: no events in the dump", style="dim")
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, show_edge=False)
@@ -221,6 +227,8 @@ def events_table(events: Sequence[Mapping[str, Any]], title: str) -> RenderableT
 
 
 def _header(name: str, code: int, description: str) -> list[RenderableType]:
+    from rich.text import Text
+
     return [
         Text(BANNER),
         Text(""),
@@ -258,6 +266,9 @@ def _consequence_line(c: Mapping[str, Any]) -> str:
 
 def analyze(record: Mapping[str, Any]) -> RenderableType:
     """``!analyze -v`` for a model dump, as a Rich renderable."""
+    from rich.console import Group
+    from rich.text import Text
+
     f = analyze_json(record)
     out: list[RenderableType] = _header(f["bugcheck_name"], f["bugcheck_code"], f["description"])
     out.append(Text("Arguments:"))
@@ -342,21 +353,42 @@ def show_json(code: int | str, parameters: Sequence[int] | None = None) -> dict[
     }
 
 
-def show(code: int | str, parameters: Sequence[int] | None = None) -> RenderableType:
+def show_lines(code: int | str, parameters: Sequence[int] | None = None) -> list[Styled]:
     """``!analyze -show <code> [params]``: explain a bugcheck code with no dump at hand."""
     f = show_json(code, parameters)
-    out = _header(f["bugcheck_name"], f["bugcheck_code"], f["description"])
-    out.append(Text("Arguments:"))
+    out = [
+        Styled(BANNER),
+        Styled(""),
+        Styled(f"{f['bugcheck_name']} ({f['bugcheck_code']:x})", "bold red"),
+        Styled(f["description"]),
+        Styled("Arguments:"),
+    ]
     for a in f["arguments"]:
         value = f"{a['value'] & 0xFFFFFFFFFFFFFFFF:016x}, " if "value" in a else ""
-        out.append(Text(f"Arg{a['index']}: {value}{a['meaning']}"))
-    return Group(*out)
+        out.append(Styled(f"Arg{a['index']}: {value}{a['meaning']}"))
+    return out
+
+
+def show(code: int | str, parameters: Sequence[int] | None = None) -> RenderableType:
+    """:func:`show_lines` as a Rich renderable."""
+    from rich.console import Group
+
+    return Group(*(line.to_rich() for line in show_lines(code, parameters)))
 
 
 def to_text(renderable: RenderableType, width: int = 120) -> str:
     """Render without colour (for ``--no-color``, pipes and tests)."""
+    from rich.console import Console
+
     buf = io.StringIO()
     Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False).print(
         renderable
     )
     return buf.getvalue()
+
+
+def print_text(renderable: RenderableType) -> None:
+    """Print to stdout (colour on a terminal; lines are never reflowed for copying)."""
+    from rich.console import Console
+
+    Console(soft_wrap=True, highlight=False).print(renderable)

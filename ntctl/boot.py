@@ -19,14 +19,8 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
-
-from nt import dump
-from nt.logquery import follow
-from nt.stopscreen import render_stop, render_stop_text
-from ntctl.logview import format_event, format_event_plain
 from ntctl.machine import REPO
 
 EXIT_SHUTDOWN, EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_BAD_OPTIONS = 0, 2, 3, 4
@@ -46,12 +40,16 @@ class Launcher:
         boot: str,
         profile: str,
         regs: list[str],
-        console: Console,
-        plain: bool = False,
+        console: Any = None,
+        verbose: bool = False,
+        out: TextIO | None = None,
     ) -> None:
+        """``console`` (a Rich Console) shows the boot as it happens; without one the
+        launcher is a daemon writing plain text to ``out`` (console.log)."""
         self.root, self.boot, self.profile, self.regs = root, boot, profile, regs
         self.console = console
-        self.plain = plain
+        self.verbose = verbose
+        self.out = out or sys.stdout
         self.kernel: subprocess.Popen | None = None
         self.lock_file = None
         self.interrupted = False
@@ -103,7 +101,7 @@ class Launcher:
         # In the background nobody watches: tailing every log line would only take CPU
         # from the machine (the logs are on disk for `ntctl logs`).
         viewer = threading.Thread(target=self._console, args=(log_dir, stop), daemon=True)
-        if not self.plain:
+        if self.console is not None:
             viewer.start()
         kernel = self.start_kernel(boot_id)
         code = kernel.wait()
@@ -114,35 +112,22 @@ class Launcher:
         return code
 
     def _console(self, log_dir: Path, stop: threading.Event) -> None:
-        progress = (
-            None
-            if self.plain
-            else Progress(
-                TextColumn("[bold]Starting Windows"),
-                BarColumn(bar_width=40),
-                TextColumn("{task.percentage:>3.0f}%"),
-                console=self.console,
-                transient=True,
-            )
-        )
-        task = None
-        for ev in follow(log_dir, stop_event=stop, from_start=True):
-            name = ev.get("event", "")
-            if name == "boot.start" and progress is not None and not ev.get("noguiboot"):
-                progress.start()
-                task = progress.add_task("boot", total=100)
-            if name == "boot.phase1" and task is not None:
-                progress.update(task, completed=ev.get("percent", 0))
-                if ev.get("percent", 0) >= 100:
-                    progress.stop()
-                    task = None
-            out = progress.console if progress is not None else self.console
-            if self.plain:
-                out.print(format_event_plain(ev), markup=False, highlight=False, soft_wrap=True)
-            else:
-                out.print(format_event(ev), soft_wrap=True)
-        if progress is not None:
-            progress.stop()
+        from nt.logquery import follow
+        from ntctl.console import BootView
+
+        view = BootView(self.console, self.verbose)
+        try:
+            view.feed(follow(log_dir, stop_event=stop, from_start=True))
+        finally:
+            view.stop()
+
+    def say(self, text: str, style: str = "") -> None:
+        """A launcher message: styled on the console, plain in console.log."""
+        if self.console is not None:
+            self.console.print(text, style=style or None, highlight=False, markup=False)
+        else:
+            self.out.write(text + "\n")
+            self.out.flush()
 
     # -- the machine's life ---------------------------------------------------------
     def run(self) -> int:
@@ -153,47 +138,57 @@ class Launcher:
             if code in (EXIT_BUGCHECK_HALT, EXIT_REBOOT):
                 self.show_stop(boot_id)
             if code == EXIT_SHUTDOWN:
-                self.console.print("[green]The machine was shut down.[/]")
+                self.say("The machine was shut down.", "green")
                 return 0
             if code == EXIT_BAD_OPTIONS:
                 return 2
             if code == EXIT_REBOOT:
                 failed = failed + 1 if self._was_bugcheck(boot_id) else 0
                 if failed >= MAX_FAILED_BOOTS:
-                    self.console.print(
-                        f"[red]{failed} boots in a row ended in a bugcheck: "
-                        "not rebooting again. Read the dump with `ntctl analyze`.[/]"
+                    self.say(
+                        f"{failed} boots in a row ended in a bugcheck: "
+                        "not rebooting again. Read the dump with `ntctl analyze`.",
+                        "red",
                     )
                     return 1
-                self.console.print("[yellow]Rebooting...[/]")
+                self.say("Rebooting...", "yellow")
                 continue
             if code == EXIT_BUGCHECK_HALT:
-                self.console.print(
+                self.say(
                     "The machine stopped at a bugcheck. `ntctl analyze` explains the "
                     "dump; ./run.sh boots again."
                 )
                 return 1
-            self.console.print(
-                f"[red]The kernel died ({_how(code)}); every process of the "
-                "machine went with it. ./run.sh boots again.[/]"
+            self.say(
+                f"The kernel died ({_how(code)}); every process of the "
+                "machine went with it. ./run.sh boots again.",
+                "red",
             )
             return 1
 
     def _was_bugcheck(self, boot_id: str) -> bool:
+        from nt import dump
+
         path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
         return path is not None and dump.read_dump(path).get("boot_id") == boot_id
 
     def show_stop(self, boot_id: str) -> None:
+        from nt import dump
+        from nt.stopscreen import render_stop_text
+
         path = dump.latest_dump(self.root / "C" / "Windows" / "Minidump")
         if path is None:
             return
         record = dump.read_dump(path)
         if record.get("boot_id") != boot_id:
             return
-        if self.plain:
-            self.console.print(render_stop_text(record, path), markup=False, highlight=False)
+        if self.console is None:
+            self.say(render_stop_text(record, path))
         else:
-            self.console.print(render_stop(record, path))
+            from nt.stopscreen import render_stop
+
+            # soft_wrap=False: the screen's paragraphs wrap inside the panel, never clip
+            self.console.print(render_stop(record, path), soft_wrap=False)
 
     def interrupt(self, *_: object) -> None:
         """Ctrl+C / SIGTERM: the Windows shutdown (InitiateSystemShutdownEx to winlogon of
@@ -216,7 +211,7 @@ class Launcher:
             with Machine(self.root) as m:
                 sessions.initiate_shutdown(m, False, 0, "Ctrl+C on run.sh")
         except (MachineError, sessions.VerbError, OSError) as exc:
-            self.console.print(f"[yellow]Windows shutdown not possible ({exc}); stopping.[/]")
+            self.say(f"Windows shutdown not possible ({exc}); stopping.", "yellow")
         try:
             kernel.wait(timeout=ORDERLY_SHUTDOWN_WAIT)
         except subprocess.TimeoutExpired:
@@ -231,27 +226,29 @@ def _how(code: int) -> str:
 
 
 def boot(
-    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, console: Console
+    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, verbose: bool
 ) -> int:
-    launcher = Launcher(root, boot_options, profile, regs, console)
+    launcher = Launcher(root, boot_options, profile, regs)
     holder = launcher.acquire()
     if holder is not None:
-        Console(stderr=True, soft_wrap=True).print(
-            f"[red]ntmodel: the machine in {root} is already running (pid {holder}).[/]\n"
-            "  Stop it with `ntctl shutdown`, or give another data root with --root."
+        sys.stderr.write(
+            f"ntmodel: the machine in {root} is already running (pid {holder}).\n"
+            "  Stop it with `ntctl shutdown`, or give another data root with --root.\n"
         )
         return 1
     if detach:
         launcher.lock_file.close()  # the daemon takes the lock over
-        return detach_boot(root, boot_options, profile, regs, console)
+        return detach_boot(root, boot_options, profile, regs)
+    from rich.console import Console
+
+    launcher.console = Console(highlight=False)
+    launcher.verbose = verbose
     signal.signal(signal.SIGINT, launcher.interrupt)
     signal.signal(signal.SIGTERM, launcher.interrupt)
     return launcher.run()
 
 
-def detach_boot(
-    root: Path, boot_options: str, profile: str, regs: list[str], console: Console
-) -> int:
+def detach_boot(root: Path, boot_options: str, profile: str, regs: list[str]) -> int:
     """Fork a daemon launcher; return once session 1's winlogon waits for a logon.
 
     A fork, not a new interpreter: this process is single-threaded here, and starting
@@ -268,19 +265,20 @@ def detach_boot(
     while time.monotonic() < deadline:
         done, status = os.waitpid(daemon, os.WNOHANG)
         if done:
-            console.print(
-                f"[red]The machine did not come up (launcher exit "
-                f"{os.waitstatus_to_exitcode(status)}); see {logs / 'console.log'} and `ntctl logs`.[/]"
+            sys.stderr.write(
+                f"The machine did not come up (launcher exit "
+                f"{os.waitstatus_to_exitcode(status)}); see {logs / 'console.log'} and "
+                "`ntctl logs`.\n"
             )
             return 1
         if latest.is_symlink() and os.readlink(latest) != before and _ready(latest):
-            console.print(
+            print(
                 f"Machine up: boot {os.readlink(latest)}, launcher pid {daemon}. "
                 "`ntctl ps` shows it; `ntctl shutdown` stops it."
             )
             return 0
         time.sleep(0.01)
-    console.print("[red]The machine did not come up within 60 s; see `ntctl logs`.[/]")
+    sys.stderr.write("The machine did not come up within 60 s; see `ntctl logs`.\n")
     return 1
 
 
@@ -292,8 +290,7 @@ def _daemon(root: Path, boot_options: str, profile: str, regs: list[str], log: P
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(out, 2)
-    console = Console(file=open(1, "w", closefd=False), width=160)  # noqa: SIM115
-    launcher = Launcher(root, boot_options, profile, regs, console, plain=True)
+    launcher = Launcher(root, boot_options, profile, regs, out=open(1, "w", closefd=False))  # noqa: SIM115
     if launcher.acquire() is not None:
         return 1
     signal.signal(signal.SIGTERM, launcher.interrupt)

@@ -8,14 +8,13 @@ family: ``bugcheck`` red, ``proc.*`` cyan, ``port.*`` blue ...).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
-from rich.console import Console
-from rich.text import Text
-
-from nt.log import FIXED_KEYS
+from nt.logfields import FIXED_KEYS
+from ntctl.term import Styled, colour_enabled
 
 LEVEL_STYLES = {
     "debug": "dim",
@@ -100,11 +99,11 @@ def _session_label(session: Any) -> str:
     return "s-" if session is None else f"s{session}"
 
 
-def format_event(ev: Mapping[str, Any], *, local: bool = False) -> Text:
-    """One event as a Rich line; fields after the fixed ones, ``status`` with its name."""
+def format_event(ev: Mapping[str, Any], *, local: bool = False) -> Styled:
+    """One event as a styled line; fields after the fixed ones, ``status`` with its name."""
     level = str(ev.get("level", "info")).lower()
     event = str(ev.get("event", ""))
-    line = Text()
+    line = Styled()
     line.append(short_time(str(ev.get("ts", "")), local=local), style="dim")
     line.append(" ")
     line.append(str(ev.get("image", "?")), style="bold")
@@ -144,23 +143,19 @@ def format_event_plain(ev: Mapping[str, Any], *, local: bool = False) -> str:
 
 def print_events(
     events: Iterable[Mapping[str, Any]],
-    console: Console | None = None,
+    stream: TextIO | None = None,
     *,
     as_json: bool = False,
     local: bool = False,
 ) -> int:
     """Print events one per line (or as raw JSON lines); returns how many."""
-    console = console or Console(highlight=False)
+    stream = stream or sys.stdout
+    colour = colour_enabled(stream)
     count = 0
     for ev in events:
         if as_json:
-            console.print(
-                json.dumps(ev, ensure_ascii=False, default=str),
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+            stream.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
         else:
-            console.print(format_event(ev, local=local), soft_wrap=True)
+            stream.write(format_event(ev, local=local).render(colour) + "\n")
         count += 1
     return count

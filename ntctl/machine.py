@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nt import csrclient
-from nt.csrclient import CsrClient
-from nt.log import get_logger
 from nt.status import NtStatus, status_name
-from nt.syscalls import SystemServices
-from ports import kernel, sm
-from ports.client import PortError
-from ports.runtime import LpcRuntime
+
+if TYPE_CHECKING:  # imported where used: `ntctl ps` must not pay for the whole runtime
+    from nt.csrclient import CsrClient
+    from nt.syscalls import SystemServices
+    from ports.client import Connection
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "var"
@@ -35,12 +33,16 @@ class MachineError(Exception):
         super().__init__(text + (f"\n  {hint}" if hint else ""))
 
 
-@dataclass
 class MachineState:
-    boot_id: str
-    kernel_pid: int
-    runtime: Path
-    profile: str
+    """var/machine.json: which boot runs, its kernel, its runtime directory."""
+
+    def __init__(self, boot_id: str, kernel_pid: int, runtime: Path, profile: str) -> None:
+        self.boot_id, self.kernel_pid, self.runtime, self.profile = (
+            boot_id,
+            kernel_pid,
+            runtime,
+            profile,
+        )
 
 
 def read_state(root: Path) -> MachineState:
@@ -70,6 +72,12 @@ class Machine:
     """An attached session with the running machine."""
 
     def __init__(self, root: Path = DEFAULT_ROOT, session: int | None = 1) -> None:
+        from nt.log import get_logger
+        from nt.syscalls import SystemServices
+        from ports import kernel
+        from ports.client import PortError
+        from ports.runtime import LpcRuntime
+
         self.root = Path(root)
         self.session = session
         self._registered = False
@@ -104,6 +112,9 @@ class Machine:
     def register_with_csrss(self) -> None:
         """Have smss tell this session's csrss about us (SmExecPgm → SbCreateSession), the way
         an initial command is registered; csrss only accepts processes it knows."""
+        from ports import sm
+        from ports.client import PortError
+
         smc = sm.SmConnectToSm(self.lpc)
         try:
             r = sm.SmExecPgm(
@@ -119,6 +130,8 @@ class Machine:
 
     def csr_client(self) -> CsrClient:
         """A CSR client of this session's csrss (registered first if needed)."""
+        from nt import csrclient
+
         if not self._registered:
             self.register_with_csrss()
             self._registered = True
@@ -128,6 +141,78 @@ class Machine:
         self.lpc.close()
 
     def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class QuickMachine:
+    """A one-shot attach for the read-only verbs (ps, reg query, obj): KdAttachProcess,
+    then one connection to the kernel's system-service port, and nothing else.
+
+    :class:`Machine` builds a whole LPC runtime (a ZAP handler and an exit-event thread,
+    each polling at 100 ms, joined at close: ~180 ms). A verb that serves no port and
+    outlives no server needs neither; this closes in a millisecond.
+    """
+
+    def __init__(self, root: Path = DEFAULT_ROOT, session: int | None = 1) -> None:
+        import zmq
+
+        from nt.syscalls import SystemServices
+        from ports import kernel
+        from ports.client import Connection, PortError, call_api
+        from ports.kernel import ATTACH, ATTACH_PORT, SYSTEM_SERVICE_PORT, SYSTEM_SERVICES
+
+        self.root = Path(root)
+        self.state = read_state(self.root)
+        rt = self.state.runtime
+        try:
+            key = (rt / kernel.KEY_FILE).read_bytes()
+        except OSError as exc:
+            raise MachineError(
+                f"cannot read the boot key in {rt}", "is the machine yours?"
+            ) from exc
+        self.ctx = zmq.Context()
+        self.kernel: Connection | None = None
+        try:
+            attach = Connection(
+                self.ctx,
+                port=ATTACH_PORT,
+                endpoint=kernel.endpoint(rt, kernel.ATTACH_ENDPOINT),
+                key=key,
+                max_message_length=ATTACH.max_message_length,
+            )
+            attach.connect(timeout=2.0)
+            try:
+                body = {"image": "ntctl.exe", "session": session}
+                r = call_api(attach, ATTACH.by_name()["KdAttachProcess"], body, 5.0)
+            finally:
+                attach.close()
+            if not r.ok:
+                raise PortError(r.status, "attach")
+            self.kernel = Connection(
+                self.ctx,
+                port=SYSTEM_SERVICE_PORT,
+                endpoint=kernel.endpoint(rt, kernel.SYSTEM_SERVICE_ENDPOINT),
+                key=key,
+                max_message_length=SYSTEM_SERVICES.max_message_length,
+                server_pid=self.state.kernel_pid,
+            )
+            self.kernel.connect()
+        except PortError as exc:
+            self.close()
+            raise MachineError(
+                "cannot attach to the machine", "is it still booting?", exc.status
+            ) from exc
+        self.nt: SystemServices = SystemServices(self.kernel)
+
+    def close(self) -> None:
+        if self.kernel is not None:
+            self.kernel.close()
+        self.ctx.destroy(linger=0)
+
+    def __enter__(self) -> QuickMachine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,220 +1,93 @@
 """ntctl: the user's tool for the running machine (ps, kill, logs, analyze, reg, obj, csr).
 
 Every view has a ``--json`` twin built from the same record. A failure prints what went
-wrong (with the NTSTATUS name) and how to fix it, and exits non-zero.
+wrong (with the NTSTATUS name) and how to fix it, and exits non-zero (2 for usage).
+
+This module is the verb table: one small function per verb, declared with
+``ntctl.cli`` (see its docstring for why not Typer), with the shared options and helpers
+of ``ntctl.verbkit``; more verbs live in modules imported at the end (``viewverbs``).
+The top levels import nothing but the dispatcher and the standard library, so
+``ntctl --help`` and every verb pay only for what they use: each function imports its
+own dependencies when it runs.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Any
 
-import typer
-from rich.console import Console
-
-from nt import dump
-from nt.bugcodes import lookup as lookup_bugcode
-from nt.logquery import follow, iter_events, resolve_boot
-from nt.status import hexstatus, status_name
-from nt.syscalls import NtError
-from ntctl import analyze as analyzer
-from ntctl import views
-from ntctl.logview import print_events
-from ntctl.machine import DEFAULT_ROOT, Machine, MachineError
-from ports.client import PortError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
-reg_app = typer.Typer(no_args_is_help=True, help="Read and write the registry through the kernel.")
-csr_app = typer.Typer(no_args_is_help=True, help="Call csrss's ApiPort as a client process would.")
-app.add_typer(reg_app, name="reg")
-app.add_typer(csr_app, name="csr")
-console = Console(soft_wrap=True)  # command output is for copying, not reflowing
-err = Console(stderr=True, soft_wrap=True)
-
-Root = Annotated[Path, typer.Option("--root", help="data root of the machine")]
-Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]ntctl: {message}[/]")
-    raise typer.Exit(code)
-
-
-def emit(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def machine(root: Path, session: int | None = 1) -> Machine:
-    try:
-        return Machine(root, session)
-    except MachineError as exc:
-        fail(str(exc))
-        raise
-
-
-def nt_failure(exc: Exception) -> None:
-    status = getattr(exc, "status", None)
-    fail(f"{exc}" if status is None else f"{exc} ({hexstatus(status)} {status_name(status)})")
+from ntctl.cli import Arg, Opt, fail
+from ntctl.machine import MachineError
+from ntctl.verbkit import (
+    BOOT,
+    JSON,
+    ROOT,
+    app,
+    boot_dir,
+    csr_app,
+    display,
+    emit,
+    nt_errors,
+    nt_failure,
+    quick,
+    reg_app,
+)
 
 
 # -- boot / shutdown ----------------------------------------------------------------
-@app.command()
+@app.verb(
+    "boot",
+    ROOT,
+    Opt("--boot", dest="boot_options", default="", help='e.g. "/SOS /SAFEBOOT:MINIMAL"'),
+    Opt("--profile", default="win10", help="win10 (0xEF) or win7 (0xF4)"),
+    Opt("--reg", dest="regs", multiple=True, metavar="FILE", help=".reg file imported at boot"),
+    Opt("--detach", flag=True, help="boot in the background"),
+    Opt("-v", "--verbose", flag=True, help="stream every event of every process"),
+)
 def boot(
-    root: Root = DEFAULT_ROOT,
-    boot_options: Annotated[str, typer.Option("--boot", help='e.g. "/SOS /SAFEBOOT:MINIMAL"')] = "",
-    profile: Annotated[str, typer.Option(help="win10 (0xEF) or win7 (0xF4)")] = "win10",
-    reg: Annotated[list[str], typer.Option(help=".reg file imported at boot (repeatable)")] = [],  # noqa: B006
-    detach: Annotated[bool, typer.Option("--detach", help="boot in the background")] = False,
-) -> None:
+    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, verbose: bool
+) -> int:
     """Boot the machine (what ./run.sh runs)."""
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
-    raise typer.Exit(do_boot(root.resolve(), boot_options, profile, reg, detach, console))
+    return do_boot(root.resolve(), boot_options, profile, regs, detach, verbose)
 
 
-@app.command()
-def shutdown(
-    root: Root = DEFAULT_ROOT,
-    reboot: Annotated[bool, typer.Option("-r", "--reboot", help="restart after")] = False,
-    timeout: Annotated[
-        int, typer.Option("-t", help="seconds before the shutdown (0..315360000)")
-    ] = 0,
-    comment: Annotated[str, typer.Option("-c", help="why (up to 512 characters)")] = "",
-    abort: Annotated[bool, typer.Option("-a", help="abort a pending shutdown")] = False,
-    force: Annotated[bool, typer.Option("-f", help="close applications without warning")] = False,
-) -> None:
-    """Shut down or restart the Windows way (winlogon, ExitWindowsEx, SCM, NtShutdownSystem)."""
-    from ntctl import sessions
-
-    if not 0 <= timeout <= 315360000 or len(comment) > 512:
-        fail("shutdown: -t is 0..315360000 seconds, -c at most 512 characters", 2)
-    with machine(root) as m:
-        kernel_pid = m.state.kernel_pid
-        try:
-            if abort:
-                sessions.abort_shutdown(m)
-                console.print("The pending shutdown was aborted.")
-                return
-            went = sessions.initiate_shutdown(m, reboot, timeout, comment, force)
-        except sessions.VerbError as exc:
-            fail(str(exc))
-    if not went:
-        what = "restart" if reboot else "shut down"
-        console.print(f"The machine will {what} in {timeout} s (`ntctl shutdown -a` aborts).")
-        return
-    if not sessions.wait_kernel_gone(kernel_pid):
-        fail(
-            f"the kernel (pid {kernel_pid}) is still running {sessions.KERNEL_EXIT_WAIT:.0f} s "
-            "after the shutdown began; see `ntctl logs --event 'shutdown.*'`"
-        )
-    console.print("The machine is restarting." if reboot else "The machine was shut down.")
-
-
-# -- sessions (verb logic in ntctl/sessions.py) --------------------------------------------
-session_app = typer.Typer(
-    invoke_without_command=True, help="The sessions, like query session; new, disconnect, ..."
-)
-app.add_typer(session_app, name="session")
-
-
-@session_app.callback()
-def session_list(ctx: typer.Context, root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
-    """query session: SESSIONNAME USERNAME ID STATE TYPE DEVICE ('>' = this session)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from ntctl import sessions
-
-    with machine(root) as m:
-        try:
-            rows = sessions.query_sessions(m)
-        except sessions.VerbError as exc:
-            fail(str(exc))
-    emit(rows) if as_json else sys.stdout.write(sessions.render_sessions(rows) + "\n")
-
-
-@session_app.command("new")
-def session_new(
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    user: Annotated[str, typer.Option("--user", help="who will log on to it")] = "",
-) -> None:
-    """A new session (termsrv's way: LSM asks smss, a new smss instance makes it)."""
-    from ntctl import sessions
-
-    with machine(root) as m:
-        try:
-            record = sessions.new_session(m, user)
-        except sessions.VerbError as exc:
-            fail(str(exc))
-    if as_json:
-        emit(record)
-    else:
-        console.print(
-            f"Session {record['session_id']} ({record['name']}) created: csrss pid "
-            f"{record['csrss_pid']}, winlogon pid {record['winlogon_pid']}."
-        )
-
-
-def _session_verb(verb: str, session_id: int, root: Path) -> None:
-    from ntctl import sessions
-
-    with machine(root) as m:
-        try:
-            result = getattr(sessions, verb)(m, session_id)
-        except sessions.VerbError as exc:
-            fail(str(exc))
-    if verb == "logoff":
-        console.print(f"Session {session_id} " + ("closed." if result else "logged off."))
-    else:
-        console.print(f"Session {session_id}: {verb} done.")
-
-
-@session_app.command("disconnect")
-def session_disconnect(session_id: int, root: Root = DEFAULT_ROOT) -> None:
-    """tsdiscon N."""
-    _session_verb("disconnect", session_id, root)
-
-
-@session_app.command("reconnect")
-def session_reconnect(session_id: int, root: Root = DEFAULT_ROOT) -> None:
-    """tscon N."""
-    _session_verb("reconnect", session_id, root)
-
-
-@session_app.command("logoff")
-def session_logoff(session_id: int, root: Root = DEFAULT_ROOT) -> None:
-    """logoff N: a session made on demand is closed (its processes and objects go)."""
-    _session_verb("logoff", session_id, root)
+# shutdown and session: ntctl/sessionverbs.py (registered at the end)
 
 
 # -- processes ----------------------------------------------------------------------
-@app.command()
-def ps(
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    all_: Annotated[bool, typer.Option("--all", "-a", help="keep exited processes")] = False,
-) -> None:
+@app.verb(
+    "ps", ROOT, JSON, Opt("--all", "-a", dest="all_", flag=True, help="keep exited processes")
+)
+def ps(root: Path, as_json: bool, all_: bool) -> None:
     """The NT process tree: image, pid, NT parent, session, critical, state, start time."""
-    with machine(root) as m:
+    from ntctl import views
+
+    with quick(root) as m:
         procs = views.process_rows(m.nt.processes(), include_exited=all_)
-    if as_json:
-        emit(procs)
-    else:
-        console.print(views.process_tree(procs))
+    emit(procs) if as_json else display(views.process_tree(procs))
 
 
-@app.command()
-def kill(
-    target: str,
-    root: Root = DEFAULT_ROOT,
-    status: Annotated[str, typer.Option(help="exit status (NTSTATUS)")] = "1",
-) -> None:
+@app.verb(
+    "kill",
+    Arg("target", help="image name (csrss or csrss.exe) or pid"),
+    ROOT,
+    Opt("--status", default="1", help="exit status (NTSTATUS)"),
+)
+def kill(target: str, root: Path, status: str) -> None:
     """NtTerminateProcess on NAME (image, e.g. csrss or csrss.exe) or PID."""
-    with machine(root) as m:
+    from ntctl import views
+
+    try:
+        exit_status = int(status, 0)
+    except ValueError:
+        fail(f"--status {status!r} is not a number (e.g. 1 or 0xC0000005)", 2)
+    with quick(root) as m:
         procs = [
             p for p in m.nt.processes() if p["state"] != "exited" and p["image"] != "ntctl.exe"
         ]
@@ -228,92 +101,98 @@ def kill(
             fail(f"{target!r} names {len(matches)} processes ({listing}); give a pid", 2)
         victim = matches[0]
         try:
-            m.nt.terminate(victim["pid"], int(status, 0))
-        except (NtError, PortError) as exc:
+            m.nt.terminate(victim["pid"], exit_status)
+        except nt_errors() as exc:
             nt_failure(exc)
-    console.print(f"Terminated {victim['image']} (pid {victim['pid']}).")
+    print(f"Terminated {victim['image']} (pid {victim['pid']}).")
 
 
 # -- logs and dumps -----------------------------------------------------------------
-@app.command()
+@app.verb(
+    "logs",
+    ROOT,
+    JSON,
+    Opt("--image", help="image name, e.g. csrss.exe"),
+    Opt("--pid", type=int),
+    Opt("--session", type=int),
+    Opt("--level", help="minimum level: debug|info|warning|error"),
+    Opt("--event", help="event name or glob, e.g. 'proc.*'"),
+    Opt("--since", help="ISO time or relative: 30s, 5m, 1h"),
+    Opt("--until", metavar="TIME"),
+    Opt("-n", "--lines", type=int, help="only the last N events"),
+    BOOT,
+    Opt("--follow", "-f", dest="follow_", flag=True, help="keep printing new events"),
+)
 def logs(
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    image: Annotated[str | None, typer.Option(help="image name, e.g. csrss.exe")] = None,
-    pid: Annotated[int | None, typer.Option()] = None,
-    session: Annotated[int | None, typer.Option()] = None,
-    level: Annotated[
-        str | None, typer.Option(help="minimum level: debug|info|warning|error")
-    ] = None,
-    event: Annotated[str | None, typer.Option(help="event name or glob, e.g. 'proc.*'")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO time or relative: 30s, 5m, 1h")] = None,
-    until: Annotated[str | None, typer.Option()] = None,
-    boot_: Annotated[
-        str, typer.Option("--boot", help="latest, -1 (previous) or a boot id")
-    ] = "latest",
-    follow_: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    root: Path, as_json: bool, boot_: str, follow_: bool, lines: int | None, **filters: Any
 ) -> None:
     """Query the JSON-lines logs of this or an earlier boot."""
+    from collections import deque
+
+    from nt.logquery import follow, iter_events
+    from ntctl.logview import print_events
+
+    log_dir = boot_dir(root, boot_)
+    if lines is not None and lines < 0:
+        fail(f"-n {lines}: give a count of 0 or more", 2)
     try:
-        log_dir = resolve_boot(root / "logs", boot_)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(f"no logs for boot {boot_!r}: {exc}", 2)
-    filters = dict(
-        image=image, pid=pid, session=session, level=level, event=event, since=since, until=until
-    )
-    try:
-        events = (
-            follow(log_dir, from_start=True, **filters)
-            if follow_
-            else iter_events(log_dir, **filters)
-        )
-        print_events(events, console, as_json=as_json)
+        events: Any = iter_events(log_dir, **filters)
+        if lines is not None:
+            events = deque(events, maxlen=lines)
+        if follow_:
+            if lines is not None:
+                print_events(events, as_json=as_json)
+            events = follow(log_dir, from_start=lines is None, **filters)
+        print_events(events, as_json=as_json)
     except ValueError as exc:
         fail(str(exc), 2)
-    except KeyboardInterrupt:
-        pass
 
 
-@app.command()
-def analyze(
-    dump_file: Annotated[
-        Path | None, typer.Argument(help="a Minidump file; default: the newest")
-    ] = None,
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    show: Annotated[
-        str | None, typer.Option("--show", help="explain a bugcheck code, no dump")
-    ] = None,
-) -> None:
+@app.verb(
+    "analyze",
+    Arg("dump_file", type=Path, optional=True, help="a Minidump file; default: the newest"),
+    ROOT,
+    JSON,
+    Opt("--show", metavar="CODE", help="explain a bugcheck code, no dump"),
+)
+def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None) -> None:
     """Explain a crash dump like WinDbg's !analyze -v."""
+    from nt import dump
+    from ntctl import analyze as analyzer
+
     if show is not None:
+        from nt.bugcodes import lookup
+
         try:
-            code = lookup_bugcode(show)
+            code = lookup(show)
         except ValueError as exc:
             fail(str(exc), 2)
-        emit(analyzer.show_json(code)) if as_json else console.print(analyzer.show(code))
+        emit(analyzer.show_json(code)) if as_json else display(analyzer.show_lines(code))
         return
-    path = dump_file or dump.latest_dump(root / "C" / "Windows" / "Minidump")
+    minidump = root / "C" / "Windows" / "Minidump"
+    path = dump_file or dump.latest_dump(minidump)
     if path is None:
-        fail(
-            f"no crash dump in {root / 'C' / 'Windows' / 'Minidump'}; kill a critical process first",
-            2,
-        )
+        fail(f"no crash dump in {minidump}; kill a critical process first", 2)
     try:
         record = dump.read_dump(path)
     except (OSError, ValueError) as exc:
         fail(f"cannot read {path}: {exc}", 2)
-    emit(analyzer.analyze_json(record)) if as_json else console.print(analyzer.analyze(record))
+    if as_json:
+        emit(analyzer.analyze_json(record))
+    else:
+        analyzer.print_text(analyzer.analyze(record))
 
 
 # -- drivers --------------------------------------------------------------------------
-@app.command()
-def drivers(root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
+@app.verb("drivers", ROOT, JSON)
+def drivers(root: Path, as_json: bool) -> None:
     """The loaded drivers in load order, like driverquery (SystemModuleInformation)."""
-    with machine(root) as m:
+    from ntctl import views
+
+    with quick(root) as m:
         try:
             rows = views.driver_rows(m.nt.modules())
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
     if as_json:
         emit(rows)
@@ -322,80 +201,83 @@ def drivers(root: Root = DEFAULT_ROOT, as_json: Json = False) -> None:
 
 
 # -- objects --------------------------------------------------------------------------
-@app.command()
-def obj(
-    path: Annotated[str, typer.Argument()] = "\\",
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False,
-) -> None:
+@app.verb(
+    "obj",
+    Arg("path", optional=True, default="\\", help="an object directory, e.g. \\Windows"),
+    ROOT,
+    JSON,
+    Opt("--recursive", "-r", flag=True, help="descend into directories"),
+)
+def obj(path: str, root: Path, as_json: bool, recursive: bool) -> None:
     """The object namespace, like WinObj (directories, ports, symbolic links, events)."""
-    with machine(root) as m:
+    from ntctl import views
+
+    with quick(root) as m:
         try:
             tree = views.object_tree(m.nt, path, recursive)
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
-    emit(tree) if as_json else console.print(views.render_object_tree(tree))
+    emit(tree) if as_json else display(views.render_object_tree(tree))
 
 
 # -- registry -------------------------------------------------------------------------
-@reg_app.command("query")
-def reg_query(
-    key: str,
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    value: Annotated[str | None, typer.Option("/v", "--value")] = None,
-    recursive: Annotated[bool, typer.Option("/s", "--recursive")] = False,
-) -> None:
+VALUE = Opt("/v", "--value", metavar="NAME", help="one value")
+
+
+@reg_app.verb(
+    "query", Arg("key"), ROOT, JSON, VALUE, Opt("/s", "--recursive", flag=True, help="subkeys too")
+)
+def reg_query(key: str, root: Path, as_json: bool, value: str | None, recursive: bool) -> None:
     """reg query KEY [/v NAME] [/s]."""
-    with machine(root) as m:
+    from ntctl import views
+
+    with quick(root) as m:
         try:
             data = views.reg_query(m.nt, key, value, recursive)
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
-    emit(data) if as_json else console.print(views.render_reg(data), highlight=False)
+    emit(data) if as_json else sys.stdout.write(views.render_reg(data) + "\n")
 
 
-@reg_app.command("add")
-def reg_add(
-    key: str,
-    root: Root = DEFAULT_ROOT,
-    value: Annotated[str | None, typer.Option("/v", "--value")] = None,
-    vtype: Annotated[str, typer.Option("/t", "--type")] = "REG_SZ",
-    data: Annotated[str, typer.Option("/d", "--data")] = "",
-) -> None:
+@reg_app.verb(
+    "add",
+    Arg("key"),
+    ROOT,
+    VALUE,
+    Opt("/t", "--type", dest="vtype", default="REG_SZ", help="REG_SZ, REG_DWORD, ..."),
+    Opt("/d", "--data", default="", help="the data, as reg.exe takes it"),
+)
+def reg_add(key: str, root: Path, value: str | None, vtype: str, data: str) -> None:
     """reg add KEY [/v NAME /t TYPE /d DATA]."""
+    from ntctl import views
+
     try:
         type_number, parsed = views.parse_reg_data(vtype, data)
     except ValueError as exc:
         fail(str(exc), 2)
-    with machine(root) as m:
+    with quick(root) as m:
         try:
             m.nt.create_key(key)
             if value is not None:
                 m.nt.set_value(key, value, type_number, parsed)
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
-    console.print("The operation completed successfully.")
+    print("The operation completed successfully.")
 
 
-@reg_app.command("delete")
-def reg_delete(
-    key: str,
-    root: Root = DEFAULT_ROOT,
-    value: Annotated[str | None, typer.Option("/v", "--value")] = None,
-) -> None:
+@reg_app.verb("delete", Arg("key"), ROOT, VALUE)
+def reg_delete(key: str, root: Path, value: str | None) -> None:
     """reg delete KEY [/v NAME] (a key goes with everything below it)."""
-    with machine(root) as m:
+    with quick(root) as m:
         try:
             m.nt.delete_value(key, value) if value is not None else m.nt.delete_key(key, tree=True)
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
-    console.print("The operation completed successfully.")
+    print("The operation completed successfully.")
 
 
-@reg_app.command("import")
-def reg_import(file: Path, root: Root = DEFAULT_ROOT) -> None:
+@reg_app.verb("import", Arg("file", type=Path), ROOT)
+def reg_import(file: Path, root: Path) -> None:
     """reg import FILE.reg: all of it, or nothing."""
     from nt import regfile
 
@@ -406,57 +288,58 @@ def reg_import(file: Path, root: Root = DEFAULT_ROOT) -> None:
         fail(f"cannot read {file}: {exc.strerror}", 2)
     except regfile.RegFileError as exc:
         fail(f"{file}: {exc}", 2)
-    with machine(root) as m:
+    with quick(root) as m:
         try:
             counts = m.nt.import_reg(regfile._decode_text(raw))
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
-    console.print(
+    print(
         f"The operation completed successfully ({counts['keys']} keys, {counts['values']} values)."
     )
 
 
-@reg_app.command("export")
-def reg_export(
-    key: str, file: Annotated[Path | None, typer.Argument()] = None, root: Root = DEFAULT_ROOT
-) -> None:
+@reg_app.verb("export", Arg("key"), Arg("file", type=Path, optional=True), ROOT)
+def reg_export(key: str, file: Path | None, root: Path) -> None:
     """reg export KEY [FILE] (UTF-16 LE with BOM, as regedit writes; stdout without FILE)."""
-    with machine(root) as m:
+    with quick(root) as m:
         try:
             text = m.nt.export_key(key)
-        except (NtError, PortError) as exc:
+        except nt_errors() as exc:
             nt_failure(exc)
     if file is None:
         sys.stdout.write(text)
     else:
         file.write_bytes(b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le"))
-        console.print("The operation completed successfully.")
+        print("The operation completed successfully.")
 
 
 # -- csrss ----------------------------------------------------------------------------
-@csr_app.command("call")
-def csr_call(
-    api: str,
-    args: Annotated[list[str] | None, typer.Argument(help="name=value ...")] = None,
-    root: Root = DEFAULT_ROOT,
-    as_json: Json = False,
-    session: Annotated[int, typer.Option(help="whose csrss: 0 or 1")] = 1,
-) -> None:
+@csr_app.verb(
+    "call",
+    Arg("api", help="e.g. BaseSrvGetTempFile"),
+    Arg("args", many=True, help="name=value ..."),
+    ROOT,
+    JSON,
+    Opt("--session", type=int, default=1, help="whose csrss: 0 or 1"),
+)
+def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int) -> int:
     """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments."""
+    from nt.status import hexstatus, status_name
+    from ntctl import views
+    from ntctl.machine import Machine
     from ports import csr
 
     found = csr.lookup_api(api)
     if found is None:
         fail(f"no CSR API named {api!r}; names are like BaseSrvGetTempFile or BasepGetTempFile", 2)
     try:
-        body = views.parse_call_args(args or [])
+        body = views.parse_call_args(args)
     except ValueError as exc:
         fail(str(exc), 2)
-    with machine(root, session) as m:
+    with Machine(root, session) as m:
         try:
-            client = m.csr_client()
-            reply = client.call(found.number, body)
-        except (NtError, PortError) as exc:
+            reply = m.csr_client().call(found.number, body)
+        except nt_errors() as exc:
             nt_failure(exc)
     result = {
         "api": found.name,
@@ -468,18 +351,33 @@ def csr_call(
     if as_json:
         emit(result)
     else:
-        console.print(
+        print(
             f"{found.routine} ({result['api_number']}) → {result['status']} {result['status_name']}"
         )
         for k, v in reply.body.items():
-            console.print(f"  {k} = {v!r}", highlight=False)
-    if not reply.ok:
-        raise typer.Exit(1)
+            print(f"  {k} = {v!r}")
+    return 0 if reply.ok else 1
 
 
-def main() -> None:
+from ntctl import sessionverbs, viewverbs  # noqa: E402, F401  (session, shutdown; blame, ...)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: dispatch, then exit with the verb's code."""
     try:
-        app()
+        code = app.dispatch(sys.argv[1:] if argv is None else argv, "ntctl")
     except MachineError as exc:
-        err.print(f"[red]ntctl: {exc}[/]")
-        sys.exit(1)
+        from ntctl.cli import Exit
+
+        try:
+            fail(str(exc))
+        except Exit as done:
+            code = done.code
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader left (`ntctl logs | head`): nothing more to say
+        pass
+    # Everything is said and every connection closed: skip the interpreter's finalization
+    # (module teardown, pyzmq's atexit clean-up), 10-50 ms of a call that must take < 150.
+    os._exit(code)

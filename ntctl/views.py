@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import psutil
-from rich.text import Text
-from rich.tree import Tree
+from typing import TYPE_CHECKING, Any
 
 from nt import regpath
 from nt.status import hexstatus, status_name
-from nt.syscalls import NtError, SystemServices
+from ntctl.term import Styled
+
+if TYPE_CHECKING:
+    from nt.syscalls import SystemServices
 
 # The types `reg add` takes, by name (the numbers live in nt/regpath.py).
 REG_TYPES = {
@@ -55,54 +54,77 @@ def process_rows(procs: list[dict], include_exited: bool = False) -> list[dict]:
 
 
 def _uss(pid: int) -> float | None:
+    """Unique set size in MiB: what psutil's ``memory_full_info().uss`` sums (private
+    clean + private dirty + private hugetlb), read from /proc without importing psutil."""
     try:
-        return round(psutil.Process(pid).memory_full_info().uss / 2**20, 1)
-    except (psutil.Error, OSError):
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            data = fh.read()
+    except OSError:
         return None
+    kib = 0
+    for line in data.splitlines():
+        if line.startswith((b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")):
+            kib += int(line.split()[1])
+    return round(kib / 1024, 1)
 
 
-def process_tree(rows: list[dict]) -> Tree:
-    by_pid = {r["pid"]: r for r in rows}
-    children: dict[int, list[dict]] = {}
+TREE_TITLE = "NT process tree  (image  pid  session  flags  state  started  USS)"
+
+
+def tree_lines(
+    rows: list[dict], label: Any, key: str = "pid", parent: str = "parent_pid"
+) -> list[Styled]:
+    """Rows drawn as a tree with ``├──`` guides, children in ``create_time`` order."""
+    by_key = {r[key]: r for r in rows}
+    children: dict[Any, list[dict]] = {}
     roots = []
-    for r in sorted(rows, key=lambda r: r["create_time"] or ""):
-        if r["parent_pid"] in by_pid and r["parent_pid"] != r["pid"]:
-            children.setdefault(r["parent_pid"], []).append(r)
+    for r in sorted(rows, key=lambda r: r.get("create_time") or ""):
+        if r.get(parent) in by_key and r.get(parent) != r[key]:
+            children.setdefault(r[parent], []).append(r)
         else:
             roots.append(r)
-    tree = Tree(
-        "[bold]NT process tree[/]  (image  pid  session  flags  state  started  USS)",
-        guide_style="dim",
-    )
+    out: list[Styled] = []
 
-    def add(node: Tree, row: dict) -> None:
-        branch = node.add(_label(row, row["parent_pid"] not in by_pid and row["parent_pid"] != 0))
-        for child in children.get(row["pid"], []):
-            add(branch, child)
+    def add(row: dict, prefix: str, last: bool, top: bool) -> None:
+        guide = "" if top else prefix + ("└── " if last else "├── ")
+        out.append(Styled(guide, "dim").extend(label(row)))
+        kids = children.get(row[key], [])
+        inner = "" if top else prefix + ("    " if last else "│   ")
+        for i, child in enumerate(kids):
+            add(child, inner, i == len(kids) - 1, False)
 
     for r in roots:
-        add(tree, r)
-    return tree
+        add(r, "", True, True)
+    return out
 
 
-def _label(row: dict, orphan: bool) -> Text:
+def process_tree(rows: list[dict]) -> list[Styled]:
+    by_pid = {r["pid"] for r in rows}
+    lines = [Styled(TREE_TITLE, "bold")]
+    lines += tree_lines(
+        rows, lambda r: _label(r, r["parent_pid"] not in by_pid and r["parent_pid"] != 0)
+    )
+    return lines
+
+
+def _label(row: dict, orphan: bool) -> Styled:
     colour = "red" if row["state"] == "exited" else ("magenta" if row["critical"] else "cyan")
-    text = Text(f"{row['image']}", style=f"bold {colour}")
+    text = Styled(f"{row['image']}", f"bold {colour}")
     session = "-" if row["session"] is None else str(row["session"])
     text.append(f"  {row['pid']}  s{session}")
     if row["critical"]:
-        text.append("  critical", style="magenta")
-    text.append(f"  {row['state']}", style="red" if row["state"] == "exited" else "green")
+        text.append("  critical", "magenta")
+    text.append(f"  {row['state']}", "red" if row["state"] == "exited" else "green")
     if row["create_time"]:
-        text.append(f"  {row['create_time'][11:23]}", style="dim")
+        text.append(f"  {row['create_time'][11:23]}", "dim")
     if row.get("uss_mib") is not None:
-        text.append(f"  {row['uss_mib']} MiB", style="dim")
+        text.append(f"  {row['uss_mib']} MiB", "dim")
     if row["state"] == "exited" and row.get("exit_status") is not None:
         text.append(
-            f"  exit {hexstatus(row['exit_status'])} {status_name(row['exit_status'])}", style="red"
+            f"  exit {hexstatus(row['exit_status'])} {status_name(row['exit_status'])}", "red"
         )
     if orphan:
-        text.append(f"  (NT parent {row['parent_pid']} has exited)", style="dim italic")
+        text.append(f"  (NT parent {row['parent_pid']} has exited)", "dim italic")
     return text
 
 
@@ -128,24 +150,28 @@ def object_tree(nt: SystemServices, path: str, recursive: bool) -> dict:
     return {"path": path, "entries": entries}
 
 
-def render_object_tree(tree: dict) -> Tree:
-    root = Tree(f"[bold]{tree['path']}[/]")
+def render_object_tree(tree: dict) -> list[Styled]:
+    lines = [Styled(tree["path"], "bold")]
 
-    def add(node: Tree, entries: list[dict]) -> None:
-        for e in entries:
-            label = Text(e["name"], style="bold blue" if e["type"] == "Directory" else "")
-            label.append(f"  {e['type']}", style="dim")
+    def add(entries: list[dict], prefix: str) -> None:
+        for i, e in enumerate(entries):
+            last = i == len(entries) - 1
+            line = Styled(prefix + ("└── " if last else "├── "), "dim")
+            line.append(e["name"], "bold blue" if e["type"] == "Directory" else "")
+            line.append(f"  {e['type']}", "dim")
             if "target" in e:
-                label.append(f"  -> {e['target']}", style="yellow")
-            branch = node.add(label)
-            add(branch, e.get("entries", []))
+                line.append(f"  -> {e['target']}", "yellow")
+            lines.append(line)
+            add(e.get("entries", []), prefix + ("    " if last else "│   "))
 
-    add(root, tree["entries"])
-    return root
+    add(tree["entries"], "")
+    return lines
 
 
 # -- registry -------------------------------------------------------------------------
 def reg_query(nt: SystemServices, key: str, value: str | None, recursive: bool) -> dict:
+    from nt.syscalls import NtError  # loaded already by the attach
+
     if value is not None:
         vtype, data = nt.query_value(key, value)
         return {"key": key, "values": [_value_row(value, vtype, data)], "subkeys": []}
@@ -157,7 +183,7 @@ def reg_query(nt: SystemServices, key: str, value: str | None, recursive: bool) 
         for sub in subkeys:
             try:
                 out["children"].append(reg_query(nt, f"{key}\\{sub}", None, True))
-            except NtError:
+            except NtError:  # a subkey we may not read: skip it, as reg does
                 continue
     return out
 

@@ -4,7 +4,9 @@
     csr_throughput  ApiPort msg/s, 16 clients x 8 in flight, vs zmq.proxy + one worker thread
     detection       SIGKILL of csrss -> bugcheck event; bugcheck -> every process gone
     fault_windows   the windows of issue 6: kill -> bugcheck and kill -> last gone in each
-    boot            ntctl boot --detach -> winlogon registered; USS of every process
+    boot            ./run.sh --detach -> winlogon registered (with the split); USS
+    cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
+    top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
@@ -35,6 +38,7 @@ from tests.bench import (
     bench_hive_kill,
     bench_sessions,
     bench_svcorder,
+    bench_top,
 )
 from tests.bench.common import (
     Figure,
@@ -165,6 +169,8 @@ BENCHMARKS = {
     "detection": (bench_detection.add_arguments, bench_detection.run),
     "fault_windows": (bench_fault_windows.add_arguments, bench_fault_windows.run),
     "boot": (bench_boot.add_arguments, bench_boot.run),
+    "cli": (bench_cli.add_arguments, bench_cli.run),
+    "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),

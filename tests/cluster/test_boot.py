@@ -67,11 +67,11 @@ def test_csrss_gets_the_whole_subsystems_windows_command_line(machine: Machine) 
 
 def test_handshake_order_csrss_connects_back_before_the_initial_command(machine: Machine) -> None:
     for session, initial in ((0, "wininit.exe"), (1, "winlogon.exe")):
-        connected = machine.events(event="smss.subsystem_connected", target_session=session)
-        created = [
-            e for e in machine.events(event="smss.sb_create_session") if e["child_image"] == initial
-        ]
-        assert connected and created and connected[0]["ts"] < created[0]["ts"]
+        # waited for: smss logs the SbCreateSession after its reply, and on a loaded machine
+        # winlogon can reach logon.ready (when --detach returns) before that line is written
+        connected = machine.wait_event("smss.subsystem_connected", target_session=session)
+        created = machine.wait_event("smss.sb_create_session", child_image=initial)
+        assert connected["ts"] < created["ts"]
         registered = machine.events(event="winlogon.registered")
         assert registered, "winlogon registered with its csrss as the logon process"
 

@@ -365,7 +365,7 @@ class TestLogView:
         assert event_style("proc.exit") == "cyan"
         assert event_style("unknown.thing") == "white"
         line = format_event(_ev(0, "System", 4, "bugcheck", level="critical"))
-        styles = {line.plain[s.start : s.end]: str(s.style) for s in line.spans}
+        styles = dict(line.segments)
         assert styles["bugcheck"] == "bold red"
         assert "red" in styles["CRIT "]
 
