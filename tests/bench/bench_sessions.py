@@ -115,13 +115,17 @@ def _floor_fork_chain(endpoint: str, n: int = 3) -> float:
     return time.monotonic() - t0
 
 
-def _ready_times(machine: BenchMachine, sessions: list[int], timeout: float = 60) -> list[float]:
+def _ready_times(
+    machine: BenchMachine, sessions: list[int], since: float, timeout: float = 60
+) -> list[float]:
+    """logon.ready of each session after ``since`` (ids are reused between rounds)."""
     deadline = time.monotonic() + timeout
     found: dict[int, float] = {}
     while time.monotonic() < deadline and len(found) < len(sessions):
         for ev in read_events(machine.log_dir, "winlogon.exe", "logon.ready"):
-            if ev["session"] in sessions:
-                found[ev["session"]] = ts_epoch(ev["ts"])
+            t = ts_epoch(ev["ts"])
+            if ev["session"] in sessions and t >= since:
+                found[ev["session"]] = t
         time.sleep(0.01)
     if len(found) < len(sessions):
         raise RuntimeError(f"no logon.ready for sessions {set(sessions) - set(found)}")
@@ -134,7 +138,7 @@ def _make(machine: BenchMachine, how: str, n: int) -> tuple[list[float], list[in
     ids = [r["session"]["session_id"] for r in out["results"]]
     if any(r["error"] for r in out["results"]):
         raise RuntimeError(f"session request failed: {out['results']}")
-    return [t - out["t0"] for t in _ready_times(machine, ids)], ids
+    return [t - out["t0"] for t in _ready_times(machine, ids, out["t0"])], ids
 
 
 def _uss_per_session(machine: BenchMachine, ids: list[int]) -> list[float]:
