@@ -25,13 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nt import regfile
+from nt import regfile, regsnap
+from nt.hivefile import (  # re-exported: the kernel logs the SQLite version and its bug
+    SQLITE_VERSION,
+    Corrupt,
+    connect_checked,
+    create_file,
+    init_schema,
+    move_aside,
+    sqlite_wal_reset_bug,
+)
 from nt.regfile import DeleteKey, Op, SetKey, SetValue
 from nt.regpath import (
     HKLM,
     KERNEL_ROOT,
     MACHINE_HIVES,
-    MAIN_SCHEMA,
     MAX_DATA,
     PERSISTENT_HIVES,
     REG_DWORD,
@@ -39,27 +47,20 @@ from nt.regpath import (
     KeyTable,
     RegistryError,
     check_value_name,
-    filetime_now,
     hive_prefix,
     locate,
     validate_value,
 )
 from nt.status import NtStatus
 
-SQLITE_VERSION: str = sqlite3.sqlite_version
-APPLICATION_ID = 0x72656766  # 'regf', the real hive signature, marks our SQLite files
-SCHEMA_VERSION = 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def sqlite_wal_reset_bug() -> bool:
-    """True when the linked SQLite has the WAL-reset race (fixed 3.51.3, 3.50.7, 3.44.6).
-
-    The hive keeps one connection per file, so the race cannot happen here; the kernel
-    logs this at boot, as reliability-security.md §5.2 asks.
-    """
-    v = sqlite3.sqlite_version_info
-    return not (v >= (3, 51, 3) or (3, 50, 7) <= v < (3, 51) or (3, 44, 6) <= v < (3, 45))
+__all__ = [
+    "SQLITE_VERSION",
+    "HiveEvent",
+    "KeyInfo",
+    "Registry",
+    "RegistryError",
+    "sqlite_wal_reset_bug",
+]
 
 
 @dataclass(frozen=True)
@@ -89,89 +90,6 @@ class HiveEvent:
     status: NtStatus
     detail: str
     moved_to: str | None = None
-
-
-class _Corrupt(Exception):
-    pass
-
-
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _init_schema(conn: sqlite3.Connection, name: str, volatile: int = 0) -> None:
-    conn.executescript(
-        f"BEGIN; PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
-        f"{MAIN_SCHEMA}"
-    )
-    conn.execute(
-        "INSERT INTO keys(id, parent_id, name, name_folded, last_write_time, volatile) "
-        "VALUES (?, NULL, ?, ?, ?, ?)",
-        (ROOT_ID, name, name.casefold(), filetime_now(), volatile),
-    )
-    conn.execute("COMMIT")
-
-
-def _create_file(path: Path, name: str) -> None:
-    """Build a fresh hive as ``<name>.tmp``, fsync, rename: never a half-made hive."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=MEMORY")  # no side files while building
-        _init_schema(conn, name)
-    finally:
-        conn.close()
-    _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent, directory=True)
-
-
-def _connect_checked(path: Path) -> sqlite3.Connection:
-    """Open a hive file; anything but a healthy hive of ours raises _Corrupt."""
-    with path.open("rb") as f:
-        head = f.read(100)
-    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise _Corrupt(f"not a SQLite database ({len(head)} header bytes)")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        conn.executescript(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-            "PRAGMA temp_store=MEMORY;"
-        )
-        rows = conn.execute("PRAGMA quick_check").fetchall()
-        if rows != [("ok",)]:
-            raise _Corrupt("quick_check: " + "; ".join(str(r[0]) for r in rows[:3]))
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        if app != APPLICATION_ID:
-            raise _Corrupt(f"application_id {app:#x}: not a hive")
-        if conn.execute("SELECT 1 FROM keys WHERE id = ?", (ROOT_ID,)).fetchone() is None:
-            raise _Corrupt("root key missing")
-    except (sqlite3.DatabaseError, _Corrupt) as exc:
-        conn.close()
-        if isinstance(exc, _Corrupt):
-            raise
-        raise _Corrupt(f"sqlite: {exc}") from None
-    return conn
-
-
-def _move_aside(path: Path) -> str:
-    """Rename a bad hive (with its -wal/-shm, never deleted) to ``<name>.corrupt[.N]``."""
-    dest = path.with_name(path.name + ".corrupt")
-    n = 0
-    while dest.exists():
-        n += 1
-        dest = path.with_name(f"{path.name}.corrupt.{n}")
-    os.replace(path, dest)
-    for side in ("-wal", "-shm"):
-        if Path(f"{path}{side}").exists():
-            os.replace(f"{path}{side}", f"{dest}{side}")
-    _fsync(path.parent, directory=True)
-    return str(dest)
 
 
 class Registry:
@@ -210,7 +128,7 @@ class Registry:
                 for name in PERSISTENT_HIVES:
                     self._hives[name] = KeyTable(name, self._open_file(name, events), False)
                 mem = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-                _init_schema(mem, "HARDWARE", volatile=1)
+                init_schema(mem, "HARDWARE", volatile=1)
                 self._hives["HARDWARE"] = KeyTable("HARDWARE", mem, in_memory=True)
             except BaseException:
                 self.close()
@@ -221,20 +139,20 @@ class Registry:
     def _open_file(self, name: str, events: list[HiveEvent]) -> sqlite3.Connection:
         path = self.config_dir / name
         if not path.exists():
-            _create_file(path, name)
+            create_file(path, name)
             events.append(HiveEvent(name, "hive.created", NtStatus.STATUS_SUCCESS, str(path)))
         try:
-            return _connect_checked(path)
-        except _Corrupt as exc:
+            return connect_checked(path)
+        except Corrupt as exc:
             if name == "SYSTEM":
                 raise RegistryError(
                     NtStatus.STATUS_REGISTRY_CORRUPT, f"SYSTEM hive {path}: {exc}"
                 ) from None
-            moved = _move_aside(path)
-            _create_file(path, name)
+            moved = move_aside(path)
+            create_file(path, name)
             status = NtStatus.STATUS_REGISTRY_CORRUPT
             events.append(HiveEvent(name, "hive.corrupt", status, str(exc), moved))
-            return _connect_checked(path)
+            return connect_checked(path)
 
     def close(self) -> None:
         """Close every connection (SQLite checkpoints the WAL on the last close)."""
@@ -389,9 +307,15 @@ class Registry:
     # --- values -------------------------------------------------------------------------
 
     @staticmethod
-    def _put(t: KeyTable, kid: int, name: str, type_: int, data: Any) -> None:
+    def _put(
+        t: KeyTable, kid: int, name: str, type_: int, data: Any, raw: bytes | None = None
+    ) -> None:
+        """Store a value; ``raw`` (from a .reg ``hex(N):`` or a binary hive) is kept as is."""
         check_value_name(name)
-        raw = regfile.encode_data(type_, validate_value(type_, data))
+        if raw is None:
+            raw = regfile.encode_data(type_, validate_value(type_, data))
+        elif isinstance(type_, bool) or not isinstance(type_, int) or not 0 <= type_ <= 0xFFFFFFFF:
+            raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, f"bad value type {type_!r}")
         if len(raw) > MAX_DATA:
             raise RegistryError(
                 NtStatus.STATUS_INVALID_PARAMETER, f"{len(raw)} bytes of data (limit {MAX_DATA})"
@@ -418,7 +342,7 @@ class Registry:
             raise RegistryError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no value {name!r}")
         if expected_type is not None and row[0] != expected_type:
             raise RegistryError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name!r} has type {row[0]}")
-        return row[0], regfile.decode_data(row[0], row[1])
+        return row[0], regfile.decode_lenient(row[0], row[1])
 
     def delete_value(self, path: str, name: str) -> None:
         """NtDeleteValueKey; a missing value is STATUS_OBJECT_NAME_NOT_FOUND."""
@@ -433,7 +357,7 @@ class Registry:
         with self._read():
             t, parts = self._target(path)
             rows = t.values(t.find(parts, path))
-        return [(n, ty, regfile.decode_data(ty, raw)) for n, ty, raw in rows]
+        return [(n, ty, regfile.decode_lenient(ty, raw)) for n, ty, raw in rows]
 
     # --- .reg import / export, control sets ---------------------------------------------
 
@@ -443,61 +367,85 @@ class Registry:
         Every op runs before any hive commits, so a failing op (bad path, type, limit)
         leaves nothing applied. ``[-key]`` of a missing key and ``"v"=-`` of a missing
         value are no-ops, as in regedit. Returns the number of operations applied.
+
+        Several hives: each gets its own transaction, all begun before the first op and
+        committed one after the other only once every op has succeeded, so an error
+        anywhere applies nothing. SQLite in WAL mode cannot commit two files atomically:
+        a crash (kill -9, power) between two hives' COMMITs, microseconds apart, can leave
+        the first hive's part applied. One hive (every control-set export) is atomic
+        against crashes too.
         """
         ops = list(ops)
+        resolved: dict[str, tuple[KeyTable | None, tuple[str, ...]]] = {}
         targets = []
         for index, op in enumerate(ops):
-            with _annotate(index, op):
-                targets.append(self._resolve(op.path))
+            target = resolved.get(op.path)
+            if target is None:  # a real export names each key path once per value
+                with _annotate(index, op):
+                    target = resolved[op.path] = self._resolve(op.path)
+            targets.append(target)
         hives = {t.name: t for t, _ in targets if t is not None}
+        kids: dict[tuple[str, tuple[str, ...]], int] = {}
         with self._txn(hives[name] for name in sorted(hives)):
             for index, (op, (t, parts)) in enumerate(zip(ops, targets, strict=True)):
-                with _annotate(index, op):
-                    self._apply(op, t, parts)
+                try:
+                    self._apply(op, t, parts, kids)
+                except RegistryError as exc:
+                    raise RegistryError(
+                        exc.status, f"op {index + 1} ({op!r}): {exc.message}"
+                    ) from None
         return len(ops)
 
-    def _apply(self, op: Op, t: KeyTable | None, parts: tuple[str, ...]) -> None:
+    def _apply(
+        self,
+        op: Op,
+        t: KeyTable | None,
+        parts: tuple[str, ...],
+        kids: dict[tuple[str, tuple[str, ...]], int],
+    ) -> None:
         if t is None or not parts:
             if isinstance(op, SetKey):
                 return  # roots and hive roots always exist
             if t is None or isinstance(op, DeleteKey):
                 raise RegistryError(NtStatus.STATUS_ACCESS_DENIED, "cannot change a root key")
+        cache_key = (t.name, parts)
         if isinstance(op, SetKey):
-            t.create(parts, volatile=False)
+            if cache_key not in kids:
+                t.create(parts, volatile=False)
+                kids[cache_key] = t.find(parts, op.path)
         elif isinstance(op, DeleteKey):
             kid, found = t.walk(parts)
             if found == len(parts):
                 t.drop_tree(kid)
-        elif isinstance(op, SetValue):
-            self._put(t, t.find(parts, op.path), op.name, op.type, op.data)
+                kids.clear()  # ids below it are gone
         else:
-            t.delete_value(t.find(parts, op.path), check_value_name(op.name))
+            kid = kids.get(cache_key)
+            if kid is None:
+                kid = kids[cache_key] = t.find(parts, op.path)
+            if isinstance(op, SetValue):
+                self._put(t, kid, op.name, op.type, op.data, op.raw)
+            else:
+                t.delete_value(kid, check_value_name(op.name))
 
-    @staticmethod
-    def _export_ops(t: KeyTable, kid: int, prefix: str, out: list[Op]) -> None:
-        stack = [(kid, prefix)]
-        while stack:
-            k, path = stack.pop()
-            out.append(SetKey(path))
-            for name, type_, raw in t.values(k):
-                out.append(SetValue(path, name, type_, regfile.decode_data(type_, raw)))
-            stack.extend((c, f"{path}\\{n}") for c, n in reversed(t.children(k)))
-
-    def export(self, path: str) -> str:
-        """``reg export``: the key and its subtree as .reg text (HKLM/HKU: every hive)."""
+    def snapshot(self, path: str) -> list[regsnap.Record]:
+        """The key and its subtree as records (HKLM/HKU: every hive), under one read lock."""
         loc = locate(path)
-        ops: list[Op] = []
+        out: list[regsnap.Record] = []
         with self._read():
             if loc.hive is None:
                 if loc.root == KERNEL_ROOT:
                     raise RegistryError(NtStatus.STATUS_INVALID_PARAMETER, "export HKLM or HKU")
                 for hive in MACHINE_HIVES if loc.root == HKLM else ("DEFAULT",):
-                    self._export_ops(self._hive(hive), ROOT_ID, hive_prefix(hive), ops)
+                    out += regsnap.tree(self._hive(hive), ROOT_ID, hive_prefix(hive))
             else:
                 t, parts = self._target(path)
                 prefix = "\\".join([hive_prefix(loc.hive), *loc.parts])
-                self._export_ops(t, t.find(parts, path), prefix, ops)
-        return regfile.dumps(ops)
+                out = regsnap.tree(t, t.find(parts, path), prefix)
+        return out
+
+    def export(self, path: str) -> str:
+        """``reg export``: the key and its subtree as .reg text (HKLM/HKU: every hive)."""
+        return regsnap.dumps(self.snapshot(path))
 
     def copy_control_set(self, src: int, dst: int) -> None:
         """Copy ControlSet00<src> over ControlSet00<dst> in one transaction (LastKnownGood).

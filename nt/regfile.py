@@ -11,13 +11,20 @@ Grammar handled: the "Windows Registry Editor Version 5.00" and "REGEDIT4" heade
 and ``[-key]``; ``"name"="text"`` with the escapes ``\\\\`` and ``\\"``; ``@=`` for the default
 value; ``dword:``; ``hex:`` and ``hex(N):`` with ``\\`` line continuation; ``"name"=-``;
 ``;`` comments and blank lines. Data comes out in the HACKING.md Python forms.
+
+What real exports hold is kept byte for byte: every ``hex(N):`` value (any type up to
+``hex(ffffffff):``, REG_SZ without its NUL, REG_MULTI_SZ with or without trailing empty
+strings, a REG_QWORD of the "wrong" length) carries its exact bytes in ``SetValue.raw``,
+which the hive stores and ``dumps`` writes back. A ``"string"`` may hold a raw line break
+(regedit writes one as it is, CR LF or LF, and it is kept as written) or Wine's ``\\n``
+and ``\\r`` escapes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nt.regpath import (
@@ -41,9 +48,12 @@ __all__ = [
     "SetValue",
     "decode_data",
     "dump_bytes",
+    "decode_lenient",
+    "dump_lines",
     "dumps",
     "encode_data",
     "parse",
+    "parse_lines",
 ]
 
 HEADER_V5 = "Windows Registry Editor Version 5.00"
@@ -51,7 +61,7 @@ HEADER_V4 = "REGEDIT4"
 _HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{1,2}")
 _HEX_TYPE = re.compile(r"hex(?:\(([0-9A-Fa-f]{1,8})\))?:", re.IGNORECASE)
 _DWORD = re.compile(r"dword:([0-9A-Fa-f]{1,8})", re.IGNORECASE)
-_WRAP = 76  # regedit wraps hex data so that a line stays under 80 columns
+_WRAP = 77  # regedit wraps hex data once a line reaches column 77 (Wine: MAX_HEX_CHARS)
 
 
 class RegFileError(ValueError):
@@ -85,6 +95,13 @@ class SetValue:
     name: str
     type: int
     data: Any
+    # The exact bytes to store (from ``hex(N):`` or a binary hive); None: encode ``data``.
+    # Not compared: two ops are equal when they mean the same value.
+    raw: bytes | None = field(default=None, compare=False, repr=False)
+
+    def stored(self) -> bytes:
+        """The bytes the hive keeps for this value."""
+        return self.raw if self.raw is not None else encode_data(self.type, self.data)
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,18 @@ def decode_data(type_: int, raw: bytes, ansi: bool = False) -> Any:
     return bytes(raw)
 
 
+def decode_lenient(type_: int, raw: bytes) -> Any:
+    """``decode_data``, or the bytes themselves when they are not that type's form.
+
+    Real hives hold such values (an odd-length REG_SZ, a 2-byte REG_QWORD); readers get
+    them as bytes rather than an error, and the stored bytes stay as they were.
+    """
+    try:
+        return decode_data(type_, raw)
+    except ValueError:
+        return bytes(raw)
+
+
 # --- parsing ----------------------------------------------------------------------------
 
 
@@ -182,35 +211,48 @@ def _decode_text(data: bytes | str) -> str:
         ) from None
 
 
-def _parse_quoted(text: str, pos: int, line: int) -> tuple[str, int]:
-    """A ``"..."`` string starting at ``text[pos]``; returns (value, index after it)."""
-    out: list[str] = []
-    i = pos + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            return "".join(out), i + 1
-        if ch == "\\":
-            nxt = text[i + 1] if i + 1 < len(text) else ""
-            if nxt not in ('"', "\\"):
-                raise RegFileError(
-                    f"unknown escape '\\{nxt}' in a string: only \\\\ and \\\" are escapes; "
-                    "write a literal backslash as \\\\",
-                    line,
-                )
-            out.append(nxt)
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    raise RegFileError('string has no closing quote: end it with "', line)
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+_ESCAPE = re.compile(r"\\(.)", re.S)
+# regedit escapes \ and "; Wine's regedit also writes a line feed as \n and a CR as \r.
+_UNESCAPE = {"\\": "\\", '"': '"', "n": "\n", "r": "\r"}
+_HEX_FAST = re.compile(r"(?:[0-9A-Fa-f]{2},)*[0-9A-Fa-f]{2},?")
+
+
+def _unescape(body: str, line: int) -> str:
+    if "\\" not in body:
+        return body
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group(1)
+        if ch not in _UNESCAPE:
+            raise RegFileError(
+                f"unknown escape '\\{ch}' in a string: the escapes are \\\\, \\\", and Wine's "
+                "\\n and \\r; write a literal backslash as \\\\",
+                line,
+            )
+        return _UNESCAPE[ch]
+
+    return _ESCAPE.sub(one, body)
+
+
+def _parse_quoted(text: str, pos: int, line: int) -> tuple[str, int] | None:
+    """A ``"..."`` string at ``text[pos]``: (value, index after it), or None if unclosed."""
+    m = _QUOTED.match(text, pos)
+    if m is None:
+        return None
+    return _unescape(m.group(1), line), m.end()
 
 
 def _hex_bytes(segments: list[tuple[int, str]]) -> bytes:
+    joined = "".join(seg.strip() for _, seg in segments)
+    if not joined:
+        return b""  # "hex:" with no bytes
+    if _HEX_FAST.fullmatch(joined):  # what regedit writes: two digits, commas
+        return bytes.fromhex(joined.replace(",", ""))
     out = bytearray()
     for line, seg in segments:
         if not seg.strip():
-            continue  # "hex:" with no bytes, or a prefix wrapped before its first byte
+            continue  # a prefix wrapped before its first byte
         tokens = [t.strip() for t in seg.split(",")]
         if tokens[-1] == "":
             tokens.pop()  # the comma before a '\\' continuation
@@ -227,25 +269,31 @@ def _hex_bytes(segments: list[tuple[int, str]]) -> bytes:
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.lines = re.split(r"\r\n|\r|\n", text)
+        parts = re.split(r"(\r\n|\r|\n)", text)
+        self.lines = parts[0::2]
+        self.seps = parts[1::2]  # the line break after each line, kept for raw LFs in strings
         self.i = 0
         self.ansi = False
         self.ops: list[Op] = []
+        self.op_lines: list[int] = []  # the line of each op, for errors found later
         self.key: str | None = None
         self.key_deleted = False
 
     def run(self) -> list[Op]:
         self._header()
-        while self.i < len(self.lines):
+        lines = self.lines
+        while self.i < len(lines):
             lineno = self.i + 1
-            line = self.lines[self.i].strip()
+            line = lines[self.i].strip()
             self.i += 1
-            if not line or line.startswith(";"):
+            if not line or line[0] == ";":
                 continue
-            if line.startswith("["):
+            if line[0] == "[":
                 self._key_line(line, lineno)
-            elif line.startswith(('"', "@")):
+                self.op_lines.append(lineno)
+            elif line[0] in ('"', "@"):
                 self._value_line(line, lineno)
+                self.op_lines.append(lineno)
             else:
                 raise RegFileError(
                     f'unexpected text {line[:40]!r}: a line is a [key], a "name"=data, '
@@ -297,27 +345,52 @@ class _Parser:
             raise RegFileError(
                 "value under a deleted key [-...]: values need a [key] line, not [-key]", lineno
             )
-        if line.startswith("@"):
+        if line[0] == "@":
             name, pos = "", 1
         else:
-            name, pos = _parse_quoted(line, 0, lineno)
+            got = _parse_quoted(line, 0, lineno)
+            if got is None:
+                raise RegFileError('value name has no closing quote: end it with "', lineno)
+            name, pos = got
         rest = line[pos:].lstrip()
         if not rest.startswith("="):
             raise RegFileError("expected '=' after the value name, as in \"name\"=data", lineno)
         data = rest[1:].strip()
         self.ops.append(self._value(name, data, lineno))
 
+    def _string(self, data: str, lineno: int) -> str:
+        """A quoted REG_SZ; an unclosed quote takes the following lines, breaks and all."""
+        got = _parse_quoted(data, 0, lineno)
+        if got is None:
+            # regedit writes a line feed inside a string as it is: the string goes on
+            # on the next line(s). Re-read from the unstripped line to keep its spaces.
+            raw_line = self.lines[lineno - 1]
+            stripped = raw_line.strip()
+            start = len(raw_line) - len(raw_line.lstrip()) + len(stripped) - len(data)
+            text = raw_line[start:]
+            i = lineno - 1
+            while got is None:
+                if i >= len(self.seps):
+                    raise RegFileError('string has no closing quote: end it with "', lineno)
+                text += self.seps[i] + self.lines[i + 1]
+                i += 1
+                got = _parse_quoted(text, 0, lineno)
+            self.i = i + 1
+            data, end = text, got[1]
+        else:
+            end = got[1]
+        if data[end:].strip():
+            raise RegFileError(
+                f"unexpected text {data[end:][:30]!r} after the closing quote", lineno
+            )
+        return got[0]
+
     def _value(self, name: str, data: str, lineno: int) -> Op:
         assert self.key is not None
         if data == "-":
             return DeleteValue(self.key, name)
         if data.startswith('"'):
-            text, end = _parse_quoted(data, 0, lineno)
-            if data[end:].strip():
-                raise RegFileError(
-                    f"unexpected text {data[end:][:30]!r} after the closing quote", lineno
-                )
-            return SetValue(self.key, name, REG_SZ, text)
+            return SetValue(self.key, name, REG_SZ, self._string(data, lineno))
         m = _DWORD.fullmatch(data)
         if m:
             return SetValue(self.key, name, REG_DWORD, int(m.group(1), 16))
@@ -332,9 +405,9 @@ class _Parser:
             )
         type_ = int(m.group(1), 16) if m.group(1) else REG_BINARY
         segments = [(lineno, data[m.end() :])]
-        while segments[-1][1].rstrip().endswith("\\"):
+        while segments[-1][1].endswith("\\"):
             last_line, last = segments[-1]
-            segments[-1] = (last_line, last.rstrip()[:-1])
+            segments[-1] = (last_line, last[:-1])
             if self.i >= len(self.lines):
                 raise RegFileError(
                     "the file ends after a '\\' continuation: remove the '\\'", last_line
@@ -342,16 +415,22 @@ class _Parser:
             segments.append((self.i + 1, self.lines[self.i].strip()))
             self.i += 1
         raw = _hex_bytes(segments)
-        try:
-            value = decode_data(type_, raw, ansi=self.ansi)
-        except ValueError as exc:
-            raise RegFileError(str(exc), lineno) from None
-        return SetValue(self.key, name, type_, value)
+        if self.ansi and type_ in (REG_SZ, REG_EXPAND_SZ, REG_MULTI_SZ):
+            # REGEDIT4 strings are 8-bit: stored as the UTF-16 Windows would convert them to.
+            value = decode_data(type_, raw, ansi=True)
+            return SetValue(self.key, name, type_, value)
+        return SetValue(self.key, name, type_, decode_lenient(type_, raw), raw=raw)
 
 
 def parse(data: bytes | str) -> list[Op]:
     """Parse a .reg file (bytes in any regedit encoding, or text) into operations."""
     return _Parser(_decode_text(data)).run()
+
+
+def parse_lines(data: bytes | str) -> tuple[list[Op], list[int]]:
+    """``parse``, with the line each operation starts on (to name it in a later error)."""
+    parser = _Parser(_decode_text(data))
+    return parser.run(), parser.op_lines
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -364,33 +443,54 @@ def _escape(text: str, what: str) -> str:
 
 
 def _hex_lines(prefix: str, raw: bytes) -> list[str]:
+    """regedit's layout: after each ``xx,`` the column grows by 3, and once it reaches 77
+    the line ends with ``\\`` and the next starts with two spaces, so a continuation line
+    holds 25 bytes and ``"ImagePath"=hex(2):`` 20 on its first line, as Windows writes
+    them (Wine's ``export_hex_data``; ReactOS wraps at 76, one byte early on some lines).
+    No break after the last byte.
+    """
+    n = len(raw)
+    text = raw.hex(",")  # byte i is text[3i:3i+2]
     lines: list[str] = []
-    cur = prefix
-    for idx, byte in enumerate(raw):
-        piece = f"{byte:02x}" + ("," if idx < len(raw) - 1 else "")
-        if len(cur) + len(piece) > _WRAP and cur.strip():
-            lines.append(cur + "\\")
-            cur = "  "
-        cur += piece
+    cur, col, i = prefix, len(prefix), 0
+    while i < n:
+        k = max(1, -(-(_WRAP - col) // 3))  # bytes until the column reaches 77
+        if i + k >= n:
+            lines.append(cur + text[3 * i :])
+            return lines
+        lines.append(cur + text[3 * i : 3 * (i + k)] + "\\")
+        cur, col, i = "  ", 2, i + k
     lines.append(cur)
     return lines
 
 
-def _value_lines(name: str, type_: int, data: Any) -> list[str]:
+def _value_lines(op: SetValue) -> list[str]:
+    name, type_ = op.name, op.type
     head = "@=" if name == "" else f'"{_escape(name, "value name")}"='
-    if type_ == REG_SZ and "\r" not in data and "\n" not in data:
-        return [f'{head}"{_escape(data, "string")}"']
-    if type_ == REG_DWORD:
-        return [f"{head}dword:{int(data):08x}"]
-    raw = encode_data(type_, data)
+    raw = op.stored()
+    if type_ == REG_SZ:
+        text = op.data if isinstance(op.data, str) else ""
+        # The "text" form only when it gives back exactly these bytes on import.
+        plain = isinstance(op.data, str) and "\r" not in text and "\n" not in text
+        if plain and (op.raw is None or raw == encode_data(REG_SZ, text)):
+            return [f'{head}"{_escape(text, "string")}"']
+    if type_ == REG_DWORD and len(raw) == 4:
+        return [f"{head}dword:{int.from_bytes(raw, 'little'):08x}"]
     tag = "hex:" if type_ == REG_BINARY else f"hex({type_:x}):"
     return _hex_lines(head + tag, raw)
 
 
 def dumps(ops: Iterable[Op]) -> str:
     """Write operations as regedit does (version 5.00 header, CRLF, wrapped hex)."""
-    out = [HEADER_V5]
-    key: str | None = None
+    return "".join(dump_lines(ops, header=True)) + "\r\n"  # regedit ends with a blank line
+
+
+def dump_lines(ops: Iterable[Op], header: bool = False, key: str | None = None) -> list[str]:
+    """``dumps`` in pieces (each ends with CRLF), for writing an export as it streams.
+
+    ``key`` is the key the previous piece ended in, so a value continues under it.
+    """
+    out = [HEADER_V5] if header else []
     for op in ops:
         path = user_path(op.path)
         if "\r" in path or "\n" in path:
@@ -406,9 +506,8 @@ def dumps(ops: Iterable[Op]) -> str:
             head = "@" if op.name == "" else f'"{_escape(op.name, "value name")}"'
             out.append(f"{head}=-")
         else:
-            out += _value_lines(op.name, op.type, op.data)
-    out.append("")
-    return "\r\n".join(out) + "\r\n"
+            out += _value_lines(op)
+    return [line + "\r\n" for line in out]
 
 
 def dump_bytes(ops: Iterable[Op]) -> bytes:

@@ -8,8 +8,12 @@ read like NT code checking NT_SUCCESS.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from nt import regsnap, regwire
+from nt.regfile import Op
 from nt.status import NtStatus, status_name
 from ports.client import Connection, call_api
 from ports.kernel import SYSTEM_SERVICES
@@ -18,9 +22,11 @@ INFINITE = None
 
 
 class NtError(Exception):
-    def __init__(self, status: int, what: str = "") -> None:
+    def __init__(self, status: int, what: str = "", detail: str = "") -> None:
         self.status = int(status)
-        super().__init__(f"{what} failed: {status_name(status)}" if what else status_name(status))
+        self.detail = detail  # the server's own words, when it sent any
+        text = f"{what} failed: {status_name(status)}" if what else status_name(status)
+        super().__init__(f"{text}: {detail}" if detail else text)
 
 
 class SystemServices:
@@ -179,7 +185,39 @@ class SystemServices:
         self.call("NtInitializeRegistry", flags=flags)
 
     def import_reg(self, text: str) -> dict:
-        return self.call("CmImportRegFile", text=text)
+        """Import .reg text of any size: parsed here, staged in chunks (``import_ops``)."""
+        from nt import regfile
+
+        return self.import_ops(regfile.parse(text))
 
     def export_key(self, path: str) -> str:
         return self.call("CmExportKey", path=path)["text"]
+
+    def import_ops(self, ops: Iterable[Op], timeout: float = 600.0) -> dict:
+        """Staged import: chunks of about 1 MiB (``nt/regwire.py``), applied at commit."""
+        handle = self.call("CmImportBegin")["handle"]
+        try:
+            for blob in regwire.pack_ops(ops):
+                self.call("CmImportOps", timeout=timeout, handle=handle, ops=blob)
+            commit = SYSTEM_SERVICES.by_name()["CmImportCommit"]
+            r = call_api(self.conn, commit, {"handle": handle}, timeout)
+            if r.status != NtStatus.STATUS_SUCCESS:
+                raise NtError(r.status, "CmImportCommit", str(r.body.get("message", "")))
+            return r.body
+        except BaseException:
+            with contextlib.suppress(Exception):  # the kernel drops it with us anyway
+                self.call("CmImportAbort", timeout=5.0, handle=handle)
+            raise
+
+    def export_records(self, path: str, timeout: float = 600.0) -> Iterator[regsnap.Record]:
+        """A subtree snapshot, read back in chunks: (path, [(name, type, raw)]) per key."""
+        handle = self.call("CmExportBegin", timeout=timeout, path=path)["handle"]
+
+        def chunks() -> Iterator[regsnap.Record]:
+            while True:
+                body = self.call("CmExportRead", timeout=timeout, handle=handle)
+                yield from regwire.unpack_records(body["records"])
+                if body["done"]:
+                    return
+
+        return regsnap.merge(chunks())

@@ -29,6 +29,10 @@ class Win32Error:
     ERROR_BAD_EXE_FORMAT = 193
     ERROR_MORE_DATA = 234
     ERROR_NO_MORE_ITEMS = 259
+    ERROR_BADDB = 1009
+    ERROR_REGISTRY_CORRUPT = 1015
+    ERROR_REGISTRY_IO_FAILED = 1016
+    ERROR_NOT_REGISTRY_FILE = 1017
     ERROR_DEPENDENT_SERVICES_RUNNING = 1051
     ERROR_INVALID_SERVICE_CONTROL = 1052
     ERROR_SERVICE_REQUEST_TIMEOUT = 1053
@@ -89,6 +93,21 @@ MESSAGES: dict[int, str] = {
     193: "%1 is not a valid Win32 application.",
     234: "More data is available.",
     259: "No more data is available.",
+    1009: "The configuration registry database is corrupt.",
+    1015: (
+        "The registry is corrupted. The structure of one of the files containing registry data "
+        "is corrupted, or the system's memory image of the file is corrupted, or the file could "
+        "not be recovered because the alternate copy or log was absent or corrupted."
+    ),
+    1016: (
+        "An I/O operation initiated by the registry failed unrecoverably. The registry could "
+        "not read in, or write out, or flush, one of the files that contain the system's image "
+        "of the registry."
+    ),
+    1017: (
+        "The system has attempted to load or restore a file into the registry, but the "
+        "specified file is not in a registry file format."
+    ),
     1051: "A stop control has been sent to a service that other running services are dependent on.",
     1052: "The requested control is not valid for this service.",
     1053: "The service did not respond to the start or control request in a timely fashion.",

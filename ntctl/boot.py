@@ -43,10 +43,12 @@ class Launcher:
         console: Any = None,
         verbose: bool = False,
         out: TextIO | None = None,
+        system_hive: Path | None = None,
     ) -> None:
         """``console`` (a Rich Console) shows the boot as it happens; without one the
         launcher is a daemon writing plain text to ``out`` (console.log)."""
         self.root, self.boot, self.profile, self.regs = root, boot, profile, regs
+        self.system_hive = system_hive
         self.console = console
         self.verbose = verbose
         self.out = out or sys.stdout
@@ -87,6 +89,8 @@ class Launcher:
         ]
         for reg in self.regs:
             cmd += ["--reg", reg]
+        if self.system_hive is not None:
+            cmd += ["--system-hive", str(self.system_hive)]
         env = dict(os.environ, NTMODEL_LAUNCHER_PID=str(os.getpid()))
         self.kernel = subprocess.Popen(
             cmd, cwd=REPO, env=env, start_new_session=True, stdin=subprocess.DEVNULL
@@ -225,10 +229,38 @@ def _how(code: int) -> str:
     return f"exit code {code}"
 
 
+def check_system_hive(root: Path, hive: Path) -> str | None:
+    """Why ``--system-hive`` cannot be used here, or None.
+
+    The hive is read in full (logs replayed, every cell walked) before the kernel starts,
+    so a truncated or corrupt file, or a log with a bad hash, refuses the boot with a
+    message naming the problem and leaves the data root untouched.
+    """
+    from nt.regf import HiveFileError, read_hive
+
+    existing = root / "C" / "Windows" / "System32" / "config" / "SYSTEM"
+    if existing.exists():
+        return (
+            f"{root} already has a SYSTEM hive ({existing}); --system-hive builds a fresh "
+            "machine: give a new data root with --root"
+        )
+    try:
+        read_hive(hive)
+    except HiveFileError as exc:
+        return f"{exc.message} (error {exc.win32}, {exc.status.name})"
+    return None
+
+
 def boot(
-    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, verbose: bool
+    root: Path,
+    boot_options: str,
+    profile: str,
+    regs: list[str],
+    detach: bool,
+    verbose: bool,
+    system_hive: Path | None = None,
 ) -> int:
-    launcher = Launcher(root, boot_options, profile, regs)
+    launcher = Launcher(root, boot_options, profile, regs, system_hive=system_hive)
     holder = launcher.acquire()
     if holder is not None:
         sys.stderr.write(
@@ -236,9 +268,14 @@ def boot(
             "  Stop it with `ntctl shutdown`, or give another data root with --root.\n"
         )
         return 1
+    if system_hive is not None:
+        problem = check_system_hive(root, system_hive)
+        if problem is not None:
+            sys.stderr.write(f"ntmodel: the boot is refused: {problem}\n")
+            return 2
     if detach:
         launcher.lock_file.close()  # the daemon takes the lock over
-        return detach_boot(root, boot_options, profile, regs)
+        return detach_boot(root, boot_options, profile, regs, system_hive)
     from rich.console import Console
 
     launcher.console = Console(highlight=False)
@@ -248,7 +285,13 @@ def boot(
     return launcher.run()
 
 
-def detach_boot(root: Path, boot_options: str, profile: str, regs: list[str]) -> int:
+def detach_boot(
+    root: Path,
+    boot_options: str,
+    profile: str,
+    regs: list[str],
+    system_hive: Path | None = None,
+) -> int:
     """Fork a daemon launcher; return once session 1's winlogon waits for a logon.
 
     A fork, not a new interpreter: this process is single-threaded here, and starting
@@ -260,7 +303,7 @@ def detach_boot(root: Path, boot_options: str, profile: str, regs: list[str]) ->
     before = os.readlink(latest) if latest.is_symlink() else None
     daemon = os.fork()
     if daemon == 0:
-        os._exit(_daemon(root, boot_options, profile, regs, logs / "console.log"))
+        os._exit(_daemon(root, boot_options, profile, regs, logs / "console.log", system_hive))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         done, status = os.waitpid(daemon, os.WNOHANG)
@@ -282,7 +325,14 @@ def detach_boot(root: Path, boot_options: str, profile: str, regs: list[str]) ->
     return 1
 
 
-def _daemon(root: Path, boot_options: str, profile: str, regs: list[str], log: Path) -> int:
+def _daemon(
+    root: Path,
+    boot_options: str,
+    profile: str,
+    regs: list[str],
+    log: Path,
+    system_hive: Path | None = None,
+) -> int:
     """The background launcher: its own session, output to console.log."""
     os.setsid()
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -290,7 +340,14 @@ def _daemon(root: Path, boot_options: str, profile: str, regs: list[str], log: P
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(out, 2)
-    launcher = Launcher(root, boot_options, profile, regs, out=open(1, "w", closefd=False))  # noqa: SIM115
+    launcher = Launcher(
+        root,
+        boot_options,
+        profile,
+        regs,
+        out=open(1, "w", closefd=False),  # noqa: SIM115
+        system_hive=system_hive,
+    )
     if launcher.acquire() is not None:
         return 1
     signal.signal(signal.SIGTERM, launcher.interrupt)

@@ -45,16 +45,29 @@ from ntctl.verbkit import (
     Opt("--reg", dest="regs", multiple=True, metavar="FILE", help=".reg file imported at boot"),
     Opt("--detach", flag=True, help="boot in the background"),
     Opt("-v", "--verbose", flag=True, help="stream every event of every process"),
+    Opt(
+        "--system-hive",
+        type=Path,
+        metavar="FILE",
+        help="a Windows SYSTEM hive (LOG1/LOG2 beside it) as a fresh root's SYSTEM",
+    ),
 )
 def boot(
-    root: Path, boot_options: str, profile: str, regs: list[str], detach: bool, verbose: bool
+    root: Path,
+    boot_options: str,
+    profile: str,
+    regs: list[str],
+    detach: bool,
+    verbose: bool,
+    system_hive: Path | None,
 ) -> int:
     """Boot the machine (what ./run.sh runs)."""
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
-    return do_boot(root.resolve(), boot_options, profile, regs, detach, verbose)
+    hive = None if system_hive is None else system_hive.resolve()
+    return do_boot(root.resolve(), boot_options, profile, regs, detach, verbose, hive)
 
 
 # shutdown and session: ntctl/sessionverbs.py (registered at the end)
@@ -278,20 +291,24 @@ def reg_delete(key: str, root: Path, value: str | None) -> None:
 
 @reg_app.verb("import", Arg("file", type=Path), ROOT)
 def reg_import(file: Path, root: Path) -> None:
-    """reg import FILE.reg: all of it, or nothing."""
+    """reg import FILE.reg: all of it, or nothing (any size: sent in chunks)."""
     from nt import regfile
+    from nt.syscalls import NtError
+    from ntctl import reg
 
     try:
-        raw = file.read_bytes()
-        regfile.parse(raw)  # report a syntax error with its line before touching the machine
+        ops, lines = reg.read_reg_file(file)  # a syntax error, with its line, first
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}", 2)
     except regfile.RegFileError as exc:
         fail(f"{file}: {exc}", 2)
     with quick(root) as m:
         try:
-            counts = m.nt.import_reg(regfile._decode_text(raw))
+            counts = reg.import_ops(m.nt, ops)
         except nt_errors() as exc:
+            line = reg.failed_line(exc.detail, lines) if isinstance(exc, NtError) else None
+            if line is not None:
+                fail(f"{file}: line {line}: nothing was imported: {exc}")
             nt_failure(exc)
     print(
         f"The operation completed successfully ({counts['keys']} keys, {counts['values']} values)."
@@ -301,15 +318,16 @@ def reg_import(file: Path, root: Path) -> None:
 @reg_app.verb("export", Arg("key"), Arg("file", type=Path, optional=True), ROOT)
 def reg_export(key: str, file: Path | None, root: Path) -> None:
     """reg export KEY [FILE] (UTF-16 LE with BOM, as regedit writes; stdout without FILE)."""
+    from ntctl import reg
+
     with quick(root) as m:
         try:
-            text = m.nt.export_key(key)
+            reg.export_key(m.nt, key, file)
         except nt_errors() as exc:
             nt_failure(exc)
-    if file is None:
-        sys.stdout.write(text)
-    else:
-        file.write_bytes(b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le"))
+        except OSError as exc:
+            fail(f"cannot write {file}: {exc.strerror}", 2)
+    if file is not None:
         print("The operation completed successfully.")
 
 

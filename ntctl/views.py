@@ -174,8 +174,12 @@ def reg_query(nt: SystemServices, key: str, value: str | None, recursive: bool) 
 
     if value is not None:
         vtype, data = nt.query_value(key, value)
-        return {"key": key, "values": [_value_row(value, vtype, data)], "subkeys": []}
-    values = [_value_row(*v) for v in nt.enum_values(key)]
+        return {"key": key, "values": [value_row(value, vtype, data)], "subkeys": []}
+    if recursive:  # one chunked snapshot instead of two calls per key
+        from ntctl.reg import query_tree
+
+        return query_tree(nt, key)
+    values = [value_row(*v) for v in nt.enum_values(key)]
     subkeys = nt.enum_keys(key)
     out: dict[str, Any] = {"key": key, "values": values, "subkeys": subkeys}
     if recursive:
@@ -188,7 +192,7 @@ def reg_query(nt: SystemServices, key: str, value: str | None, recursive: bool) 
     return out
 
 
-def _value_row(name: str, vtype: int, data: Any) -> dict:
+def value_row(name: str, vtype: int, data: Any) -> dict:
     shown = data.hex() if isinstance(data, bytes) else data
     return {"name": name, "type": REG_NAMES.get(vtype, f"REG_{vtype}"), "data": shown}
 

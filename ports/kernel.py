@@ -8,8 +8,23 @@ extensions for ``reg import/export`` (marked so in PROTOCOL.md).
 
 from __future__ import annotations
 
+from nt.regwire import MAX_BLOB
 from nt.status import NtStatus as S
-from ports.schema import U32, Api, Bool, Dict, Int, List, Map, Nullable, Protocol, Str, Tuple, Value
+from ports.schema import (
+    U32,
+    Api,
+    Bin,
+    Bool,
+    Dict,
+    Int,
+    List,
+    Map,
+    Nullable,
+    Protocol,
+    Str,
+    Tuple,
+    Value,
+)
 
 SYSTEM_SERVICE_PORT = "\\KiSystemService"
 ATTACH_PORT = "\\KdAttachPort"
@@ -39,6 +54,12 @@ OPTION_SHUTDOWN_SYSTEM = 6
 SHUTDOWN_NO_REBOOT = 0
 SHUTDOWN_REBOOT = 1
 SHUTDOWN_POWER_OFF = 2
+
+# Bulk registry transfer (reg import/export at the size of a real hive, 10-25 MB): no
+# message holds a whole file. An import is staged in chunks and applied at commit in one
+# transaction per hive; an export is a snapshot read back in chunks. A chunk is one
+# msgpack blob whose inside both ends check (nt/regwire.py documents its layout).
+REG_CHUNK = Bin(max_len=MAX_BLOB)
 
 # NtInitializeRegistry flags.
 CM_BOOT_FLAG_SMSS = 0x0000
@@ -286,6 +307,39 @@ SYSTEM_SERVICES = Protocol(
             {"path": PATH},
             {"text": Str()},
             "Model extension: export a key as .reg text.",
+        ),
+        (
+            "CmImportBegin",
+            {},
+            {"handle": U32()},
+            "Model extension: start a staged import (reg import of a large file).",
+        ),
+        (
+            "CmImportOps",
+            {"handle": U32(), "ops": REG_CHUNK},
+            {"staged": U32()},
+            "Model extension: stage one chunk of operations, msgpack [[kind 0-3, path, name, "
+            "type, data bytes], ...] (nt/regwire.py); nothing is applied yet.",
+        ),
+        (
+            "CmImportCommit",
+            {"handle": U32()},
+            {"keys": U32(), "values": U32()},
+            "Model extension: apply every staged operation, all or nothing (one transaction per hive).",
+        ),
+        ("CmImportAbort", {"handle": U32()}, {}, "Model extension: drop a staged import."),
+        (
+            "CmExportBegin",
+            {"path": PATH},
+            {"handle": U32(), "keys": U32()},
+            "Model extension: snapshot a subtree for reg export / reg query /s.",
+        ),
+        (
+            "CmExportRead",
+            {"handle": U32()},
+            {"records": REG_CHUNK, "done": Bool()},
+            "Model extension: the next chunk of the snapshot, msgpack [[path, [[name, type, "
+            "data bytes], ...]], ...] in export order (nt/regwire.py).",
         ),
     ),
 )

@@ -216,6 +216,7 @@ class Kernel:
             Path(self.args.configs),
             [Path(p) for p in self.args.reg or []],
             self.options.lastknowngood,
+            system_hive=Path(self.args.system_hive) if self.args.system_hive else None,
         )
         for ev in events:
             if ev.event == "hive.created":
@@ -476,6 +477,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--boot", default="", help='boot options, e.g. "/SOS /SAFEBOOT:MINIMAL"')
     p.add_argument("--profile", default="win10", choices=["win10", "win7"])
     p.add_argument("--reg", action="append", help="extra .reg file imported at every boot")
+    p.add_argument("--system-hive", default=None, help="binary SYSTEM hive for the first boot")
     p.add_argument("--boot-id", default=None)
     return p.parse_args(argv)
 

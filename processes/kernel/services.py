@@ -13,8 +13,9 @@ import threading
 from typing import Any
 
 from nt import bugcodes
+from nt.regpath import RegistryError
 from nt.status import NtStatus
-from ports.contract import PENDING, ClientContext, Handler, HandlerResult
+from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
 from processes.kernel.ob import ObError
 
@@ -320,6 +321,37 @@ class SystemServiceHandlers:
     @_status
     def CmExportKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"text": self.k.cm.export(msg["path"])}
+
+    @_status
+    def CmImportBegin(self, msg: dict, client: ClientContext) -> Any:
+        return {"handle": self.k.cm.import_begin(client.state)}
+
+    @_status
+    def CmImportOps(self, msg: dict, client: ClientContext) -> Any:
+        return {"staged": self.k.cm.import_stage(client.state, msg["handle"], msg["ops"])}
+
+    @_status
+    def CmImportCommit(self, msg: dict, client: ClientContext) -> Any:
+        """A refused import says which operation and why (the caller maps it to a line)."""
+        try:
+            return self.k.cm.import_commit(client.state, msg["handle"])
+        except RegistryError as exc:
+            return Reply(int(exc.status), {"message": exc.message[:2000]})
+
+    @_status
+    def CmImportAbort(self, msg: dict, client: ClientContext) -> Any:
+        self.k.cm.import_abort(client.state, msg["handle"])
+        return {}
+
+    @_status
+    def CmExportBegin(self, msg: dict, client: ClientContext) -> Any:
+        handle, keys = self.k.cm.export_begin(client.state, msg["path"])
+        return {"handle": handle, "keys": keys}
+
+    @_status
+    def CmExportRead(self, msg: dict, client: ClientContext) -> Any:
+        records, done = self.k.cm.export_read(client.state, msg["handle"])
+        return {"records": records, "done": done}
 
     # -- attach -----------------------------------------------------------------
     @_status

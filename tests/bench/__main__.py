@@ -8,6 +8,7 @@
     cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
     top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
+    reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
                     one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
@@ -36,6 +37,7 @@ from tests.bench import (
     bench_detection,
     bench_fault_windows,
     bench_hive_kill,
+    bench_reg,
     bench_sessions,
     bench_svcorder,
     bench_top,
@@ -172,6 +174,7 @@ BENCHMARKS = {
     "cli": (bench_cli.add_arguments, bench_cli.run),
     "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
+    bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
 }

@@ -154,12 +154,12 @@ MALFORMED = [
     (H + '[HKLM\\SOFTWARE\\T]\n"A"=hex:01,\\\n  02,\\\n  0x\n', 6, "'0x' is not a hex byte"),
     (H + '[HKLM\\SOFTWARE\\T]\n"A"=hex:01,\\', 4, "ends after a '\\' continuation"),
     (H + '[HKLM\\SOFTWARE\\T]\n"A"="open\n', 4, "no closing quote"),
-    (H + '[HKLM\\SOFTWARE\\T]\n"A"="a\\nb"\n', 4, "unknown escape"),
+    (H + '[HKLM\\SOFTWARE\\T]\n"A"="a\\qb"\n', 4, "unknown escape"),
     (H + '[HKLM\\SOFTWARE\\T]\n"A"="x" junk\n', 4, "after the closing quote"),
     (H + '[HKLM\\SOFTWARE\\T]\n"A" "x"\n', 4, "expected '='"),
     (H + '[HKLM\\SOFTWARE\\T]\n"A"=qword:1\n', 4, "unknown data"),
-    (H + '[HKLM\\SOFTWARE\\T]\n"A"=hex(b):01,02\n', 4, "exactly 8 bytes"),
-    (H + '[HKLM\\SOFTWARE\\T]\n"A"=hex(2):41\n', 4, "odd number of bytes"),
+    (H + '[HKLM\\SOFTWARE\\T]\n"A"="a" "b"\n', 4, "after the closing quote"),
+    (H + '[HKLM\\SOFTWARE\\T]\n"A=1\n', 4, "value name has no closing quote"),
     (H + '[-HKLM\\SOFTWARE\\T]\n"A"="x"\n', 4, "deleted key"),
     (H + "[HKLM\\SOFTWARE\\T]\nwhat is this\n", 4, "unexpected text"),
 ]
@@ -279,3 +279,52 @@ def _ops(draw: st.DrawFn) -> list:
 def test_property_dumps_then_parse_round_trips(ops: list) -> None:
     assert parse(dumps(ops)) == ops
     assert parse(dump_bytes(ops)) == ops
+
+
+REAL_EXPORT = (
+    "Windows Registry Editor Version 5.00\r\n\r\n"
+    "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\Tcpip]\r\n"
+    '"DisplayName"="@%SystemRoot%\\\\system32\\\\tcpipcfg.dll,-50003"\r\n'
+    '"FailureActions"=hex:80,51,01,00,00,00,00,00,00,00,00,00,03,00,00,00,14,00,00,\\\r\n'
+    "  00,01,00,00,00,60,ea,00,00,01,00,00,00,60,ea,00,00,00,00,00,00,00,00,00,00\r\n"
+    '"Prop"=hex(ffff0012):01,02\r\n'
+    '"Note"="two\r\nlines"\r\n'
+)
+
+
+def test_a_file_cut_anywhere_parses_or_names_a_line() -> None:
+    """A truncated file is either a valid shorter file or a RegFileError with a line."""
+    data = b"\xff\xfe" + REAL_EXPORT.encode("utf-16-le")
+    for cut in range(2, len(data)):
+        try:
+            parse(data[:cut])
+        except RegFileError as exc:
+            assert exc.line >= 1 and f"line {exc.line}" in str(exc)
+
+
+def test_a_real_export_keeps_raw_line_breaks_and_device_properties() -> None:
+    ops = parse(REAL_EXPORT)
+    values = {op.name: op for op in ops if isinstance(op, SetValue)}
+    assert values["Note"].data == "two\r\nlines"
+    assert values["Prop"].type == 0xFFFF0012 and values["Prop"].raw == b"\x01\x02"
+    assert len(values["FailureActions"].raw) == 44
+    wrapped = REAL_EXPORT[REAL_EXPORT.index('"FailureActions"') : REAL_EXPORT.index('"Prop"')]
+    assert wrapped in dumps(ops)  # regedit's own wrapping, byte for byte
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    type_=st.one_of(st.integers(0, 11), st.integers(0, 0xFFFFFFFF)),
+    raw=st.binary(max_size=200),
+    name=st.text(max_size=20).filter(lambda n: "\r" not in n and "\n" not in n and "\0" not in n),
+)
+def test_property_any_value_bytes_survive_dumps_then_parse(
+    type_: int, raw: bytes, name: str
+) -> None:
+    """Whatever a hive holds (any type, any bytes), an export gives back exactly that."""
+    from nt.regfile import decode_lenient
+
+    key = r"HKEY_LOCAL_MACHINE\SOFTWARE\P"
+    op = SetValue(key, name, type_, decode_lenient(type_, raw), raw=raw)
+    (back,) = [o for o in parse(dumps([SetKey(key), op])) if isinstance(o, SetValue)]
+    assert (back.name, back.type, back.stored()) == (name, type_, raw)
