@@ -13,8 +13,8 @@ it was being forked, and it exits at once (no timeout: it lives no longer than a
 process of a dead kernel).
 
 Fault (``NTMODEL_FAULTS``, image ``zygote``): ``zygote:hold_fork=PACKAGE`` keeps the
-middle child of that package's fork alive until the zygote dies, so that a test can kill
-the kernel while a new process is still waiting to be reparented.
+middle child of that package's fork alive until the kernel is gone, so that a test can
+kill the kernel while a new process is still waiting to be reparented.
 
 Protocol on the socketpair: the kernel sends the package name with one fd (SCM_RIGHTS);
 the zygote answers the new pid as a 4-byte little-endian integer.
@@ -28,6 +28,7 @@ sys.modules.setdefault("rich", None)  # images draw nothing (see nt/bootstrap.py
 
 import importlib  # noqa: E402
 import os  # noqa: E402
+import select  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
@@ -65,17 +66,19 @@ def become(package: str, fd: int, kernel_pid: int, middle: int) -> None:
     bootstrap.become(package, fd)
 
 
-def hold(zygote: int) -> None:
-    """The ``hold_fork`` fault: the middle child lives until the zygote dies."""
-    bootstrap.set_pdeathsig()
-    if os.getppid() == zygote:
-        while True:
-            time.sleep(3600)
+def hold(kernel_pid: int) -> None:
+    """The ``hold_fork`` fault: the middle child lives until the kernel is gone, every
+    thread of it (its pidfd polls readable then), so the new process is still waiting to
+    be adopted when the kernel dies, whoever is scheduled first."""
+    try:
+        pidfd = os.pidfd_open(kernel_pid)
+    except ProcessLookupError:
+        return
+    select.select([pidfd], [], [])
 
 
 def serve(sock: socket.socket, kernel_pid: int) -> None:
     faults = bootstrap.parse_faults(os.environ.get(bootstrap.FAULTS_ENV, ""), "zygote", None)
-    zygote = os.getpid()
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 256, 1)
@@ -99,7 +102,7 @@ def serve(sock: socket.socket, kernel_pid: int) -> None:
                     os._exit(0)
                 sock.sendall(struct.pack("<i", child))
                 if faults.get("hold_fork") == msg.decode():
-                    hold(zygote)
+                    hold(kernel_pid)
             finally:
                 os._exit(0)
         os.close(fds[0])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 USAGE_ERROR = 2
 
@@ -46,7 +46,7 @@ def _colour(stream: Any) -> bool:
     return bool(os.environ.get("FORCE_COLOR")) or (hasattr(stream, "isatty") and stream.isatty())
 
 
-def fail(message: str, code: int = 1, hint: str = "") -> None:
+def fail(message: str, code: int = 1, hint: str = "") -> NoReturn:
     """Print ``ntctl: message`` (and how to fix it) on stderr and leave with ``code``."""
     text = f"ntctl: {message}" + (f"\n  {hint}" if hint else "")
     if _colour(sys.stderr):

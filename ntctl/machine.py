@@ -68,6 +68,18 @@ def read_state(root: Path) -> MachineState:
     return state
 
 
+def read_key(runtime: Path) -> bytes:
+    """The boot's HMAC key, from the 0600 file in the 0700 runtime directory."""
+    from ports.kernel import KEY_FILE
+
+    try:
+        return (runtime / KEY_FILE).read_bytes()
+    except OSError as exc:
+        raise MachineError(
+            f"cannot read the boot key in {runtime}", "is the machine yours?"
+        ) from exc
+
+
 class Machine:
     """An attached session with the running machine."""
 
@@ -83,12 +95,7 @@ class Machine:
         self._registered = False
         self.state = read_state(self.root)
         rt = self.state.runtime
-        try:
-            key = (rt / kernel.KEY_FILE).read_bytes()
-        except OSError as exc:
-            raise MachineError(
-                f"cannot read the boot key in {rt}", "is the machine yours?"
-            ) from exc
+        key = read_key(rt)
         log = get_logger()
         try:
             self.lpc = LpcRuntime(
@@ -167,12 +174,7 @@ class QuickMachine:
         self.root = Path(root)
         self.state = read_state(self.root)
         rt = self.state.runtime
-        try:
-            key = (rt / kernel.KEY_FILE).read_bytes()
-        except OSError as exc:
-            raise MachineError(
-                f"cannot read the boot key in {rt}", "is the machine yours?"
-            ) from exc
+        key = read_key(rt)
         self.ctx = zmq.Context()
         self.kernel: Connection | None = None
         try:

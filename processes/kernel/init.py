@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nt import bugcodes
+from nt import bootstrap, bugcodes
 from nt import log as ntlog
 from nt.bootstrap import set_pdeathsig
 from nt.status import NtStatus, hexstatus
@@ -167,7 +167,7 @@ class Kernel:
             "kernel_pid": self.pid,
             "profile": self.profile,
             "options": self.options.as_dict(),
-            "faults": os.environ.get("NTMODEL_FAULTS", ""),
+            "faults": os.environ.get(bootstrap.FAULTS_ENV, ""),
         }
         self.ps = ProcessManager(base, self.log_dir, self.log, self.on_exit)
         self.ps.fault = self.faults.creation_hook()

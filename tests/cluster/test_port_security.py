@@ -129,6 +129,9 @@ def assert_csrss_unharmed(machine: Machine, csrss: int) -> None:
 
 def test_process_outside_the_machine_is_refused_at_connect(machine: Machine) -> None:
     names = ["\\Windows\\ApiPort", "\\KiSystemService", SESSION1_API_PORT]
+    # The boot is "up" at session 1's logon.ready; session 0 starts beside it, so wait for
+    # its csrss's port (wininit is ready only after connecting to it).
+    machine.wait_event("wininit.ready")
     with AttachedMachine(machine.root) as m:
         ports = [[name, *m.lpc.namespace.open_port(name)[:2]] for name in names]
         key_file = m.state.runtime / "key"
