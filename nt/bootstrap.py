@@ -138,6 +138,7 @@ def start(image: str, argv: list[str] | None = None) -> Process:
         params = read_parameters(fd)
     if os.getppid() != params["kernel_pid"]:  # the kernel died before PDEATHSIG was armed
         os._exit(1)
+    image = params.get("image") or image  # the PEB's name (a stand-in runs under its image's)
     args = params["command_line"].split(" ", 1)
     setproctitle.setproctitle(f"{image} {args[1]}" if len(args) > 1 else image)
     log_dir = Path(params["root"]) / "logs" / params["boot_id"]

@@ -49,6 +49,8 @@ SYSTEM, APPLICATION, SECURITY = "System", "Application", "Security"
 SCM = "Service Control Manager"
 EVENTLOG = "EventLog"
 AUDITING = "Microsoft-Windows-Security-Auditing"
+TIME_SERVICE = "Microsoft-Windows-Time-Service"
+GROUP_POLICY = "Microsoft-Windows-GroupPolicy"
 PENDING_MAX = 10000
 
 
@@ -122,9 +124,38 @@ EVENTS: dict[int, EventDef] = {
            "Kernel-Power 41",
            "The system has rebooted without cleanly shutting down first. This error could be "
            "caused if the system stopped responding, crashed, or lost power unexpectedly."),
+        _E(1015, SYSTEM, "Wininit", LEVEL_CRITICAL, "WININIT_CRITICAL_PROCESS_FAILED",
+           "A critical system process, %1, failed with status code %2.  The machine must now "
+           "be restarted."),
         _E(1074, SYSTEM, "User32", LEVEL_INFORMATION, "EVENT_SHUTDOWN_INITIATED",
            "The process %1 has initiated the %5 of computer %2 on behalf of user %7 for the "
            "following reason: %3%n Reason Code: %4%n Shutdown Type: %5%n Comment: %6"),
+        # The modelled services' own events (System log, their real sources and texts).
+        _E(2511, SYSTEM, "Server", LEVEL_ERROR, "EVENT_SRV_CANT_RECREATE_SHARE",
+           "The server service was unable to recreate the share %1 because the directory %2 "
+           "no longer exists."),
+        _E(5719, SYSTEM, "NETLOGON", LEVEL_ERROR, "NELOG_NetlogonSSIInitError",
+           "This computer was not able to set up a secure session with a domain controller in "
+           "domain %1 due to the following: %n%2 %nThis may lead to authentication problems. "
+           "Make sure that this computer is connected to the network. If the problem "
+           "persists, please contact your domain administrator."),
+        _E(35, SYSTEM, TIME_SERVICE, LEVEL_INFORMATION, "MSG_TIME_SOURCE_CHOSEN",
+           "The time service is now synchronizing the system time with the time source %1."),
+        _E(37, SYSTEM, TIME_SERVICE, LEVEL_INFORMATION, "MSG_TIME_SOURCE_REACHABLE",
+           "The time provider NtpClient is currently receiving valid time data from %1."),
+        _E(50, SYSTEM, TIME_SERVICE, LEVEL_WARNING, "MSG_TIME_CHANGE_TOO_BIG",
+           "The time service detected a time difference of greater than %1 milliseconds for "
+           "%2 seconds. The time difference might be caused by synchronization with "
+           "low-accuracy time sources or by suboptimal network conditions. The time service "
+           "is no longer synchronized and cannot provide the time to other clients or update "
+           "the system clock. When a valid time stamp is received from a time service "
+           "provider, the time service will correct itself."),
+        _E(1500, SYSTEM, GROUP_POLICY, LEVEL_INFORMATION, "GPEVENT_SUCCESS_NO_CHANGES",
+           "The Group Policy settings for the computer were processed successfully. There "
+           "were no changes detected since the last successful processing of Group Policy."),
+        _E(1502, SYSTEM, GROUP_POLICY, LEVEL_INFORMATION, "GPEVENT_SUCCESS_CHANGES",
+           "The Group Policy settings for the computer were processed successfully. New "
+           "settings from %1 Group Policy objects were detected and applied."),
         # Security log: the first line of each audit template; the fields follow as
         # insertion strings (Subject/Target names) once lsass reports them.
         _E(4624, SECURITY, AUDITING, LEVEL_INFORMATION, "SE_AUDITID_SUCCESSFUL_LOGON",

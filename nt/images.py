@@ -14,6 +14,11 @@ KNOWN_IMAGES: dict[str, str] = {
     "csrss.exe": "csrss",
     "wininit.exe": "wininit",
     "winlogon.exe": "winlogon",
+    "services.exe": "services",
+    "svchost.exe": "svchost",
+    "spoolsv.exe": "spoolsv",
+    "trustedinstaller.exe": "trustedinstaller",
+    "lsass.exe": "lsass",
     "lsm.exe": "lsm",
 }
 

@@ -86,8 +86,11 @@ class ServiceDispatcher:
         report: ReportFn,
         spawn: SpawnFn = _thread,
         on_main_exception: Callable[[str, BaseException], None] | None = None,
+        fallback: ServiceMain | None = None,
     ) -> None:
         self.table = {name.lower(): (name, main) for name, main in table.items()}
+        # The stand-in host's table has no names: it runs whatever the SCM starts in it.
+        self.fallback = fallback
         self.report = report
         self.spawn = spawn
         self.on_main_exception = on_main_exception
@@ -111,7 +114,7 @@ class ServiceDispatcher:
         if ctx is None:
             return (
                 E.ERROR_SERVICE_NOT_IN_EXE
-                if name.lower() not in self.table
+                if name.lower() not in self.table and self.fallback is None
                 else E.ERROR_SERVICE_NOT_ACTIVE
             )
         if ctx.handler is None:
@@ -120,6 +123,8 @@ class ServiceDispatcher:
 
     def _start(self, name: str, status_handle: int, control: int, arguments: list[str]) -> int:
         entry = self.table.get(name.lower())
+        if entry is None and self.fallback is not None:
+            entry = (name, self.fallback)
         if entry is None:
             return E.ERROR_SERVICE_NOT_IN_EXE
         real_name, main = entry

@@ -149,6 +149,9 @@ class SystemServices:
     def shutdown(self, action: int) -> None:
         self.call("NtShutdownSystem", action=action)
 
+    def load_driver(self, service_key: str) -> None:
+        self.call("NtLoadDriver", service_key=service_key)
+
     def display_string(self, text: str) -> None:
         self.call("NtDisplayString", text=text)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ntctl.machine import REPO
+from ntctl.setup import FirstAccount, create_account
 
 EXIT_SHUTDOWN, EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_BAD_OPTIONS = 0, 2, 3, 4
 MAX_FAILED_BOOTS = 3  # BootStatusPolicy-like guard: stop rebooting after this many STOPs in a row
@@ -55,6 +56,7 @@ class Launcher:
         self.kernel: subprocess.Popen | None = None
         self.lock_file = None
         self.interrupted = False
+        self.first_account: FirstAccount | None = None  # created once, after the first boot
 
     # -- the lock (one machine per data root) ------------------------------------
     def acquire(self) -> str | None:
@@ -108,12 +110,29 @@ class Launcher:
         if self.console is not None:
             viewer.start()
         kernel = self.start_kernel(boot_id)
+        if self.first_account is not None:
+            account, self.first_account = self.first_account, None
+            threading.Thread(
+                target=self._create_first_account, args=(log_dir, account), daemon=True
+            ).start()
         code = kernel.wait()
         time.sleep(0.1)  # let the viewer print the last events
         stop.set()
         if viewer.is_alive():
             viewer.join(timeout=2.0)
         return code
+
+    def _create_first_account(self, log_dir: Path, account: FirstAccount) -> None:
+        deadline = time.monotonic() + 60
+        while not _ready(log_dir):
+            if time.monotonic() > deadline or (self.kernel and self.kernel.poll() is not None):
+                return
+            time.sleep(0.05)
+        ok, text = create_account(self.root, account)
+        if self.console is not None:
+            self.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.out, flush=True)
 
     def _console(self, log_dir: Path, stop: threading.Event) -> None:
         from nt.logquery import follow
@@ -223,6 +242,12 @@ class Launcher:
                 kernel.send_signal(signal.SIGTERM)
 
 
+def _setup(root: Path, account: FirstAccount) -> int:
+    ok, text = create_account(root, account)
+    print(text, flush=True)
+    return 0 if ok else 1
+
+
 def _how(code: int) -> str:
     if code < 0:
         return f"killed by {signal.Signals(-code).name}"
@@ -259,8 +284,10 @@ def boot(
     detach: bool,
     verbose: bool,
     system_hive: Path | None = None,
+    account: FirstAccount | None = None,
 ) -> int:
     launcher = Launcher(root, boot_options, profile, regs, system_hive=system_hive)
+    launcher.first_account = account
     holder = launcher.acquire()
     if holder is not None:
         sys.stderr.write(
@@ -275,7 +302,10 @@ def boot(
             return 2
     if detach:
         launcher.lock_file.close()  # the daemon takes the lock over
-        return detach_boot(root, boot_options, profile, regs, system_hive)
+        code = detach_boot(root, boot_options, profile, regs, system_hive)
+        if code == 0 and account is not None:
+            code = _setup(root, account)
+        return code
     from rich.console import Console
 
     launcher.console = Console(highlight=False)

@@ -76,7 +76,8 @@ OTHER_UNITS: tuple[UnitEvents, ...] = (
 WAITS_FOR: dict[str, tuple[tuple[str, bool, str | None], ...]] = {
     # SmpExecuteInitialCommand runs once the session's csrss has connected to smss
     "wininit.exe": (("csrss.exe", True, "csr.sm_connected"),),
-    "winlogon.exe": (("csrss.exe", True, "csr.sm_connected"),),
+    # ... and reaches the SAS once lsass has set LSA_RPC_SERVER_ACTIVE
+    "winlogon.exe": (("csrss.exe", True, "csr.sm_connected"), ("lsass.exe", False, None)),
     # the session instances start after BootExecute (autochk) has finished
     "smss.exe": (("autochk.exe", False, None),),
 }

@@ -1,5 +1,8 @@
 """ntctl: the user's tool for the running machine (ps, kill, logs, analyze, reg, obj, csr).
 
+``ntctl --as USER VERB ...`` runs VERB with USER's token (authenticated by lsass; the
+password from a prompt, or the first line of stdin when it is not a terminal).
+
 Every view has a ``--json`` twin built from the same record. A failure prints what went
 wrong (with the NTSTATUS name) and how to fix it, and exits non-zero (2 for usage).
 
@@ -51,6 +54,8 @@ from ntctl.verbkit import (
         metavar="FILE",
         help="a Windows SYSTEM hive (LOG1/LOG2 beside it) as a fresh root's SYSTEM",
     ),
+    Opt("--setup-user", metavar="NAME", help="first administrator account to create"),
+    Opt("--password-stdin", flag=True, help="its password: the first line of stdin"),
 )
 def boot(
     root: Path,
@@ -60,14 +65,25 @@ def boot(
     detach: bool,
     verbose: bool,
     system_hive: Path | None,
+    setup_user: str | None,
+    password_stdin: bool,
 ) -> int:
     """Boot the machine (what ./run.sh runs)."""
+    from ntctl import setup
     from ntctl.boot import boot as do_boot
 
     if profile not in ("win10", "win7"):
         fail(f"unknown profile {profile!r}: use win10 or win7", 2)
+    root = root.resolve()
     hive = None if system_hive is None else system_hive.resolve()
-    return do_boot(root.resolve(), boot_options, profile, regs, detach, verbose, hive)
+    account = None
+    if setup_user:
+        from ntctl.users import read_password
+
+        account = setup.FirstAccount(setup_user, read_password(password_stdin, confirm=True))
+    elif not detach and sys.stdin.isatty() and setup.first_boot(root):
+        account = setup.prompt_first_account()
+    return do_boot(root, boot_options, profile, regs, detach, verbose, hive, account)
 
 
 # shutdown and session: ntctl/sessionverbs.py (registered at the end)
@@ -194,6 +210,82 @@ def analyze(dump_file: Path | None, root: Path, as_json: bool, show: str | None)
         emit(analyzer.analyze_json(record))
     else:
         analyzer.print_text(analyzer.analyze(record))
+
+
+# -- event logs -----------------------------------------------------------------------
+@app.verb(
+    "events",
+    Arg("log", help="System, Application or Security"),
+    ROOT,
+    JSON,
+    Opt("--id", dest="event_id", type=int, help="only this event id"),
+    Opt("--source", help="only this source"),
+    Opt("--since", help="ISO time or relative: 30s, 5m, 1h"),
+    Opt("--newest", type=int, help="the N newest, newest first"),
+)
+def events(
+    log: str,
+    root: Path,
+    as_json: bool,
+    event_id: int | None,
+    source: str | None,
+    since: str | None,
+    newest: int | None,
+) -> None:
+    """Read an event log like wevtutil qe <Log> /f:text (the EventLog service's logs)."""
+    from nt.evtlog import format_text
+    from ntctl import events as evq
+    from ntctl.machine import Machine  # a whole runtime: the verb connects to EventLog's port
+
+    try:
+        found, where = evq.query(root, evq.Request(log, event_id, source, since, newest), Machine)
+    except evq.EventsError as exc:
+        fail(str(exc), exc.code)
+        return
+    if where == "files":
+        sys.stderr.write("ntctl: EventLog is not running; reading its log files\n")
+    if as_json:
+        emit([e.as_json() for e in found])
+    else:
+        sys.stdout.write(format_text(found))
+
+
+@app.verb(
+    "print",
+    Arg("file", type=Path, help="the file to print"),
+    ROOT,
+    JSON,
+    Opt("/d", "--printer", default="Microsoft Print to PDF", help="the printer (print /D:)"),
+)
+def print_(file: Path, root: Path, as_json: bool, printer: str) -> None:
+    """Print a file through the Spooler (print.exe): StartDocPrinter, WritePrinter, EndDocPrinter."""
+    from ntctl.machine import Machine  # a whole runtime: the verb connects to the spooler's port
+    from ports import spoolss
+    from ports.client import PortError
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+        return
+    with Machine(root) as m:
+        try:
+            conn = spoolss.connect(m.lpc)
+        except PortError as exc:
+            fail("the Print Spooler service is not running", 1, "ntctl sc start Spooler")
+            raise AssertionError from exc  # fail() leaves
+        try:
+            error, job = spoolss.SubmitJob(conn, printer, file.name, data)
+        finally:
+            conn.close()
+    if error:
+        from nt.win32 import error_message
+
+        fail(f"{error_message(error)} ({error})")
+    if as_json:
+        emit({"job_id": job, "printer": printer, "document": file.name, "size": len(data)})
+    else:
+        sys.stdout.write(f"{file} is currently being printed (job {job} on {printer})\n")
 
 
 # -- drivers --------------------------------------------------------------------------
@@ -334,21 +426,23 @@ def reg_export(key: str, file: Path | None, root: Path) -> None:
 # -- csrss ----------------------------------------------------------------------------
 @csr_app.verb(
     "call",
-    Arg("api", help="e.g. BaseSrvGetTempFile"),
+    Arg("api", help="e.g. BaseSrvGetTempFile, or an API number such as 0x00040000"),
     Arg("args", many=True, help="name=value ..."),
     ROOT,
     JSON,
     Opt("--session", type=int, default=1, help="whose csrss: 0 or 1"),
 )
 def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int) -> int:
-    """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments."""
+    """Call any CSR API by name (e.g. BaseSrvGetTempFile) with name=value arguments, or
+    send a raw API number (one outside every table shows how csrss refuses it)."""
     from nt.status import hexstatus, status_name
     from ntctl import views
     from ntctl.machine import Machine
     from ports import csr
 
     found = csr.lookup_api(api)
-    if found is None:
+    number = found.number if found is not None else _api_number(api)
+    if number is None:
         fail(f"no CSR API named {api!r}; names are like BaseSrvGetTempFile or BasepGetTempFile", 2)
     try:
         body = views.parse_call_args(args)
@@ -356,12 +450,12 @@ def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int)
         fail(str(exc), 2)
     with Machine(root, session) as m:
         try:
-            reply = m.csr_client().call(found.number, body)
+            reply = m.csr_client().call(number, body)
         except nt_errors() as exc:
             nt_failure(exc)
     result = {
-        "api": found.name,
-        "api_number": f"0x{found.number:08X}",
+        "api": found.name if found is not None else None,
+        "api_number": f"0x{number:08X}",
         "status": hexstatus(reply.status),
         "status_name": status_name(reply.status),
         "reply": reply.body,
@@ -369,21 +463,35 @@ def csr_call(api: str, args: list[str], root: Path, as_json: bool, session: int)
     if as_json:
         emit(result)
     else:
-        print(
-            f"{found.routine} ({result['api_number']}) → {result['status']} {result['status_name']}"
-        )
+        routine = found.routine if found is not None else "(no such API)"
+        print(f"{routine} ({result['api_number']}) → {result['status']} {result['status_name']}")
         for k, v in reply.body.items():
             print(f"  {k} = {v!r}")
     return 0 if reply.ok else 1
 
 
-from ntctl import sessionverbs, viewverbs  # noqa: E402, F401  (session, shutdown; blame, ...)
+def _api_number(text: str) -> int | None:
+    """A CSR API number typed as an integer (0x00040000 or 262144)."""
+    try:
+        number = int(text, 0)
+    except ValueError:
+        return None
+    return number if 0 <= number <= 0xFFFFFFFF else None
+
+
+# Registered by import: sc; user, accounts, logon-test, whoami, --as; blame, critical-chain,
+# plot, top; chaos; session, shutdown (sessionverbs).
+from ntctl import chaosverb, scverbs, sessionverbs, userverbs, viewverbs  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: dispatch, then exit with the verb's code."""
+    argv = sys.argv[1:] if argv is None else argv
+    userverbs.wait_for_gate()  # a --as child: not before its token is in place
     try:
-        code = app.dispatch(sys.argv[1:] if argv is None else argv, "ntctl")
+        code = userverbs.run_as_or_dispatch(argv) if "--as" in argv else None
+        if code is None:
+            code = app.dispatch(argv, "ntctl")
     except MachineError as exc:
         from ntctl.cli import Exit
 

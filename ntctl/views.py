@@ -46,6 +46,7 @@ def process_rows(procs: list[dict], include_exited: bool = False) -> list[dict]:
                 "exit_status",
                 "command_line",
                 "user",
+                "standin",
             )
         }
         row["uss_mib"] = _uss(p["pid"]) if p["state"] != "exited" else None
@@ -99,12 +100,28 @@ def tree_lines(
 
 
 def process_tree(rows: list[dict]) -> list[Styled]:
-    by_pid = {r["pid"] for r in rows}
-    lines = [Styled(TREE_TITLE, "bold")]
-    lines += tree_lines(
-        rows, lambda r: _label(r, r["parent_pid"] not in by_pid and r["parent_pid"] != 0)
-    )
-    return lines
+    by_pid = {r["pid"]: r for r in rows}
+
+    def label(r: dict) -> Styled:
+        text = _label(r, r["parent_pid"] not in by_pid and r["parent_pid"] != 0)
+        parent = by_pid.get(r["parent_pid"])
+        if parent is not None and parent["image"] == "services.exe":
+            text.extend(_service_process(r))
+        return text
+
+    return [Styled(TREE_TITLE, "bold"), *tree_lines(rows, label)]
+
+
+def _service_process(row: dict) -> Styled:
+    """A service process's host arguments (``-k netsvcs``), account, and stand-in mark."""
+    text = Styled("")
+    args = (row.get("command_line") or "").split(" ", 1)
+    if row["image"] == "svchost.exe" and len(args) > 1:
+        text.append(f"  {args[1]}", "cyan")
+    text.append(f"  {row.get('user', '')}", "dim")
+    if row.get("standin"):
+        text.append("  (stand-in)", "yellow")
+    return text
 
 
 def _label(row: dict, orphan: bool) -> Styled:

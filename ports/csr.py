@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from nt.status import NtStatus as S
 from ports.schema import U32, Api, Bool, Dict, Int, List, OneOf, Protocol, Str, Value
 
+# CsrLoadedServerDll[] slots. ReactOS (csrsrv/api.h) and Windows 5.0 to 6.0 have 4; Geoff
+# Chappell (CSR_SERVER_DLL): 3.10 to 4.0 had 16, Windows 7 raised it to 5 for sxssrv and
+# Windows 8 to 6. A profile the table does not name gets ReactOS's 4.
 CSR_SERVER_DLL_MAX = 4
+CSR_SERVER_DLL_MAX_BY_PROFILE: dict[str, int] = {"win7": 5, "win10": 6}
 CSRSRV_SERVERDLL_INDEX, CSRSRV_FIRST_API_NUMBER = 0, 0
 BASESRV_SERVERDLL_INDEX, BASESRV_FIRST_API_NUMBER = 1, 0
 CONSRV_SERVERDLL_INDEX, CONSRV_FIRST_API_NUMBER = 2, 512
 USERSRV_SERVERDLL_INDEX, USERSRV_FIRST_API_NUMBER = 3, 1024
+# sxssrv (Windows 7+, ``ServerDll=sxssrv,4``) fills in no API table: ApiBase,
+# HighestApiSupported, DispatchTable and ValidTable are all 0 (its ServerDllInitialization).
+SXSSRV_SERVERDLL_INDEX, SXSSRV_FIRST_API_NUMBER, SXSSRV_HIGHEST_API_SUPPORTED = 4, 0, 0
 CsrpMaxApiNumber = 5
 BasepMaxApiNumber = 31
 ConsolepMaxApiNumber = 599
@@ -34,6 +41,11 @@ API_PORT_NAME = "ApiPort"
 WINDOWS_DIRECTORY = "\\Windows"  # ObjectDirectory= on csrss's command line
 # CSR_CSRSS_SECTION_SIZE: the client's port view, where NT puts capture buffers.
 MAX_MESSAGE_LENGTH = 65536
+
+
+def csr_server_dll_max(profile: str | None) -> int:
+    """The number of CsrLoadedServerDll slots for a machine profile."""
+    return CSR_SERVER_DLL_MAX_BY_PROFILE.get(profile or "", CSR_SERVER_DLL_MAX)
 
 
 def object_directory(session: int | None, base: str = WINDOWS_DIRECTORY) -> str:
@@ -141,6 +153,16 @@ CSRSRV_APIS = _table(
 # --- BASESRV (server 1; basesrv/init.c) ---------------------------------------------------
 
 SHUTDOWN_PARAMS = {"level": U32(), "flags": U32()}
+# BASE_SXS_CREATE_ACTIVATION_CONTEXT_MSG, reduced to what the model uses: the manifest
+# (ACTCTX lpSource), the processor architecture and language it is for, and the
+# assembly directory (ACTCTX_FLAG_ASSEMBLY_DIRECTORY_VALID).
+SXS_CREATE_ACTIVATION_CONTEXT = {
+    "manifest_path": Str(max_len=1024),
+    "flags": U32(optional=True, default=0),
+    "processor_architecture": Int(lo=0, hi=0xFFFF, optional=True, default=9),
+    "lang_id": Int(lo=0, hi=0xFFFF, optional=True, default=0),
+    "assembly_directory": Str(max_len=1024, optional=True, default=""),
+}
 BASESRV_APIS = _table(
     BASESRV_SERVERDLL_INDEX,
     BASESRV_FIRST_API_NUMBER,
@@ -201,7 +223,12 @@ BASESRV_APIS = _table(
         _ni("BasepSetTermsrvAppInstallMode", "BaseSrvSetTermsrvAppInstallMode"),
         _ni("BasepNlsUpdateCacheCount", "BaseSrvNlsUpdateCacheCount"),
         _ni("BasepSetTermsrvClientTimeZone", "BaseSrvSetTermsrvClientTimeZone"),
-        _ni("BasepSxsCreateActivationContext", "BaseSrvSxsCreateActivationContext"),
+        (
+            "BasepSxsCreateActivationContext",
+            "BaseSrvSxsCreateActivationContext",
+            SXS_CREATE_ACTIVATION_CONTEXT,
+            {"activation_context": U32(), "cached": Bool()},
+        ),
         _ni("BasepDebugProcessStop", "BaseSrvDebugProcess", "BaseSrvDebugProcessStop"),
         ("BasepRegisterThread", "BaseSrvRegisterThread", {"thread_id": U32()}, None),
         (
@@ -470,7 +497,18 @@ CSRSRV_PROTOCOL = Protocol("CSRSRV", MAX_MESSAGE_LENGTH, CSRSRV_APIS)
 BASESRV_PROTOCOL = Protocol("BASESRV", MAX_MESSAGE_LENGTH, BASESRV_APIS)
 CONSRV_PROTOCOL = Protocol("CONSRV", MAX_MESSAGE_LENGTH, CONSRV_APIS)
 USERSRV_PROTOCOL = Protocol("USERSRV", MAX_MESSAGE_LENGTH, USERSRV_APIS)
-SERVER_PROTOCOLS = (CSRSRV_PROTOCOL, BASESRV_PROTOCOL, CONSRV_PROTOCOL, USERSRV_PROTOCOL)
+# --- SXSSRV (server 4, Windows 7+): no API of its own ------------------------------------
+# Its routines (BaseSrvSxsCreateActivationContext, BaseSrvSxsCreateProcess) are reached
+# through basesrv's table: sxssrv hands them to basesrv with BaseSrvRegisterSxS.
+SXSSRV_APIS: tuple[CsrApi, ...] = ()
+SXSSRV_PROTOCOL = Protocol("SXSSRV", MAX_MESSAGE_LENGTH, SXSSRV_APIS)
+SERVER_PROTOCOLS = (
+    CSRSRV_PROTOCOL,
+    BASESRV_PROTOCOL,
+    CONSRV_PROTOCOL,
+    USERSRV_PROTOCOL,
+    SXSSRV_PROTOCOL,
+)
 
 API_PORT = Protocol(
     title="\\Windows\\ApiPort (csrss)",
@@ -494,7 +532,8 @@ API_PORT = Protocol(
         (S.STATUS_LOGON_SESSION_EXISTS, "a second logon process registers"),
         (S.STATUS_OBJECT_NAME_COLLISION, "the process, session or DOS device exists"),
         (S.STATUS_OBJECT_NAME_NOT_FOUND, "no such DOS device"),
-        (S.STATUS_TOO_MANY_NAMES, "CsrpClientConnect: server id past the table"),
+        (S.STATUS_TOO_MANY_NAMES, "CsrpClientConnect: server id past the profile's slots"),
+        (S.STATUS_OBJECT_PATH_SYNTAX_BAD, "an activation context's manifest path is not absolute"),
         (S.STATUS_PROCESS_IS_TERMINATING, "the caller is exiting"),
         (S.STATUS_THREAD_IS_TERMINATING, "BasepCreateProcess from a dying parent"),
         (S.STATUS_INSUFFICIENT_RESOURCES, "a per-process table is full"),

@@ -82,6 +82,7 @@ PROCESS_RECORD = Map(
         "signal": Nullable(Int(lo=0, hi=255)),
         "user": Str(max_len=256),
         "token": Dict(value=Value(max_len=256), max_len=16),
+        "standin": Bool(doc="the generic service host, running under a missing image's name"),
     }
 )
 # One loaded driver (SystemModuleInformation), driverquery's columns and why it loaded there.
@@ -133,6 +134,7 @@ SYSTEM_SERVICES = Protocol(
             "process in session 0 (session 0 isolation)",
         ),
         (S.STATUS_PRIVILEGE_NOT_HELD, "the caller's token lacks the privilege"),
+        (S.STATUS_IMAGE_ALREADY_LOADED, "NtLoadDriver: the driver is loaded"),
         (S.STATUS_PROCESS_IS_TERMINATING, "the process is exiting"),
         (S.STATUS_SHUTDOWN_IN_PROGRESS, "the machine is shutting down"),
         (S.STATUS_TIMEOUT, "NtWaitForSingleObject: the wait timed out"),
@@ -150,9 +152,14 @@ SYSTEM_SERVICES = Protocol(
                 "session": Int(lo=0, hi=255, optional=True),
                 "suspended": Bool(optional=True, default=True),
                 "current_directory": Str(max_len=4096, optional=True, default=""),
+                # The SCM's CreateProcessAsUser: the service account's token (needs
+                # SeAssignPrimaryTokenPrivilege), and a stand-in for an image the model lacks.
+                "account": Str(max_len=256, optional=True, default=""),
+                "standin": Bool(optional=True, default=False),
             },
             {"pid": U32(), "create_time": Str()},
-            "Create a process of a known image; its NT parent is the caller. Suspended until NtResumeThread.",
+            "Create a process of a known image (or, with standin, the generic service host "
+            "under the image's name); its NT parent is the caller. Suspended until NtResumeThread.",
         ),
         ("NtResumeThread", {"pid": U32()}, {}, "Resume the initial thread of a suspended process."),
         (
@@ -252,6 +259,13 @@ SYSTEM_SERVICES = Protocol(
         ),
         ("NtDisplayString", {"text": Str(max_len=4096)}, {}, "Print on the boot screen (autochk)."),
         (
+            "NtLoadDriver",
+            {"service_key": PATH},
+            {},
+            "Load the driver of a Services key (the SCM's auto- and demand-start drivers); "
+            "SYSTEM only.",
+        ),
+        (
             "NtCreateKey",
             {"path": PATH, "volatile": Bool(optional=True, default=False)},
             {"created": Bool()},
@@ -340,6 +354,14 @@ SYSTEM_SERVICES = Protocol(
             {"records": REG_CHUNK, "done": Bool()},
             "Model extension: the next chunk of the snapshot, msgpack [[path, [[name, type, "
             "data bytes], ...]], ...] in export order (nt/regwire.py).",
+        ),
+        (
+            "NtCreateToken",
+            {"pid": U32(), "token": Dict(value=Value(max_len=256), max_len=16)},
+            {},
+            "lsass only (SeCreateTokenPrivilege): a logon's token becomes the primary token of "
+            "`pid`, a process not yet in the table (it takes it when it attaches): "
+            "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
         ),
     ),
 )

@@ -16,7 +16,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nt.status import NtStatus, hexstatus
-from ports import csr, events, kernel, lsm, protocol_guide, sb, sm, winlogon, wire
+from ports import (
+    csr,
+    epmap,
+    eventlog,
+    events,
+    kernel,
+    lsa,
+    lsm,
+    protocol_guide,
+    samr,
+    sb,
+    sm,
+    spoolss,
+    svcctl,
+    winlogon,
+    wire,
+)
 from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
 from ports.schema import Api, Protocol, describe
 
@@ -362,9 +378,38 @@ def ports_section() -> list[str]:
     ]
     columns = ("API number", "ApiId / index", "names", "request", "reply", "from server")
     for server_id, protocol in enumerate(csr.SERVER_PROTOCOLS):
+        if not protocol.apis:  # sxssrv: a loaded server with no table of its own
+            lines += [
+                f"#### ServerId {server_id}: {protocol.title} (no APIs)",
+                "",
+                "Loaded from Windows 7 on (`ServerDll=sxssrv,4`); every API number of this "
+                "server is STATUS_ILLEGAL_FUNCTION. Its routines are reached through "
+                "BASESRV (`BasepSxsCreateActivationContext`).",
+                "",
+            ]
+            continue
         base = min(api.api_id for api in protocol.apis)
         lines += [f"#### ServerId {server_id}: {protocol.title} (ApiId base {base})", ""]
         lines += _table(columns, _csr_rows(protocol.apis))
+    lines += [
+        "CsrLoadedServerDll has "
+        + ", ".join(f"{n} slots in `{p}`" for p, n in csr.CSR_SERVER_DLL_MAX_BY_PROFILE.items())
+        + f" ({csr.CSR_SERVER_DLL_MAX} in ReactOS): a ServerId past them is "
+        "STATUS_ILLEGAL_FUNCTION in a call and STATUS_TOO_MANY_NAMES in CsrpClientConnect.",
+        "",
+    ]
+    columns = ("API number", "name", "request", "reply", "doc")
+    for number, name, protocol in (
+        ("9.6", svcctl.SVCCTL_PORT_NAME, svcctl.SVCCTL_PORT),
+        ("9.7", svcctl.CONTROL_PORT_NAME, svcctl.CONTROL_PORT),
+        ("9.8", eventlog.EVENTLOG_PORT_NAME, eventlog.EVENTLOG_PORT),
+        ("9.9", epmap.EPMAP_PORT_NAME, epmap.EPMAP_PORT),
+        ("9.10", spoolss.SPOOLSS_PORT_NAME, spoolss.SPOOLSS_PORT),
+        ("9.11", lsa.LSA_PORT_NAME, lsa.LSA_AUTH_PORT),
+        ("9.12", samr.SAMR_PORT_NAME, samr.SAMR_PORT),
+    ):
+        lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
+        lines += _table(columns, _api_rows(protocol.apis))
     return lines
 
 

@@ -18,6 +18,10 @@ with the arguments, then STOP, PAUSE...), the dispatcher answers with ``ScWriteR
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from nt.status import NtStatus
+
 # winsvc.h / winnt.h enumerations (nt-spec §4.1): defined once in nt/winsvc.py, re-exported.
 from nt.winsvc import (  # noqa: F401
     DELETE,
@@ -112,7 +116,12 @@ from nt.winsvc import (  # noqa: F401
     SERVICE_WIN32_OWN_PROCESS,
     SERVICE_WIN32_SHARE_PROCESS,
 )
+from ports.client import Connection, call_api
+from ports.contract import Reply
 from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Protocol, Str
+
+if TYPE_CHECKING:
+    from ports.runtime import LpcRuntime
 
 SVCCTL_PORT_NAME = "\\RPC Control\\ntsvcs"
 CONTROL_PORT_NAME = "\\RPC Control\\NtControlPipe"
@@ -124,29 +133,29 @@ MAX_PATH_LEN = 32767
 MAX_ARGS = 256
 ENUM_PAGE = 256  # entries per enumeration reply; more → ERROR_MORE_DATA + resume index
 
-# --- opnums ([MS-SCMR] 3.1.4; impacket scmr.py OPNUMS agree) ----------------------------
-RCloseServiceHandle = 0
-RControlService = 1
-RDeleteService = 2
-RLockServiceDatabase = 3
-RQueryServiceStatus = 6
-RSetServiceStatus = 7
-RUnlockServiceDatabase = 8
-RNotifyBootConfigStatus = 9
-RChangeServiceConfigW = 11
-RCreateServiceW = 12
-REnumDependentServicesW = 13
-REnumServicesStatusW = 14
-ROpenSCManagerW = 15
-ROpenServiceW = 16
-RQueryServiceConfigW = 17
-RStartServiceW = 19
-RGetServiceDisplayNameW = 20
-RGetServiceKeyNameW = 21
-RChangeServiceConfig2W = 37
-RQueryServiceConfig2W = 39
-RQueryServiceStatusEx = 40
-REnumServicesStatusExW = 42
+# --- opnums ([MS-SCMR] 3.1.4; impacket scmr.py OPNUMS agree); the routine names are the stubs' --
+OP_RCloseServiceHandle = 0
+OP_RControlService = 1
+OP_RDeleteService = 2
+OP_RLockServiceDatabase = 3
+OP_RQueryServiceStatus = 6
+OP_RSetServiceStatus = 7
+OP_RUnlockServiceDatabase = 8
+OP_RNotifyBootConfigStatus = 9
+OP_RChangeServiceConfigW = 11
+OP_RCreateServiceW = 12
+OP_REnumDependentServicesW = 13
+OP_REnumServicesStatusW = 14
+OP_ROpenSCManagerW = 15
+OP_ROpenServiceW = 16
+OP_RQueryServiceConfigW = 17
+OP_RStartServiceW = 19
+OP_RGetServiceDisplayNameW = 20
+OP_RGetServiceKeyNameW = 21
+OP_RChangeServiceConfig2W = 37
+OP_RQueryServiceConfig2W = 39
+OP_RQueryServiceStatusEx = 40
+OP_REnumServicesStatusExW = 42
 
 
 SERVICE_STATUS = {
@@ -215,36 +224,39 @@ def _api(number: int, name: str, request: dict, reply: dict | None = None, doc: 
 
 
 SVCCTL_APIS = (
-    _api(RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
+    _api(OP_RCloseServiceHandle, "RCloseServiceHandle", HANDLE, {}, "Close an SC_RPC_HANDLE."),
     _api(
-        RControlService,
+        OP_RControlService,
         "RControlService",
         {"handle": U32(), "control": U32()},
         {"status": Map(fields=SERVICE_STATUS)},
         "Send a control; the reply carries the status even for 1061/1062 (MS-SCMR).",
     ),
-    _api(RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
-    _api(RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
+    _api(OP_RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
+    _api(OP_RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
     _api(
-        RQueryServiceStatus, "RQueryServiceStatus", HANDLE, {"status": Map(fields=SERVICE_STATUS)}
+        OP_RQueryServiceStatus,
+        "RQueryServiceStatus",
+        HANDLE,
+        {"status": Map(fields=SERVICE_STATUS)},
     ),
     _api(
-        RSetServiceStatus,
+        OP_RSetServiceStatus,
         "RSetServiceStatus",
         {"status_handle": U32(), "status": Map(fields=SERVICE_STATUS)},
         {},
         "From a service's dispatcher: its SERVICE_STATUS (ScmSetServiceStatus rules).",
     ),
-    _api(RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
+    _api(OP_RUnlockServiceDatabase, "RUnlockServiceDatabase", {"lock": U32()}, {}),
     _api(
-        RNotifyBootConfigStatus,
+        OP_RNotifyBootConfigStatus,
         "RNotifyBootConfigStatus",
         {"machine_name": OPT_STR, "boot_acceptable": U32()},
         {},
         "TRUE accepts the boot (LastKnownGood); 1076 if already accepted.",
     ),
     _api(
-        RChangeServiceConfigW,
+        OP_RChangeServiceConfigW,
         "RChangeServiceConfigW",
         {
             "handle": U32(),
@@ -261,7 +273,7 @@ SVCCTL_APIS = (
         {"tag_id": U32()},
     ),
     _api(
-        RCreateServiceW,
+        OP_RCreateServiceW,
         "RCreateServiceW",
         {
             "scm_handle": U32(),
@@ -281,14 +293,14 @@ SVCCTL_APIS = (
         "1073 exists, 1078 duplicate display name; event 7045.",
     ),
     _api(
-        REnumDependentServicesW,
+        OP_REnumDependentServicesW,
         "REnumDependentServicesW",
         {"handle": U32(), "service_state": Int(lo=1, hi=3)},
         {"services": List(item=Map(fields=ENUM_SERVICE_STATUS), max_len=ENUM_PAGE * 8)},
         "Dependents in reverse start order (deepest first), as sc enumdepend prints them.",
     ),
     _api(
-        REnumServicesStatusW,
+        OP_REnumServicesStatusW,
         "REnumServicesStatusW",
         ENUM_REQUEST,
         {
@@ -298,64 +310,64 @@ SVCCTL_APIS = (
         },
     ),
     _api(
-        ROpenSCManagerW,
+        OP_ROpenSCManagerW,
         "ROpenSCManagerW",
         {"machine_name": OPT_STR, "database_name": OPT_STR, "desired_access": U32()},
         {"handle": U32()},
         "ServicesActive only; another name → ERROR_DATABASE_DOES_NOT_EXIST 1065.",
     ),
     _api(
-        ROpenServiceW,
+        OP_ROpenServiceW,
         "ROpenServiceW",
         {"scm_handle": U32(), "service_name": NAME, "desired_access": U32()},
         {"handle": U32()},
         "Case-insensitive name; 1060 if absent.",
     ),
     _api(
-        RQueryServiceConfigW,
+        OP_RQueryServiceConfigW,
         "RQueryServiceConfigW",
         HANDLE,
         {"config": Map(fields=QUERY_SERVICE_CONFIG)},
     ),
     _api(
-        RStartServiceW,
+        OP_RStartServiceW,
         "RStartServiceW",
         {"handle": U32(), "argv": List(item=Str(max_len=4096), max_len=MAX_ARGS)},
         {},
         "Returns once the start control is delivered (dependencies first, waited for).",
     ),
     _api(
-        RGetServiceDisplayNameW,
+        OP_RGetServiceDisplayNameW,
         "RGetServiceDisplayNameW",
         {"scm_handle": U32(), "service_name": NAME},
         {"display_name": Str()},
     ),
     _api(
-        RGetServiceKeyNameW,
+        OP_RGetServiceKeyNameW,
         "RGetServiceKeyNameW",
         {"scm_handle": U32(), "display_name": Str()},
         {"service_name": NAME},
     ),
     _api(
-        RChangeServiceConfig2W,
+        OP_RChangeServiceConfig2W,
         "RChangeServiceConfig2W",
         {"handle": U32(), "info_level": Int(lo=1, hi=7), "info": Map(fields=CONFIG2_INFO)},
         {},
     ),
     _api(
-        RQueryServiceConfig2W,
+        OP_RQueryServiceConfig2W,
         "RQueryServiceConfig2W",
         {"handle": U32(), "info_level": Int(lo=1, hi=7)},
         {"info": Map(fields=CONFIG2_INFO)},
     ),
     _api(
-        RQueryServiceStatusEx,
+        OP_RQueryServiceStatusEx,
         "RQueryServiceStatusEx",
         {"handle": U32(), "info_level": Int(lo=0, hi=0)},
         {"status": Map(fields=SERVICE_STATUS_PROCESS)},
     ),
     _api(
-        REnumServicesStatusExW,
+        OP_REnumServicesStatusExW,
         "REnumServicesStatusExW",
         {
             **ENUM_REQUEST,
@@ -379,8 +391,8 @@ SVCCTL_PORT = Protocol(
 )
 
 # --- the control pipe (SCM_CONTROL_PACKET / SCM_REPLY_PACKET, services.h) ----------------
-ScReadControlPacket = 0
-ScWriteReplyPacket = 1
+OP_ScReadControlPacket = 0
+OP_ScWriteReplyPacket = 1
 
 CONTROL_CONNECT_INFO = {"service_current": U32(), "pid": U32()}
 SCM_CONTROL_PACKET = {
@@ -392,14 +404,14 @@ SCM_CONTROL_PACKET = {
 }
 CONTROL_APIS = (
     Api(
-        ScReadControlPacket,
+        OP_ScReadControlPacket,
         "ScReadControlPacket",
         {},
         SCM_CONTROL_PACKET,
         "Pended until the SCM has a control for this process (the dispatcher's ReadFile).",
     ),
     Api(
-        ScWriteReplyPacket,
+        OP_ScWriteReplyPacket,
         "ScWriteReplyPacket",
         {"sequence": U32(), "error": U32()},
         {},
@@ -411,5 +423,168 @@ CONTROL_PORT = Protocol(
     max_message_length=CONTROL_MAX_MESSAGE_LENGTH,
     apis=CONTROL_APIS,
     connect_info=CONTROL_CONNECT_INFO,
-    doc="One port for every NtControlPipe<N>: N travels in the connection information.",
+    doc="One port for every NtControlPipe<N>: N travels in the connection information; "
+    "a ServiceCurrent the SCM is not waiting for is refused.",
+    statuses=(
+        (
+            NtStatus.STATUS_PORT_DISCONNECTED,
+            "ScReadControlPacket on a connection the SCM has dropped",
+        ),
+        (NtStatus.STATUS_INVALID_PARAMETER, "a second ScReadControlPacket while one is pending"),
+    ),
 )
+
+
+# --- client stubs (advapi32's side), one per routine, each through call_api -------------
+
+_BY_NAME = {api.name: api for api in SVCCTL_APIS}
+_CONTROL_BY_NAME = {api.name: api for api in CONTROL_APIS}
+NO_CHANGE_CONFIG = {
+    "service_type": SERVICE_NO_CHANGE,
+    "start_type": SERVICE_NO_CHANGE,
+    "error_control": SERVICE_NO_CHANGE,
+    "binary_path_name": None,
+    "load_order_group": None,
+    "dependencies": None,
+    "service_start_name": None,
+    "password": None,
+    "display_name": None,
+}
+
+
+def _call(conn: Connection, name: str, body: dict, timeout: float | None = 30.0) -> Reply:
+    """A NULL pointer argument is an absent key (the schemas' optional fields)."""
+    present = {k: v for k, v in body.items() if v is not None}
+    return call_api(conn, _BY_NAME[name], present, timeout)
+
+
+def ScConnectToScm(lpc: LpcRuntime) -> Connection:
+    """Bind to ``\\RPC Control\\ntsvcs`` (OpenSCManager's RPC binding)."""
+    return lpc.connect_port(SVCCTL_PORT_NAME, {})
+
+
+def ScConnectControlPipe(lpc: LpcRuntime, service_current: int, pid: int) -> Connection:
+    """StartServiceCtrlDispatcher's CreateFile of ``\\\\.\\pipe\\net\\NtControlPipe<N>``."""
+    info = {"service_current": service_current, "pid": pid}
+    return lpc.connect_port(CONTROL_PORT_NAME, info)
+
+
+def ROpenSCManagerW(
+    conn: Connection, desired_access: int = SC_MANAGER_CONNECT, database_name: str | None = None
+) -> Reply:
+    body = {"machine_name": None, "database_name": database_name, "desired_access": desired_access}
+    return _call(conn, "ROpenSCManagerW", body)
+
+
+def ROpenServiceW(conn: Connection, scm_handle: int, name: str, desired_access: int) -> Reply:
+    body = {"scm_handle": scm_handle, "service_name": name, "desired_access": desired_access}
+    return _call(conn, "ROpenServiceW", body)
+
+
+def RCloseServiceHandle(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RCloseServiceHandle", {"handle": handle})
+
+
+def RStartServiceW(
+    conn: Connection, handle: int, argv: list[str] | None = None, timeout: float | None = 300.0
+) -> Reply:
+    return _call(conn, "RStartServiceW", {"handle": handle, "argv": argv or []}, timeout)
+
+
+def RControlService(
+    conn: Connection, handle: int, control: int, timeout: float | None = 300.0
+) -> Reply:
+    return _call(conn, "RControlService", {"handle": handle, "control": control}, timeout)
+
+
+def RDeleteService(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RDeleteService", {"handle": handle})
+
+
+def RQueryServiceStatus(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RQueryServiceStatus", {"handle": handle})
+
+
+def RQueryServiceStatusEx(conn: Connection, handle: int) -> Reply:
+    body = {"handle": handle, "info_level": SC_STATUS_PROCESS_INFO}
+    return _call(conn, "RQueryServiceStatusEx", body)
+
+
+def RQueryServiceConfigW(conn: Connection, handle: int) -> Reply:
+    return _call(conn, "RQueryServiceConfigW", {"handle": handle})
+
+
+def RQueryServiceConfig2W(conn: Connection, handle: int, info_level: int) -> Reply:
+    return _call(conn, "RQueryServiceConfig2W", {"handle": handle, "info_level": info_level})
+
+
+def RChangeServiceConfigW(conn: Connection, handle: int, **changes: object) -> Reply:
+    """Fields not given keep their value (SERVICE_NO_CHANGE / NULL)."""
+    return _call(conn, "RChangeServiceConfigW", {**NO_CHANGE_CONFIG, **changes, "handle": handle})
+
+
+def RChangeServiceConfig2W(conn: Connection, handle: int, info_level: int, info: dict) -> Reply:
+    body = {"handle": handle, "info_level": info_level, "info": info}
+    return _call(conn, "RChangeServiceConfig2W", body)
+
+
+def RCreateServiceW(
+    conn: Connection, scm_handle: int, name: str, binary_path_name: str, **config: object
+) -> Reply:
+    body = {
+        "scm_handle": scm_handle,
+        "service_name": name,
+        "display_name": None,
+        "desired_access": SERVICE_ALL_ACCESS,
+        "service_type": SERVICE_WIN32_OWN_PROCESS,
+        "start_type": SERVICE_DEMAND_START,
+        "error_control": SERVICE_ERROR_NORMAL,
+        "binary_path_name": binary_path_name,
+        "load_order_group": None,
+        "dependencies": None,
+        "service_start_name": None,
+        "password": None,
+        **config,
+    }
+    return _call(conn, "RCreateServiceW", body)
+
+
+def REnumDependentServicesW(
+    conn: Connection, handle: int, service_state: int = SERVICE_STATE_ALL
+) -> Reply:
+    body = {"handle": handle, "service_state": service_state}
+    return _call(conn, "REnumDependentServicesW", body)
+
+
+def REnumServicesStatusExW(
+    conn: Connection,
+    scm_handle: int,
+    service_type: int = SERVICE_WIN32,
+    service_state: int = SERVICE_ACTIVE,
+    resume_index: int = 0,
+    group_name: str | None = None,
+) -> Reply:
+    body = {
+        "scm_handle": scm_handle,
+        "service_type": service_type,
+        "service_state": service_state,
+        "resume_index": resume_index,
+        "info_level": SC_ENUM_PROCESS_INFO,
+        "group_name": group_name,
+    }
+    return _call(conn, "REnumServicesStatusExW", body)
+
+
+def RSetServiceStatus(conn: Connection, status_handle: int, status: dict) -> Reply:
+    body = {"status_handle": status_handle, "status": status}
+    return _call(conn, "RSetServiceStatus", body)
+
+
+def ScReadControlPacket(conn: Connection) -> Reply:
+    """The dispatcher's ReadFile on its pipe: no deadline (the SCM answers when it has one)."""
+    return call_api(conn, _CONTROL_BY_NAME["ScReadControlPacket"], {}, None)
+
+
+def ScWriteReplyPacket(conn: Connection, sequence: int, error: int) -> Reply:
+    body = {"sequence": sequence, "error": error}
+    return call_api(conn, _CONTROL_BY_NAME["ScWriteReplyPacket"], body)

@@ -2,7 +2,8 @@
 
 Dispatch follows nt-spec.md §3.4 for an ``LPC_REQUEST`` from a CSR process:
 
-1. ``ServerId >= CSR_SERVER_DLL_MAX`` or an empty slot -> STATUS_ILLEGAL_FUNCTION;
+1. ``ServerId`` past CsrLoadedServerDll (``CsrServer.server_dll_max``: the profile's count)
+   or an empty slot -> STATUS_ILLEGAL_FUNCTION;
 2. ``ApiId - ApiBase`` (unsigned) outside the table -> STATUS_ILLEGAL_FUNCTION. ReactOS compares
    the index with the *absolute* ``HighestApiSupported`` (quirk #4), which lets consrv and
    usersrv indices past their tables through; the model bounds by the table size and logs
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from nt.log import get_logger
 from nt.status import NtStatus, hexstatus
 from ports.contract import ClientContext, Handler, HandlerResult, Reply, invoke
-from ports.csr import CSR_SERVER_DLL_MAX, CsrApi, api_number_to_api_id, api_number_to_server_id
+from ports.csr import CsrApi, api_number_to_api_id, api_number_to_server_id
 
 if TYPE_CHECKING:
     from processes.csrss.csrsrv import CsrServer
@@ -153,7 +154,7 @@ def _call(
 
 def _locate(csr: CsrServer, api_number: int, pid: int) -> tuple[ServerDll, int] | None:
     server_id = api_number_to_server_id(api_number)
-    server_dll = csr.loaded[server_id] if server_id < CSR_SERVER_DLL_MAX else None
+    server_dll = csr.loaded[server_id] if server_id < csr.server_dll_max else None
     if server_dll is None:
         _bad_api(api_number, pid, "no such server")
         return None

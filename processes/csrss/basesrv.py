@@ -10,17 +10,25 @@ Divergences from ReactOS, each deliberate:
 - the NTVDM family (CheckVDM ... GetVDMCurDirs, NlsCreateSection) has no machine to talk
   to and answers STATUS_NOT_IMPLEMENTED, like ReactOS's own WOW paths;
 - ``BaseSrvCreateProcess`` only registers children of the caller (the kernel's record
-  says who the parent is) and a shutdown level must lie in 0..0x4FF.
+  says who the parent is) and a shutdown level must lie in 0..0x4FF;
+- ``BaseSrvSxsCreateActivationContext`` is a stub in ReactOS. From Windows 7 on the
+  routine lives in sxssrv, which hands it to basesrv with the export
+  ``BaseSrvRegisterSxS`` (Geoff Chappell's BASESRV export list: 6.1 and higher; sxssrv's
+  ServerDllInitialization ends with that call). The model does the same: with sxssrv
+  loaded the API works (processes/csrss/sxssrv.py), without it it stays
+  STATUS_NOT_IMPLEMENTED as in ReactOS.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from nt.log import get_logger
 from nt.status import NtStatus, nt_success
-from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply, fixed_status
+from ports.contract import NOT_IMPLEMENTED, ClientContext, HandlerResult, Reply, fixed_status
 from ports.csr import (
     BASESRV_APIS,
     BASESRV_CONNECT_INFO,
@@ -61,6 +69,22 @@ NLS_USER_INFO_DEFAULTS = {
     0x100C: ("LOCALE_IFIRSTDAYOFWEEK", "6"),
 }
 LOCALE_EN_US = 0x0409
+
+
+@dataclass(frozen=True)
+class SxsFunctions:
+    """What sxssrv passes to ``BaseSrvRegisterSxS``: its routines basesrv's API table
+    calls into."""
+
+    create_activation_context: Callable[[CsrProcess, dict], HandlerResult]
+
+
+def BaseSrvRegisterSxS(server_dll: ServerDll, functions: SxsFunctions) -> int:  # noqa: N802
+    """basesrv!BaseSrvRegisterSxS: remember sxssrv's routines in basesrv's globals (one
+    csrss's; the model keeps DLL globals per ``CsrServer``)."""
+    assert server_dll.csr is not None
+    server_dll.csr.dll_globals("basesrv")["sxs"] = functions
+    return NtStatus.STATUS_SUCCESS
 
 
 class BaseServer:
@@ -169,6 +193,13 @@ class BaseServer:
         """_UserSoundSentry lives in winsrv; without winsrv FailSoundSentry says no."""
         winsrv = any(d is not None and d.name.lower() == "winsrv" for d in self.csr.loaded)
         return NtStatus.STATUS_SUCCESS if winsrv else NtStatus.STATUS_ACCESS_DENIED
+
+    def sxs_create_activation_context(self, message: dict, client: ClientContext) -> HandlerResult:
+        """BaseSrvSxsCreateActivationContext: sxssrv's routine when it registered one."""
+        sxs = self.csr.dll_globals("basesrv").get("sxs")
+        if sxs is None:
+            return NtStatus.STATUS_NOT_IMPLEMENTED  # ReactOS's stub; no sxssrv loaded
+        return sxs.create_activation_context(self._caller(client), message)
 
     # --- NLS -----------------------------------------------------------------------------
 
@@ -319,6 +350,7 @@ def ServerDllInitialization(server_dll: ServerDll) -> int:  # noqa: N802 - the e
         BasepNlsSetUserInfo=base.nls_set_user_info,
         BasepSoundSentryNotification=base.sound_sentry_notification,
         BasepDefineDosDevice=base.define_dos_device,
+        BasepSxsCreateActivationContext=base.sxs_create_activation_context,
         BasepDebugProcessStop=unsuccessful,
         BasepRegisterThread=base.register_thread,
         BasepNlsGetUserInfo=base.nls_get_user_info,

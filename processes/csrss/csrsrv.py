@@ -1,8 +1,9 @@
 """CSRSRV: the csrss server, without sockets.
 
-``CsrServer`` holds what csrsrv keeps in globals: ``CsrLoadedServerDll`` (4 slots, slot 0
-CSRSRV), the process list under ``CsrRootProcess``, the CSR_NT_SESSIONs, and the hooks
-to the outside world. The ports layer calls:
+``CsrServer`` holds what csrsrv keeps in globals: ``CsrLoadedServerDll`` (slot 0 CSRSRV;
+4 slots as in ReactOS, 5 in the ``win7`` profile and 6 in ``win10``: ``ports.csr``), the
+process list under ``CsrRootProcess``, the CSR_NT_SESSIONs, and the hooks to the outside
+world. The ports layer calls:
 
 - ``initialize(argv)``: CsrParseServerCommandLine + CsrInitCsrRootProcess; loads the
   server DLLs named on the command line;
@@ -26,7 +27,7 @@ from typing import Any
 from nt.log import get_logger
 from nt.status import NtStatus, nt_success
 from ports.contract import ClientContext, Handler, Reply
-from ports.csr import CSR_SERVER_DLL_MAX
+from ports.csr import CSR_SERVER_DLL_MAX, csr_server_dll_max
 from ports.pool import RequestThreadCounters
 from processes.csrss import api, process, server, session, shutdown
 from processes.csrss.api import ServerDll
@@ -55,12 +56,16 @@ class CsrServer:
         terminate: Callable[[int, int], int] | None = None,
         sm_session_complete: Callable[[int, int], Any] | None = None,
         raise_hard_error: Callable[[HardError], Any] | None = None,
+        profile: str | None = None,
     ) -> None:
         self.services = services
         self.pid = os.getpid() if pid is None else pid
         self.session_id = session_id  # csrss's own MuSessionId
-        self.loaded: list[ServerDll | None] = [None] * CSR_SERVER_DLL_MAX
-        self.processes = CsrProcessList(self.pid)
+        self.profile = profile
+        # CsrLoadedServerDll's size; the per-process server data arrays have as many.
+        self.server_dll_max = csr_server_dll_max(profile)
+        self.loaded: list[ServerDll | None] = [None] * self.server_dll_max
+        self.processes = CsrProcessList(self.pid, self.server_dll_max)
         self.total_per_process_data = 0
         self.command_line: CsrCommandLine | None = None
         self.max_request_threads = DEFAULT_MAX_REQUEST_THREADS
@@ -75,6 +80,12 @@ class CsrServer:
 
     def initialize(self, argv: Sequence[str] | str) -> CsrCommandLine:
         """Parse the command line, loading its DLLs; then give the root process to each."""
+        if self.server_dll_max != CSR_SERVER_DLL_MAX:
+            log.info(
+                "divergence",
+                what=f"CsrLoadedServerDll has {self.server_dll_max} slots ({self.profile}, "
+                f"Windows 7: 5, Windows 8+: 6); ReactOS has {CSR_SERVER_DLL_MAX}",
+            )
         cmd = parse_server_command_line(argv, loader=self._load_from_command_line)
         self.command_line = cmd
         self.max_request_threads = cmd.max_request_threads

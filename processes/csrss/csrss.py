@@ -124,6 +124,7 @@ def main(proc: Process) -> int:
         session_id=proc.session or 0,
         sm_session_complete=session_complete,
         raise_hard_error=hard_error,
+        profile=proc.params.get("profile"),
     )
     cmd = csr.initialize(proc.command_line)
     if cmd.status != NtStatus.STATUS_SUCCESS:

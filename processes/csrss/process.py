@@ -72,6 +72,8 @@ class CsrProcess:
     flags: int = 0
     shutdown_level: int = SHUTDOWN_LEVEL_DEFAULT
     shutdown_flags: int = 0
+    # One entry per CsrLoadedServerDll slot: whoever makes the process passes the
+    # profile's count (CsrServer.server_dll_max); the default is ReactOS's 4.
     server_data: list[Any] = field(default_factory=lambda: [None] * CSR_SERVER_DLL_MAX)
     threads: set[int] = field(default_factory=set)
     reference_count: int = 1
@@ -99,9 +101,14 @@ def kernel_info(record: dict | None) -> dict | None:
 class CsrProcessList:
     """The list under ``CsrRootProcess``, in creation order, with ``CsrProcessLock``."""
 
-    def __init__(self, root_pid: int) -> None:
+    def __init__(self, root_pid: int, server_dll_max: int = CSR_SERVER_DLL_MAX) -> None:
         self.lock = threading.RLock()
-        self.root = CsrProcess(pid=root_pid, logon_id=SYSTEM_LOGON_ID, image="csrss.exe")
+        self.root = CsrProcess(
+            pid=root_pid,
+            logon_id=SYSTEM_LOGON_ID,
+            image="csrss.exe",
+            server_data=[None] * server_dll_max,
+        )
         self._by_pid: dict[int, CsrProcess] = {}
         self._sessions: dict[int, CsrNtSession] = {}
         self._sequence = CSR_PROCESS_SEQUENCE_START
@@ -183,6 +190,7 @@ def new_process(
         nt_session=nt_session,
         logon_id=info.get("logon_id") or (parent.logon_id if parent else SYSTEM_LOGON_ID),
         flags=flags,
+        server_data=[None] * csr.server_dll_max,
     )
     for server_dll in csr.loaded:
         if server_dll and server_dll.new_process_callback:

@@ -1,6 +1,7 @@
 """Server DLLs: loading, CSRSRV's own table, per-server connect (csrsrv/server.c, api.c).
 
-``CsrLoadServerDll``: ``ServerId >= 4`` -> STATUS_TOO_MANY_NAMES; a used slot ->
+``CsrLoadServerDll``: ``ServerId`` past the slots (4 in ReactOS, 5 in ``win7``, 6 in
+``win10``: ``CsrServer.server_dll_max``) -> STATUS_TOO_MANY_NAMES; a used slot ->
 STATUS_INVALID_PARAMETER; a DLL that does not load -> its status plus a hard error
 {dll name, "Default Load Path"} for the caller to raise; a missing entry point ->
 STATUS_PROCEDURE_NOT_FOUND. A "DLL" is the module ``processes.csrss.<name>``; server 0 is
@@ -19,7 +20,6 @@ from nt.log import get_logger
 from nt.status import NtStatus, nt_success
 from ports.contract import ClientContext, Reply, fixed_status, normalise
 from ports.csr import (
-    CSR_SERVER_DLL_MAX,
     CSRSRV_APIS,
     CSRSRV_FIRST_API_NUMBER,
     CSRSRV_SERVERDLL_INDEX,
@@ -61,7 +61,14 @@ class LoadResult:
 
 def load_server_dll(csr: CsrServer, dll_name: str, init_name: str | None, index: int) -> LoadResult:
     """CsrLoadServerDll(DllString, EntryPoint, ServerId)."""
-    if index >= CSR_SERVER_DLL_MAX:
+    if index >= csr.server_dll_max:
+        log.warning(
+            "csr.too_many_server_dlls",
+            dll=dll_name,
+            server_id=index,
+            slots=csr.server_dll_max,
+            status=NtStatus.STATUS_TOO_MANY_NAMES,
+        )
         return LoadResult(NtStatus.STATUS_TOO_MANY_NAMES)
     if csr.loaded[index] is not None:
         return LoadResult(NtStatus.STATUS_INVALID_PARAMETER)
@@ -82,7 +89,7 @@ def load_server_dll(csr: CsrServer, dll_name: str, init_name: str | None, index:
         )
         return LoadResult(status)
     slot = server_dll.server_id
-    if not 0 <= slot < CSR_SERVER_DLL_MAX or csr.loaded[slot] is not None:
+    if not 0 <= slot < csr.server_dll_max or csr.loaded[slot] is not None:
         return LoadResult(NtStatus.STATUS_INVALID_PARAMETER)
     csr.total_per_process_data += server_dll.size_of_process_data
     csr.loaded[slot] = server_dll
@@ -152,7 +159,7 @@ def csrsrv_server_dll_initialization(server_dll: ServerDll) -> int:
 def srv_client_connect(csr: CsrServer, message: dict, client: ClientContext) -> Reply:
     """CsrSrvClientConnect: hand the connection info to one server's ConnectCallback."""
     server_id = message["server_id"]
-    if server_id >= CSR_SERVER_DLL_MAX:
+    if server_id >= csr.server_dll_max:
         return Reply(NtStatus.STATUS_TOO_MANY_NAMES)
     server_dll = csr.loaded[server_id]
     if server_dll is None:

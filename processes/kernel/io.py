@@ -225,6 +225,29 @@ class IoManager:
                     return
         self._report()
 
+    def load_driver(self, name: str) -> int:
+        """NtLoadDriver (IopLoadDriver): a driver the SCM starts after boot."""
+        with self._lock:
+            if any(m.name.lower() == name.lower() for m in self.modules):
+                return NtStatus.STATUS_IMAGE_ALREADY_LOADED
+        values = {n: d for n, _t, d in self.k.cm.enum_values(rf"{SERVICES}\{name}")}
+        entry = entry_from_values(name, values)
+        if entry is None or entry.type not in DRIVER_TYPES:
+            return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+        fault = {k.upper(): v for k, v in values.items()}.get(FAULT_VALUE.upper())
+        if isinstance(fault, int) and fault:
+            self.k.log.info("io.driver_failed", driver=name, phase="demand", status=fault)
+            return fault
+        driver = Driver(
+            entry,
+            image_path(name, values.get("ImagePath")),
+            values.get("ErrorControl", 1),
+            display_name(name, values.get("DisplayName")),
+            None,
+        )
+        self._load(driver, "demand", "NtLoadDriver (started by the service control manager)")
+        return NtStatus.STATUS_SUCCESS
+
     def _load(self, driver: Driver, phase: str, reason: str) -> None:
         k = self.k
         fs = driver.entry.type in (2, 8)

@@ -51,6 +51,33 @@ ADMIN_TOKEN = {
 }
 
 
+# The service accounts' well-known SIDs (ObjectName → token user); real tokens come from
+# lsass (next issue): until then the account is recorded, so `ntctl ps` shows it.
+SERVICE_ACCOUNTS = {
+    "localsystem": ("NT AUTHORITY\\SYSTEM", "S-1-5-18"),
+    "nt authority\\system": ("NT AUTHORITY\\SYSTEM", "S-1-5-18"),
+    "nt authority\\localservice": ("NT AUTHORITY\\LOCAL SERVICE", "S-1-5-19"),
+    "nt authority\\local service": ("NT AUTHORITY\\LOCAL SERVICE", "S-1-5-19"),
+    "nt authority\\networkservice": ("NT AUTHORITY\\NETWORK SERVICE", "S-1-5-20"),
+    "nt authority\\network service": ("NT AUTHORITY\\NETWORK SERVICE", "S-1-5-20"),
+}
+STANDIN_PACKAGE = "svchost"  # the generic service host runs stand-ins (processes/svchost)
+
+
+def account_token(account: str) -> dict:
+    """A service account's token: SYSTEM's for LocalSystem, else the account without the
+    Administrators group (a LocalService process is not an administrator)."""
+    user, sid = SERVICE_ACCOUNTS.get(account.lower(), (account, ""))
+    if sid == SYSTEM_TOKEN["sid"]:
+        return SYSTEM_TOKEN
+    return {
+        "user": user,
+        "sid": sid,
+        "groups": ["S-1-1-0", "S-1-5-11", "S-1-5-6"],  # Everyone, Authenticated, SERVICE
+        "privileges": ["SeChangeNotifyPrivilege"],
+    }
+
+
 class PsError(Exception):
     """A process creation that failed, with its NTSTATUS (the port replies with it)."""
 
@@ -102,6 +129,7 @@ class ProcessRecord:
     child: bool = False  # ours to wait for (not an attached outsider)
     resume_fd: int | None = None
     terminated_by: int | None = None
+    standin: bool = False  # the generic service host runs under this image's name
 
     def public(self) -> dict:
         return {
@@ -118,6 +146,7 @@ class ProcessRecord:
             "signal": self.signal,
             "user": self.token.get("user", ""),
             "token": self.token,
+            "standin": self.standin,
         }
 
 
@@ -175,6 +204,9 @@ class ProcessManager:
         session: int | None,
         parent_pid: int,
         suspended: bool = True,
+        *,
+        account: str = "",
+        standin: bool = False,
     ) -> ProcessRecord:
         """NtCreateUserProcess. Built the way trio's ``_open_process`` builds a process:
         each step registers its undo, the child is watched (pidfd) before anything can
@@ -182,6 +214,9 @@ class ProcessManager:
         step is therefore reaped and reported like any other death, and a failed
         creation leaves no pipe, pidfd or half-made record behind."""
         package = package_for(image)
+        standin = standin and package is None
+        if standin:
+            package = STANDIN_PACKAGE
         if package is None:
             raise LookupError(image)
         name = image.replace("/", "\\").rsplit("\\", 1)[-1].lower()
@@ -213,8 +248,13 @@ class ProcessManager:
                     command_line=command_line,
                     parent_pid=parent_pid,
                     session=session,
-                    token=parent.token if parent else SYSTEM_TOKEN,
+                    token=account_token(account)
+                    if account
+                    else parent.token
+                    if parent
+                    else SYSTEM_TOKEN,
                     child=True,
+                    standin=standin,
                 )
                 self._fault("spawned", record)
                 self._watch(record)

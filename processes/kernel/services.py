@@ -9,11 +9,13 @@ below is always the real process, never a pid named in the body.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from typing import Any
 
 from nt import bugcodes
-from nt.regpath import RegistryError
+from nt import security as sec
+from nt.regpath import HKLM, RegistryError, locate
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
@@ -31,6 +33,19 @@ SYSTEM_IMAGES = {
 RESPONSE_OK = 6
 # Who may create processes in session 0: SYSTEM, LocalService, NetworkService.
 SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
+
+# One descriptor for HKLM's keys (the model keeps no per-key security yet).
+HKLM_SECURITY = sec.parse_sddl(sec.HKLM_DEFAULT_SDDL)
+REGISTRY_WRITES = frozenset(
+    {"NtCreateKey", "NtDeleteKey", "NtSetValueKey", "NtDeleteValueKey", "CmImportRegFile"}
+)
+# Hives only SYSTEM's security process may open (reliability-security §4.2 item 3).
+LSA_ONLY_HIVES = frozenset({"SAM", "SECURITY"})
+# Key lines of .reg text that name one of them (every spelling regpath accepts for HKLM).
+_LSA_ONLY_REG_KEY = re.compile(
+    r"^\s*\[-?\s*(?:HKEY_LOCAL_MACHINE|HKLM|\\?Registry\\Machine)\\(?:SAM|SECURITY)\s*[\\\]]",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def _status(fn):
@@ -53,14 +68,65 @@ def _status(fn):
     return wrapper
 
 
+def _lsa_only(fn):
+    """HKLM\\SAM and HKLM\\SECURITY answer lsass alone: STATUS_ACCESS_DENIED to any other
+    caller, whoever it says it is (the check reads the kernel's process record)."""
+
+    def wrapper(self, msg: dict, client: ClientContext) -> HandlerResult:
+        export = fn.__name__ in ("CmExportKey", "CmExportBegin")
+        if self.protected_path(msg["path"], export=export) and not (self.is_lsass(client)):
+            return self.deny_registry(client, msg["path"], fn.__name__)
+        if fn.__name__ in REGISTRY_WRITES and not self.may_write_registry(client):
+            return self.deny_registry(client, msg["path"], fn.__name__)
+        return fn(self, msg, client)
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
 class SystemServiceHandlers:
     def __init__(self, kernel: Any) -> None:
         self.k = kernel
         self._waits = itertools.count(1)
+        # Tokens lsass made for processes that have not attached yet (ntctl --as).
+        self.pending_tokens: dict[int, dict] = {}
 
     def table(self) -> dict[int, Handler]:
         names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
         return {number: getattr(self, name) for name, number in names.items()}
+
+    # -- who may read the security hives ---------------------------------------------
+    def is_lsass(self, client: ClientContext) -> bool:
+        """The security process as the kernel created it: image lsass.exe, not attached."""
+        record = self.k.ps.get(client.pid)
+        return record is not None and record.image == "lsass.exe" and record.state != "attached"
+
+    @staticmethod
+    def may_write_registry(client: ClientContext) -> bool:
+        """KEY_WRITE against HKLM's descriptor: Administrators (not deny-only) and SYSTEM."""
+        _, status = sec.access_check(HKLM_SECURITY, client.token, sec.KEY_WRITE, sec.KEY_MAPPING)
+        return status == NtStatus.STATUS_SUCCESS
+
+    @staticmethod
+    def protected_path(path: str, export: bool = False) -> bool:
+        try:
+            loc = locate(path)
+        except RegistryError:
+            return False  # the service itself answers the bad path
+        if loc.hive is None:  # exporting HKLM means exporting SAM and SECURITY too
+            return export and loc.root == HKLM
+        return loc.hive in LSA_ONLY_HIVES
+
+    def deny_registry(self, client: ClientContext, path: str, service: str) -> int:
+        self.k.log.warning(
+            "cm.access_denied",
+            path=path[:512],
+            service=service,
+            caller_pid=client.pid,
+            caller_image=client.image,
+            status=NtStatus.STATUS_ACCESS_DENIED,
+        )
+        return NtStatus.STATUS_ACCESS_DENIED
 
     def attach_table(self) -> dict[int, Handler]:
         return {ATTACH.by_name()["KdAttachProcess"].number: self.KdAttachProcess}
@@ -70,6 +136,10 @@ class SystemServiceHandlers:
     def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if self.k.stopping:
             return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
+        if (msg["account"] or msg["standin"]) and "SeAssignPrimaryTokenPrivilege" not in (
+            (client.token or {}).get("privileges") or []
+        ):
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         caller = self.k.ps.get(client.pid)
         token = caller.token if caller is not None else {}
         if msg["session"] == 0 and token.get("sid") not in SESSION0_ACCOUNTS:
@@ -89,6 +159,8 @@ class SystemServiceHandlers:
             msg["session"],
             client.pid,
             msg["suspended"],
+            account=msg["account"],
+            standin=msg["standin"],
         )
         return {"pid": record.pid, "create_time": record.create_time}
 
@@ -99,6 +171,20 @@ class SystemServiceHandlers:
     @_status
     def NtTerminateProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         pid = msg["pid"] or client.pid
+        target = self.k.ps.get(pid)
+        if (
+            pid != client.pid
+            and target is not None
+            and not sec.may_terminate(client.token, target.token)
+        ):
+            self.k.log.warning(
+                "ps.access_denied",
+                child_pid=pid,
+                caller_pid=client.pid,
+                caller_image=client.image,
+                status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            return NtStatus.STATUS_ACCESS_DENIED
         return self.k.terminate(pid, msg["exit_status"], by=client.pid)
 
     @_status
@@ -258,6 +344,16 @@ class SystemServiceHandlers:
         return {}
 
     @_status
+    def NtLoadDriver(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """SeLoadDriverPrivilege: the model grants it to SYSTEM's token alone."""
+        if (client.token or {}).get("sid") != "S-1-5-18":
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        io = getattr(self.k, "io", None)
+        if io is None:
+            return NtStatus.STATUS_NOT_IMPLEMENTED
+        return io.load_driver(msg["service_key"].rsplit("\\", 1)[-1])
+
+    @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
@@ -271,42 +367,51 @@ class SystemServiceHandlers:
 
     # -- registry ---------------------------------------------------------------
     @_status
+    @_lsa_only
     def NtCreateKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"created": self.k.cm.create_key(msg["path"], volatile=msg["volatile"])}
 
     @_status
+    @_lsa_only
     def NtOpenKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {} if self.k.cm.key_exists(msg["path"]) else NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
 
     @_status
+    @_lsa_only
     def NtDeleteKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.delete_key(msg["path"], tree=msg["tree"])
         return {}
 
     @_status
+    @_lsa_only
     def NtSetValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.set_value(msg["path"], msg["name"], msg["type"], msg["data"])
         return {}
 
     @_status
+    @_lsa_only
     def NtQueryValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         vtype, data = self.k.cm.query_value(msg["path"], msg["name"])
         return {"type": vtype, "data": data}
 
     @_status
+    @_lsa_only
     def NtDeleteValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         self.k.cm.delete_value(msg["path"], msg["name"])
         return {}
 
     @_status
+    @_lsa_only
     def NtEnumerateKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"keys": self.k.cm.enum_keys(msg["path"])}
 
     @_status
+    @_lsa_only
     def NtEnumerateValueKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"values": [list(v) for v in self.k.cm.enum_values(msg["path"])]}
 
     @_status
+    @_lsa_only
     def NtQueryKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"info": self.k.cm.query_key(msg["path"])}
 
@@ -316,14 +421,21 @@ class SystemServiceHandlers:
 
     @_status
     def CmImportRegFile(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if _LSA_ONLY_REG_KEY.search(msg["text"]) and not self.is_lsass(client):
+            return self.deny_registry(client, "<import>", "CmImportRegFile")
+        if not self.may_write_registry(client):
+            return self.deny_registry(client, "<import>", "CmImportRegFile")
         return self.k.cm.import_text(msg["text"])
 
     @_status
+    @_lsa_only
     def CmExportKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         return {"text": self.k.cm.export(msg["path"])}
 
     @_status
     def CmImportBegin(self, msg: dict, client: ClientContext) -> Any:
+        if not self.may_write_registry(client):
+            return self.deny_registry(client, "<import>", "CmImportBegin")
         return {"handle": self.k.cm.import_begin(client.state)}
 
     @_status
@@ -333,6 +445,14 @@ class SystemServiceHandlers:
     @_status
     def CmImportCommit(self, msg: dict, client: ClientContext) -> Any:
         """A refused import says which operation and why (the caller maps it to a line)."""
+        staged = client.state.get("cm_imports", {}).get(msg["handle"])
+        if (
+            staged is not None
+            and not self.is_lsass(client)
+            and any(self.protected_path(op.path) for op in staged.ops)
+        ):
+            client.state["cm_imports"].pop(msg["handle"], None)
+            return self.deny_registry(client, "<import>", "CmImportCommit")
         try:
             return self.k.cm.import_commit(client.state, msg["handle"])
         except RegistryError as exc:
@@ -344,6 +464,7 @@ class SystemServiceHandlers:
         return {}
 
     @_status
+    @_lsa_only
     def CmExportBegin(self, msg: dict, client: ClientContext) -> Any:
         handle, keys = self.k.cm.export_begin(client.state, msg["path"])
         return {"handle": handle, "keys": keys}
@@ -358,9 +479,33 @@ class SystemServiceHandlers:
     def KdAttachProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         record = self.k.ps.get(client.pid)
         if record is None or record.state == "exited":
-            self.k.ps.attach(client.pid, msg["image"], msg["session"])
-            self.k.log.info("proc.attach", child_pid=client.pid, child_image=msg["image"])
+            record = self.k.ps.attach(client.pid, msg["image"], msg["session"])
+            token = self.pending_tokens.pop(client.pid, None)
+            if token is not None:
+                record.token = token
+            self.k.log.info(
+                "proc.attach",
+                child_pid=client.pid,
+                child_image=msg["image"],
+                user=record.token.get("user", ""),
+            )
         return {"kernel_pid": self.k.pid}
+
+    # -- tokens -------------------------------------------------------------------
+    @_status
+    def NtCreateToken(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """Only lsass mints tokens; a process already running keeps the one it has."""
+        if not self.is_lsass(client) or "SeCreateTokenPrivilege" not in client.token.get(
+            "privileges", []
+        ):
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if self.k.ps.get(msg["pid"]) is not None:
+            return NtStatus.STATUS_ACCESS_DENIED
+        if len(self.pending_tokens) >= 64:
+            self.pending_tokens.pop(next(iter(self.pending_tokens)))
+        self.pending_tokens[msg["pid"]] = msg["token"]
+        self.k.log.info("se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user"))
+        return {}
 
 
 def critical_params(profile: str, pid: int, image: str, external: bool) -> bugcodes.BugcheckParams:

@@ -416,4 +416,5 @@ def process_exited(core: ScmCore, pid: int, exit_status: int) -> None:
         log.warning("scm.service_aborted", service=svc.name, child_pid=pid, exit_status=exit_status)
         svc.image_key = None
         enter_stopped(core, svc, E.ERROR_PROCESS_ABORTED)
-        recovery.service_failed(core, svc)
+        if not core.shutdown:  # the machine is stopping: no 7031/7034, no recovery
+            recovery.service_failed(core, svc)

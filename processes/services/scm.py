@@ -151,6 +151,9 @@ class ScmSettings:
     start_hang_grace_ms: int = 80000  # "80 seconds plus the last wait hint"
     initial_wait_hint_ms: int = 2000  # dwWaitHint of a fresh START_PENDING (database.c)
     win10_split: bool = True  # the profile splits svchost (Windows 10 1703+)
+    # Auto-start starts in flight at once. Windows: 1 (each waits for its process to
+    # connect and acknowledge); more is the model's divergence, for start-up time.
+    auto_start_window: int = 1
 
 
 @dataclass
@@ -207,6 +210,12 @@ class ScmCore:
         self._sequence = itertools.count(1)
         self._tags = itertools.count(1)
         self.status_handles: dict[int, str] = {}  # hServiceStatus → service name
+        if self.settings.auto_start_window > 1:
+            log.info(
+                "divergence",
+                what="auto-start overlaps starts (Windows waits for each one's connect)",
+                window=self.settings.auto_start_window,
+            )
         if self.settings.time_scale != 1.0:
             log.info(
                 "divergence",

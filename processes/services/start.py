@@ -187,6 +187,7 @@ def load_service(core: ScmCore, svc: ServiceRecord, argv: tuple[str, ...], done:
         control.arm_start_watchdog(core, svc)
         return done(0)
 
+    log.info("scm.start", service=svc.name, child_pid=image.pid, control=code)
     control.send_control(core, image, code, svc.name, acknowledged, svc.service_tag, argv)
     core.state_changed()
     return None
@@ -220,7 +221,9 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
     if image is not None and not image.exited:
         error = check_account(image, svc)
         return (None, error) if error else (image, 0)
-    security = is_security_process(svc.image_path)
+    # lsass hosts its services (ServiceCurrent 0); a model without an lsass image runs
+    # them like any missing image (a stand-in, or 7000 / ERROR_FILE_NOT_FOUND).
+    security = is_security_process(svc.image_path) and core.kernel.image_available(svc.image_path)
     standin = False
     if not security and not core.kernel.image_available(svc.image_path):
         if not core.settings.standins:
@@ -248,7 +251,7 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
         core.kernel.set_event(SECURITY_SERVICES_STARTED)
     else:
         status, pid = core.kernel.create_process(
-            svc.image_path,
+            split_command_line(svc, key),
             service_current=current,
             account=svc.object_name,
             standin=standin,
@@ -269,6 +272,19 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
         standin=standin,
     )
     return image, 0
+
+
+def split_command_line(svc: ServiceRecord, key: str) -> str:
+    """Windows 10's split svchost names its one service: ``svchost.exe -k netsvcs -p -s
+    Schedule`` (Process Explorer shows that command line)."""
+    split = key.endswith("|" + svc.name.lower())
+    if (
+        split
+        and svc.service_type & SERVICE_WIN32_SHARE_PROCESS
+        and image_file(svc.image_path) == "svchost.exe"
+    ):
+        return f"{svc.image_path} -s {svc.name}"
+    return svc.image_path
 
 
 # --- auto-start ----------------------------------------------------------------------------
@@ -305,7 +321,7 @@ def auto_start_services(core: ScmCore) -> None:
     auto.started = True
     for name, err in order.errors.items():
         svc = core.lookup(name)
-        if svc is not None:
+        if svc is not None and svc.is_auto_start:  # a demand-start one fails when started
             code = int(getattr(err, "code", err))
             svc.status.win32_exit_code = code
             svc.start_error = code
@@ -337,9 +353,12 @@ class _Walk:
     names: list[str]
     finish: Callable[[], None]
     wait_running: bool = False  # the next waits until this one left START_PENDING
+    window: int = 1  # starts in flight at once (1: each waits for the previous one's ack)
     index: int = 0
+    outstanding: int = 0
     busy: bool = False
     ready: bool = False
+    finished: bool = False
 
 
 def _advance(core: ScmCore, walk: _Walk) -> None:
@@ -353,8 +372,12 @@ def _advance(core: ScmCore, walk: _Walk) -> None:
     try:
         while True:
             if walk.index >= len(walk.names) or (walk.wait_running and core.shutdown):
-                walk.finish()
+                if walk.outstanding == 0 and not walk.finished:
+                    walk.finished = True
+                    walk.finish()
                 return
+            if walk.outstanding >= walk.window:
+                return  # a start in flight completes later, and _started carries on
             name = walk.names[walk.index]
             walk.index += 1
             svc = core.lookup(name)
@@ -362,14 +385,14 @@ def _advance(core: ScmCore, walk: _Walk) -> None:
                 core.auto_pending.discard(name.lower())
                 continue
             walk.ready = False
+            walk.outstanding += 1
             start_service(core, name, (), lambda _err, n=name: _started(core, walk, n))
-            if not walk.ready:
-                return  # it completes later, and _started carries on
     finally:
         walk.busy = False
 
 
 def _started(core: ScmCore, walk: _Walk, name: str) -> None:
+    walk.outstanding -= 1
     core.auto_pending.discard(name.lower())
     core.state_changed()  # a group dependency may have lost its last pending member
     if not walk.wait_running:
@@ -386,6 +409,7 @@ def _next(core: ScmCore) -> None:
     walk = _Walk(
         list(core.auto.sequence),
         lambda: core.wait_until(lambda: _settled(core), lambda: _auto_complete(core)),
+        window=max(1, core.settings.auto_start_window),
     )
     _advance(core, walk)
 

@@ -110,7 +110,7 @@ def _master(proc: Process) -> int:
     api.sessions.update(SESSIONS)
     api.boot_sessions = frozenset(SESSIONS)
     for session in SESSIONS:
-        watch.add(create_session(proc, cfg, session), SESSION_INSTANCE, session)
+        watch.add(create_session(proc, cfg, session, exits), SESSION_INSTANCE, session)
     api.start_session = lambda session, reply: start_session(proc, cfg, api, session, reply)
     api.stop_session = lambda session, reply: smstop.stop_session(proc, api, exits, session, reply)
     wait_any(proc, watch)
@@ -172,8 +172,12 @@ def execute_command(
             status=NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
         )
         return
-    pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, 0)
-    proc.nt.resume(pid)
+    try:
+        pid = proc.nt.create_process(parsed.image, parsed.command_line, cfg.environment, 0)
+        proc.nt.resume(pid)
+    except NtError as exc:  # e.g. killed while still suspended: errors are ignored here too
+        proc.log.warning("smss.boot_execute_failed", command=command, status=exc.status)
+        return
     status = exits.wait(pid)
     proc.log.info("smss.boot_execute", command=command, child_pid=pid, status=status)
 
@@ -202,7 +206,9 @@ def _paging_files(proc: Process, cfg: smconfig.SessionManagerConfig) -> None:
         )
 
 
-def create_session(proc: Process, cfg: smconfig.SessionManagerConfig, session: int) -> int:
+def create_session(
+    proc: Process, cfg: smconfig.SessionManagerConfig, session: int, exits: Exits
+) -> int:
     """Start an smss instance for ``session`` (``smss.exe 0000000N 00000000``). The
     session's directory and SmSubSystemReady event are the master's: they outlive an
     instance that dies, so a healthy csrss connecting late is never refused for it."""
@@ -213,9 +219,9 @@ def create_session(proc: Process, cfg: smconfig.SessionManagerConfig, session: i
         pid = proc.nt.create_process(
             command_line.split()[0], command_line, cfg.environment, session
         )
-        proc.nt.resume(pid)
     except NtError as exc:
         raise SmpFailure(INITIALIZATION_NAME, exc.status) from exc
+    resume_or_blame(proc, pid, exits)
     proc.log.info("smss.session_create", target_session=session, instance_pid=pid)
     return pid
 
@@ -227,7 +233,7 @@ def start_session(
     boot's, whose end answers the request. One that dies before its session is ready
     fails the request, and what it had started in the session is stopped with it."""
     try:
-        instance_pid = create_session(proc, cfg, session)
+        instance_pid = create_session(proc, cfg, session, api.watch.exits)
     except SmpFailure as failure:
         api.session_failed(session)
         reply.complete(failure.status)
@@ -359,6 +365,18 @@ def _instance(proc: Process, session: int) -> int:
     return 0
 
 
+def resume_or_blame(proc: Process, pid: int, exits: Exits) -> None:
+    """NtResumeThread of a process smss just created. One killed while still suspended
+    makes the resume fail; the death is its own, so it is blamed with its exit status
+    ("Session Manager Initialization"), never the resume step (as for the initial
+    command, nt-spec §1.9)."""
+    try:
+        proc.nt.resume(pid)
+    except NtError as exc:
+        dead = exits.wait(pid, INITIAL_COMMAND_GRACE)
+        raise SmpFailure(INITIALIZATION_NAME, dead or exc.status, pid) from exc
+
+
 def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, exits: Exits) -> int:
     """SmpLoadSubSystem: start csrss with the whole command line; wait for it to connect."""
     if not command:
@@ -367,9 +385,9 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
     image = command_line.split()[0]
     try:
         pid = proc.nt.create_process(image, command_line, cfg.environment, session)
-        proc.nt.resume(pid)
     except NtError as exc:
         raise SmpFailure(INITIALIZATION_NAME, exc.status) from exc
+    resume_or_blame(proc, pid, exits)
     proc.log.info(
         "smss.subsystem_start", subsystem_pid=pid, target_session=session, command_line=command_line
     )

@@ -20,9 +20,12 @@ from ports import lsm
 from ports import winlogon as wl
 from ports.client import PortError
 from ports.contract import ClientContext, HandlerResult
+from ports.lsa import LSA_RPC_SERVER_ACTIVE
 from processes.winlogon.wlshutdown import serve_init_shutdown
 
 DESKTOPS = ("Default", "Winlogon", "Screen-saver")
+LSA_WAIT_MS = 60_000
+
 CONSOLE_SESSION = 1
 EWX_LOGOFF = 0x0
 SYSTEM_SID = "S-1-5-18"
@@ -55,6 +58,7 @@ def main(proc: Process) -> int:
     )
     if session == CONSOLE_SESSION:
         serve_init_shutdown(proc, exit_windows.exit_windows)
+    wait_for_lsa(proc)
     notify_lsm(proc, lsm.EVENT_WINLOGON_READY)
     wait_for_sas(proc)
     return 0
@@ -101,6 +105,16 @@ def notify_lsm(proc: Process, event: str, session: int | None = None) -> None:
         proc.log.warning("winlogon.lsm_notify_failed", what=event, status=exc.status)
     finally:
         conn.close()
+
+
+def wait_for_lsa(proc: Process) -> None:
+    """WaitForLsass: open (or create) LSA_RPC_SERVER_ACTIVE and wait until lsass sets it
+    (nt-spec §1.4 step 8). Windows waits for ever; the model gives up after
+    LSA_WAIT_MS and logs it, so a machine without lsass still reaches the SAS."""
+    proc.nt.create_event(LSA_RPC_SERVER_ACTIVE)
+    status = proc.nt.wait_event(LSA_RPC_SERVER_ACTIVE, LSA_WAIT_MS)
+    if status != 0:
+        proc.log.warning("winlogon.lsa_wait_timeout", status=status, timeout_ms=LSA_WAIT_MS)
 
 
 def wait_for_sas(proc: Process) -> None:

@@ -8,8 +8,11 @@
     cli             read-only ntctl verbs (ps, logs -n 20, reg query, --help) vs python -c pass
     top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
+    lsa_logon       LsaLogonUser (right password, unknown user, locked) vs one argon2id verify
     reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
+    services        sc start vs process creation; kill -9 → restart; boots → auto-start RUNNING
+    chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
                     one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
 
@@ -31,13 +34,16 @@ from pathlib import Path
 
 from tests.bench import (
     bench_boot,
+    bench_chaos,
     bench_cli,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
     bench_fault_windows,
     bench_hive_kill,
+    bench_lsa,
     bench_reg,
+    bench_services,
     bench_sessions,
     bench_svcorder,
     bench_top,
@@ -174,8 +180,11 @@ BENCHMARKS = {
     "cli": (bench_cli.add_arguments, bench_cli.run),
     "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
+    bench_lsa.NAME: (bench_lsa.add_arguments, bench_lsa.run),
     bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
+    "services": (bench_services.add_arguments, bench_services.run),
+    "chaos": (bench_chaos.add_arguments, bench_chaos.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
 }
 

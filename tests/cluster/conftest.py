@@ -23,19 +23,60 @@ BOOT_TIMEOUT = 60
 QUERY_FILTERS = {"image", "pid", "session", "level", "event", "since", "until"}
 
 
-def machine_processes(marker: str = "") -> set[int]:
-    """Live processes of machines booted by tests under ``marker`` (a directory): every
-    process of a machine inherits NTMODEL_TEST_ROOT, whatever its title."""
+def machine_processes(marker: str) -> set[int]:
+    """Live processes of machines booted by tests under ``marker`` (a directory).
+
+    A process of the machine keeps its log file (and the kernel its hives) open under the
+    data root, whatever its title; the inherited NTMODEL_TEST_ROOT is checked too, but it
+    cannot be trusted alone: setproctitle overwrites the environment block that
+    /proc/PID/environ shows.
+    """
+    marker = marker.rstrip("/")
     found = set()
-    for p in psutil.process_iter(["pid", "environ", "status"]):
-        try:
-            root = (p.info["environ"] or {}).get("NTMODEL_TEST_ROOT", "")
-        except psutil.Error:
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
             continue
-        if root and root.startswith(marker) and p.info["status"] != psutil.STATUS_ZOMBIE:
-            found.add(p.info["pid"])
-    found.discard(os.getpid())
+        pid = int(entry.name)
+        if pid == os.getpid() or _is_zombie(pid):
+            continue
+        if _has_open_file_under(pid, marker) or _environ_marker(pid).startswith(marker):
+            found.add(pid)
     return found
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True  # gone
+
+
+def _has_open_file_under(pid: int, marker: str) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target == marker or target.startswith(marker + "/"):
+            return True
+    return False
+
+
+def _environ_marker(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return ""
+    for item in env.split(b"\0"):
+        if item.startswith(b"NTMODEL_TEST_ROOT="):
+            return item.split(b"=", 1)[1].decode(errors="replace") or "\0"
+    return "\0"  # never a prefix of a path
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,13 @@ def assert_everything_gone(pids: set[int]) -> None:
 
 @pytest.mark.parametrize(
     ("image", "session"),
-    [("csrss.exe", 1), ("csrss.exe", 0), ("wininit.exe", 0), ("winlogon.exe", 1)],
+    [
+        ("csrss.exe", 1),
+        ("csrss.exe", 0),
+        ("wininit.exe", 0),
+        ("winlogon.exe", 1),
+        ("services.exe", 0),
+    ],
 )
 def test_killing_a_critical_process_is_0xEF_on_win10(
     machine: Machine, image: str, session: int

@@ -10,7 +10,21 @@ from pathlib import Path
 import pytest
 
 from nt.status import NtStatus, hexstatus
-from ports import contract, csr, kernel, protocol_doc, sb, sm, wire
+from ports import (
+    contract,
+    csr,
+    epmap,
+    eventlog,
+    kernel,
+    lsa,
+    protocol_doc,
+    samr,
+    sb,
+    sm,
+    spoolss,
+    svcctl,
+    wire,
+)
 
 COMMITTED = Path(protocol_doc.__file__).with_name("PROTOCOL.md")
 
@@ -112,6 +126,14 @@ SERVERS = {
         ],
     ),
     sm.SM_API_PORT.title: (sm.SM_API_PORT, ["processes/smss/smloop.py"]),
+    lsa.LSA_AUTH_PORT.title: (
+        lsa.LSA_AUTH_PORT,
+        ["processes/lsass/lsasrv.py", "processes/lsass/msv1_0.py"],
+    ),
+    samr.SAMR_PORT.title: (
+        samr.SAMR_PORT,
+        ["processes/lsass/samsrv.py", "processes/lsass/sam.py"],
+    ),
     sb.SB_API_PORT.title: (sb.SB_API_PORT, ["processes/csrss/session.py"]),
     csr.API_PORT.title: (
         csr.API_PORT,
@@ -131,6 +153,14 @@ SERVERS = {
             )
         ],
     ),
+    svcctl.SVCCTL_PORT.title: (
+        svcctl.SVCCTL_PORT,
+        ["processes/services/rpcserver.py", "processes/services/services.py"],
+    ),
+    svcctl.CONTROL_PORT.title: (svcctl.CONTROL_PORT, ["processes/services/controlpipe.py"]),
+    eventlog.EVENTLOG_PORT.title: (eventlog.EVENTLOG_PORT, ["processes/svchost/dll/wevtsvc.py"]),
+    epmap.EPMAP_PORT.title: (epmap.EPMAP_PORT, ["processes/svchost/dll/rpcepmap.py"]),
+    spoolss.SPOOLSS_PORT.title: (spoolss.SPOOLSS_PORT, ["processes/spoolsv/spooler.py"]),
 }
 NOT_ON_THE_WIRE = {
     "STATUS_SUCCESS",

@@ -245,7 +245,6 @@ def test_sound_sentry_needs_winsrv():
         ("BasepCheckVDM", NtStatus.STATUS_NOT_IMPLEMENTED),
         ("BasepNlsSetMultipleUserInfo", NtStatus.STATUS_NOT_IMPLEMENTED),
         ("BasepRefreshIniFileMapping", NtStatus.STATUS_NOT_IMPLEMENTED),
-        ("BasepSxsCreateActivationContext", NtStatus.STATUS_NOT_IMPLEMENTED),
         ("BasepDebugProcess", NtStatus.STATUS_UNSUCCESSFUL),
         ("BasepDebugProcessStop", NtStatus.STATUS_UNSUCCESSFUL),
     ],

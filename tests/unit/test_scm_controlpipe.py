@@ -34,7 +34,7 @@ class Client:
 def test_start_over_the_pipe_with_a_pending_read():
     m = Machine(service("A"))
     pipe = ControlPipeServer(m.core)
-    assert sorted(pipe.table()) == [sv.ScReadControlPacket, sv.ScWriteReplyPacket]
+    assert sorted(pipe.table()) == [sv.OP_ScReadControlPacket, sv.OP_ScWriteReplyPacket]
     result = m.start("A")
     proc = m.kernel.created[0]
     client = Client(proc["pid"])

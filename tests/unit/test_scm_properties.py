@@ -46,12 +46,12 @@ def pump(m: Machine, channels: dict[int, FakeChannel], began: dict[str, set[str]
 
 
 @settings(max_examples=150, deadline=None)
-@given(graphs(), st.booleans())
-def test_dependencies_run_before_dependents_and_nothing_is_left_waiting(graph, auto):
+@given(graphs(), st.booleans(), st.sampled_from([1, 4]))
+def test_dependencies_run_before_dependents_and_nothing_is_left_waiting(graph, auto, window):
     names, deps, missing, demand = graph
     m = Machine(
         *(service(n, depend_on_service=deps[n], start=3 if n in demand else 2) for n in names),
-        settings=ScmSettings(standins=False),
+        settings=ScmSettings(standins=False, auto_start_window=window),
     )
     m.kernel.missing.update(f"{n.lower()}.exe" for n in missing)
     channels: dict[int, FakeChannel] = {}
@@ -63,6 +63,7 @@ def test_dependencies_run_before_dependents_and_nothing_is_left_waiting(graph, a
             m.start(n)
     pump(m, channels, began)
     assert m.core.starting == set() and m.core.waiters == []
+    assert not auto or m.core.auto.complete  # SC_AutoStartComplete once all settled
     for svc in m.db.services.values():
         assert svc.status.current_state in (SERVICE_RUNNING, SERVICE_STOPPED)
         if svc.status.current_state == SERVICE_RUNNING:

@@ -1,0 +1,6 @@
+"""services.exe: the service control manager."""
+
+from nt.bootstrap import run
+from processes.services.services import main
+
+run("services.exe", main)

@@ -1,0 +1,199 @@
+"""services.exe's outside world through the kernel's system services: the live
+``ScmKernel``, ``ServiceStore`` and registry accessor the SCM core takes (scm.py).
+
+Every call here is made under the core's lock, so each is one quick system-service call
+(process creation is a fork from the zygote); nothing waits for another process.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import threading
+from typing import Any
+
+from nt.images import SYSTEM_ROOT, package_for
+from nt.log import Logger
+from nt.scdispatch import SERVICE_CURRENT_ENV
+from nt.status import NtStatus
+from nt.syscalls import NtError, SystemServices
+from nt.win32 import Win32Error as E
+from ports.kernel import SHUTDOWN_REBOOT, SYSTEM_SERVICES
+from processes.services.database import ServiceRecord, record_values
+
+SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
+BASE_NAMED_OBJECTS = "\\BaseNamedObjects\\"
+BATCH = 32  # the kernel port's in-flight bound per client
+_SERVICES = SYSTEM_SERVICES.by_name()
+
+
+def expand(path: str) -> str:
+    """ExpandEnvironmentStrings for the names an ImagePath uses, and ``\\SystemRoot``."""
+    out = path.replace("%SystemRoot%", SYSTEM_ROOT).replace("%systemroot%", SYSTEM_ROOT)
+    out = out.replace("%windir%", SYSTEM_ROOT)
+    if out.lower().startswith("\\systemroot\\"):
+        out = SYSTEM_ROOT + out[len("\\SystemRoot") :]
+    elif out.lower().startswith("system32\\"):
+        out = SYSTEM_ROOT + "\\" + out
+    return out
+
+
+def executable(image_path: str) -> str:
+    """The file part of an ImagePath (quoted, or up to the first argument)."""
+    path = expand(image_path.strip())
+    if path.startswith('"'):
+        return path[1:].split('"', 1)[0]
+    return path.split(" -", 1)[0].split(" /", 1)[0].strip()
+
+
+def object_name(name: str) -> str:
+    return name if name.startswith("\\") else BASE_NAMED_OBJECTS + name
+
+
+class KernelScm:
+    """``ScmKernel`` over NtCreateUserProcess and friends."""
+
+    def __init__(self, nt: SystemServices, log: Logger) -> None:
+        self.nt = nt
+        self.log = log
+        self._priority_logged = False
+
+    def create_process(
+        self,
+        image_path: str,
+        *,
+        service_current: int,
+        account: str,
+        standin: bool,
+        low_priority: bool,
+    ) -> tuple[int, int]:
+        try:
+            body = self.nt.call(
+                "NtCreateUserProcess",
+                image=executable(image_path),
+                command_line=expand(image_path),
+                environment={SERVICE_CURRENT_ENV: str(service_current), "SystemRoot": SYSTEM_ROOT},
+                session=0,  # session 0 isolation: every service runs there
+                suspended=True,
+                account=account or "LocalSystem",
+                standin=standin,
+            )
+        except NtError as exc:
+            return exc.status, 0
+        if low_priority:
+            self.set_process_priority(body["pid"], True)
+        return NtStatus.STATUS_SUCCESS, body["pid"]
+
+    def resume_process(self, pid: int) -> int:
+        return self._status(lambda: self.nt.resume(pid))
+
+    def terminate_process(self, pid: int, exit_status: int) -> int:
+        return self._status(lambda: self.nt.terminate(pid, exit_status))
+
+    def set_process_priority(self, pid: int, low: bool) -> None:
+        if not self._priority_logged:  # the model has no scheduler priorities
+            self._priority_logged = True
+            self.log.info("divergence", what="delayed auto-start priority not modelled")
+
+    def image_available(self, image_path: str) -> bool:
+        return package_for(executable(image_path)) is not None
+
+    def load_driver(self, name: str, image_path: str) -> int:
+        key = "\\Registry\\Machine\\SYSTEM\\CurrentControlSet\\Services\\" + name
+        status = self._status(lambda: self.nt.load_driver(key))
+        return NtStatus.STATUS_SUCCESS if status == NtStatus.STATUS_IMAGE_ALREADY_LOADED else status
+
+    def set_event(self, name: str) -> None:
+        self.nt.create_event(object_name(name))
+        self.nt.set_event(object_name(name))
+
+    def run_command(self, command_line: str, account: str) -> int:
+        exe = executable(command_line)
+        if package_for(exe) is None:
+            return E.ERROR_FILE_NOT_FOUND
+        try:
+            pid = self.nt.create_process(exe, expand(command_line), {}, 0, suspended=False)
+        except NtError:
+            return E.ERROR_FILE_NOT_FOUND
+        self.log.info("scm.run_command", command_line=command_line, child_pid=pid)
+        return 0
+
+    def reboot(self, message: str | None, reason: str) -> None:
+        """Off the core's lock: NtShutdownSystem ends this process too."""
+        self.log.warning("scm.reboot", message=message, reason=reason)
+        threading.Thread(target=self.nt.shutdown, args=(SHUTDOWN_REBOOT,), daemon=True).start()
+
+    def memory_kb(self) -> int:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1024
+
+    def accept_boot(self, acceptable: bool) -> int:
+        self.log.info("divergence", what="LastKnownGood not saved by the SCM", accepted=acceptable)
+        return 0
+
+    def start_failed(self, name: str, error_control: int, error: int) -> None:
+        self.log.error(
+            "scm.boot_start_failed", service=name, error_control=error_control, error=error
+        )
+
+    @staticmethod
+    def _status(fn: Any) -> int:
+        try:
+            fn()
+        except NtError as exc:
+            return exc.status
+        return NtStatus.STATUS_SUCCESS
+
+
+class RegistryStore:
+    """``ServiceStore``: ``Services\\<name>`` in the SYSTEM hive."""
+
+    def __init__(self, nt: SystemServices) -> None:
+        self.nt = nt
+
+    def write_service(self, record: ServiceRecord) -> None:
+        key = f"{SERVICES_KEY}\\{record.name}"
+        self.nt.create_key(key)
+        for name, vtype, data in record_values(record):
+            self.nt.set_value(key, name, vtype, data)
+
+    def delete_service(self, name: str) -> None:
+        try:
+            self.nt.delete_key(f"{SERVICES_KEY}\\{name}", tree=True)
+        except NtError:
+            pass
+
+
+class PrefetchedRegistry:
+    """The ``RegistryAccessor`` ScmCreateServiceDatabase reads, with every service key and
+    its Parameters fetched in pipelined batches (a 750-service hive is ~1,500 keys: one
+    round trip each would be most of the SCM's start-up)."""
+
+    def __init__(self, nt: SystemServices, services_key: str) -> None:
+        self.nt = nt
+        self.cache: dict[str, list[tuple[str, int, object]] | int] = {}
+        names = nt.enum_keys(services_key)
+        paths = [f"{services_key}\\{n}" for n in names]
+        paths += [p + "\\Parameters" for p in paths]
+        api = _SERVICES["NtEnumerateValueKey"]
+        for i in range(0, len(paths), BATCH):
+            chunk = paths[i : i + BATCH]
+            replies = nt.conn.call_batch([(api.number, {"path": p}) for p in chunk])
+            for path, reply in zip(chunk, replies, strict=True):
+                self.cache[path.lower()] = (
+                    [tuple(v) for v in reply.body["values"]] if reply.ok else reply.status
+                )
+
+    def enum_values(self, path: str) -> list[tuple[str, int, object]]:
+        found = self.cache.get(path.lower())
+        if found is None:
+            return [tuple(v) for v in self.nt.enum_values(path)]  # type: ignore[misc]
+        if isinstance(found, int):
+            raise NtError(found, "NtEnumerateValueKey")
+        return found
+
+    def enum_keys(self, path: str) -> list[str]:
+        return self.nt.enum_keys(path)
+
+
+def image_name(image_path: str) -> str:
+    return ntpath.basename(executable(image_path)).lower()

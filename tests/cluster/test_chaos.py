@@ -1,0 +1,96 @@
+"""ntctl chaos through the user's entry point: a small seeded campaign on real machines,
+and Ctrl+C in the middle of one. Nothing may be left running either way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ntctl.chaosplan import BY_NAME, PHASES, draw, select_victims
+from ntctl.chaosrun import boot_logs, session_of, sessions_of
+from tests.cluster.conftest import REPO
+
+pytestmark = pytest.mark.cluster
+
+# Seed 12 over these victims draws: System idle (no bugcheck, the machine gone), winlogon
+# idle by SIGKILL (0xEF), winlogon 0.4 ms into its life by NtTerminateProcess (suspended:
+# 0xC000021A "Windows Logon Process"), csrss@1 at 42 ms by NtTerminateProcess.
+SEED, VICTIMS, TRIALS = 12, "System,winlogon,csrss", 4
+
+
+def chaos(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ntctl", "chaos", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def left_running(scratch: Path) -> list[int]:
+    """Every process on this machine in a session of a root under ``scratch`` (the
+    runner is gone: its orphans would be init's children now, so look at all of them)."""
+    sessions = set().union(*(sessions_of(r) for r in scratch.iterdir() if r.is_dir()))
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and session_of(int(p.name)) in sessions
+    ]
+
+
+def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -> None:
+    draws = [draw(SEED, i, select_victims(VICTIMS), PHASES) for i in range(TRIALS)]
+    assert [d.victim for d in draws] == ["System", "winlogon", "winlogon", "csrss@1"]
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    p = chaos(
+        *("--seed", str(SEED), "--trials", str(TRIALS), "--victims", VICTIMS, "--jobs", "2"),
+        *("--report", str(report), "--scratch", str(scratch), "--keep"),
+    )
+    out, err = p.communicate(timeout=240)
+    result = json.loads(report.read_text())
+    trials = {t["index"]: t for t in result["trials"]}
+    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
+    assert sorted(trials) == list(range(TRIALS)) and not result["interrupted"]
+    assert result["summary"]["anomalies"] == 0
+    assert trials[0]["outcome"] == "no bugcheck, machine gone"  # the kernel: no dump
+    assert trials[1]["outcome"] == "0xEF" and trials[1]["state"]["critical"]
+    for t in trials.values():
+        assert t["verdict"] in ("ok", "missed"), t
+        if t["verdict"] == "ok":
+            assert t["outcome"] in t["predicted"]
+            assert t["kill"]["pid"] > 0
+    for name in ("System", "winlogon", "csrss@1"):
+        assert name in out  # a row of the matrix
+    assert f"{TRIALS} trials:" in out
+    assert not left_running(scratch)
+
+
+def test_ctrl_c_stops_the_machines_and_writes_a_partial_report(tmp_path: Path) -> None:
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    victim = BY_NAME["winlogon"]
+    p = chaos(
+        *("--seed", "3", "--trials", "2", "--jobs", "2", "--victims", victim.name),
+        *("--phase", "idle", "--report", str(report), "--scratch", str(scratch)),
+    )
+    deadline = time.monotonic() + 120
+    while not any(boot_logs(r) for r in scratch.glob("trial-*")):  # a machine is booting
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.02)
+    os.kill(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, f"{out}\n{err}"
+    result = json.loads(report.read_text())
+    assert result["interrupted"]
+    assert sorted(result["not_run"] + [t["index"] for t in result["trials"]]) == [0, 1]
+    assert result["not_run"], "Ctrl+C came while both machines were booting"
+    assert "Interrupted" in out + err
+    assert not left_running(scratch)

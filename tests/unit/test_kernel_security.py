@@ -1,0 +1,129 @@
+"""The kernel's doors: HKLM\\SAM and HKLM\\SECURITY answer lsass alone (by its process
+record, never the payload), HKLM writes need Administrators or SYSTEM, terminating
+another user's process needs SeDebugPrivilege."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nt.log import get_logger
+from nt.status import NtStatus as S
+from ports.contract import ClientContext
+from processes.kernel.services import SystemServiceHandlers
+
+SYSTEM = {"user": "NT AUTHORITY\\SYSTEM", "sid": "S-1-5-18", "groups": [], "privileges": []}
+ADMIN = {"sid": "S-1-5-21-9-500", "groups": ["S-1-5-32-544"], "privileges": ["SeDebugPrivilege"]}
+USER = {"sid": "S-1-5-21-9-1001", "groups": ["S-1-5-32-545", "S-1-5-11"], "privileges": []}
+FILTERED = dict(ADMIN, deny_only=["S-1-5-32-544"], privileges=[])
+
+
+@dataclass
+class Rec:
+    pid: int
+    image: str
+    state: str
+    token: dict
+
+
+@dataclass
+class FakePs:
+    table: dict[int, Rec] = field(default_factory=dict)
+
+    def get(self, pid: int) -> Rec | None:
+        return self.table.get(pid)
+
+
+class FakeCm:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*a: object, **kw: object) -> Any:
+            self.calls.append((name, a))
+            return {"enum_keys": [], "query_value": (1, "x")}.get(name, {})
+
+        return call
+
+
+class FakeKernel:
+    def __init__(self) -> None:
+        self.ps = FakePs()
+        self.cm = FakeCm()
+        self.log = get_logger()
+        self.terminated: list[int] = []
+
+    def terminate(self, pid: int, status: int, by: int) -> int:
+        self.terminated.append(pid)
+        return S.STATUS_SUCCESS
+
+
+def setup() -> tuple[FakeKernel, SystemServiceHandlers]:
+    k = FakeKernel()
+    k.ps.table = {
+        10: Rec(10, "lsass.exe", "running", SYSTEM),
+        11: Rec(11, "lsass.exe", "attached", ADMIN),  # an impostor that attached by that name
+        12: Rec(12, "ntctl.exe", "attached", ADMIN),
+        13: Rec(13, "ntctl.exe", "attached", USER),
+        14: Rec(14, "services.exe", "running", SYSTEM),
+        15: Rec(15, "ntctl.exe", "attached", FILTERED),
+    }
+    return k, SystemServiceHandlers(k)
+
+
+def ctx(k: FakeKernel, pid: int) -> ClientContext:
+    rec = k.ps.get(pid)
+    return ClientContext(pid, rec.image, 0, rec.token, 1, "\\KiSystemService", {})
+
+
+def test_the_sam_and_security_hives_answer_lsass_alone() -> None:
+    k, h = setup()
+    for path in (r"HKLM\SAM\SAM", r"\Registry\Machine\SECURITY\Policy", r"hklm\sam"):
+        assert h.NtEnumerateKey({"path": path}, ctx(k, 10)) == {"keys": []}
+        for pid in (11, 12, 14):
+            assert h.NtEnumerateKey({"path": path}, ctx(k, pid)) == S.STATUS_ACCESS_DENIED
+            body = {"path": path, "name": "x"}
+            assert h.NtQueryValueKey(body, ctx(k, pid)) == S.STATUS_ACCESS_DENIED
+    assert h.CmExportKey({"path": "HKLM"}, ctx(k, 12)) == S.STATUS_ACCESS_DENIED
+    text = "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SAM\\SAM\\X]\r\n"
+    assert h.CmImportRegFile({"text": text}, ctx(k, 12)) == S.STATUS_ACCESS_DENIED
+    assert h.NtEnumerateKey({"path": r"HKLM\SYSTEM"}, ctx(k, 12)) == {"keys": []}
+
+
+def test_hklm_writes_need_an_enabled_administrators_group_or_system() -> None:
+    k, h = setup()
+    body = {"path": r"HKLM\SOFTWARE\X", "name": "v", "type": 4, "data": 1}
+    assert h.NtSetValueKey(body, ctx(k, 12)) == {}
+    assert h.NtSetValueKey(body, ctx(k, 14)) == {}
+    assert h.NtSetValueKey(body, ctx(k, 13)) == S.STATUS_ACCESS_DENIED
+    assert h.NtSetValueKey(body, ctx(k, 15)) == S.STATUS_ACCESS_DENIED  # UAC-filtered
+    assert h.NtCreateKey({"path": r"HKLM\SOFTWARE\Y", "volatile": False}, ctx(k, 13)) == (
+        S.STATUS_ACCESS_DENIED
+    )
+    assert h.NtEnumerateKey({"path": r"HKLM\SOFTWARE"}, ctx(k, 13)) == {"keys": []}  # reads ok
+
+
+def test_terminating_another_users_process_needs_sedebugprivilege() -> None:
+    k, h = setup()
+    assert h.NtTerminateProcess({"pid": 14, "exit_status": 1}, ctx(k, 13)) == S.STATUS_ACCESS_DENIED
+    assert h.NtTerminateProcess({"pid": 14, "exit_status": 1}, ctx(k, 12)) == S.STATUS_SUCCESS
+    k.ps.table[16] = Rec(16, "x.exe", "running", USER)  # same user: allowed
+    assert h.NtTerminateProcess({"pid": 16, "exit_status": 1}, ctx(k, 13)) == S.STATUS_SUCCESS
+    assert k.terminated == [14, 16]
+
+
+def test_staged_imports_and_chunked_exports_keep_the_rules() -> None:
+    from nt.regfile import SetKey
+
+    k, h = setup()
+    assert h.CmExportBegin({"path": r"HKLM\SAM\SAM"}, ctx(k, 12)) == S.STATUS_ACCESS_DENIED
+    assert h.CmExportBegin({"path": "HKLM"}, ctx(k, 12)) == S.STATUS_ACCESS_DENIED
+    assert h.CmImportBegin({}, ctx(k, 13)) == S.STATUS_ACCESS_DENIED  # a plain user
+
+    class Staged:
+        ops = [SetKey(r"HKEY_LOCAL_MACHINE\SOFTWARE\A"), SetKey(r"HKEY_LOCAL_MACHINE\SAM\SAM\B")]
+
+    c = ctx(k, 12)
+    c.state["cm_imports"] = {7: Staged()}
+    assert h.CmImportCommit({"handle": 7}, c) == S.STATUS_ACCESS_DENIED
+    assert c.state["cm_imports"] == {}  # the staged import is dropped
