@@ -61,6 +61,9 @@ def test_the_boot_console_shows_milestones_not_every_event(machine_factory) -> N
 
 
 def test_blame_critical_chain_and_plot_of_a_running_machine(machine: Machine) -> None:
+    # the boot command returns at logon.ready while the SCM still starts services: read the
+    # units once they are all there, so blame and plot see the same set
+    machine.wait_event("scm.auto_start_complete")
     blame = json.loads(machine.ntctl("blame", "--json").stdout)
     units = {u["unit"]: u for u in blame["units"]}
     assert {"System", "smss.exe", "csrss.exe@0", "csrss.exe@1", "winlogon.exe"} <= set(units)
