@@ -38,7 +38,8 @@ MILESTONES: tuple[Milestone, ...] = (
     Milestone("csr.ready", "Windows subsystem ready in session {session}", "green"),
     Milestone("wininit.ready", "Session 0 initialized (wininit.exe)", "green"),
     Milestone("svc.state", "  Started {service}", "dim", sos=True, when=(("state", 4),)),  # RUNNING
-    Milestone("scm.auto_start_complete", "Services started ({services} auto-start)", "green"),
+    # the SCM's counts: auto-start services running / attempted
+    Milestone("scm.auto_start_complete", "Services started {running}/{services}", "green"),
     Milestone("logon.ready", "Press Ctrl+Alt+Del to log on (session {session})", "bold"),
     Milestone("logon.success", "{user} logged on in session {session}", "green"),
     Milestone("shutdown.begin", "Shutting down...", "yellow"),

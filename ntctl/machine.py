@@ -208,6 +208,33 @@ class QuickMachine:
                 "cannot attach to the machine", "is it still booting?", exc.status
             ) from exc
         self.nt: SystemServices = SystemServices(self.kernel)
+        self._key = key
+
+    def connect_port(self, name: str, info: dict | None = None, timeout: float = 1.0) -> Connection:
+        """NtOpenPort + connect, as ``LpcRuntime.connect_port`` (so a port's connect stub,
+        e.g. ``svcctl.ScConnectToScm``, takes this too); raises ``PortError``. No exit-event
+        thread watches the server: callers pass short timeouts and reconnect on failure."""
+        from ports.client import Connection, PortError, call_api
+        from ports.kernel import SYSTEM_SERVICES
+
+        assert self.kernel is not None
+        r = call_api(self.kernel, SYSTEM_SERVICES.by_name()["NtOpenPort"], {"name": name}, timeout)
+        if not r.ok:
+            raise PortError(r.status, f"open port {name}")
+        conn = Connection(
+            self.ctx,
+            port=name,
+            endpoint=r.body["endpoint"],
+            key=self._key,
+            max_message_length=r.body["max_message_length"],
+            server_pid=r.body["server_pid"],
+        )
+        try:
+            conn.connect(info, timeout)
+        except PortError:
+            conn.close(notify=False)
+            raise
+        return conn
 
     def close(self) -> None:
         if self.kernel is not None:

@@ -40,8 +40,9 @@ def plain_snapshot(poller: topdata.Poller, out: Any = None) -> None:
         cpu = "" if row.cpu is None else f"{row.cpu:.1f}"
         uss = "" if row.uss_mib is None else f"{row.uss_mib:.1f}"
         crit = "yes" if row.critical else ""
+        held = f"  [{', '.join(row.services)}]" if row.services else ""  # the SCM's records
         out.write(
-            f"{name:32} {row.pid:>7} {sess:>4} {cpu:>5} {uss:>6}  {crit:4}  {row.description}\n"
+            f"{name:32} {row.pid:>7} {sess:>4} {cpu:>5} {uss:>6}  {crit:4}  {row.description}{held}\n"
         )
 
 

@@ -25,6 +25,7 @@ COLUMNS = (
     "Description",
     "Services",
 )
+SERVICE_COLUMNS = ("Name", "Display name", "State", "Start type", "PID")
 ROW_STYLE = {"new": "on dark_green", "gone": "on dark_red", "": ""}
 
 
@@ -74,6 +75,9 @@ class TopApp(App[None]):
     CSS = """
     #status { height: 1; background: $boost; }
     #table { height: 1fr; }
+    #table.hidden { display: none; }
+    #services { height: 1fr; display: none; }
+    #services.visible { display: block; }
     #detail { height: 13; border-top: solid $accent; }
     #filter { display: none; }
     #filter.visible { display: block; }
@@ -101,11 +105,14 @@ class TopApp(App[None]):
         self.selected: int | None = None
         self._ports: tuple[int | None, list[str], list[str]] = (None, [], [])
         self._status_text = ""
+        self.service_cells: list[tuple] = []  # what the services view shows
+        self._detail_text = ""
 
     # -- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
         yield DataTable(id="table", cursor_type="row", zebra_stripes=False)
+        yield DataTable(id="services", cursor_type="row", zebra_stripes=False)
         yield Static("", id="detail")
         yield Input(
             placeholder="filter: image, pid or command line (Enter to apply, Esc to clear)",
@@ -114,7 +121,8 @@ class TopApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one("#table", DataTable).add_columns(*COLUMNS)
+        self.query_one("#services", DataTable).add_columns(*SERVICE_COLUMNS)
         self.tick()
         self.set_interval(self.interval, self.tick)
 
@@ -135,11 +143,13 @@ class TopApp(App[None]):
         if any(rows[p].gone_at is not None for p in before) and self._bugchecked():
             self._machine_stopped()  # a critical process died: the kernel is bugchecking
         self.render_table()
-        if self.follow:
+        if self.show_services:
+            self.render_services()
+        elif self.follow:
             self.render_detail()
 
     def render_table(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one("#table", DataTable)
         now = time.monotonic()
         ordered = topdata.filter_tree(
             topdata.tree_order(self.poller.visible(now)), self.filter_text
@@ -207,6 +217,8 @@ class TopApp(App[None]):
 
     # -- the detail pane ---------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "table":
+            return
         if event.row_key is not None and event.row_key.value is not None:
             self.selected = int(event.row_key.value)
             self.render_detail()
@@ -215,8 +227,12 @@ class TopApp(App[None]):
         """On a new selection, and every refresh while following the log (l)."""
         pane = self.query_one("#detail", Static)
         if self.show_services:
-            pane.update(self._services_text())
+            text = self._services_text()
+            if text.plain != self._detail_text:  # refreshed every tick: draw only changes
+                self._detail_text = text.plain
+                pane.update(text)
             return
+        self._detail_text = ""
         row = self.poller.rows.get(self.selected) if self.selected is not None else None
         if row is None:
             pane.update("Select a process (arrow keys) for its command line, ports and log.")
@@ -239,15 +255,39 @@ class TopApp(App[None]):
             text.append("\n")
         pane.update(text)
 
+    def render_services(self) -> None:
+        """The services view (s): every service in the SCM's records, redrawn when they change."""
+        services = sorted(self.poller.scm.services.values(), key=lambda s: s.name.lower())
+        cells = [
+            (svc.name, svc.display_name, svc.state_name, svc.start_name, str(svc.pid or ""))
+            for svc in services
+        ]
+        if cells != self.service_cells:
+            table = self.query_one("#services", DataTable)
+            row = table.cursor_row
+            table.clear()
+            for values in cells:
+                style = "green" if values[2] == "RUNNING" else ""
+                table.add_row(*(Text(v, style=style) for v in values), key=values[0])
+            if cells:
+                table.move_cursor(row=min(row, len(cells) - 1))
+            self.service_cells = cells
+        self.render_detail()
+
     def _services_text(self) -> Text:
-        hosts = [r for r in self.poller.rows.values() if r.services]
-        if not hosts:
+        services = self.poller.scm.services
+        if not services:
             return Text(
-                "No service records: this machine has no service control manager yet.", style="dim"
+                "No service records: the service control manager (services.exe) is not "
+                "serving \\RPC Control\\ntsvcs on this machine (yet).",
+                style="dim",
             )
-        text = Text("Services by host process\n", style="bold")
-        for r in hosts:
-            text.append(f"{r.image} (pid {r.pid}): {', '.join(r.services)}\n")
+        running = sum(1 for s in services.values() if s.state == 4)
+        text = Text(f"{len(services)} services, {running} running (the SCM's records)\n")
+        text.append("Service hosts:\n", style="bold")
+        for r in sorted(self.poller.rows.values(), key=lambda r: r.pid):
+            if r.services and r.gone_at is None:
+                text.append(f"  {r.image} (pid {r.pid}, {r.user}): {', '.join(r.services)}\n")
         return text
 
     # -- keys ------------------------------------------------------------------------
@@ -258,8 +298,18 @@ class TopApp(App[None]):
         self._status()
 
     def action_services(self) -> None:
+        """Toggle the services view in place of the process tree."""
         self.show_services = not self.show_services
-        self.render_detail()
+        self.query_one("#table", DataTable).set_class(self.show_services, "hidden")
+        services = self.query_one("#services", DataTable)
+        services.set_class(self.show_services, "visible")
+        if self.show_services:
+            self.service_cells = []
+            self.render_services()
+            services.focus()
+        else:
+            self.query_one("#table", DataTable).focus()
+            self.render_detail()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -270,7 +320,7 @@ class TopApp(App[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
         event.input.remove_class("visible")
-        self.query_one(DataTable).focus()
+        self.query_one("#table", DataTable).focus()
         self.render_table()
 
     def on_key(self, event: Any) -> None:
@@ -278,7 +328,7 @@ class TopApp(App[None]):
         if event.key == "escape" and box.has_focus:
             self.filter_text = ""
             box.remove_class("visible")
-            self.query_one(DataTable).focus()
+            self.query_one("#table", DataTable).focus()
             self.render_table()
 
     def action_kill(self) -> None:

@@ -31,6 +31,7 @@ DESCRIPTIONS: dict[str, str] = {
     "lsass.exe": "Local Security Authority Process",
     "lsm.exe": "Local Session Manager Service",
     "svchost.exe": "Host Process for Windows Services",
+    "spoolsv.exe": "Spooler SubSystem App",
     "LogonUI.exe": "Windows Logon User Interface Host",
     "userinit.exe": "Userinit Logon Application",
     "explorer.exe": "Windows Explorer",
@@ -38,6 +39,9 @@ DESCRIPTIONS: dict[str, str] = {
 }
 HIGHLIGHT_S = 3.0  # new green, exited red, this long (Process Explorer: 1 s; scaled up)
 USS_EVERY_S = 5.0  # reading smaps_rollup walks the page tables: ~0.7 ms a process
+SCM_EVERY_S = 1.0  # the SCM's records: a service changes state in seconds, not 100 ms
+CONFIG_EVERY_S = 10.0  # start types (sc config): rarer still
+SCM_TIMEOUT = 1.0  # a call to a dying services.exe must not freeze the screen
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # What NtTerminateProcess of a live process does, by what the kernel's record says. The
@@ -60,13 +64,156 @@ class Row:
     exit_status: int | None
     cpu: float | None = None  # % of one CPU since the previous poll
     uss_mib: float | None = None
-    services: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)  # the SCM's: services in this pid
+    standin: bool = False  # the kernel's record: a stand-in for an image not modelled
     first_seen: float = 0.0
     gone_at: float | None = None  # when the poll saw it exited (or vanish)
 
     @property
     def description(self) -> str:
-        return DESCRIPTIONS.get(self.image, "")
+        text = DESCRIPTIONS.get(self.image, "")
+        return f"{text} (stand-in)".strip() if self.standin else text
+
+
+@dataclass
+class ServiceRow:
+    """One service as the SCM's records give it (REnumServicesStatusExW, and the start type
+    from RQueryServiceConfigW)."""
+
+    name: str
+    display_name: str
+    state: int
+    pid: int
+    start_type: int | None = None
+
+    @property
+    def state_name(self) -> str:
+        from nt.winsvc import STATE_NAMES
+
+        return STATE_NAMES.get(self.state, str(self.state))
+
+    @property
+    def start_name(self) -> str:
+        from nt.winsvc import START_NAMES
+
+        return "" if self.start_type is None else START_NAMES.get(self.start_type, "?")
+
+
+class ScmPoller:
+    """The SCM's service records, at most every SCM_EVERY_S, through the svcctl stubs.
+
+    Only while the machine has the SCM's port (NtOpenPort finds it): before services.exe
+    serves it, or on a machine without one, the list is empty and nothing is an error. A
+    failed call (services.exe gone, a bugcheck under way) drops the binding; the next poll
+    binds again. Start types change rarely: re-read every CONFIG_EVERY_S through handles
+    kept open.
+    """
+
+    def __init__(self, machine: QuickMachine) -> None:
+        self.machine = machine
+        self.services: dict[str, ServiceRow] = {}
+        self._conn: Any = None
+        self._scm: int | None = None
+        self._handles: dict[str, int] = {}
+        self._next = 0.0
+        self._config_at = -CONFIG_EVERY_S
+
+    def poll(self, now: float) -> dict[str, ServiceRow]:
+        if now < self._next:
+            return self.services
+        self._next = now + SCM_EVERY_S
+        from ports.client import PortError
+
+        try:
+            self._refresh(now)
+        except (PortError, ConnectionError, OSError):
+            self.reset()
+        return self.services
+
+    def by_pid(self) -> dict[int, list[str]]:
+        """pid → the services the SCM says run in it (stopped ones have no pid)."""
+        out: dict[int, list[str]] = {}
+        for svc in sorted(self.services.values(), key=lambda s: s.name.lower()):
+            if svc.pid and svc.state != 1:  # SERVICE_STOPPED
+                out.setdefault(svc.pid, []).append(svc.name)
+        return out
+
+    def _refresh(self, now: float) -> None:
+        from ports import svcctl as sv
+        from ports.client import PortError
+
+        if self._conn is None:
+            self._conn = sv.ScConnectToScm(self.machine)  # duck-types LpcRuntime.connect_port
+            self._scm = _body(
+                sv.ROpenSCManagerW(self._conn, sv.SC_MANAGER_ENUMERATE_SERVICE, timeout=SCM_TIMEOUT)
+            )["handle"]
+        assert self._scm is not None
+        rows: list[dict] = []
+        resume = 0
+        while True:
+            reply = sv.REnumServicesStatusExW(
+                self._conn,
+                self._scm,
+                sv.SERVICE_WIN32,
+                sv.SERVICE_STATE_ALL,
+                resume,
+                timeout=SCM_TIMEOUT,
+            )
+            if not reply.ok:
+                raise PortError(reply.status, "REnumServicesStatusExW")
+            rows += reply.body["services"]
+            if not reply.body["more_data"]:
+                break
+            resume = reply.body["resume_index"]
+        old = self.services
+        self.services = {}
+        for rec in rows:
+            status = rec["status"]
+            name = str(rec["service_name"])
+            before = old.get(name)
+            self.services[name] = ServiceRow(
+                name,
+                str(rec["display_name"]),
+                int(status["current_state"]),
+                int(status.get("process_id") or 0),
+                before.start_type if before else None,
+            )
+        stale = now - self._config_at >= CONFIG_EVERY_S
+        for svc in self.services.values():
+            if stale or svc.start_type is None:
+                svc.start_type = self._start_type(svc.name)
+        if stale:
+            self._config_at = now
+
+    def _start_type(self, name: str) -> int | None:
+        from ports import svcctl as sv
+
+        handle = self._handles.get(name)
+        if handle is None:
+            reply = sv.ROpenServiceW(
+                self._conn, self._scm or 0, name, sv.SERVICE_QUERY_CONFIG, timeout=SCM_TIMEOUT
+            )
+            if not reply.ok or reply.body.get("error"):
+                return None  # deleted meanwhile, or not ours to read: no start type shown
+            handle = self._handles[name] = reply.body["handle"]
+        reply = sv.RQueryServiceConfigW(self._conn, handle, timeout=SCM_TIMEOUT)
+        if not reply.ok or reply.body.get("error"):
+            self._handles.pop(name, None)
+            return None
+        return int(reply.body["config"]["start_type"])
+
+    def reset(self) -> None:
+        if self._conn is not None:
+            self._conn.close(notify=False)
+        self._conn, self._scm, self._handles, self.services = None, None, {}, {}
+
+
+def _body(reply: Any) -> dict:
+    from ports.client import PortError
+
+    if not reply.ok or reply.body.get("error"):
+        raise PortError(reply.status, "svcctl")
+    return reply.body
 
 
 class Poller:
@@ -80,6 +227,7 @@ class Poller:
         self.rows: dict[int, Row] = {}
         self._ticks: dict[int, tuple[int, float]] = {}
         self._uss_at: dict[int, float] = {}
+        self.scm = ScmPoller(self.machine)
         self.polls = 0
 
     @property
@@ -107,6 +255,8 @@ class Poller:
         records = self.machine.nt.call(
             "NtQuerySystemInformation", 2.0, info_class="SystemProcessInformation"
         )["processes"]
+        self.scm.poll(now)
+        services = self.scm.by_pid()
         seen = set()
         for rec in records:
             if rec.get("image") == "ntctl.exe":
@@ -130,7 +280,8 @@ class Poller:
                 )
             row.critical, row.state = bool(rec.get("critical")), str(rec.get("state"))
             row.exit_status = rec.get("exit_status")
-            row.services = list(rec.get("services") or [])
+            row.user, row.standin = str(rec.get("user") or ""), bool(rec.get("standin"))
+            row.services = [] if row.state == "exited" else services.get(pid, [])
             if row.state == "exited":
                 if row.gone_at is None:
                     row.gone_at = now if self.polls else now - HIGHLIGHT_S
@@ -164,6 +315,7 @@ class Poller:
         return [r for r in self.rows.values() if r.gone_at is None or now - r.gone_at < HIGHLIGHT_S]
 
     def close(self) -> None:
+        self.scm.reset()
         self.machine.close()
 
 

@@ -470,15 +470,20 @@ def ScConnectControlPipe(lpc: LpcRuntime, service_current: int, pid: int) -> Con
 
 
 def ROpenSCManagerW(
-    conn: Connection, desired_access: int = SC_MANAGER_CONNECT, database_name: str | None = None
+    conn: Connection,
+    desired_access: int = SC_MANAGER_CONNECT,
+    database_name: str | None = None,
+    timeout: float | None = 30.0,
 ) -> Reply:
     body = {"machine_name": None, "database_name": database_name, "desired_access": desired_access}
-    return _call(conn, "ROpenSCManagerW", body)
+    return _call(conn, "ROpenSCManagerW", body, timeout)
 
 
-def ROpenServiceW(conn: Connection, scm_handle: int, name: str, desired_access: int) -> Reply:
+def ROpenServiceW(
+    conn: Connection, scm_handle: int, name: str, desired_access: int, timeout: float | None = 30.0
+) -> Reply:
     body = {"scm_handle": scm_handle, "service_name": name, "desired_access": desired_access}
-    return _call(conn, "ROpenServiceW", body)
+    return _call(conn, "ROpenServiceW", body, timeout)
 
 
 def RCloseServiceHandle(conn: Connection, handle: int) -> Reply:
@@ -510,8 +515,8 @@ def RQueryServiceStatusEx(conn: Connection, handle: int) -> Reply:
     return _call(conn, "RQueryServiceStatusEx", body)
 
 
-def RQueryServiceConfigW(conn: Connection, handle: int) -> Reply:
-    return _call(conn, "RQueryServiceConfigW", {"handle": handle})
+def RQueryServiceConfigW(conn: Connection, handle: int, timeout: float | None = 30.0) -> Reply:
+    return _call(conn, "RQueryServiceConfigW", {"handle": handle}, timeout)
 
 
 def RQueryServiceConfig2W(conn: Connection, handle: int, info_level: int) -> Reply:
@@ -563,6 +568,7 @@ def REnumServicesStatusExW(
     service_state: int = SERVICE_ACTIVE,
     resume_index: int = 0,
     group_name: str | None = None,
+    timeout: float | None = 30.0,
 ) -> Reply:
     body = {
         "scm_handle": scm_handle,
@@ -572,7 +578,7 @@ def REnumServicesStatusExW(
         "info_level": SC_ENUM_PROCESS_INFO,
         "group_name": group_name,
     }
-    return _call(conn, "REnumServicesStatusExW", body)
+    return _call(conn, "REnumServicesStatusExW", body, timeout)
 
 
 def RSetServiceStatus(conn: Connection, status_handle: int, status: dict) -> Reply:

@@ -424,7 +424,12 @@ def _settled(core: ScmCore) -> bool:
 def _auto_complete(core: ScmCore) -> None:
     """SetEvent(SC_AutoStartComplete); then the delayed ones after AutoStartDelay."""
     core.auto.complete = True
-    log.info("scm.auto_start_complete", services=len(core.auto.sequence))
+    running = sum(
+        1
+        for n in core.auto.sequence
+        if (s := core.lookup(n)) is not None and s.status.current_state in _STARTED
+    )  # services: the auto-start ones attempted; running: those that run (the console's n/m)
+    log.info("scm.auto_start_complete", services=len(core.auto.sequence), running=running)
     if core.on_auto_start_complete is not None:
         core.on_auto_start_complete()
     if core.auto.delayed:

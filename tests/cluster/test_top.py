@@ -32,8 +32,20 @@ async def until(pilot, condition: Callable[[], bool], timeout: float = 15.0) -> 
 def images(app) -> list[str]:
     from textual.widgets import DataTable
 
-    table = app.query_one(DataTable)
+    table = app.query_one("#table", DataTable)
     return [str(table.get_row_at(i)[0]).strip() for i in range(table.row_count)]
+
+
+def cells(app, table_id: str) -> list[list[str]]:
+    from textual.widgets import DataTable
+
+    table = app.query_one(table_id, DataTable)
+    return [[str(c).strip() for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def host_of(app, service: str) -> list[str] | None:
+    """The process table's row whose Services column holds ``service``."""
+    return next((r for r in cells(app, "#table") if service in r[-1].split(", ")), None)
 
 
 def text_of(widget) -> str:
@@ -60,9 +72,26 @@ def test_top_shows_the_tree_filters_and_a_kill_that_bugchecks(machine: Machine) 
                 await until(pilot, lambda: "winlogon.exe" in images(app))
                 assert {"System", "smss.exe", "csrss.exe", "wininit.exe"} <= set(images(app))
                 assert images(app).count("csrss.exe") == 2  # one per session
-                assert "Client Server Runtime Process" in str(
-                    app.query_one("DataTable").get_row_at(2)
-                )
+                assert "Client Server Runtime Process" in str(app.query_one("#table").get_row_at(2))
+
+                # services: the SCM's records, in the process table and in the view (s)
+                await until(pilot, lambda: host_of(app, "EventLog") is not None)
+                host = host_of(app, "EventLog")
+                assert host[0] == "svchost.exe" and host[3] == "NT AUTHORITY\\LOCAL SERVICE"
+                done = machine.wait_event("scm.auto_start_complete", image="services.exe")
+                assert done["running"] == done["services"] > 0  # the console's n/m
+                await pilot.press("s")
+                await until(pilot, lambda: any(r[0] == "EventLog" for r in cells(app, "#services")))
+                eventlog = next(r for r in cells(app, "#services") if r[0] == "EventLog")
+                assert eventlog == [
+                    "EventLog",
+                    "Windows Event Log",
+                    "RUNNING",
+                    "AUTO_START",
+                    host[1],
+                ]
+                assert "svchost.exe (pid " + host[1] in text_of(app.query_one("#detail"))
+                await pilot.press("s")
 
                 await pilot.press("slash", *"smss", "enter")
                 await until(pilot, lambda: images(app) == ["System", "smss.exe"])

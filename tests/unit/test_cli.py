@@ -186,3 +186,14 @@ def test_the_stop_screen_wraps_its_paragraphs_and_never_clips_them() -> None:
     words = " ".join(line.strip("│ ") for line in lines).split()
     for word in _ADVICE.split():
         assert word in words, f"{word!r} was cut"
+
+
+def test_the_console_counts_the_services_the_scm_started() -> None:
+    """``scm.auto_start_complete`` carries the SCM's counts: running / attempted."""
+    ev = {"ts": "2026-12-02T06:30:01.000000Z", "pid": 7, "image": "services.exe", "level": "info"}
+    done = {**ev, "event": "scm.auto_start_complete", "services": 9, "running": 8}
+    assert [x.plain for x in console.console_lines(done, sos=False, verbose=False)] == [
+        "Services started 8/9"
+    ]
+    older = {**ev, "event": "scm.auto_start_complete", "services": 9}  # a log without the count
+    assert console.console_lines(older, sos=False, verbose=False)[0].plain == "Services started ?/9"

@@ -66,3 +66,36 @@ def test_kill_says_which_bugcheck_a_kill_raises() -> None:
     assert code == 0xC000021A and "smss watches it" in text
     code, text = topdata.kill_consequence(ROWS[4], "win10")
     assert code is None and "keeps running" in text
+
+
+def test_without_the_scm_port_the_services_are_empty_not_an_error() -> None:
+    """Before services.exe serves \\RPC Control\\ntsvcs (or on a machine without it)."""
+    from nt.status import NtStatus
+    from ports.client import PortError
+
+    class NoScm:
+        calls = 0
+
+        def connect_port(self, name: str, info: dict | None = None) -> None:
+            self.calls += 1
+            raise PortError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"open port {name}")
+
+    machine = NoScm()
+    scm = topdata.ScmPoller(machine)  # type: ignore[arg-type]
+    assert scm.poll(100.0) == {} and scm.by_pid() == {}
+    assert scm.poll(100.5) == {} and machine.calls == 1  # at most once every SCM_EVERY_S
+    assert scm.poll(100.0 + topdata.SCM_EVERY_S) == {} and machine.calls == 2
+
+
+def test_hosts_hold_the_services_the_scm_says_run_in_them() -> None:
+    scm = topdata.ScmPoller(None)  # type: ignore[arg-type]
+    S = topdata.ServiceRow
+    scm.services = {
+        "RpcSs": S("RpcSs", "Remote Procedure Call (RPC)", 4, 70, 2),
+        "EventLog": S("EventLog", "Windows Event Log", 4, 71, 2),
+        "Dhcp": S("Dhcp", "DHCP Client", 2, 71, 2),  # START_PENDING in the same host
+        "W32Time": S("W32Time", "Windows Time", 1, 0, 3),  # STOPPED: no pid
+    }
+    assert scm.by_pid() == {70: ["RpcSs"], 71: ["Dhcp", "EventLog"]}
+    assert scm.services["W32Time"].start_name == "DEMAND_START"
+    assert scm.services["Dhcp"].state_name == "START_PENDING"
