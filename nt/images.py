@@ -19,6 +19,7 @@ KNOWN_IMAGES: dict[str, str] = {
     "spoolsv.exe": "spoolsv",
     "trustedinstaller.exe": "trustedinstaller",
     "lsass.exe": "lsass",
+    "lsm.exe": "lsm",
 }
 
 SYSTEM_ROOT = "C:\\Windows"

@@ -70,10 +70,14 @@ class SystemServices:
     def terminate(self, pid: int, exit_status: int) -> None:
         self.call("NtTerminateProcess", pid=pid, exit_status=exit_status & 0xFFFFFFFF)
 
-    def set_critical(self, critical: bool = True) -> None:
-        """RtlSetProcessIsCritical(TRUE, NULL, FALSE) on the calling process."""
+    def set_critical(self, critical: bool = True, pid: int = 0) -> None:
+        """RtlSetProcessIsCritical(TRUE, NULL, FALSE) on the calling process (``pid`` 0), or
+        NtSetInformationProcess(ProcessBreakOnTermination) on another (SYSTEM only)."""
         self.call(
-            "NtSetInformationProcess", info_class="ProcessBreakOnTermination", value=int(critical)
+            "NtSetInformationProcess",
+            pid=pid,
+            info_class="ProcessBreakOnTermination",
+            value=int(critical),
         )
 
     def set_base_priority(self, priority: int) -> None:

@@ -66,12 +66,15 @@ class Win32Error:
     ERROR_SERVICE_NOT_IN_EXE = 1083
     ERROR_NOT_SAFEBOOT_SERVICE = 1084
     ERROR_SHUTDOWN_IN_PROGRESS = 1115
+    ERROR_NO_SHUTDOWN_IN_PROGRESS = 1116
     ERROR_NOT_ENOUGH_SERVER_MEMORY = 1130
     ERROR_SERVICE_NOT_FOUND = 1243
+    ERROR_NO_SUCH_LOGON_SESSION = 1312
     ERROR_LOGON_FAILURE = 1326
     ERROR_INVALID_PRINTER_NAME = 1801
     ERROR_INVALID_DATATYPE = 1804
     ERROR_TIMEOUT = 1460
+    ERROR_CTX_WINSTATION_NOT_FOUND = 7022
     ERROR_SPL_NO_STARTDOC = 3003
 
 
@@ -155,12 +158,15 @@ MESSAGES: dict[int, str] = {
     ),
     1084: "This service cannot be started in Safe Mode",
     1115: "A system shutdown is in progress.",
+    1116: "Unable to abort the system shutdown because no shutdown was in progress.",
     1130: "Not enough server memory resources are available to process this command.",
     1243: "The specified service does not exist.",
+    1312: "A specified logon session does not exist. It may already have been terminated.",
     1326: "The user name or password is incorrect.",
     1801: "The printer name is invalid.",
     1804: "The specified datatype is invalid.",
     1460: "This operation returned because the timeout period expired.",
+    7022: "The specified session cannot be found.",
     3003: "A StartDocPrinter call was not issued.",
 }
 

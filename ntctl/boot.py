@@ -27,6 +27,7 @@ from ntctl.setup import FirstAccount, create_account
 EXIT_SHUTDOWN, EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_BAD_OPTIONS = 0, 2, 3, 4
 MAX_FAILED_BOOTS = 3  # BootStatusPolicy-like guard: stop rebooting after this many STOPs in a row
 READY_EVENT = "logon.ready"
+ORDERLY_SHUTDOWN_WAIT = 15.0  # s: then the kernel's own NtShutdownSystem
 
 
 def new_boot_id() -> str:
@@ -54,6 +55,7 @@ class Launcher:
         self.out = out or sys.stdout
         self.kernel: subprocess.Popen | None = None
         self.lock_file = None
+        self.interrupted = False
         self.first_account: FirstAccount | None = None  # created once, after the first boot
 
     # -- the lock (one machine per data root) ------------------------------------
@@ -98,6 +100,7 @@ class Launcher:
         return self.kernel
 
     def run_once(self, boot_id: str) -> int:
+        self.interrupted = False
         stop = threading.Event()
         log_dir = self.root / "logs" / boot_id
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -211,9 +214,32 @@ class Launcher:
             self.console.print(render_stop(record, path), soft_wrap=False)
 
     def interrupt(self, *_: object) -> None:
-        """Ctrl+C / SIGTERM: an orderly NtShutdownSystem in the kernel."""
-        if self.kernel is not None and self.kernel.poll() is None:
+        """Ctrl+C / SIGTERM: the Windows shutdown (InitiateSystemShutdownEx to winlogon of
+        the console session), on a thread so the signal handler returns at once. When
+        winlogon cannot take it, or it does not finish in time, or a second Ctrl+C comes,
+        the kernel's own NtShutdownSystem (SIGTERM)."""
+        if self.kernel is None or self.kernel.poll() is not None:
+            return
+        if self.interrupted:
             self.kernel.send_signal(signal.SIGTERM)
+            return
+        self.interrupted = True
+        threading.Thread(target=self._windows_shutdown, args=(self.kernel,), daemon=True).start()
+
+    def _windows_shutdown(self, kernel: subprocess.Popen) -> None:
+        from ntctl import sessions
+        from ntctl.machine import Machine, MachineError
+
+        try:
+            with Machine(self.root) as m:
+                sessions.initiate_shutdown(m, False, 0, "Ctrl+C on run.sh")
+        except (MachineError, sessions.VerbError, OSError) as exc:
+            self.say(f"Windows shutdown not possible ({exc}); stopping.", "yellow")
+        try:
+            kernel.wait(timeout=ORDERLY_SHUTDOWN_WAIT)
+        except subprocess.TimeoutExpired:
+            if kernel.poll() is None:
+                kernel.send_signal(signal.SIGTERM)
 
 
 def _setup(root: Path, account: FirstAccount) -> int:

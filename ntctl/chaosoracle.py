@@ -234,7 +234,8 @@ def next_boot_anomalies(outcome: ft.Outcome | None, events: Iterable[Mapping]) -
     """The System events the table says the next boot logs (1001 and 41, or 6008)."""
     if outcome is None:
         return []
-    ids = {e.get("id") for e in events if e.get("event") == "eventlog.system"}
+    # the kernel reports them through ReportEvent (nt/evtmsg.py) at the next boot
+    ids = {e.get("event_id") for e in events if e.get("event") == "event.report"}
     return [
         f"the next boot did not log event {i}" for i in outcome.next_boot_events if i not in ids
     ]

@@ -86,27 +86,7 @@ def boot(
     return do_boot(root, boot_options, profile, regs, detach, verbose, hive, account)
 
 
-@app.verb("shutdown", ROOT, Opt("-r", "--reboot", flag=True, help="restart after"))
-def shutdown(root: Path, reboot: bool) -> None:
-    """NtShutdownSystem: stop every process, close the hives."""
-    import os
-    import time
-
-    with quick(root) as m:
-        kernel_pid = m.state.kernel_pid
-        try:
-            m.nt.shutdown(1 if reboot else 0)
-        except nt_errors() as exc:
-            nt_failure(exc)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{kernel_pid}"):
-        time.sleep(0.02)
-    if os.path.exists(f"/proc/{kernel_pid}"):
-        fail(
-            f"the kernel (pid {kernel_pid}) is still running 15 s after NtShutdownSystem; "
-            "see `ntctl logs --event 'shutdown.*'`"
-        )
-    print("The machine is restarting." if reboot else "The machine was shut down.")
+# shutdown and session: ntctl/sessionverbs.py (registered at the end)
 
 
 # -- processes ----------------------------------------------------------------------
@@ -500,8 +480,8 @@ def _api_number(text: str) -> int | None:
 
 
 # Registered by import: sc; user, accounts, logon-test, whoami, --as; blame, critical-chain,
-# plot, top; chaos.
-from ntctl import chaosverb, scverbs, userverbs, viewverbs  # noqa: E402, F401
+# plot, top; chaos; session, shutdown (sessionverbs).
+from ntctl import chaosverb, scverbs, sessionverbs, userverbs, viewverbs  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -128,7 +128,11 @@ SYSTEM_SERVICES = Protocol(
         (S.STATUS_INVALID_HANDLE, "the named process or object is gone"),
         (S.STATUS_INVALID_INFO_CLASS, "an information class the kernel does not serve"),
         (S.STATUS_INVALID_PARAMETER, "a value the service refuses (beyond the schema)"),
-        (S.STATUS_ACCESS_DENIED, "acting on another process where only the caller may"),
+        (
+            S.STATUS_ACCESS_DENIED,
+            "acting on another process where only the caller (or SYSTEM) may; a user "
+            "process in session 0 (session 0 isolation)",
+        ),
         (S.STATUS_PRIVILEGE_NOT_HELD, "the caller's token lacks the privilege"),
         (S.STATUS_IMAGE_ALREADY_LOADED, "NtLoadDriver: the driver is loaded"),
         (S.STATUS_PROCESS_IS_TERMINATING, "the process is exiting"),

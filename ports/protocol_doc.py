@@ -23,12 +23,14 @@ from ports import (
     events,
     kernel,
     lsa,
+    lsm,
     protocol_guide,
     samr,
     sb,
     sm,
     spoolss,
     svcctl,
+    winlogon,
     wire,
 )
 from ports.contract import CONNECT_SCHEMA, CONNECT_VERSION
@@ -411,6 +413,20 @@ def ports_section() -> list[str]:
     return lines
 
 
+def session_ports_section() -> list[str]:
+    """LSM and winlogon (issue 9): RPC-like ports whose replies carry a win32 `error`."""
+    columns = ("API number", "name", "request", "reply", "doc")
+    lines = ["## 10. Session and shutdown ports", ""]
+    for number, name, protocol in (
+        ("10.1", lsm.LSM_PORT_NAME, lsm.LSM_API_PORT),
+        ("10.2", winlogon.INIT_SHUTDOWN_PORT_NAME, winlogon.INIT_SHUTDOWN_PORT),
+        ("10.3", winlogon.wmsg_port_name(1).replace("1", "<N>"), winlogon.WMSG_PORT),
+    ):
+        lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
+        lines += _table(columns, _api_rows(protocol.apis))
+    return lines
+
+
 def render() -> str:
     lines = [
         "# ntmodel port protocol",
@@ -434,6 +450,7 @@ def render() -> str:
         replay_identity_section,
         vector_section,
         ports_section,
+        session_ports_section,
     ):
         lines += section()
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -101,7 +101,15 @@ SM_APIS = (
         "Create a session on demand through an smss instance: its csrss, then the initial "
         "command. Answered when the instance is done; a failed session fails the call only.",
     ),
-    Api(SmpStopCsrApi, "SmpStopCsrApi", SESSION_ID, {}, "STATUS_NOT_IMPLEMENTED"),
+    Api(
+        SmpStopCsrApi,
+        "SmpStopCsrApi",
+        SESSION_ID,
+        {},
+        "End a session made on demand: its processes (their critical flags cleared first), "
+        "then its objects (\\Sessions\\N and what is under it). Boot sessions cannot be "
+        "stopped.",
+    ),
 )
 
 SM_API_PORT = Protocol(
@@ -127,7 +135,8 @@ SM_API_PORT = Protocol(
         (NtStatus.STATUS_INVALID_CID, "SmpExecPgmApi: no such process (INVALID_CID)"),
         (
             NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
-            "SmpExecPgmApi: no subsystem serves the session; LoadDefered: no such name",
+            "SmpExecPgmApi: no subsystem serves the session; LoadDefered: no such name; "
+            "SmpStopCsrApi: no such session",
         ),
         (NtStatus.STATUS_NOT_IMPLEMENTED, "APIs the model (like ReactOS) does not implement"),
         (
@@ -138,6 +147,14 @@ SM_API_PORT = Protocol(
             NtStatus.STATUS_UNSUCCESSFUL,
             "SmpStartCsrApi: smss is still initialising, or the session's instance died "
             "(otherwise its failure status)",
+        ),
+        (
+            NtStatus.STATUS_ACCESS_DENIED,
+            "SmpStopCsrApi: a session the boot made (0 and the console session)",
+        ),
+        (
+            NtStatus.STATUS_SHUTDOWN_IN_PROGRESS,
+            "SmpStartCsrApi: the machine is shutting down (no process may be created)",
         ),
         (
             NtStatus.STATUS_SUCCESS,
@@ -184,12 +201,15 @@ def SmLoadDeferedSubsystem(conn: Connection, name: str) -> Reply:
     return call_api(conn, SM_APIS[SmpLoadDeferedSubsystemApi], {"name": name})
 
 
-def SmStartCsr(conn: Connection, session_id: int, command: str = "") -> Reply:
-    return call_api(conn, SM_APIS[SmpStartCsrApi], {"session_id": session_id, "command": command})
+def SmStartCsr(
+    conn: Connection, session_id: int, command: str = "", timeout: float | None = 30.0
+) -> Reply:
+    body = {"session_id": session_id, "command": command}
+    return call_api(conn, SM_APIS[SmpStartCsrApi], body, timeout=timeout)
 
 
-def SmStopCsr(conn: Connection, session_id: int) -> Reply:
-    return call_api(conn, SM_APIS[SmpStopCsrApi], {"session_id": session_id})
+def SmStopCsr(conn: Connection, session_id: int, timeout: float | None = 30.0) -> Reply:
+    return call_api(conn, SM_APIS[SmpStopCsrApi], {"session_id": session_id}, timeout=timeout)
 
 
 def SmTerminateForeignSession(conn: Connection, session_id: int) -> Reply:

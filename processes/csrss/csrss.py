@@ -10,6 +10,7 @@ critical. Windows marks csrss critical in every session; ReactOS only in session
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ from ports.client import Connection, PortError
 from processes.csrss.csrsrv import CsrServer
 from processes.csrss.server import HardError
 
+SHUTDOWN_SCALE_ENV = "NTMODEL_SHUTDOWN_SCALE"
 CSRSS_PRIORITY = 13  # PROCESS_PRIORITY_NORMAL_FOREGROUND + 4
 
 # APIs whose handlers only read or write csrss's own tables (no call to the kernel or to
@@ -128,6 +130,11 @@ def main(proc: Process) -> int:
     if cmd.status != NtStatus.STATUS_SUCCESS:
         proc.log.error("csr.init_failed", status=cmd.status)
         return cmd.status
+    user = csr.loaded[3].state if csr.loaded[3] is not None else None
+    if user is not None and os.environ.get(SHUTDOWN_SCALE_ENV):
+        # HungAppTimeout / WaitToKillAppTimeout multiplied by this (a divergence, logged)
+        user.time_scale = float(os.environ[SHUTDOWN_SCALE_ENV])
+        proc.log.info("divergence", what="shutdown timeouts scaled", scale=user.time_scale)
     directory = csrproto.object_directory(proc.session, cmd.object_directory or "\\Windows")
     if proc.session:
         proc.log.info(

@@ -19,6 +19,7 @@ the caller's own (identity comes from the port, never from the payload).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from processes.csrss.api import ServerDll, ShutdownResult, install_tables
 from processes.csrss.process import SYSTEM_LOGON_ID, CsrProcess, CsrShutdownFlags
 
 log = get_logger()
+HUNG = object()  # _query_end_session: the application did not answer in time
 
 EWX_LOGOFF = 0x0
 EWX_SHUTDOWN = 0x1
@@ -81,6 +83,7 @@ class UserServer:
         self.settings = ShutdownSettings()
         self.settings_loader: Callable[[Any], dict] | None = None
         self.query_end_session: Callable[[int, int], bool | None] | None = None
+        self.time_scale = 1.0  # the shutdown timeouts are multiplied by this (a divergence)
 
     # --- shutdown ------------------------------------------------------------------------
 
@@ -136,12 +139,42 @@ class UserServer:
         """NotifyUserProcessForShutdown: WM_QUERYENDSESSION to its top-level windows."""
         if flags & EWX_FORCE:
             return ShutdownResult.CsrShutdownCsrProcess
-        answer = self.query_end_session(process.pid, flags) if self.query_end_session else None
+        answer = self._query_end_session(process, flags) if self.query_end_session else None
+        if answer is HUNG:
+            return ShutdownResult.CsrShutdownCsrProcess  # ended like EndTask: see _wait
         if answer is None:
             return ShutdownResult.CsrShutdownNonCsrProcess  # no top-level window
         if not answer:
             return ShutdownResult.CsrShutdownCancelled
         return ShutdownResult.CsrShutdownCsrProcess
+
+    def _query_end_session(self, process: CsrProcess, flags: int) -> bool | None | object:
+        """WM_QUERYENDSESSION with the shutdown timeouts: an application that has not
+        answered after HungAppTimeout is hung; with EWX_FORCEIFHUNG it is ended at once,
+        otherwise after WaitToKillAppTimeout (no "End task" dialog in the model: it is
+        ended as AutoEndTasks would). Timeouts are multiplied by ``time_scale``."""
+        answer: list = []
+        done = threading.Event()
+
+        def ask() -> None:
+            answer.append(self.query_end_session(process.pid, flags))
+            done.set()
+
+        threading.Thread(target=ask, name=f"QueryEndSession-{process.pid}", daemon=True).start()
+        hung = self.settings.hung_app_timeout / 1000 * self.time_scale
+        if done.wait(hung):
+            return answer[0]
+        wait_more = 0.0 if flags & EWX_FORCEIFHUNG else self.settings.wait_to_kill_app_timeout
+        if wait_more and done.wait(max(0.0, wait_more / 1000 * self.time_scale - hung)):
+            return answer[0]
+        log.warning(
+            "csr.hung_app_killed",
+            process_pid=process.pid,
+            hung_ms=self.settings.hung_app_timeout,
+            waited_ms=max(self.settings.hung_app_timeout, wait_more),
+            force_if_hung=bool(flags & EWX_FORCEIFHUNG),
+        )
+        return HUNG
 
     def end_task(self, message: dict, client: ClientContext) -> Reply:
         """SrvEndTask, for a process id. Never csrss, never a critical process."""

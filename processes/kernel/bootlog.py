@@ -16,6 +16,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from nt.evtmsg import report_event
+
 BOOT_STATUS = Path("C") / "Windows" / "bootstat.dat"
 
 
@@ -26,7 +28,8 @@ def take_boot_status(root: Path, boot_id: str, kernel_pid: int) -> dict | None:
     path = root / BOOT_STATUS
     try:
         previous = json.loads(path.read_text())
-    except (OSError, ValueError):
+        previous["last_seen"] = path.stat().st_mtime  # 6008's "at %1 on %2"
+    except (OSError, ValueError, TypeError):
         previous = None if not path.exists() else {"boot_id": "?"}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -46,35 +49,29 @@ def clear_boot_status(root: Path, boot_id: str) -> None:
 
 
 def report_previous_boot(root: Path, log, previous: dict | None) -> None:
-    """Events the previous boot left for this one (1001, 41, 6008); ``previous`` is the
-    running marker it left behind (take_boot_status)."""
+    """Events the previous boot left for this one, reported as Windows does at the next
+    boot (``report_event``: System 1001 BugCheck and Kernel-Power 41 after a bugcheck,
+    6008 and 41 after any other unclean stop); ``previous`` is the running marker it left
+    behind (take_boot_status)."""
     pending = root / "C" / "Windows" / "bugcheck.pending.json"
     if pending.exists():
         info = json.loads(pending.read_text())
-        log.warning(
-            "eventlog.system",
-            id=1001,
-            source="BugCheck",
-            text=info["text"],
+        code, parameters = info["code"], info["parameters"]
+        bugcheck = f"0x{code:08x} (" + ", ".join(f"0x{p:016x}" for p in parameters) + ")"
+        report_event(log, 1001, [bugcheck, info.get("dump") or "", info["boot_id"]])
+        report_event(log, 41, [], data=json.dumps({"BugcheckCode": code}).encode())
+        log.info(
+            "bugcheck.previous",
+            code=f"0x{code:08X}",
+            parameters=[f"0x{p:X}" for p in parameters],
             previous_boot=info["boot_id"],
-        )
-        log.warning(
-            "eventlog.system",
-            id=41,
-            source="Kernel-Power",
-            BugcheckCode=info["code"],
-            BugcheckParameter1=hex(info["parameters"][0]),
         )
         pending.unlink()
     elif previous is not None:
-        log.warning(
-            "eventlog.system",
-            id=6008,
-            source="EventLog",
-            text="The previous system shutdown was unexpected.",
-            previous_boot=previous.get("boot_id"),
-        )
-        log.warning("eventlog.system", id=41, source="Kernel-Power", BugcheckCode=0)
+        seen = datetime.fromtimestamp(previous.get("last_seen") or time.time())
+        report_event(log, 6008, [seen.strftime("%I:%M:%S %p"), seen.strftime("%m/%d/%Y")])
+        report_event(log, 41, [], data=json.dumps({"BugcheckCode": 0}).encode())
+        log.info("boot.unexpected_stop", previous_boot=previous.get("boot_id"))
 
 
 def write_bootlog(root: Path) -> None:

@@ -36,7 +36,6 @@ from ports.kernel import (
     ATTACH_ENDPOINT,
     ATTACH_PORT,
     EVENTS_ENDPOINT,
-    SHUTDOWN_REBOOT,
     SYSTEM_SERVICE_ENDPOINT,
     SYSTEM_SERVICE_PORT,
     SYSTEM_SERVICES,
@@ -61,6 +60,7 @@ from processes.kernel.ob import ObjectManager
 from processes.kernel.phase1 import progress_steps
 from processes.kernel.ps import REPO, ProcessManager, ProcessRecord
 from processes.kernel.services import SystemServiceHandlers, critical_params
+from processes.kernel.shutdown import nt_shutdown_system
 
 SYSTEM_ROOT = "C:\\Windows"
 SMSS_COMMAND_LINE = "\\SystemRoot\\System32\\smss.exe"
@@ -432,27 +432,9 @@ class Kernel:
         self.stopping = True
         self.log.info("shutdown.begin", action=action, by_pid=by)
 
-        def run() -> None:
-            self.ps.close_creation()
-            self.ps.stop_zygote()
-            for record in sorted(self.ps.live(), key=lambda r: r.created, reverse=True):
-                if record.child:
-                    try:
-                        os.kill(record.pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
-            if not self.ps.wait_all(3.0):
-                self.ps.kill_all()
-                self.ps.wait_all(2.0)
-            self.exit_code = EXIT_REBOOT if action == SHUTDOWN_REBOOT else EXIT_SHUTDOWN
-            self.log.info(
-                "shutdown.complete",
-                action=action,
-                uptime_ms=int((time.monotonic() - self.started) * 1000),
-            )
-            self.halt.set()
-
-        threading.Thread(target=run, name="NtShutdownSystem", daemon=False).start()
+        threading.Thread(
+            target=nt_shutdown_system, args=(self, action), name="NtShutdownSystem", daemon=False
+        ).start()
 
     def close(self) -> None:
         """Undo what the boot built, in reverse order: only the steps that ran."""
@@ -524,6 +506,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ntmodel: {exc}", flush=True)
         kernel.exit_code = 4
     finally:
-        kernel.close()
+        t0 = time.monotonic()
+        kernel.close()  # hives flushed and closed, runtime directory removed
+        if not kernel.bugcheck.raised:
+            kernel.log.info(
+                "shutdown.phase", phase="kernel", ms=round((time.monotonic() - t0) * 1000, 3)
+            )
     kernel.log.info("kernel.exit", code=kernel.exit_code)
     return kernel.exit_code

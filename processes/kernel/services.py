@@ -31,6 +31,8 @@ SYSTEM_IMAGES = {
     "lsass.exe",
 }
 RESPONSE_OK = 6
+# Who may create processes in session 0: SYSTEM, LocalService, NetworkService.
+SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
 
 # One descriptor for HKLM's keys (the model keeps no per-key security yet).
 HKLM_SECURITY = sec.parse_sddl(sec.HKLM_DEFAULT_SDDL)
@@ -138,6 +140,18 @@ class SystemServiceHandlers:
             (client.token or {}).get("privileges") or []
         ):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        caller = self.k.ps.get(client.pid)
+        token = caller.token if caller is not None else {}
+        if msg["session"] == 0 and token.get("sid") not in SESSION0_ACCOUNTS:
+            # Session 0 isolation (Vista+): no user process runs beside the services.
+            self.k.log.warning(
+                "proc.session0_refused",
+                image=msg["image"],
+                by_pid=client.pid,
+                user=token.get("user", ""),
+                status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            return NtStatus.STATUS_ACCESS_DENIED
         record = self.k.ps.create(
             msg["image"],
             msg["command_line"],
@@ -175,14 +189,22 @@ class SystemServiceHandlers:
 
     @_status
     def NtSetInformationProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if msg["pid"] not in (0, client.pid):  # RtlSetProcessIsCritical acts on the caller
+        target = msg["pid"] or client.pid
+        system = client.image in SYSTEM_IMAGES and client.token.get("sid") == "S-1-5-18"
+        if target != client.pid and not system:
+            # RtlSetProcessIsCritical acts on the caller; another process's flag needs
+            # PROCESS_SET_INFORMATION on it, which only SYSTEM's own images get here (smss
+            # ending a session made on demand clears its csrss's and winlogon's).
             return NtStatus.STATUS_ACCESS_DENIED
-        record = self.k.ps.get(client.pid)
+        record = self.k.ps.get(target)
+        if record is None or record.state == "exited":
+            return NtStatus.STATUS_INVALID_CID
         if msg["info_class"] == "ProcessBreakOnTermination":
             record.critical = bool(msg["value"])
             self.k.log.info(
                 "proc.critical",
-                child_pid=client.pid,
+                child_pid=target,
+                by_pid=client.pid,
                 child_image=record.image,
                 critical=record.critical,
             )

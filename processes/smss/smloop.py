@@ -66,9 +66,12 @@ class SmApi:
         self.subsystems: dict[tuple[int, int], Subsystem] = {}
         self.initial_commands: dict[int, int] = {}  # MuSessionId -> pid
         self.sessions: set[int] = set()  # MuSessionIds made or being made
+        self.boot_sessions: frozenset[int] = frozenset()  # made at boot: never stopped
         # SmpStartCsr's work, set by the master once it has its configuration:
         # (session, deferred reply) -> None; it answers through the reply.
         self.start_session: Callable[[int, Deferred], None] | None = None
+        self.stop_session: Callable[[int, Deferred], None] | None = None
+        self.stopping: set[int] = set()  # sessions being ended (SmpStopCsr): deaths expected
         self._session_ids = itertools.count(1)  # SmpNextSessionId starts at 1
         self._lock = threading.Lock()
 
@@ -81,7 +84,7 @@ class SmApi:
             sm.SmpExecPgmApi: self.exec_pgm,
             sm.SmpLoadDeferedSubsystemApi: self.load_deferred_subsystem,
             sm.SmpStartCsrApi: self.start_csr,
-            sm.SmpStopCsrApi: not_implemented,
+            sm.SmpStopCsrApi: self.stop_csr,
         }
 
     def _session_api(self, handler: Handler) -> Handler:
@@ -232,6 +235,31 @@ class SmApi:
             )
         self.start_session(session, client.defer())
         return PENDING
+
+    # -- SmpStopCsr -----------------------------------------------------------------
+    def stop_csr(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """End a session made on demand (termsrv's SmStopCsr after its user logged off):
+        answered once its processes are gone and its objects removed."""
+        session = msg["session_id"]
+        if self.stop_session is None:
+            return NtStatus.STATUS_UNSUCCESSFUL  # smss is still initialising
+        with self._lock:
+            if session in self.boot_sessions:
+                return NtStatus.STATUS_ACCESS_DENIED
+            if session not in self.sessions or session in self.stopping:
+                return NtStatus.STATUS_OBJECT_NAME_NOT_FOUND
+            self.stopping.add(session)
+        self.stop_session(session, client.defer())
+        return PENDING
+
+    def session_stopped(self, session: int) -> None:
+        """Forget the session: its subsystem, initial command and id may be used again."""
+        with self._lock:
+            for key in [k for k in self.subsystems if k[0] == session]:
+                self.subsystems.pop(key).sb.close()
+            self.initial_commands.pop(session, None)
+            self.sessions.discard(session)
+            self.stopping.discard(session)
 
     def session_failed(self, session: int) -> None:
         with self._lock:

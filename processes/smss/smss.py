@@ -30,6 +30,7 @@ from ports.client import PortError
 from ports.contract import Deferred
 from ports.kernel import OPTION_SHUTDOWN_SYSTEM
 from processes.smss import config as smconfig
+from processes.smss import smstop
 from processes.smss.cmdline import SMP_AUTOCHK_FLAG, SmCommandLineError, smp_parse_command_line
 from processes.smss.images import expand_environment
 from processes.smss.smloop import SmApi, subsystem_event
@@ -107,9 +108,11 @@ def _master(proc: Process) -> int:
     if proc.fault("exit_after_init"):
         return int(proc.fault("exit_after_init"), 0)
     api.sessions.update(SESSIONS)
+    api.boot_sessions = frozenset(SESSIONS)
     for session in SESSIONS:
         watch.add(create_session(proc, cfg, session, exits), SESSION_INSTANCE, session)
     api.start_session = lambda session, reply: start_session(proc, cfg, api, session, reply)
+    api.stop_session = lambda session, reply: smstop.stop_session(proc, api, exits, session, reply)
     wait_any(proc, watch)
 
 

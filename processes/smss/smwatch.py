@@ -152,8 +152,18 @@ class Watch:
         while True:
             try:
                 pid, status = self._deaths.get(timeout=RECHECK)
-                break
             except queue.Empty:
                 self._recheck()
+                continue
+            with self._lock:
+                watched = self.watched.get(pid)
+                if watched is not None:  # not forgotten since (a session ended on purpose)
+                    return pid, status, watched, watched.session in self.ready_sessions
+
+    def forget_session(self, session: int) -> None:
+        """SmpStopCsr ended ``session`` on purpose: its deaths fail nothing."""
         with self._lock:
-            return pid, status, self.watched[pid], self.watched[pid].session in self.ready_sessions
+            for pid in [p for p, w in self.watched.items() if w.session == session]:
+                del self.watched[pid]
+                self._queued.add(pid)
+            self.ready_sessions.discard(session)

@@ -15,6 +15,8 @@ from nt.syscalls import NtError
 from ports.client import PortError
 from processes.wininit.critproc import watch_lsass
 
+LSM_EXE = "C:\\Windows\\System32\\lsm.exe"
+
 
 def main(proc: Process) -> int:
     try:
@@ -29,6 +31,7 @@ def main(proc: Process) -> int:
     start_lsass(proc)
     watch_lsass(proc)
     start_services(proc, csr)
+    start_child(proc, csr, LSM_EXE)
     proc.log.info("wininit.ready", state="waiting for shutdown")
     threading.Event().wait()
     return 0
@@ -48,6 +51,24 @@ def start_lsass(proc: Process) -> None:
 
 def create_window_station(proc: Process) -> None:
     proc.log.info("wininit.winsta", window_station="WinSta0", desktops=["Winlogon", "Default"])
+
+
+def start_child(proc: Process, csr: csrclient.CsrClient, image: str) -> int:
+    """CreateProcess in session 0: created suspended, made known to csrss
+    (BasepCreateProcess), then resumed. A child that cannot start is logged, not fatal."""
+    try:
+        pid = proc.nt.create_process(image, image, proc.environment, 0)
+        reply = csr.call("BasepCreateProcess", {"process_id": pid})
+        if not reply.ok:
+            proc.nt.terminate(pid, reply.status)
+            proc.log.error("wininit.child_failed", child_image=image, status=reply.status)
+            return 0
+        proc.nt.resume(pid)
+    except NtError as exc:
+        proc.log.error("wininit.child_failed", child_image=image, status=exc.status)
+        return 0
+    proc.log.info("wininit.child", child_image=image, child_pid=pid)
+    return pid
 
 
 SERVICES_EXE = "C:\\Windows\\System32\\services.exe"

@@ -3,9 +3,11 @@
 kernel32 connects to the session's csrss before WinMain runs: if that fails the process
 ends with the status while it is not yet critical, so smss raises 0xC000021A
 ("Windows Logon Process"). Then winlogon marks itself critical, registers with csrss as
-the logon process (UserpRegisterLogonProcess), creates WinSta0 and its desktops, and waits
-for the secure attention sequence. The logon work of later issues slots in after
-``wait_for_sas``.
+the logon process (UserpRegisterLogonProcess), creates WinSta0 and its desktops, serves
+its session's ``WMsgKRpc`` port (logoff, its part of a shutdown), tells LSM it is ready,
+and waits for the secure attention sequence. Winlogon of the console session also serves
+``\\RPC Control\\InitShutdown`` and runs the machine's shutdown (``wlshutdown.py``).
+The logon work of later issues slots in after ``wait_for_sas``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ import threading
 
 from nt import csrclient
 from nt.bootstrap import Process
+from ports import lsm
+from ports import winlogon as wl
 from ports.client import PortError
+from ports.contract import ClientContext, HandlerResult
 from ports.lsa import LSA_RPC_SERVER_ACTIVE
+from processes.winlogon.wlshutdown import serve_init_shutdown
 
 DESKTOPS = ("Default", "Winlogon", "Screen-saver")
 LSA_WAIT_MS = 60_000
+
+CONSOLE_SESSION = 1
+EWX_LOGOFF = 0x0
+SYSTEM_SID = "S-1-5-18"
 
 
 def main(proc: Process) -> int:
@@ -36,9 +46,65 @@ def main(proc: Process) -> int:
         return reply.status
     proc.log.info("winlogon.registered", csrss_port=csr.conn.port)
     proc.log.info("winlogon.winsta", window_station="WinSta0", desktops=list(DESKTOPS))
+    session = proc.session or 0
+    exit_windows = ExitWindows(proc, csr)
+    proc.lpc.create_port(
+        wl.wmsg_port_name(session),
+        wl.WMSG_PORT,
+        {wl.OP_WMsgMessageHandler: exit_windows.WMsgMessageHandler},
+        allow=lambda who: who.get("token", {}).get("sid") == SYSTEM_SID,
+        threads=1,
+        max_threads=2,
+    )
+    if session == CONSOLE_SESSION:
+        serve_init_shutdown(proc, exit_windows.exit_windows)
     wait_for_lsa(proc)
+    notify_lsm(proc, lsm.EVENT_WINLOGON_READY)
     wait_for_sas(proc)
     return 0
+
+
+class ExitWindows:
+    """ExitWindowsEx as winlogon calls it in its own csrss (EWX_CALLER_WINLOGON)."""
+
+    def __init__(self, proc: Process, csr: csrclient.CsrClient) -> None:
+        self.proc = proc
+        self.csr = csr
+        self._lock = threading.Lock()  # one ExitWindowsEx at a time, as winlogon's loop does
+
+    def exit_windows(self, flags: int) -> int:
+        with self._lock:
+            try:
+                status = self.csr.call("UserpExitWindowsEx", {"flags": flags}).status
+            except PortError as exc:
+                status = exc.status
+        self.proc.log.info("winlogon.exit_windows", flags=hex(flags), status=status)
+        return status
+
+    def WMsgMessageHandler(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if msg["message"] == wl.WMSG_LOGOFF:
+            status = self.exit_windows(EWX_LOGOFF | msg["flags"])
+            notify_lsm(self.proc, lsm.EVENT_LOGOFF)
+        else:
+            status = self.exit_windows(msg["flags"])
+        return {"error": 0, "status": int(status) & 0xFFFFFFFF}
+
+
+def notify_lsm(proc: Process, event: str, session: int | None = None) -> None:
+    """Tell LSM what happened in this session. LSM may not be up yet at boot: it reads
+    the boot's sessions from the process table when it starts, so nothing is lost."""
+    try:
+        conn = lsm.LsmConnect(proc.lpc)
+    except PortError as exc:
+        proc.log.info("winlogon.lsm_not_reached", what=event, status=exc.status)
+        return
+    try:
+        target = (proc.session or 0) if session is None else session
+        lsm.RpcNotifySessionEvent(conn, target, event)
+    except PortError as exc:
+        proc.log.warning("winlogon.lsm_notify_failed", what=event, status=exc.status)
+    finally:
+        conn.close()
 
 
 def wait_for_lsa(proc: Process) -> None:

@@ -13,6 +13,8 @@
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
     services        sc start vs process creation; kill -9 → restart; boots → auto-start RUNNING
     chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
+    sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
+                    one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -42,6 +44,7 @@ from tests.bench import (
     bench_lsa,
     bench_reg,
     bench_services,
+    bench_sessions,
     bench_svcorder,
     bench_top,
 )
@@ -182,6 +185,7 @@ BENCHMARKS = {
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
     "services": (bench_services.add_arguments, bench_services.run),
     "chaos": (bench_chaos.add_arguments, bench_chaos.run),
+    "sessions": (bench_sessions.add_arguments, bench_sessions.run),
 }
 
 

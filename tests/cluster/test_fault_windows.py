@@ -175,9 +175,10 @@ def test_class6_a_kernel_killed_before_lpc_init_is_reported_by_the_next_boot(
     m.env["NTMODEL_FAULTS"] = ""
     assert m.boot().returncode == 0
     assert m.log_dir.name != first
-    (unexpected,) = m.events(event="eventlog.system", id=6008)
-    assert unexpected["previous_boot"] == first
-    assert m.events(event="eventlog.system", id=41)
+    (unexpected,) = m.events(event="event.report", event_id=6008)
+    assert "was unexpected" in unexpected["message"]
+    assert m.events(event="boot.unexpected_stop")[0]["previous_boot"] == first
+    assert m.events(event="event.report", event_id=41)
 
 
 # SmStartCsr from an attached client (Terminal Services' role), one JSON line out.

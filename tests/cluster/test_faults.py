@@ -134,9 +134,9 @@ def test_after_a_bugcheck_the_next_boot_is_normal_and_reports_it(machine: Machin
     kill_and_wait(machine, "csrss.exe", 1)
     assert machine.boot().returncode == 0
     assert machine.log_dir.name != first_boot
-    (event,) = machine.events(event="eventlog.system", id=1001)
-    assert "0x000000ef" in event["text"]
-    assert machine.events(event="eventlog.system", id=41)
+    (event,) = machine.events(event="event.report", event_id=1001)
+    assert "0x000000ef" in event["message"]
+    assert machine.events(event="event.report", event_id=41)
     assert machine.pid_of("winlogon.exe", 1)
 
 

@@ -124,7 +124,7 @@ def test_blame_and_plot_of_a_boot_that_crashed_half_way(machine_factory) -> None
     # winlogon never; session 0 (its smss instance and csrss, wininit starting lsass and
     # services.exe, lsass opening the SAM) starts in parallel and may not have finished when
     # smss stops the machine
-    session0 = {"smss.exe@0", "csrss.exe@0", "wininit.exe", "lsass.exe", "services.exe"}
+    session0 = {"smss.exe@0", "csrss.exe@0", "wininit.exe", "lsass.exe", "services.exe", "lsm.exe"}
     assert "winlogon.exe" in never and set(never) <= {"winlogon.exe"} | session0
     chain = m.ntctl("critical-chain", "winlogon").stdout
     assert "winlogon.exe @" in chain and "(not ready)" in chain

@@ -217,7 +217,7 @@ def test_judge_agrees_and_names_each_difference() -> None:
 
 def test_the_next_boot_must_log_what_the_table_says() -> None:
     (o,) = ft.predict(ft.KERNEL, {})
-    events = [{"event": "eventlog.system", "id": 6008}]
+    events = [{"event": "event.report", "event_id": 6008}]
     assert oracle.next_boot_anomalies(o, events) == ["the next boot did not log event 41"]
 
 

@@ -175,6 +175,32 @@ def test_an_application_that_refuses_cancels_the_shutdown(desktop):
     assert kernel.terminated == []
 
 
+@pytest.mark.parametrize("force_if_hung", [False, True])
+def test_a_hung_application_is_ended_after_the_shutdown_timeouts(desktop, force_if_hung):
+    import threading
+    import time
+
+    csr, kernel, winlogon = desktop
+    start(csr, kernel, 220, "hung.exe", sid=USER_SID)
+    start(csr, kernel, 221, "fine.exe", sid=USER_SID)
+    user = csr.loaded[3].state
+    user.settings.hung_app_timeout, user.settings.wait_to_kill_app_timeout = 5000, 20000
+    user.time_scale = 0.01  # 50 ms / 200 ms
+    never = threading.Event()
+    user.query_end_session = lambda pid, flags: never.wait(2) if pid == 220 else True
+    flags = EWX_CALLER_WINLOGON | EWX_SHUTDOWN | (0x10 if force_if_hung else 0)
+    t0 = time.monotonic()
+    with capture_logs(processors=[ntstatus_processor]) as logs:
+        reply = call(csr, winlogon, "SrvExitWindowsEx", flags=flags)
+    took = time.monotonic() - t0
+    never.set()
+    assert reply.status == SUCCESS
+    assert sorted(pid for pid, _ in kernel.terminated) == [220, 221]
+    (hung,) = [e for e in logs if e["event"] == "csr.hung_app_killed"]
+    assert hung["process_pid"] == 220 and hung["force_if_hung"] is force_if_hung
+    assert (0.05 <= took < 0.19) if force_if_hung else (0.2 <= took < 1.5)
+
+
 def test_without_windows_the_second_phase_kills_non_console_processes(desktop):
     csr, kernel, winlogon = desktop
     start(csr, kernel, 220, "tray.exe", sid=USER_SID)
