@@ -124,7 +124,13 @@ def control_service(core: ScmCore, name: str, code: int, done: ControlDone) -> N
     def replied(error: int) -> None:
         # The service reports its own pending state (RSetServiceStatus); the reply is
         # the status as the SCM knows it after the handler returned.
-        if code == SERVICE_CONTROL_STOP and error == 0:
+        # The service may have reported STOPPED before its reply to the control arrived:
+        # then there is nothing left to watch.
+        if (
+            code == SERVICE_CONTROL_STOP
+            and error == 0
+            and svc.status.current_state != SERVICE_STOPPED
+        ):
             arm_stop_watchdog(core, svc)
         done(error, svc.status.as_dict())
 
@@ -365,16 +371,18 @@ def arm_stop_watchdog(core: ScmCore, svc: ServiceRecord) -> None:
     the SCM stops it itself and ends its process when nothing else runs there."""
     if svc.stop_timer is not None:
         svc.stop_timer.cancel()
+    # The image this stop is for: a later restart of the service runs in another one.
+    stopping = core.images.get(svc.image_key or "")
     svc.stop_timer = core.clock.call_later(
-        core.ms(core.db.wait_to_kill_ms), lambda: _stop_timed_out(core, svc)
+        core.ms(core.db.wait_to_kill_ms), lambda: _stop_timed_out(core, svc, stopping)
     )
 
 
-def _stop_timed_out(core: ScmCore, svc: ServiceRecord) -> None:
+def _stop_timed_out(core: ScmCore, svc: ServiceRecord, stopping: ServiceImage | None) -> None:
     svc.stop_timer = None
-    if svc.status.current_state == SERVICE_STOPPED:
-        return
     image = core.images.get(svc.image_key or "")
+    if svc.status.current_state == SERVICE_STOPPED or image is not stopping:
+        return
     log.warning("scm.stop_timeout", service=svc.name, wait_to_kill_ms=core.db.wait_to_kill_ms)
     enter_stopped(core, svc, E.ERROR_SERVICE_REQUEST_TIMEOUT)
     core.event(7036, svc.event_name, "stopped")
