@@ -296,8 +296,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(sys.argv[2], sys.argv[3], sys.argv[4], CONNECTIONS)
         sys.exit(0)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    from tests.bench.common import print_summary
+    from tests.bench.common import run_alone
 
-    print_summary(run(parser.parse_args()))
+    run_alone(__doc__, add_arguments, run)

@@ -207,8 +207,6 @@ def run(args: argparse.Namespace) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    from tests.bench.common import print_summary
+    from tests.bench.common import run_alone
 
-    print_summary(run(parser.parse_args()))
+    run_alone(__doc__, add_arguments, run)

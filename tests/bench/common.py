@@ -69,6 +69,18 @@ def fmt(value: float, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
+def run_alone(doc: str, add_arguments, run, *extra: str) -> None:
+    """``python -m tests.bench.bench_x``: one benchmark with its own options (and ``extra``
+    store-true flags such as ``--keep``), then the summary."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_arguments(parser)
+    for flag in extra:
+        parser.add_argument(flag, action="store_true")
+    print_summary(run(parser.parse_args()))
+
+
 def print_summary(figures: Sequence[Figure]) -> None:
     rows = [(f.bench, f.name, fmt(f.value, f.unit), f.target, f.status()) for f in figures]
     head = ("benchmark", "figure", "value", "target", "")
