@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 
 from nt.win32 import Win32Error as E
 from nt.winsvc import (
+    SERVICE_CONTROL_CONTINUE,
+    SERVICE_CONTROL_INTERROGATE,
+    SERVICE_CONTROL_PAUSE,
+    SERVICE_CONTROL_SHUTDOWN,
     SERVICE_CONTROL_START_OWN,
     SERVICE_CONTROL_START_SHARE,
     SERVICE_CONTROL_STOP,
+    SERVICE_PAUSED,
+    SERVICE_RUNNING,
+    SERVICE_START_PENDING,
+    SERVICE_STOP_PENDING,
     SERVICE_STOPPED,
     SERVICE_WIN32_OWN_PROCESS,
     SERVICE_WIN32_SHARE_PROCESS,
@@ -73,6 +81,46 @@ class ServiceContext:
         }
         self.last_status = status
         return self.report(self.status_handle, status)
+
+
+def run_until_stopped(
+    ctx: ServiceContext,
+    accepts: int,
+    *,
+    ignore_stop: bool = False,
+    hang_starting: bool = False,
+    when_running: Callable[[], None] | None = None,
+) -> None:
+    """The whole life of a service that only answers the protocol: RUNNING at once (or one
+    START_PENDING checkpoint and never another, ``hang_starting``), PAUSE/CONTINUE and
+    INTERROGATE answered, STOP and SHUTDOWN → STOP_PENDING then STOPPED (unless
+    ``ignore_stop``, for a service the SCM must end itself)."""
+    stopped = threading.Event()
+
+    def handler(control: int) -> int:
+        if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN) and not ignore_stop:
+            ctx.set_status(SERVICE_STOP_PENDING, 0, check_point=1, wait_hint=1000)
+            stopped.set()
+        elif control == SERVICE_CONTROL_PAUSE:
+            ctx.set_status(SERVICE_PAUSED, accepts)
+        elif control == SERVICE_CONTROL_CONTINUE:
+            ctx.set_status(SERVICE_RUNNING, accepts)
+        elif control == SERVICE_CONTROL_INTERROGATE:
+            last = ctx.last_status
+            ctx.set_status(
+                last.get("current_state", SERVICE_RUNNING), last.get("controls_accepted", accepts)
+            )
+        return 0
+
+    ctx.register_handler(handler)
+    if hang_starting:
+        ctx.set_status(SERVICE_START_PENDING, 0, check_point=1, wait_hint=500)
+    else:
+        ctx.set_status(SERVICE_RUNNING, accepts)
+        if when_running is not None:
+            when_running()
+    stopped.wait()
+    ctx.set_status(SERVICE_STOPPED)
 
 
 def _thread(fn: Callable[[], None], name: str) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from nt.bootstrap import Process
 from nt.scdispatch import service_current, start_service_ctrl_dispatcher
-from nt.sctrl import ServiceContext, ServiceMain
+from nt.sctrl import ServiceContext, ServiceMain, run_until_stopped
 from nt.status import NtStatus
 from nt.syscalls import NtError
 from nt.win32 import Win32Error as E
@@ -37,15 +37,6 @@ from nt.winsvc import (
     SERVICE_ACCEPT_PAUSE_CONTINUE,
     SERVICE_ACCEPT_SHUTDOWN,
     SERVICE_ACCEPT_STOP,
-    SERVICE_CONTROL_CONTINUE,
-    SERVICE_CONTROL_INTERROGATE,
-    SERVICE_CONTROL_PAUSE,
-    SERVICE_CONTROL_SHUTDOWN,
-    SERVICE_CONTROL_STOP,
-    SERVICE_PAUSED,
-    SERVICE_RUNNING,
-    SERVICE_START_PENDING,
-    SERVICE_STOP_PENDING,
     SERVICE_STOPPED,
 )
 
@@ -134,31 +125,12 @@ def standin_main(proc: Process) -> ServiceMain:
     """The stand-in ServiceMain: the start, stop and shutdown protocol, nothing else."""
 
     def main(ctx: ServiceContext, argv: Sequence[str]) -> None:
-        stopped = threading.Event()
-        ignore_stop = proc.fault("ignore_stop") is not None
-
-        def handler(control: int) -> int:
-            if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN) and not ignore_stop:
-                ctx.set_status(SERVICE_STOP_PENDING, 0, check_point=1, wait_hint=1000)
-                stopped.set()
-            elif control == SERVICE_CONTROL_PAUSE:
-                ctx.set_status(SERVICE_PAUSED, STANDIN_ACCEPTS)
-            elif control == SERVICE_CONTROL_CONTINUE:
-                ctx.set_status(SERVICE_RUNNING, STANDIN_ACCEPTS)
-            elif control == SERVICE_CONTROL_INTERROGATE:
-                last = ctx.last_status
-                ctx.set_status(
-                    last.get("current_state", SERVICE_RUNNING), last.get("controls_accepted", 0)
-                )
-            return 0
-
-        ctx.register_handler(handler)
-        if proc.fault("start_hang") is not None:  # one checkpoint, then never another
-            ctx.set_status(SERVICE_START_PENDING, 0, check_point=1, wait_hint=500)
-        else:
-            ctx.set_status(SERVICE_RUNNING, STANDIN_ACCEPTS)
-        stopped.wait()
-        ctx.set_status(SERVICE_STOPPED)
+        run_until_stopped(
+            ctx,
+            STANDIN_ACCEPTS,
+            ignore_stop=proc.fault("ignore_stop") is not None,
+            hang_starting=proc.fault("start_hang") is not None,
+        )
 
     return main
 
