@@ -133,7 +133,7 @@ class LsaServer:
             self.log.info("fault.stall_logon", seconds=self.stall, caller_pid=client.pid)
             time.sleep(self.stall)
         try:
-            outcome = self.msv.logon(msg["user"], msg["password"])
+            outcome = self.msv.logon(msg["user"], msg["password"], pin=msg.get("pin", False))
         except Busy:
             self.log.warning("lsa.logon_busy", caller_pid=client.pid)
             return NtStatus.STATUS_INSUFFICIENT_RESOURCES

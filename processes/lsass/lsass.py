@@ -73,6 +73,21 @@ def token_assigner(nt: SystemServices):  # noqa: ANN201
     return assign
 
 
+def nt_parent(nt: SystemServices):  # noqa: ANN201
+    """The NT parent of a process the kernel created (winlogon's suspended userinit), else
+    the Unix parent (an ntctl --as child, not in the table yet)."""
+    from processes.lsass.lsasrv import unix_parent
+
+    def parent(pid: int) -> int | None:
+        try:
+            record = nt.query_process(pid)
+        except NtError:
+            return unix_parent(pid)
+        return int(record.get("parent_pid") or 0) or None
+
+    return parent
+
+
 def main(proc: Process) -> int:
     if proc.fault("exit_at_start"):
         return int(proc.fault("exit_at_start") or "1", 0)
@@ -96,7 +111,14 @@ def main(proc: Process) -> int:
         max_verifies=msv.max_verifies,
     )
     computer = str(value_or(nt, COMPUTER_NAME_KEY, "ComputerName", "NTMODEL"))
-    server = LsaServer(sam, msv, proc.log, computer_name=computer, assign_token=token_assigner(nt))
+    server = LsaServer(
+        sam,
+        msv,
+        proc.log,
+        computer_name=computer,
+        assign_token=token_assigner(nt),
+        parent_of=nt_parent(nt),
+    )
     server.stall = float(proc.fault("stall_logon") or 0)
     start_authentication_port(proc, server)
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))
