@@ -49,6 +49,22 @@ LOGON_PROCESS_NAME = "Winlogon"
 EWX_LOGOFF = 0x0
 
 
+# RtlNtStatusToDosError for the statuses a logon ends with (the `error` of WMsg replies).
+DOS_ERRORS = {
+    NtStatus.STATUS_SUCCESS: 0,
+    NtStatus.STATUS_LOGON_FAILURE: Win32Error.ERROR_LOGON_FAILURE,
+    NtStatus.STATUS_ACCOUNT_DISABLED: Win32Error.ERROR_ACCOUNT_DISABLED,
+    NtStatus.STATUS_ACCOUNT_LOCKED_OUT: Win32Error.ERROR_ACCOUNT_LOCKED_OUT,
+    NtStatus.STATUS_SHUTDOWN_IN_PROGRESS: Win32Error.ERROR_SHUTDOWN_IN_PROGRESS,
+    NtStatus.STATUS_LOGON_SESSION_EXISTS: Win32Error.ERROR_LOGON_SESSION_EXISTS,
+    NtStatus.STATUS_INVALID_DEVICE_STATE: Win32Error.ERROR_INVALID_STATE,
+}
+
+
+def dos_error(status: int) -> int:
+    return int(DOS_ERRORS.get(status, Win32Error.ERROR_GEN_FAILURE))
+
+
 class State(enum.Enum):
     LOGGED_OFF = "LOGGED_OFF"
     DISPLAY_LOGON = "DISPLAY_LOGON"
@@ -147,7 +163,12 @@ class Winlogon:
                 status = NtStatus.STATUS_SUCCESS
             if status != NtStatus.STATUS_SUCCESS:
                 self.proc.log.info("winlogon.sas_refused", state=self.state.value, status=status)
-                return {"status": int(status), "logonui_pid": 0, "port": ""}
+                return {
+                    "error": dos_error(status),
+                    "status": int(status),
+                    "logonui_pid": 0,
+                    "port": "",
+                }
             self.proc.log.info("winlogon.sas", sas_type=msg["sas_type"], caller_pid=client.pid)
             try:
                 pid = self.start_process(
@@ -156,7 +177,12 @@ class Winlogon:
                 self.proc.nt.resume(pid)
             except NtError as exc:
                 self.proc.log.warning("winlogon.logonui_failed", status=exc.status)
-                return {"status": exc.status, "logonui_pid": 0, "port": ""}
+                return {
+                    "error": dos_error(exc.status),
+                    "status": exc.status,
+                    "logonui_pid": 0,
+                    "port": "",
+                }
             self.state = State.DISPLAY_LOGON
             self.logonui_pid = pid
             self.logonui_reply = client.defer()
@@ -169,8 +195,9 @@ class Winlogon:
                 return NtStatus.STATUS_ACCESS_DENIED
             reply, self.logonui_reply = self.logonui_reply, None
         if reply is not None:
-            reply.complete(0, {"status": 0, "logonui_pid": client.pid, "port": msg["port"]})
-        return {}
+            body = {"error": 0, "status": 0, "logonui_pid": client.pid, "port": msg["port"]}
+            reply.complete(0, body)
+        return {"error": 0}
 
     def WlxReportCredentials(self, msg: dict, client: ClientContext) -> HandlerResult:
         with self._lock:
@@ -178,7 +205,8 @@ class Winlogon:
                 self.proc.log.warning("winlogon.credentials_refused", caller_pid=client.pid)
                 return NtStatus.STATUS_ACCESS_DENIED
             if self.shutting_down:
-                return {"status": int(NtStatus.STATUS_SHUTDOWN_IN_PROGRESS), "user": msg["user"]}
+                status = NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
+                return {"error": dos_error(status), "status": int(status), "user": msg["user"]}
             self.state = State.LOGGING_ON
         status = self.logon(msg)
         with self._lock:
@@ -187,7 +215,8 @@ class Winlogon:
             elif self.state == State.LOGGING_ON:
                 # LogonUI shows the failure and exits; its exit brings LOGGED_OFF back.
                 self.state = State.DISPLAY_LOGON if self.logonui_pid else State.LOGGED_OFF
-        return {"status": int(status) & 0xFFFFFFFF, "user": msg["user"]}
+        status = int(status) & 0xFFFFFFFF
+        return {"error": dos_error(status), "status": status, "user": msg["user"]}
 
     # -- the logon ------------------------------------------------------------------------
     def logon(self, msg: dict) -> int:
@@ -349,8 +378,9 @@ class Winlogon:
         self.logonui_pid = 0
         reply, self.logonui_reply = self.logonui_reply, None
         if reply is not None:  # it died before it was ready
-            failed = status or NtStatus.STATUS_UNSUCCESSFUL
-            reply.complete(0, {"status": int(failed) & 0xFFFFFFFF, "logonui_pid": pid, "port": ""})
+            failed = int(status or NtStatus.STATUS_UNSUCCESSFUL) & 0xFFFFFFFF
+            body = {"error": dos_error(failed), "status": failed, "logonui_pid": pid, "port": ""}
+            reply.complete(0, body)
         self.proc.log.info("winlogon.logonui_exit", child_pid=pid, status=status)
         if self.state == State.DISPLAY_LOGON:
             self.state = State.LOGGED_OFF
