@@ -101,7 +101,23 @@ class SystemServiceHandlers:
 
     def table(self) -> dict[int, Handler]:
         names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
-        return {number: getattr(self, name) for name, number in names.items()}
+        return {
+            number: self._with_current_token(getattr(self, name)) for name, number in names.items()
+        }
+
+    def _with_current_token(self, fn: Handler) -> Handler:
+        """The caller's token as the process table has it now, not as it was when it
+        connected: a process CreateProcessAsUser made connects while suspended, before
+        its token is set (NtCreateToken on a suspended process)."""
+
+        def handler(msg: dict, client: ClientContext) -> HandlerResult:
+            record = self.k.ps.get(client.pid)
+            if record is not None and record.state != "exited" and record.token:
+                client.token = record.token
+            return fn(msg, client)
+
+        handler.__name__ = getattr(fn, "__name__", "handler")
+        return handler
 
     # -- who may read the security hives ---------------------------------------------
     def is_lsass(self, client: ClientContext) -> bool:

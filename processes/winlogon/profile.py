@@ -48,10 +48,11 @@ def expand(path: str) -> str:
 
 def profile_path(nt: SystemServices, sid: str, name: str) -> str:
     """ProfileImagePath of a known profile, else the new one's: <ProfilesDirectory>\\<name>."""
-    try:
-        return expand(str(nt.query_value(f"{PROFILE_LIST}\\{sid}", "ProfileImagePath")[1]))
-    except NtError:
-        pass
+    if sid:
+        try:
+            return expand(str(nt.query_value(f"{PROFILE_LIST}\\{sid}", "ProfileImagePath")[1]))
+        except NtError:
+            pass
     try:
         base = str(nt.query_value(PROFILE_LIST, "ProfilesDirectory")[1])
     except NtError:

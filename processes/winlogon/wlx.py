@@ -222,7 +222,10 @@ class Winlogon:
     def logon(self, msg: dict) -> int:
         name, domain = msg["user"], msg["domain"]
         userinit = self.userinit_image()
-        env = dict(self.proc.environment)
+        # The block is fixed at creation, before LsaLogonUser names her SID: it is built
+        # from the typed name and the profile folder that name gets.
+        home = userenv.profile_path(self.proc.nt, "", name.rpartition("\\")[2])
+        env = self.user_environment(name.rpartition("\\")[2], home)
         try:
             pid = self.proc.nt.create_process(userinit, userinit, env, self.session, suspended=True)
         except NtError as exc:
@@ -288,7 +291,7 @@ class Winlogon:
         """The token is userinit's: load her profile, register userinit, resume it."""
         account = token["user"].rpartition("\\")[2] or name
         prof = userenv.load_user_profile(self.proc.nt, self.proc.root, token["sid"], account)
-        env = self.user_environment(account, token, prof)
+        env = self.user_environment(account, prof.path)
         user = LoggedOnUser(
             account, domain, token["sid"], int(token["logon_id"]), lsa_conn, prof, env, pid
         )
@@ -300,13 +303,12 @@ class Winlogon:
             raise
         return user
 
-    def user_environment(self, name: str, token: dict, prof: userenv.Profile) -> dict[str, str]:
+    def user_environment(self, name: str, home: str) -> dict[str, str]:
         """CreateEnvironmentBlock: the user's variables over the system's."""
         env = dict(self.proc.environment)
-        home = prof.path
         env.update(
             USERNAME=name,
-            USERDOMAIN=token["user"].rpartition("\\")[0],
+            USERDOMAIN=env.get("COMPUTERNAME", "NTMODEL"),
             USERPROFILE=home,
             HOMEDRIVE=home[:2],
             HOMEPATH=home[2:],
