@@ -128,7 +128,10 @@ SYSTEM_SERVICES = Protocol(
         (S.STATUS_INVALID_CID, "no process with that pid"),
         (S.STATUS_INVALID_HANDLE, "the named process or object is gone"),
         (S.STATUS_INVALID_INFO_CLASS, "an information class the kernel does not serve"),
-        (S.STATUS_NO_SUCH_LOGON_SESSION, "NtCreateUserProcess: no token lsass made has that logon id"),
+        (
+            S.STATUS_NO_SUCH_LOGON_SESSION,
+            "NtCreateUserProcess: no token lsass made has that logon id",
+        ),
         (S.STATUS_INVALID_PARAMETER, "a value the service refuses (beyond the schema)"),
         (
             S.STATUS_ACCESS_DENIED,
