@@ -113,6 +113,7 @@ class Winlogon:
         self.logonui_reply: Deferred | None = None
         self.shutting_down = False
         self.boot_accepted = False
+        self.package: int | None = None  # Negotiate's package id in lsass
         self._lock = threading.RLock()
 
     def handlers(self) -> dict:
@@ -268,13 +269,15 @@ class Winlogon:
 
     def _lsa_logon(self, conn: Connection, msg: dict, pid: int) -> tuple[int, dict]:
         try:
-            package = lsa.LsaLookupAuthenticationPackage(conn, lsa.NEGOTIATE_PACKAGE_NAME)
+            if self.package is None:  # looked up once (winlogon's InitializeLsa)
+                found = lsa.LsaLookupAuthenticationPackage(conn, lsa.NEGOTIATE_PACKAGE_NAME)
+                self.package = found.body.get("auth_package", 0) if found.ok else 0
             reply = lsa.LsaLogonUser(
                 conn,
                 msg["user"],
                 msg["secret"],
                 sec.Interactive,
-                auth_package=package.body.get("auth_package", 0),
+                auth_package=self.package,
                 domain=msg["domain"],
                 origin=LOGON_PROCESS_NAME,
                 session=self.session,
