@@ -216,6 +216,8 @@ class Winlogon:
             elif self.state == State.LOGGING_ON:
                 # LogonUI shows the failure and exits; its exit brings LOGGED_OFF back.
                 self.state = State.DISPLAY_LOGON if self.logonui_pid else State.LOGGED_OFF
+                if self.state == State.LOGGED_OFF:  # LogonUI died during the logon
+                    self.ready()
         status = int(status) & 0xFFFFFFFF
         return {"error": dos_error(status), "status": status, "user": msg["user"]}
 

@@ -76,7 +76,8 @@ def security(m: Machine, event_id: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def lm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
-    m = boot(tmp_path_factory.mktemp("logon") / "m")
+    # userinit of session 2 (made on demand) stalls, so a test can kill it mid-way.
+    m = boot(tmp_path_factory.mktemp("logon") / "m", faults="userinit.exe@2:stall=30")
     ntctl_pw(m, PASSWORDS["alice"], "user", "add", "alice", "--admin")
     ntctl_pw(m, PASSWORDS["bob"], "user", "add", "bob")
     ntctl_pw(m, PASSWORDS["carol"], "user", "add", "carol")
@@ -118,8 +119,8 @@ def test_logon_runs_logonui_userinit_and_the_shell_with_her_token_and_profile(
     profile = m.ntctl("reg", "query", rf"{PROFILE_LIST}\{sid}").stdout
     assert r"%SystemDrive%\Users\alice" in profile
     assert (m.root / "C/Users/alice/NTUSER.DAT").exists()
-    assert "alice" in m.ntctl("session").stdout.splitlines()[2]
-    assert "Active" in m.ntctl("session").stdout or "Activ" in m.ntctl("session").stdout
+    console = m.ntctl("session").stdout.splitlines()[2].split()
+    assert console[:4] == [">console", "alice", "1", "Active"]
     assert [e["logon_type"] for e in m.events(event="lsa.logon", user="alice")] == [2]
     m.wait_event("winlogon.boot_accepted")
     # A second SAS while she is logged on: a clear status, no second LogonUI.
@@ -205,7 +206,26 @@ def test_logonui_killed_during_a_logon_then_the_sas_works_again(lm: Machine) -> 
     assert not m.events(event="bugcheck")
 
 
-def test_pin_logon_in_a_session_made_on_demand(lm: Machine) -> None:
+def test_bob_logs_on_in_a_session_made_on_demand_and_userinit_killed_is_no_bugcheck(
+    lm: Machine,
+) -> None:
+    m = lm
+    made = json.loads(m.ntctl("session", "new", "--json", timeout=90).stdout)
+    session = made["session_id"]
+    assert session == 2  # the fault of this module's machine stalls its userinit
+    m.wait_event("logon.ready", session=session)
+    logon(m, "bob", "--session", str(session))
+    [userinit] = live(m, "userinit.exe", session)
+    assert userinit["user"] == "NTMODEL\\bob"
+    os.kill(userinit["pid"], signal.SIGKILL)
+    m.wait_event("winlogon.userinit_exit", session=session)
+    assert "bob" in m.ntctl("session").stdout and not m.events(event="bugcheck")
+    assert not live(m, "explorer.exe", 1)  # session 1 has nobody
+    m.ntctl("logoff", "--session", str(session))
+    m.ntctl("session", "logoff", str(session), timeout=60)
+
+
+def test_pin_logon_through_the_pin_provider(lm: Machine) -> None:
     m = lm
     r = subprocess.run(
         [sys.executable, "-m", "ntctl", "user", "pin", "bob", "--pin-stdin", "--root", str(m.root)],
@@ -217,16 +237,13 @@ def test_pin_logon_in_a_session_made_on_demand(lm: Machine) -> None:
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
-    made = json.loads(m.ntctl("session", "new", "--json", timeout=90).stdout)
-    session = made["session_id"]
-    m.wait_event("logon.ready", session=session)
-    logon(m, "bob", "--pin", "--session", str(session), secret=PIN)
-    m.wait_event("explorer.ready", session=session)
-    assert [p["user"] for p in live(m, "explorer.exe", session)] == ["NTMODEL\\bob"]
-    assert not live(m, "explorer.exe", 1)  # session 1 has nobody
-    m.ntctl("logoff", "--session", str(session))
-    assert not live(m, "explorer.exe", session)
-    m.ntctl("session", "logoff", str(session), timeout=60)
+    wrong = logon(m, "bob", "--pin", secret="999999", check=False)
+    assert wrong.returncode == 1 and "The PIN is incorrect. Try again." in wrong.stderr
+    logon(m, "bob", "--pin", secret=PIN)
+    m.wait_event("explorer.ready", user="bob", session=1)
+    assert [p["user"] for p in live(m, "explorer.exe")] == ["NTMODEL\\bob"]
+    assert any(e["provider"] == "NGC Credential Provider" for e in m.events(event="logonui.submit"))
+    m.ntctl("logoff")
 
 
 def test_no_secret_is_written_anywhere_on_the_logon_path(lm: Machine) -> None:
@@ -299,6 +316,7 @@ def test_lsass_killed_during_logonuser_fails_the_logon_cleanly(tmp_path: Path) -
         assert pending.returncode == 1
         assert "STATUS_PORT_DISCONNECTED" in err, out + err
         m.wait_event("logon.ready", timeout=10)  # back to the SAS
+        m.wait_event("wininit.critical_process_died", timeout=10)  # the 60-second countdown
         again = logon(m, "bob", check=False)
         assert again.returncode == 1 and "0xC" in again.stderr
         assert not m.events(event="logon.success")
