@@ -16,6 +16,7 @@ import threading
 
 from nt import csrclient
 from nt.bootstrap import Process
+from nt.security import LOCAL_SYSTEM
 from nt.syscalls import NtError
 from nt.win32 import Win32Error
 from ports import lsm
@@ -104,6 +105,11 @@ class ExitWindows:
                 return {"error": Win32Error.ERROR_NO_SUCH_LOGON_SESSION, "status": 0}
             error, status = self.wlx.logoff(msg["flags"])
             return {"error": int(error), "status": int(status) & 0xFFFFFFFF}
+        if (client.token or {}).get("sid") != LOCAL_SYSTEM:
+            # The session's part of a shutdown comes from the shutdown coordinator (SYSTEM);
+            # the operator may log a user off, not end a session's applications this way.
+            self.proc.log.warning("winlogon.wmsg_denied", caller_pid=client.pid)
+            return {"error": Win32Error.ERROR_ACCESS_DENIED, "status": 0}
         status = self.exit_windows(msg["flags"])
         return {"error": 0, "status": int(status) & 0xFFFFFFFF}
 

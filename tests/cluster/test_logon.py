@@ -40,6 +40,30 @@ with Machine(sys.argv[1], 1) as m:
 """
 
 
+# The operator asking winlogon for its session's part of a shutdown: SYSTEM's alone.
+WMSG_SHUTDOWN = """
+import json, sys
+from ntctl.machine import Machine
+from ports import winlogon as wl
+with Machine(sys.argv[1], 1) as m:
+    conn = wl.WMsgConnect(m.lpc, 1)
+    print(json.dumps(wl.WMsgMessageHandler(conn, wl.WMSG_SHUTDOWN, 0x1).body), flush=True)
+"""
+
+
+def client_json(m: Machine, script: str) -> dict:
+    r = subprocess.run(
+        [sys.executable, "-c", script, str(m.root)],
+        cwd=REPO,
+        env=m.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.splitlines()[-1])
+
+
 def logon(m: Machine, user: str, *extra: str, secret: str | None = None, check: bool = True):
     secret = PASSWORDS.get(user, "") if secret is None else secret
     flag = "--pin-stdin" if "--pin" in extra else "--password-stdin"
@@ -187,16 +211,7 @@ def test_failed_logons_show_logonui_texts_and_winlogon_waits_again(lm: Machine) 
 
 def test_logonui_killed_during_a_logon_then_the_sas_works_again(lm: Machine) -> None:
     m = lm
-    keyboard = subprocess.run(
-        [sys.executable, "-c", SAS_ONLY, str(m.root)],
-        cwd=REPO,
-        env=m.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert keyboard.returncode == 0, keyboard.stderr
-    ui = json.loads(keyboard.stdout.splitlines()[-1])
+    ui = client_json(m, SAS_ONLY)
     assert ui["status"] == 0 and ui["port"] == "\\RPC Control\\LogonUI1"
     os.kill(ui["logonui_pid"], signal.SIGKILL)
     m.wait_event("winlogon.logonui_exit", child_pid=ui["logonui_pid"])
@@ -244,6 +259,11 @@ def test_pin_logon_through_the_pin_provider(lm: Machine) -> None:
     assert [p["user"] for p in live(m, "explorer.exe")] == ["NTMODEL\\bob"]
     assert any(e["provider"] == "NGC Credential Provider" for e in m.events(event="logonui.submit"))
     m.ntctl("logoff")
+
+
+def test_the_operator_may_not_end_a_sessions_applications_through_wmsg(lm: Machine) -> None:
+    assert client_json(lm, WMSG_SHUTDOWN) == {"error": 5, "status": 0}  # ERROR_ACCESS_DENIED
+    assert lm.events(event="winlogon.wmsg_denied") and lm.pid_of("winlogon.exe", 1)
 
 
 def test_no_secret_is_written_anywhere_on_the_logon_path(lm: Machine) -> None:
