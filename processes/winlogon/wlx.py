@@ -86,6 +86,36 @@ class LoggedOnUser:
     shell_pids: set[int] = field(default_factory=set)
 
 
+class Background:
+    """One call on its own thread; ``result()`` joins it and returns or raises its outcome."""
+
+    def __init__(self, fn: Callable[[], Connection]) -> None:
+        self._fn = fn
+        self._value: Connection | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="lsa-connect", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to result(), which re-raises it
+            self._error = exc
+
+    def result(self) -> Connection:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+    def discard(self) -> None:
+        try:
+            self.result().close()
+        except PortError:
+            pass
+
+
 def operator_or_system(who: dict) -> bool:
     """Who may reach WMsgKRpc: SYSTEM (LSM, csrss, the shutdown, LogonUI) and the
     machine's operator (Administrators: ``ntctl logon``/``logoff``)."""
@@ -229,13 +259,18 @@ class Winlogon:
         # from the typed name and the profile folder that name gets.
         home = userenv.profile_path(self.proc.nt, "", name.rpartition("\\")[2])
         env = self.user_environment(name.rpartition("\\")[2], home)
+        # The LSA connection is made while userinit is created (two independent waits).
+        connecting = Background(
+            lambda: lsa.LsaRegisterLogonProcess(self.proc.lpc, LOGON_PROCESS_NAME)
+        )
         try:
             pid = self.proc.nt.create_process(userinit, userinit, env, self.session, suspended=True)
         except NtError as exc:
+            connecting.discard()
             self._failed(name, "userinit", exc.status)
             return exc.status
         try:
-            lsa_conn = lsa.LsaRegisterLogonProcess(self.proc.lpc, LOGON_PROCESS_NAME)
+            lsa_conn = connecting.result()
         except PortError as exc:
             self._kill(pid)
             self._failed(name, "lsa_connect", exc.status)
