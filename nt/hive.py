@@ -107,6 +107,8 @@ class Registry:
         self.config_dir = Path(config_dir)
         self.recovery_events: list[HiveEvent] = []
         self._hives: dict[str, KeyTable] = {}
+        self._user_refs: dict[str, int] = {}  # loads of each user hive (logons using it)
+        self._user_files: dict[str, Path] = {}
         self._lock = threading.RLock()
         self.open()
 
@@ -163,6 +165,8 @@ class Registry:
                 with contextlib.suppress(sqlite3.Error):
                     table.conn.close()
             self._hives = {}
+            self._user_refs.clear()
+            self._user_files.clear()
 
     def __enter__(self) -> Registry:
         self.open()
@@ -189,12 +193,19 @@ class Registry:
     def load_user_hive(self, key: str, path: Path, template: str = "DEFAULT") -> bool:
         r"""Load the hive file ``path`` at ``HKU\<key>``; a missing file is first made as a
         copy of ``template`` (userenv copies the Default User's NTUSER.DAT on a first
-        logon). True when the file was created. Loading a loaded key is
-        STATUS_OBJECT_NAME_COLLISION, as NtLoadKey answers."""
+        logon). True when the file was created. Loading the same file again counts one
+        more user of it; another file at a loaded key is STATUS_OBJECT_NAME_COLLISION."""
         name = user_hive_name(key)
         with self._lock:
             if name in self._hives:
-                raise RegistryError(NtStatus.STATUS_OBJECT_NAME_COLLISION, f"HKU\\{key} is loaded")
+                # Her profile is in use by another logon (another session): the same file
+                # is counted, as the User Profile Service counts a loaded profile.
+                if self._user_files.get(name) != path.resolve():
+                    raise RegistryError(
+                        NtStatus.STATUS_OBJECT_NAME_COLLISION, f"HKU\\{key} is loaded"
+                    )
+                self._user_refs[name] += 1
+                return False
             created = not path.exists()
             if created:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +222,8 @@ class Registry:
             except Corrupt as exc:
                 raise RegistryError(NtStatus.STATUS_REGISTRY_CORRUPT, f"{path}: {exc}") from None
             self._hives[name] = KeyTable(name, conn, False)
+            self._user_files[name] = path.resolve()
+            self._user_refs[name] = 1
             return created
 
     def unload_user_hive(self, key: str) -> None:
@@ -218,7 +231,10 @@ class Registry:
         name = user_hive_name(key)
         with self._lock:
             table = self._hive(name)
-            del self._hives[name]
+            self._user_refs[name] -= 1
+            if self._user_refs[name] > 0:
+                return  # still in use by another logon
+            del self._hives[name], self._user_refs[name], self._user_files[name]
             table.conn.close()
 
     def user_hives(self) -> list[str]:

@@ -236,7 +236,14 @@ def test_bob_logs_on_in_a_session_made_on_demand_and_userinit_killed_is_no_bugch
     m.wait_event("winlogon.userinit_exit", session=session)
     assert "bob" in m.ntctl("session").stdout and not m.events(event="bugcheck")
     assert not live(m, "explorer.exe", 1)  # session 1 has nobody
+    # bob on the console too: one profile, loaded once and counted (userenv's refcount)
+    logon(m, "bob")
     m.ntctl("logoff", "--session", str(session))
+    sid = sid_of(m, "bob")
+    assert m.ntctl("reg", "query", rf"HKU\{sid}").returncode == 0  # still his session 1's
+    assert [p["user"] for p in live(m, "explorer.exe", 1)] == ["NTMODEL\\bob"]
+    m.ntctl("logoff")
+    assert m.ntctl("reg", "query", rf"HKU\{sid}", check=False).returncode != 0
     m.ntctl("session", "logoff", str(session), timeout=60)
 
 

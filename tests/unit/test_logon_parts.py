@@ -44,9 +44,12 @@ def test_a_user_hive_is_made_from_default_loaded_at_hku_sid_and_flushed_on_unloa
     reg.create_key(rf"HKU\{SID}\Software\Mine")
     reg.set_value(rf"HKU\{SID}\Software\Mine", "x", REG_SZ, "hers")
     assert not reg.key_exists(r"HKU\.DEFAULT\Software\Mine")  # a copy, not the same hive
-    with pytest.raises(RegistryError) as again:
-        reg.load_user_hive(SID, ntuser)
-    assert again.value.status == S.STATUS_OBJECT_NAME_COLLISION
+    with pytest.raises(RegistryError) as other:
+        reg.load_user_hive(SID, tmp_path / "elsewhere.dat")
+    assert other.value.status == S.STATUS_OBJECT_NAME_COLLISION
+    assert reg.load_user_hive(SID, ntuser) is False  # her second session: counted
+    reg.unload_user_hive(SID)
+    assert reg.query_value(rf"HKU\{SID}\Software\Mine", "x") == (REG_SZ, "hers")  # in use
     reg.unload_user_hive(SID)
     with pytest.raises(RegistryError) as gone:
         reg.query_value(rf"HKU\{SID}\Software\Mine", "x")
