@@ -394,8 +394,9 @@ SYSTEM_SERVICES = Protocol(
             {"created": Bool()},
             "Load the hive file `file` (a C:\\ path on the model's drive) at `path` = "
             "HKU\\<SID>; a missing file is made from the DEFAULT hive (a profile's first "
-            "NTUSER.DAT). SYSTEM only (SeRestorePrivilege). A loaded key: "
-            "STATUS_OBJECT_NAME_COLLISION.",
+            "NTUSER.DAT). SYSTEM only (SeRestorePrivilege). The same file again counts one "
+            "more logon using it (NtUnloadKey closes it with the last); another file at a "
+            "loaded key: STATUS_OBJECT_NAME_COLLISION.",
         ),
         (
             "NtUnloadKey",
