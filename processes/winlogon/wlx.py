@@ -47,6 +47,7 @@ DEFAULT_USERINIT = "C:\\Windows\\system32\\userinit.exe"
 DEFAULT_SHELL = "explorer.exe"
 LOGON_PROCESS_NAME = "Winlogon"
 EWX_LOGOFF = 0x0
+LOGONUI_EXIT_WAIT = 5.0  # s: a new SAS waits this long for the last attempt's LogonUI to go
 
 
 # RtlNtStatusToDosError for the statuses a logon ends with (the `error` of WMsg replies).
@@ -145,6 +146,8 @@ class Winlogon:
         self.boot_accepted = False
         self.package: int | None = None  # Negotiate's package id in lsass
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # LogonUI came or went
+        self.logonui_done = False  # its one attempt is over: it exits next
 
     def handlers(self) -> dict:
         return {
@@ -184,6 +187,11 @@ class Winlogon:
     # -- the SAS and LogonUI --------------------------------------------------------------
     def WlxSasNotify(self, msg: dict, client: ClientContext) -> HandlerResult:
         with self._lock:
+            # A LogonUI whose attempt is over is on its way out: the SAS waits for it.
+            self._changed.wait_for(
+                lambda: not (self.state == State.DISPLAY_LOGON and self.logonui_done),
+                LOGONUI_EXIT_WAIT,
+            )
             if self.shutting_down:
                 status = NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
             elif self.state == State.LOGGED_ON:
@@ -216,6 +224,7 @@ class Winlogon:
                 }
             self.state = State.DISPLAY_LOGON
             self.logonui_pid = pid
+            self.logonui_done = False
             self.logonui_reply = client.defer()
             self.proc.log.info("winlogon.logonui_started", child_pid=pid)
             return PENDING
@@ -241,6 +250,7 @@ class Winlogon:
             self.state = State.LOGGING_ON
         status = self.logon(msg)
         with self._lock:
+            self.logonui_done = True
             if status == NtStatus.STATUS_SUCCESS:
                 self.state = State.LOGGED_ON
             elif self.state == State.LOGGING_ON:
@@ -418,6 +428,7 @@ class Winlogon:
 
     def _logonui_gone(self, pid: int, status: int) -> None:
         self.logonui_pid = 0
+        self._changed.notify_all()
         reply, self.logonui_reply = self.logonui_reply, None
         if reply is not None:  # it died before it was ready
             failed = int(status or NtStatus.STATUS_UNSUCCESSFUL) & 0xFFFFFFFF
