@@ -299,7 +299,6 @@ class Winlogon:
             lsa_conn.close()
             self._failed(name, "profile", status)
             return status
-        self.user = user
         account = token["user"].rpartition("\\")[2]
         self.notify_lsm(lsm.EVENT_LOGON, user=account)
         self.proc.log.info(
@@ -347,8 +346,12 @@ class Winlogon:
         )
         try:
             self._register(pid)
+            with self._lock:  # logged on before userinit runs: its exits are hers
+                self.user, self.state = user, State.LOGGED_ON
             self.proc.nt.resume(pid)
         except NtError:
+            with self._lock:
+                self.user, self.state = None, State.LOGGING_ON
             userenv.unload_user_profile(self.proc.nt, prof)
             raise
         return user
