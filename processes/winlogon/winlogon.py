@@ -13,6 +13,7 @@ The logon path (the SAS, LogonUI, LsaLogonUser, userinit, the shell, logoff) is 
 from __future__ import annotations
 
 import threading
+import time
 
 from nt import csrclient
 from nt.bootstrap import Process
@@ -90,6 +91,10 @@ class ExitWindows:
         """``logon_id``: the user a logoff impersonates (her processes end, not SYSTEM's)."""
         if flags & EWX_SHUTDOWN and self.wlx is not None:
             self.wlx.shutting_down = True  # no SAS, no shell restart from now on
+            stall = self.proc.fault("stall_exit_windows")  # tests: a slow shutdown here
+            if stall:
+                self.proc.log.info("fault.stall_exit_windows", seconds=float(stall))
+                time.sleep(float(stall))
         with self._lock:
             try:
                 body = {"flags": flags, "logon_id": logon_id}

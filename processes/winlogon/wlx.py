@@ -452,6 +452,7 @@ class Winlogon:
             return
         self.proc.log.info("winlogon.shell_exit", child_pid=pid, status=status)
         if int(self.value("AutoRestartShell", 1) or 0) != 1:
+            self.proc.log.info("winlogon.shell_not_restarted", reason="AutoRestartShell is 0")
             return
         with self._lock:
             if self.user is not user or self.state != State.LOGGED_ON or self.shutting_down:

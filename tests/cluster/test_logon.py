@@ -101,7 +101,8 @@ def security(m: Machine, event_id: int) -> list[dict]:
 @pytest.fixture(scope="module")
 def lm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
     # userinit of session 2 (made on demand) stalls, so a test can kill it mid-way.
-    m = boot(tmp_path_factory.mktemp("logon") / "m", faults="userinit.exe@2:stall=30")
+    faults = "userinit.exe@2:stall=30,winlogon.exe@2:stall_exit_windows=3"
+    m = boot(tmp_path_factory.mktemp("logon") / "m", faults=faults)
     ntctl_pw(m, PASSWORDS["alice"], "user", "add", "alice", "--admin")
     ntctl_pw(m, PASSWORDS["bob"], "user", "add", "bob")
     ntctl_pw(m, PASSWORDS["carol"], "user", "add", "carol")
@@ -160,6 +161,14 @@ def test_the_shell_killed_is_restarted_and_nothing_bugchecks(lm: Machine) -> Non
     [new] = live(m, "explorer.exe")
     assert new["pid"] == restart["child_pid"] != shell["pid"]
     assert new["user"] == "NTMODEL\\alice"
+    key = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon"
+    m.ntctl("reg", "add", key, "/v", "AutoRestartShell", "/t", "REG_DWORD", "/d", "0")
+    try:
+        m.ntctl("kill", str(new["pid"]))
+        m.wait_event("winlogon.shell_not_restarted")
+        assert not live(m, "explorer.exe") and len(m.events(event="winlogon.shell_restart")) == 1
+    finally:
+        m.ntctl("reg", "add", key, "/v", "AutoRestartShell", "/t", "REG_DWORD", "/d", "1")
     assert not m.events(event="bugcheck")
 
 
@@ -286,6 +295,9 @@ def test_no_secret_is_written_anywhere_on_the_logon_path(lm: Machine) -> None:
 
 def test_a_logon_while_the_machine_shuts_down_gets_a_clear_status(lm: Machine) -> None:
     m = lm
+    session = json.loads(m.ntctl("session", "new", "--json", timeout=90).stdout)["session_id"]
+    assert session == 2  # its winlogon's part of the shutdown stalls (the module's fault)
+    m.wait_event("logon.ready", session=session)
     down = subprocess.Popen(
         [sys.executable, "-m", "ntctl", "shutdown", "--root", str(m.root)],
         cwd=REPO,
@@ -294,13 +306,15 @@ def test_a_logon_while_the_machine_shuts_down_gets_a_clear_status(lm: Machine) -
         stderr=subprocess.DEVNULL,
     )
     try:
-        m.wait_event("shutdown.initiated", timeout=20)
-        r = logon(m, "alice", check=False)
-        assert r.returncode in (0, 1)  # answered, never hung (logon's own timeout is 60 s)
-        if r.returncode:
-            assert "0xC" in r.stderr or "not running" in r.stderr, r.stderr
+        m.wait_event("fault.stall_exit_windows", session=session)
+        r = logon(m, "alice", "--session", str(session), check=False)
+        assert r.returncode == 1
+        assert (
+            "the system is shutting down" in r.stderr and "STATUS_SHUTDOWN_IN_PROGRESS" in r.stderr
+        )
     finally:
         down.wait(60)
+    assert down.returncode == 0
     m.wait_stopped(20)
 
 
