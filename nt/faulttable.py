@@ -231,7 +231,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "`kill -9` LogonUI.exe during a logon",
-        "no bugcheck: the logon fails with its status, winlogon says \"Press Ctrl+Alt+Del\" "
+        'no bugcheck: the logon fails with its status, winlogon says "Press Ctrl+Alt+Del" '
         "again and the next SAS starts a new LogonUI",
     ),
     Row(
