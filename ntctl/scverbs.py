@@ -147,3 +147,19 @@ def sc_order(args: list[str], root: Path, as_json: bool) -> None:
     from ntctl import scclient
 
     scclient.order(args, root, as_json)
+
+
+@sc_app.verb("sdshow", ARGS, ROOT, JSON)
+def sc_sdshow(args: list[str], root: Path, as_json: bool) -> None:
+    """sc sdshow NAME|scmanager: the security descriptor's DACL in SDDL."""
+    from ntctl import scsecurity
+
+    scsecurity.sdshow(args, root, as_json)
+
+
+@sc_app.verb("sdset", ARGS, ROOT, JSON)
+def sc_sdset(args: list[str], root: Path, as_json: bool) -> None:
+    """sc sdset NAME|scmanager SDDL: replace the DACL (and owner/group if given)."""
+    from ntctl import scsecurity
+
+    scsecurity.sdset(args, root, as_json)

@@ -40,6 +40,7 @@ from processes.services.scmkernel import (
     RegistryStore,
     object_name,
 )
+from processes.services.scsecure import RegistrySecurityStore, ScSecurity
 from processes.services.timers import TimerThread
 
 CONTROL_SET = r"HKLM\SYSTEM\CurrentControlSet"
@@ -85,7 +86,8 @@ class ServicesProcess:
     def __init__(self, proc: Process, core: ScmCore) -> None:
         self.proc = proc
         self.core = core
-        self.rpc = SvcctlServer(core)
+        store = RegistrySecurityStore(proc.nt, CONTROL_SET)
+        self.rpc = SvcctlServer(core, ScSecurity(store, proc.log))
         self.pipe = ControlPipeServer(core)
 
     def serve(self) -> None:

@@ -321,3 +321,31 @@ def _kill_mid_logon(m: Machine) -> None:
     exit_event = m.wait_event("proc.exit", image="System", child_image="lsass.exe")
     assert exit_event["signal"] == signal.SIGKILL
     assert not m.events(event="bugcheck")
+
+
+def test_scm_doors_close_for_a_user_and_sdset_opens_them(lsa_machine: Machine) -> None:
+    m = lsa_machine
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "stop", "EventLog", check=False)
+    assert r.returncode == 1
+    assert r.stdout == "[SC] OpenService FAILED 5:\n\nAccess is denied.\n\n"
+    denied = m.events(event="event.report", image="services.exe", event_id=4656)
+    assert any(e["strings"][6] == "EventLog" and e["strings"][1] == "bob" for e in denied)
+    assert m.ntctl("sc", "sdshow", "scmanager").stdout == (
+        "\nD:(A;;CC;;;AU)(A;;CCLCRPRC;;;IU)(A;;CCLCRPRC;;;SU)(A;;CCLCRPWPRC;;;SY)(A;;KA;;;BA)"
+        "(A;;CC;;;AC)\n"
+    )
+    before = m.ntctl("sc", "sdshow", "W32Time").stdout.strip()
+    assert before.startswith("D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)")
+    sddl = before + "(A;;LCRPLO;;;NU)"  # network users may now query, start and interrogate
+    assert m.ntctl("sc", "sdset", "W32Time", sddl).stdout == (
+        "[SC] SetServiceObjectSecurity SUCCESS\n"
+    )
+    assert m.ntctl("sc", "sdshow", "W32Time").stdout.strip() == sddl
+    stored = m.ntctl(
+        "reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Services\W32Time\Security", "--json"
+    ).stdout
+    assert "REG_BINARY" in stored or '"type": 3' in stored
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "query", "W32Time", check=False)
+    assert "SERVICE_NAME: W32Time" in r.stdout, r.stdout + r.stderr
+    bad = m.ntctl("sc", "sdset", "W32Time", "D:(A;;GA;;;SY", check=False)
+    assert bad.returncode == 1 and "FAILED 1336" in bad.stdout
