@@ -62,6 +62,7 @@ SERVICE_MAPPING: Final = sec.GenericMapping(
 )
 SCM_OBJECT = "ServicesActive"  # the object name 4656 shows for the SCM
 SECURITY_VALUE = "Security"
+GRANTED_KEPT = 4096
 
 
 class SecurityStore(Protocol):
@@ -116,6 +117,9 @@ class ScSecurity:
         self.store = store or MemoryStore()
         self.log = log
         self._cache: dict[str | None, sec.SecurityDescriptor] = {}
+        # Granted masks by (object, token, desired): a connection's token is one dict for
+        # its life, so a repeated open costs a lookup. Denials are not kept (each is audited).
+        self._granted: dict[tuple[str | None, int, int], tuple[Mapping[str, object], int]] = {}
 
     def descriptor(self, service: str | None) -> sec.SecurityDescriptor:
         key = service.lower() if service else None
@@ -141,15 +145,23 @@ class ScSecurity:
     def forget(self, service: str) -> None:
         """A deleted service: its descriptor goes with it."""
         self._cache.pop(service.lower(), None)
+        self._granted.clear()
 
     def check(
         self, client: object, desired: int, service: str | None, object_name: str = ""
     ) -> int | None:
         """ScmCheckAccess: the granted mask, or None (ERROR_ACCESS_DENIED; 4656 reported)."""
         token: Mapping[str, object] = getattr(client, "token", None) or {}
+        key = (service.lower() if service else None, id(token), desired)
+        hit = self._granted.get(key)
+        if hit is not None and hit[0] is token:  # the same token object: the same answer
+            return hit[1]
         mapping = SERVICE_MAPPING if service else SCM_MAPPING
         granted, status = sec.access_check(self.descriptor(service), token, desired, mapping)
         if status == sec.STATUS_SUCCESS:
+            if len(self._granted) >= GRANTED_KEPT:
+                self._granted.clear()
+            self._granted[key] = (token, granted)
             return granted
         if self.log is not None:
             audit_open_denied(
@@ -198,6 +210,7 @@ class ScSecurity:
         )
         self.store.write(service, sec.sd_to_bytes(new))
         self._cache[service.lower() if service else None] = new
+        self._granted.clear()
         return 0
 
 
