@@ -494,12 +494,22 @@ class SystemServiceHandlers:
     # -- tokens -------------------------------------------------------------------
     @_status
     def NtCreateToken(self, msg: dict, client: ClientContext) -> HandlerResult:
-        """Only lsass mints tokens; a process already running keeps the one it has."""
+        """Only lsass mints tokens; a process already running keeps the one it has. A
+        process created suspended that has not run yet takes it as its primary token
+        (NtSetInformationProcess(ProcessAccessToken): a service's account, logged on by the
+        SCM); one not yet attached gets it when it attaches (ntctl --as)."""
         if not self.is_lsass(client) or "SeCreateTokenPrivilege" not in client.token.get(
             "privileges", []
         ):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
-        if self.k.ps.get(msg["pid"]) is not None:
+        record = self.k.ps.get(msg["pid"])
+        if record is not None and record.state == "suspended":
+            record.token = msg["token"]
+            self.k.log.info(
+                "se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user")
+            )
+            return {}
+        if record is not None:
             return NtStatus.STATUS_ACCESS_DENIED
         if len(self.pending_tokens) >= 64:
             self.pending_tokens.pop(next(iter(self.pending_tokens)))

@@ -21,6 +21,7 @@ from nt.status import NtStatus
 from ports import lsa
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply, invoke
 from processes.lsass import audit
+from processes.lsass.lsapolicy import LsaPolicy
 from processes.lsass.msv1_0 import Busy, Msv1_0, Outcome
 from processes.lsass.sam import Sam, SamError
 from processes.lsass.session import LogonSessions, build_token
@@ -41,8 +42,10 @@ class LsaServer:
         on_deregister: Callable[[ClientContext], None] | None = None,
         assign_token: Callable[[int, dict], int] | None = None,
         parent_of: Callable[[int], int | None] | None = None,
+        policy: LsaPolicy | None = None,
     ) -> None:
         self.sam, self.msv, self.log = sam, msv, log
+        self.policy = policy
         self.computer_name = computer_name
         self.sessions = LogonSessions()
         self.policy_notify: dict[int, set[int]] = {}
@@ -160,6 +163,13 @@ class LsaServer:
             conn_id=client.conn_id,
         )
         aliases = [f"S-1-5-32-{rid}" for rid in self.sam.alias_rids(user.rid)]
+        everyone = [sid, *aliases, sec.EVERYONE, sec.AUTHENTICATED_USERS]
+        if self.policy is not None and not self.policy.may_log_on(everyone, msg["logon_type"]):
+            # LsapCheckLogonRights: the password was right, the logon type is not granted.
+            self.sessions.remove(session.logon_id)
+            refused = Outcome(NtStatus.STATUS_LOGON_TYPE_NOT_GRANTED, 0, user)
+            self._audit_failure(msg, subject, refused)
+            return refused.status
         token = build_token(
             account=f"{self.computer_name}\\{user.name}",
             user_sid=sid,
@@ -168,6 +178,7 @@ class LsaServer:
             logon_type=msg["logon_type"],
             logon_id=session.logon_id,
             auth_package=package,
+            privileges_of=self.policy.privileges_for if self.policy else sec.privileges_for,
         )
         audit.logon_success(
             self.log,
