@@ -24,6 +24,7 @@ from nt.win32 import Win32Error as E
 from ports import svcctl as sv
 from ports.server import PENDING
 from processes.services import config
+from processes.services.logon import store_password
 from processes.services.scm import ScmCore
 from processes.services.scsecure import ScSecurity
 
@@ -255,7 +256,10 @@ class SvcctlServer:
         name, error = self._service(message, client, sv.SERVICE_CHANGE_CONFIG)
         if error:
             return {"error": error, "tag_id": 0}
-        return config.change_config(self.core, self.core.lookup(name), message)
+        reply = config.change_config(self.core, self.core.lookup(name), message)
+        if not reply["error"] and message.get("password") is not None:
+            reply["error"] = store_password(self.core, name, message["password"])
+        return reply
 
     def RChangeServiceConfig2W(self, message: dict, client: Caller) -> dict:
         name, error = self._service(message, client, sv.SERVICE_CHANGE_CONFIG)
@@ -275,6 +279,8 @@ class SvcctlServer:
         error, svc = config.create_service(self.core, message)
         if svc is None:
             return {"error": error, "handle": 0, "tag_id": 0}
+        if message.get("password") is not None:
+            store_password(self.core, svc.name, message["password"])
         return {"error": 0, "handle": self._new(client, access, svc.name), "tag_id": svc.tag}
 
     def RDeleteService(self, message: dict, client: Caller) -> dict:

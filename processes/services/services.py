@@ -31,6 +31,7 @@ from ports.client import PortError
 from ports.contract import ClientContext
 from processes.services.controlpipe import ControlPipeServer
 from processes.services.database import create_service_db
+from processes.services.logon import ServiceLogon
 from processes.services.rpcserver import SvcctlServer
 from processes.services.scm import ScmCore, ScmSettings
 from processes.services.scmkernel import (
@@ -159,6 +160,7 @@ def main(proc: Process) -> int:
     )
     timers = TimerThread(core.lock)
     core.clock = timers
+    core.logon = ServiceLogon(proc.lpc, proc.log)
     core.mark_drivers_loaded([m["name"] for m in proc.nt.modules()])
     wired = ServicesProcess(proc, core)
     wired.serve()
