@@ -260,6 +260,72 @@ def test_as_runs_a_verb_with_the_users_token_and_the_doors_close(lsa_machine: Ma
     assert m.pid_of("lsass.exe", 0) == int(lsass)
 
 
+def test_scm_doors_close_for_a_user_and_sdset_opens_them(lsa_machine: Machine) -> None:
+    m = lsa_machine
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "stop", "EventLog", check=False)
+    assert r.returncode == 1
+    assert r.stdout == "[SC] OpenService FAILED 5:\n\nAccess is denied.\n\n"
+    denied = m.events(event="event.report", image="services.exe", event_id=4656)
+    assert any(e["strings"][6] == "EventLog" and e["strings"][1] == "bob" for e in denied)
+    assert m.ntctl("sc", "sdshow", "scmanager").stdout == (
+        "\nD:(A;;CC;;;AU)(A;;CCLCRPRC;;;IU)(A;;CCLCRPRC;;;SU)(A;;CCLCRPWPRC;;;SY)(A;;KA;;;BA)"
+        "(A;;CC;;;AC)\n"
+    )
+    before = m.ntctl("sc", "sdshow", "W32Time").stdout.strip()
+    assert before.startswith("D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)")
+    sddl = before + "(A;;LCRPLO;;;NU)"  # network users may now query, start and interrogate
+    assert m.ntctl("sc", "sdset", "W32Time", sddl).stdout == (
+        "[SC] SetServiceObjectSecurity SUCCESS\n"
+    )
+    assert m.ntctl("sc", "sdshow", "W32Time").stdout.strip() == sddl
+    stored = m.ntctl(
+        "reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Services\W32Time\Security", "--json"
+    ).stdout
+    assert "REG_BINARY" in stored or '"type": 3' in stored
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "query", "W32Time", check=False)
+    assert "SERVICE_NAME: W32Time" in r.stdout, r.stdout + r.stderr
+    bad = m.ntctl("sc", "sdset", "W32Time", "D:(A;;GA;;;SY", check=False)
+    assert bad.returncode == 1 and "FAILED 1336" in bad.stdout
+
+
+def test_a_service_runs_as_a_local_user_once_granted_seservicelogonright(
+    lsa_machine: Machine,
+) -> None:
+    m = lsa_machine
+    svc = "BobSvc"
+    ntctl_pw(
+        m, PASSWORDS["bob"], "sc", "create", svc,
+        "binPath=", "C:\\Program Files\\Vendor\\bobsvc.exe", "obj=", ".\\bob",
+    )  # fmt: skip
+    r = m.ntctl("sc", "start", svc, check=False)  # bob lacks SeServiceLogonRight
+    assert r.stdout.startswith("[SC] StartService FAILED 1069:"), r.stdout
+    why = m.wait_event("event.report", image="services.exe", event_id=7038)
+    assert why["strings"][1] == ".\\bob" and "not been granted" in why["strings"][2]
+    assert any(
+        "logon failure" in e["message"]
+        for e in m.events(event="event.report", image="services.exe", event_id=7000)
+    )
+    assert security_events(m, 4625)[-1]["strings"][7] == "0xC000015B"
+    out = m.ntctl("user", "rights", "bob", "--grant", "SeServiceLogonRight").stdout
+    assert "Granting SeServiceLogonRight to bob ... successful" in out
+    assert "SeServiceLogonRight" in out
+    assert "SERVICE_NAME: BobSvc" in m.ntctl("sc", "start", svc).stdout
+    m.wait_event("svc.state", service=svc, state=4)
+    pid = json.loads(m.ntctl("sc", "queryex", svc, "--json").stdout)["process_id"]
+    proc = next(p for p in m.processes() if p["pid"] == pid)
+    assert proc["user"].lower() == "ntmodel\\bob" and proc["session"] == 0
+    m.ntctl("sc", "stop", svc)
+    m.wait_event("proc.exit", child_pid=pid)
+    # a wrong password stored: 1069 again, and 7038 quotes 1326
+    ntctl_pw(m, "not-" + PASSWORDS["bob"], "sc", "config", svc, "obj=", ".\\bob")
+    r = m.ntctl("sc", "start", svc, check=False)
+    assert r.stdout.startswith("[SC] StartService FAILED 1069:"), r.stdout
+    texts = [e["strings"][2] for e in m.events(event="event.report", event_id=7038)]
+    assert any("user name or password is incorrect" in t for t in texts)
+    argv = m.ntctl("sc", "config", svc, "obj=", ".\\bob", "password=", "x", check=False)
+    assert argv.returncode == 2 and "--password-stdin" in argv.stderr
+
+
 def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None:
     m = lsa_machine
     ntctl_pw(m, "N3w-" + PASSWORDS["bob"], "user", "passwd", "bob")
@@ -321,31 +387,3 @@ def _kill_mid_logon(m: Machine) -> None:
     exit_event = m.wait_event("proc.exit", image="System", child_image="lsass.exe")
     assert exit_event["signal"] == signal.SIGKILL
     assert not m.events(event="bugcheck")
-
-
-def test_scm_doors_close_for_a_user_and_sdset_opens_them(lsa_machine: Machine) -> None:
-    m = lsa_machine
-    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "stop", "EventLog", check=False)
-    assert r.returncode == 1
-    assert r.stdout == "[SC] OpenService FAILED 5:\n\nAccess is denied.\n\n"
-    denied = m.events(event="event.report", image="services.exe", event_id=4656)
-    assert any(e["strings"][6] == "EventLog" and e["strings"][1] == "bob" for e in denied)
-    assert m.ntctl("sc", "sdshow", "scmanager").stdout == (
-        "\nD:(A;;CC;;;AU)(A;;CCLCRPRC;;;IU)(A;;CCLCRPRC;;;SU)(A;;CCLCRPWPRC;;;SY)(A;;KA;;;BA)"
-        "(A;;CC;;;AC)\n"
-    )
-    before = m.ntctl("sc", "sdshow", "W32Time").stdout.strip()
-    assert before.startswith("D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)")
-    sddl = before + "(A;;LCRPLO;;;NU)"  # network users may now query, start and interrogate
-    assert m.ntctl("sc", "sdset", "W32Time", sddl).stdout == (
-        "[SC] SetServiceObjectSecurity SUCCESS\n"
-    )
-    assert m.ntctl("sc", "sdshow", "W32Time").stdout.strip() == sddl
-    stored = m.ntctl(
-        "reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Services\W32Time\Security", "--json"
-    ).stdout
-    assert "REG_BINARY" in stored or '"type": 3' in stored
-    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "query", "W32Time", check=False)
-    assert "SERVICE_NAME: W32Time" in r.stdout, r.stdout + r.stderr
-    bad = m.ntctl("sc", "sdset", "W32Time", "D:(A;;GA;;;SY", check=False)
-    assert bad.returncode == 1 and "FAILED 1336" in bad.stdout
