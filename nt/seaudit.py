@@ -64,3 +64,29 @@ def audit_open_denied(
         f"0x{status & 0xFFFFFFFF:08X}",
     )
     return evtmsg.report_event(log, 4656, strings)
+
+
+def audit_privilege_denied(
+    log: evtmsg._Logger,
+    token: Mapping[str, object] | None,
+    privilege: str,
+    *,
+    server: str,
+    object_name: str,
+    pid: int,
+    image: str,
+) -> evtmsg.EventRecord:
+    """4656 for a call refused because the token lacks ``privilege`` (Windows audits this
+    as 4673; the model keeps one denial event)."""
+    return audit_open_denied(
+        log,
+        token,
+        server=server,
+        object_type="Privilege",
+        object_name=object_name,
+        desired=0,
+        pid=pid,
+        image=image,
+        status=0xC0000061,
+        privilege=privilege,
+    )

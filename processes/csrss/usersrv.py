@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nt.log import get_logger
+from nt.seaudit import audit_privilege_denied
 from nt.status import NtStatus, nt_success
 from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply
 from ports.csr import (
@@ -108,6 +109,15 @@ class UserServer:
         """win32k's half: check the privilege, post WM_LOGONNOTIFY/LN_LOGOFF to winlogon."""
         privileges = (client.token or {}).get("privileges")
         if flags & EWX_SHUTDOWN and privileges is not None and SHUTDOWN_PRIVILEGE not in privileges:
+            audit_privilege_denied(
+                log,
+                client.token,
+                SHUTDOWN_PRIVILEGE,
+                server="Win32 SystemShutdown module",
+                object_name="ExitWindowsEx",
+                pid=client.pid,
+                image=client.image,
+            )
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         session = client.session if client.session is not None else self.csr.session_id
         status = self.csr.call_hook(

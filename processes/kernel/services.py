@@ -16,9 +16,11 @@ from typing import Any
 from nt import bugcodes
 from nt import security as sec
 from nt.regpath import HKLM, RegistryError, locate
+from nt.seaudit import audit_open_denied, audit_privilege_denied
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
+from processes.kernel import keysec
 from processes.kernel.ob import ObError
 
 # Only these images may take the machine down through a hard error (nt-spec §7 #15).
@@ -35,6 +37,7 @@ RESPONSE_OK = 6
 SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
 
 # One descriptor for HKLM's keys (the model keeps no per-key security yet).
+PROCESS_TERMINATE = 0x0001
 HKLM_SECURITY = sec.parse_sddl(sec.HKLM_DEFAULT_SDDL)
 REGISTRY_WRITES = frozenset(
     {"NtCreateKey", "NtDeleteKey", "NtSetValueKey", "NtDeleteValueKey", "CmImportRegFile"}
@@ -76,7 +79,7 @@ def _lsa_only(fn):
         export = fn.__name__ in ("CmExportKey", "CmExportBegin")
         if self.protected_path(msg["path"], export=export) and not (self.is_lsass(client)):
             return self.deny_registry(client, msg["path"], fn.__name__)
-        if fn.__name__ in REGISTRY_WRITES and not self.may_write_registry(client):
+        if fn.__name__ in REGISTRY_WRITES and not keysec.may_write(client.token, msg["path"]):
             return self.deny_registry(client, msg["path"], fn.__name__)
         return fn(self, msg, client)
 
@@ -125,6 +128,16 @@ class SystemServiceHandlers:
             caller_pid=client.pid,
             caller_image=client.image,
             status=NtStatus.STATUS_ACCESS_DENIED,
+        )
+        audit_open_denied(
+            self.k.log,
+            client.token,
+            server="Security",
+            object_type="Key",
+            object_name=path,
+            desired=sec.KEY_WRITE if service in REGISTRY_WRITES else sec.KEY_READ,
+            pid=client.pid,
+            image=client.image,
         )
         return NtStatus.STATUS_ACCESS_DENIED
 
@@ -183,6 +196,16 @@ class SystemServiceHandlers:
                 caller_pid=client.pid,
                 caller_image=client.image,
                 status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            audit_open_denied(
+                self.k.log,
+                client.token,
+                server="Security",
+                object_type="Process",
+                object_name=f"{target.image} ({pid})",
+                desired=PROCESS_TERMINATE,
+                pid=client.pid,
+                image=client.image,
             )
             return NtStatus.STATUS_ACCESS_DENIED
         return self.k.terminate(pid, msg["exit_status"], by=client.pid)
@@ -356,6 +379,15 @@ class SystemServiceHandlers:
     @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
+            audit_privilege_denied(
+                self.k.log,
+                client.token,
+                "SeShutdownPrivilege",
+                server="Security",
+                object_name="NtShutdownSystem",
+                pid=client.pid,
+                image=client.image,
+            )
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         self.k.request_shutdown(msg["action"], by=client.pid)
         return {}

@@ -326,6 +326,23 @@ def test_a_service_runs_as_a_local_user_once_granted_seservicelogonright(
     assert argv.returncode == 2 and "--password-stdin" in argv.stderr
 
 
+def test_shutdown_needs_seshutdownprivilege_which_the_policy_can_take_away(
+    lsa_machine: Machine,
+) -> None:
+    m = lsa_machine
+    m.ntctl("user", "rights", "Users", "--revoke", "SeShutdownPrivilege")
+    try:
+        who = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "whoami", "/all", "--json")
+        assert "SeShutdownPrivilege" not in json.loads(who.stdout)["privileges"]
+        r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "shutdown", "-t", "600", check=False)
+        assert r.returncode == 1 and "STATUS_PRIVILEGE_NOT_HELD" in r.stderr, r.stderr
+        denied = m.events(event="event.report", image="winlogon.exe", event_id=4656)
+        assert any(e["strings"][9] == "SeShutdownPrivilege" for e in denied)
+    finally:
+        m.ntctl("user", "rights", "Users", "--grant", "SeShutdownPrivilege")
+        m.ntctl("shutdown", "-a", check=False)  # had the check failed open
+
+
 def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None:
     m = lsa_machine
     ntctl_pw(m, "N3w-" + PASSWORDS["bob"], "user", "passwd", "bob")
