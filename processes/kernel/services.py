@@ -153,6 +153,10 @@ class SystemServiceHandlers:
             (client.token or {}).get("privileges") or []
         ):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if msg["account"] and (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
+            # Naming an account conjures its token: only SYSTEM (the SCM) may. A LocalService
+            # process holds SeAssignPrimaryTokenPrivilege too, but no SYSTEM token to assign.
+            return NtStatus.STATUS_ACCESS_DENIED
         caller = self.k.ps.get(client.pid)
         token = caller.token if caller is not None else {}
         if msg["session"] == 0 and token.get("sid") not in SESSION0_ACCOUNTS:

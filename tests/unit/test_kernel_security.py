@@ -160,3 +160,25 @@ def test_key_security_by_namespace_part() -> None:
     hklm = keysec.key_security(r"HKLM\SOFTWARE")
     assert hklm is keysec.key_security(r"HKU\.DEFAULT")  # one cached descriptor
     assert keysec.key_security(r"\Bogus\X") is hklm  # unparseable: the stricter
+
+
+def test_only_system_may_name_an_account_for_a_new_process() -> None:
+    from processes.kernel.ps import account_token
+
+    k, h = setup()
+    k.stopping = False
+    local_service = account_token("NT AUTHORITY\\LocalService")
+    assert "SeAssignPrimaryTokenPrivilege" in local_service["privileges"]
+    assert "S-1-5-32-544" not in local_service["groups"]
+    k.ps.table[21] = Rec(21, "svchost.exe", "running", local_service)
+    body = {
+        "image": "cmd.exe",
+        "command_line": "cmd.exe",
+        "environment": {},
+        "session": 0,
+        "suspended": True,
+        "account": "LocalSystem",
+        "standin": False,
+    }
+    assert h.NtCreateUserProcess(body, ctx(k, 21)) == S.STATUS_ACCESS_DENIED
+    assert h.NtCreateUserProcess(body, ctx(k, 13)) == S.STATUS_PRIVILEGE_NOT_HELD  # a user
