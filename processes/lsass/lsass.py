@@ -129,6 +129,7 @@ def main(proc: Process) -> int:
         policy=policy,
     )
     server.stall = float(proc.fault("stall_logon") or 0)
+    sam.stall_after_hash = float(proc.fault("stall_password_change") or 0)
     start_authentication_port(proc, server)
     proc.lpc.create_port(  # before LSA_RPC_SERVER_ACTIVE: the SCM reads secrets here
         lsarpc.LSARPC_PORT_NAME,
