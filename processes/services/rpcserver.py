@@ -226,12 +226,18 @@ class SvcctlServer:
         return {"error": error}
 
     def RGetServiceDisplayNameW(self, message: dict, client: Caller) -> dict:
+        h = self._get(client, message["scm_handle"], False)  # any SC manager handle
+        if not isinstance(h, ScHandle):
+            return {"error": h, "display_name": ""}
         svc = self.core.lookup(message["service_name"])
         if svc is None:
             return {"error": E.ERROR_SERVICE_DOES_NOT_EXIST, "display_name": ""}
         return {"error": 0, "display_name": svc.display_name}
 
     def RGetServiceKeyNameW(self, message: dict, client: Caller) -> dict:
+        h = self._get(client, message["scm_handle"], False)
+        if not isinstance(h, ScHandle):
+            return {"error": h, "service_name": ""}
         svc = self.core.db.by_display_name(message["display_name"])
         if svc is None:
             return {"error": E.ERROR_SERVICE_DOES_NOT_EXIST, "service_name": ""}

@@ -332,6 +332,8 @@ def test_enumeration_pages_and_dependents(env):
         server, "RGetServiceKeyNameW", caller, scm_handle=scm, display_name="print spooler"
     )
     assert names == {"error": 0, "service_name": "Spooler"}
+    bogus = call(server, "RGetServiceDisplayNameW", caller, scm_handle=0x7777, service_name="x")
+    assert bogus["error"] == 6  # ERROR_INVALID_HANDLE: every routine checks its handle
 
 
 def test_lock_and_boot_acceptance(env):
