@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nt import security as sec
 from ntctl import sc as layout
-from ntctl.machine import Machine
+from ntctl.machine import QuickMachine
 from ntctl.scclient import Sc, ScFailed, _name, checked, run
 from ports import svcctl as sv
 
@@ -29,7 +29,7 @@ def sdshow(args: list[str], root: Path, as_json: bool) -> None:
     """sc sdshow NAME"""
     name, _ = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = _handle(s, name, sec.READ_CONTROL)
         info = sec.DACL_SECURITY_INFORMATION
         body = checked(
@@ -45,7 +45,7 @@ def sdset(args: list[str], root: Path, as_json: bool) -> None:
     """sc sdset NAME SDDL"""
     name, rest = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         if len(rest) != 1:
             raise ScFailed("SetServiceObjectSecurity", 87)
         text = rest[0]
