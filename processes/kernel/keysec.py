@@ -39,3 +39,14 @@ def may_write(token: dict, path: str) -> bool:
     """KEY_WRITE on the key at ``path`` for ``token``."""
     _, status = sec.access_check(key_security(path), token, sec.KEY_WRITE, sec.KEY_MAPPING)
     return status == sec.STATUS_SUCCESS
+
+
+def may_read(token: dict, path: str) -> bool:
+    """KEY_READ on the key at ``path``. HKLM's descriptor lets every logged-on token read
+    (Users, Authenticated Users), so only a user hive's is walked: another user's HKCU is
+    closed (its descriptor names that user, SYSTEM and Administrators alone)."""
+    sd = key_security(path)
+    if sd is sec.cached_sddl(sec.HKLM_DEFAULT_SDDL):
+        return True
+    _, status = sec.access_check(sd, token, sec.KEY_READ, sec.KEY_MAPPING)
+    return status == sec.STATUS_SUCCESS

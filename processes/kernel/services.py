@@ -81,6 +81,8 @@ def _lsa_only(fn):
             return self.deny_registry(client, msg["path"], fn.__name__)
         if fn.__name__ in REGISTRY_WRITES and not keysec.may_write(client.token, msg["path"]):
             return self.deny_registry(client, msg["path"], fn.__name__)
+        if fn.__name__ not in REGISTRY_WRITES and not keysec.may_read(client.token, msg["path"]):
+            return self.deny_registry(client, msg["path"], fn.__name__)
         return fn(self, msg, client)
 
     wrapper.__name__ = fn.__name__

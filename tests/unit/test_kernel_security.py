@@ -148,6 +148,9 @@ def test_a_user_writes_under_her_own_hku_sid_and_not_under_anothers() -> None:
             S.STATUS_ACCESS_DENIED
         )
     assert h.NtSetValueKey(other, ctx(k, 12)) == {}  # an administrator may
+    read_other = {"path": rf"HKU\{alice}\Software"}
+    assert h.NtEnumerateKey(read_other, ctx(k, 20)) == S.STATUS_ACCESS_DENIED
+    assert h.NtEnumerateKey({"path": rf"HKU\{bob['sid']}\Software"}, ctx(k, 20)) == {"keys": []}
     audits = [e for e in logs if e["event"] == "event.report" and e["event_id"] == 4656]
     assert audits[0]["strings"][0] == bob["sid"]
     assert audits[0]["strings"][5] == "Key" and alice in audits[0]["strings"][6]
