@@ -4,6 +4,8 @@ check at every open, object security query/set persisted as the Security value, 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from nt import security as sec
@@ -147,3 +149,36 @@ def test_the_routines_through_svcctl_handles(env) -> None:  # noqa: F811
     assert r["error"] == 0
     _, again = open_service(server, Caller(USER, conn_id=3), access=sv.SERVICE_QUERY_STATUS)
     assert again["error"] == 5
+
+
+SIDS = st.sampled_from(
+    [sec.LOCAL_SYSTEM, sec.BUILTIN_ADMINISTRATORS, sec.EVERYONE, "S-1-5-21-1-2-3-1001", "S-1-0-0"]
+)
+ACES = st.builds(sec.Ace, st.sampled_from(["A", "D"]), st.integers(0, 0xFFFFFFFF), SIDS)
+
+
+@given(
+    owner=SIDS,
+    group=SIDS,
+    dacl=st.one_of(st.none(), st.lists(ACES, max_size=8).map(tuple)),
+)
+def test_any_descriptor_round_trips_through_the_self_relative_form(owner, group, dacl) -> None:
+    sd = sec.SecurityDescriptor(owner, group, dacl)
+    assert sec.sd_from_bytes(sec.sd_to_bytes(sd)) == sd
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_parse_or_raise_sddl_error_only(data: bytes) -> None:
+    try:
+        sd = sec.sd_from_bytes(data)
+    except sec.SddlError:
+        return
+    sec.format_sddl(sd)  # whatever parsed can be shown
+
+
+@given(st.text(alphabet="ODGSAPI:();0123456789xXCLRWSTU-", max_size=60))
+def test_arbitrary_sddl_text_parses_or_raises_sddl_error_only(text: str) -> None:
+    try:
+        sec.parse_sddl(text)
+    except sec.SddlError:
+        pass
