@@ -28,6 +28,7 @@ from typing import Final
 
 from nt import security as sec
 from nt.log import Logger
+from nt.seaudit import audit_open_denied
 from nt.status import NtStatus
 from ports import lsarpc
 from ports.contract import ClientContext, Handler, HandlerResult
@@ -268,6 +269,16 @@ def _policy_call(admin: bool = True, system: bool = False):
                     caller_pid=client.pid,
                     caller_image=client.image,
                     status=NtStatus.STATUS_ACCESS_DENIED,
+                )
+                audit_open_denied(
+                    self.log,
+                    token,
+                    server="LSA",
+                    object_type="SecretObject" if "PrivateData" in fn.__name__ else "Policy",
+                    object_name=str(msg.get("key_name") or msg.get("account_sid") or ""),
+                    desired=0,
+                    pid=client.pid,
+                    image=client.image,
                 )
                 return NtStatus.STATUS_ACCESS_DENIED
             try:

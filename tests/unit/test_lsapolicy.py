@@ -5,6 +5,7 @@ call the lsarpc routines."""
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from nt import security as sec
 from nt.status import NtStatus as S
@@ -79,7 +80,10 @@ def test_only_administrators_change_rights_and_only_system_reads_secrets() -> No
     policy = LsaPolicy(reg)
     server = LsaPolicyServer(policy, Lsa().log)
     body = {"account_sid": BOB, "rights": ["SeServiceLogonRight"]}
-    assert server.LsarAddAccountRights(body, client(USER_TOKEN)) == S.STATUS_ACCESS_DENIED
+    with capture_logs() as logs:
+        assert server.LsarAddAccountRights(body, client(USER_TOKEN)) == S.STATUS_ACCESS_DENIED
+    (audit,) = [e for e in logs if e.get("event_id") == 4656]
+    assert audit["strings"][0] == USER_TOKEN["sid"] and audit["strings"][6] == BOB
     assert server.LsarAddAccountRights(body, client(ADMIN_TOKEN)) == {}
     secret = {"key_name": "_SC_Test", "data": b"S3cret-pw"}
     assert server.LsarStorePrivateData(secret, client(USER_TOKEN)) == S.STATUS_ACCESS_DENIED
