@@ -53,6 +53,7 @@ class LsaServer:
         self._assign_token = assign_token
         self._parent_of = parent_of or unix_parent
         self.stall = 0.0  # fault injection (lsass.exe:stall_logon=SECONDS): a call in flight
+        self.primary_tokens: dict[int, int] = {}  # pid → logon id of the token assigned to it
 
     def handlers(self) -> dict[int, Handler]:
         return {api.number: getattr(self, api.name) for api in lsa.LSA_APIS}
@@ -84,6 +85,15 @@ class LsaServer:
             "lsa.connect", caller_pid=client.pid, caller_image=client.image, trusted=trusted
         )
         return {"operational_mode": lsa.LSA_OPERATIONAL_MODE, "trusted": int(trusted)}
+
+    def process_exited(self, pid: int, status: int = 0, image: str = "") -> None:
+        """The kernel's exit event: a process that held an assigned token (a service's
+        account, a --as child) closed its last handle to it; its logon session ends (4634)."""
+        logon_id = self.primary_tokens.pop(pid, None)
+        s = self.sessions.get(logon_id) if logon_id is not None else None
+        if s is not None:
+            self.sessions.remove(s.logon_id)
+            audit.logoff(self.log, s.sid, s.user, s.domain, s.logon_id, s.logon_type)
 
     def closed(self, client: ClientContext) -> None:
         """The client is gone: the tokens it held are closed, their sessions end (4634)."""
@@ -201,6 +211,8 @@ class LsaServer:
             if status != NtStatus.STATUS_SUCCESS:
                 self.sessions.remove(session.logon_id)  # the token went nowhere
                 return status
+            # The process holds the token now: its session ends with it (process_exited).
+            self.primary_tokens[msg["assign_pid"]] = session.logon_id
         profile = {
             "logon_count": user.logon_count,
             "bad_password_count": user.bad_password_count,

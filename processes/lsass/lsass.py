@@ -128,6 +128,8 @@ def main(proc: Process) -> int:
         parent_of=nt_parent(nt),
         policy=policy,
     )
+    if proc.lpc.events is not None:
+        proc.lpc.events.subscribe(server.process_exited)
     server.stall = float(proc.fault("stall_logon") or 0)
     sam.stall_after_hash = float(proc.fault("stall_password_change") or 0)
     start_authentication_port(proc, server)

@@ -108,3 +108,32 @@ def test_a_tampered_or_moved_secret_does_not_unseal() -> None:
     assert unseal(key, "_SC_B", sealed) is None  # bound to its name
     assert unseal(key, "_SC_A", sealed[:-1] + bytes([sealed[-1] ^ 1])) is None
     assert unseal(key, "_SC_A", b"\x01short") is None
+
+
+def test_a_service_logon_session_ends_when_its_process_exits() -> None:
+    m, policy = machine()
+    add(m, "alice")
+    policy.change(m.sam.sid_of(m.sam.get("alice").rid), ["SeServiceLogonRight"], grant=True)
+    assigned: list[int] = []
+    m.lsa = LsaServer(
+        m.sam,
+        m.msv,
+        m.log,
+        policy=policy,
+        assign_token=lambda pid, token: assigned.append(pid) or 0,
+        parent_of=lambda pid: 4242,  # the caller (tests' client pid) created it
+    )
+    c = client(SYSTEM_TOKEN, {"logon_process_name": "services.exe"})
+    assert isinstance(m.lsa.accept(c), dict)
+    body = {
+        "origin": "Service X", "logon_type": sec.Service, "auth_package": 0, "domain": "",
+        "user": "alice", "password": PW, "source": "User32  ", "session": 0, "assign_pid": 777,
+    }  # fmt: skip
+    reply = m.lsa.LsapLogonUser(body, c)
+    assert isinstance(reply, dict) and assigned == [777]
+    assert reply["logon_id"] in m.lsa.sessions.ids()
+    with capture_logs() as logs:
+        m.lsa.process_exited(777, 0, "svchost.exe")
+    assert reply["logon_id"] not in m.lsa.sessions.ids()
+    assert [e["event_id"] for e in logs if e["event"] == "event.report"] == [4634]
+    m.lsa.process_exited(777)  # a second exit event changes nothing
