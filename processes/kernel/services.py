@@ -15,10 +15,12 @@ from typing import Any
 
 from nt import bugcodes
 from nt import security as sec
-from nt.regpath import HKLM, USER_HIVE_PREFIX, RegistryError, locate, user_hive_name
+from nt.regpath import HKLM, USER_HIVE_PREFIX, RegistryError, locate
+from nt.seaudit import audit_open_denied, audit_privilege_denied
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
+from processes.kernel import keysec
 from processes.kernel.ob import ObError
 
 # Only these images may take the machine down through a hard error (nt-spec §7 #15).
@@ -35,6 +37,7 @@ RESPONSE_OK = 6
 SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
 
 # One descriptor for HKLM's keys (the model keeps no per-key security yet).
+PROCESS_TERMINATE = 0x0001
 HKLM_SECURITY = sec.parse_sddl(sec.HKLM_DEFAULT_SDDL)
 REGISTRY_WRITES = frozenset(
     {"NtCreateKey", "NtDeleteKey", "NtSetValueKey", "NtDeleteValueKey", "CmImportRegFile"}
@@ -77,11 +80,9 @@ def _lsa_only(fn):
         msg = {**msg, "path": self.current_user_path(msg["path"], client)}
         if self.protected_path(msg["path"], export=export) and not (self.is_lsass(client)):
             return self.deny_registry(client, msg["path"], fn.__name__)
-        if (
-            fn.__name__ in REGISTRY_WRITES
-            and not self.may_write_registry(client)
-            and not self.own_user_hive(msg["path"], client)
-        ):
+        if fn.__name__ in REGISTRY_WRITES and not keysec.may_write(client.token, msg["path"]):
+            return self.deny_registry(client, msg["path"], fn.__name__)
+        if fn.__name__ not in REGISTRY_WRITES and not keysec.may_read(client.token, msg["path"]):
             return self.deny_registry(client, msg["path"], fn.__name__)
         return fn(self, msg, client)
 
@@ -143,17 +144,6 @@ class SystemServiceHandlers:
         return f"HKEY_USERS\\{sid}{sep}{rest}"
 
     @staticmethod
-    def own_user_hive(path: str, client: ClientContext) -> bool:
-        """A user may write her own hive (HKCU's default descriptor grants her full
-        control; the per-key security of HKCU is the registry ACL work's)."""
-        try:
-            loc = locate(path)
-        except RegistryError:
-            return False
-        sid = (client.token or {}).get("sid", "")
-        return bool(sid) and loc.hive == user_hive_name(sid)
-
-    @staticmethod
     def protected_path(path: str, export: bool = False) -> bool:
         try:
             loc = locate(path)
@@ -172,6 +162,16 @@ class SystemServiceHandlers:
             caller_image=client.image,
             status=NtStatus.STATUS_ACCESS_DENIED,
         )
+        audit_open_denied(
+            self.k.log,
+            client.token,
+            server="Security",
+            object_type="Key",
+            object_name=path,
+            desired=sec.KEY_WRITE if service in REGISTRY_WRITES else sec.KEY_READ,
+            pid=client.pid,
+            image=client.image,
+        )
         return NtStatus.STATUS_ACCESS_DENIED
 
     def attach_table(self) -> dict[int, Handler]:
@@ -186,6 +186,10 @@ class SystemServiceHandlers:
             msg["account"] or msg["standin"] or msg["logon_id"]
         ) and "SeAssignPrimaryTokenPrivilege" not in ((client.token or {}).get("privileges") or []):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if msg["account"] and (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
+            # Naming an account conjures its token: only SYSTEM (the SCM) may. A LocalService
+            # process holds SeAssignPrimaryTokenPrivilege too, but no SYSTEM token to assign.
+            return NtStatus.STATUS_ACCESS_DENIED
         caller = self.k.ps.get(client.pid)
         token = caller.token if caller is not None else {}
         if msg["session"] == 0 and token.get("sid") not in SESSION0_ACCOUNTS:
@@ -235,6 +239,16 @@ class SystemServiceHandlers:
                 caller_pid=client.pid,
                 caller_image=client.image,
                 status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            audit_open_denied(
+                self.k.log,
+                client.token,
+                server="Security",
+                object_type="Process",
+                object_name=f"{target.image} ({pid})",
+                desired=PROCESS_TERMINATE,
+                pid=client.pid,
+                image=client.image,
             )
             return NtStatus.STATUS_ACCESS_DENIED
         return self.k.terminate(pid, msg["exit_status"], by=client.pid)
@@ -422,6 +436,15 @@ class SystemServiceHandlers:
     @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
+            audit_privilege_denied(
+                self.k.log,
+                client.token,
+                "SeShutdownPrivilege",
+                server="Security",
+                object_name="NtShutdownSystem",
+                pid=client.pid,
+                image=client.image,
+            )
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         self.k.request_shutdown(msg["action"], by=client.pid)
         return {}
@@ -588,22 +611,24 @@ class SystemServiceHandlers:
     # -- tokens -------------------------------------------------------------------
     @_status
     def NtCreateToken(self, msg: dict, client: ClientContext) -> HandlerResult:
-        """Only lsass mints tokens; a process already running keeps the one it has."""
+        """Only lsass mints tokens; a process already running keeps the one it has. A
+        process created suspended that has not run yet takes it as its primary token
+        (NtSetInformationProcess(ProcessAccessToken): a service's account, logged on by the
+        SCM); one not yet attached gets it when it attaches (ntctl --as)."""
         if not self.is_lsass(client) or "SeCreateTokenPrivilege" not in client.token.get(
             "privileges", []
         ):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         record = self.k.ps.get(msg["pid"])
-        if record is not None:
-            # CreateProcessAsUser: a suspended process never resumed takes the token.
-            if record.state != "suspended" or record.resume_fd is None:
-                return NtStatus.STATUS_ACCESS_DENIED
+        if record is not None and record.state == "suspended":
             record.token = msg["token"]
             self._keep_logon_token(msg["token"])
             self.k.log.info(
                 "se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user")
             )
             return {}
+        if record is not None:
+            return NtStatus.STATUS_ACCESS_DENIED
         if len(self.pending_tokens) >= 64:
             self.pending_tokens.pop(next(iter(self.pending_tokens)))
         self.pending_tokens[msg["pid"]] = msg["token"]
