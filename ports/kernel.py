@@ -370,7 +370,8 @@ SYSTEM_SERVICES = Protocol(
             {},
             "lsass only (SeCreateTokenPrivilege): a logon's token becomes the primary token of "
             "`pid`, a process not yet in the table (it takes it when it attaches) or a "
-            "suspended one never resumed (CreateProcessAsUser: winlogon's userinit): "
+            "suspended one never resumed (CreateProcessAsUser: a service account, winlogon's "
+            "userinit): "
             "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
         ),
         (
