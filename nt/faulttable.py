@@ -230,6 +230,21 @@ ROWS: tuple[Row, ...] = (
         "after `WaitToKillServiceTimeout`",
     ),
     Row(
+        "`kill -9` LogonUI.exe during a logon",
+        'no bugcheck: the logon fails with its status, winlogon says "Press Ctrl+Alt+Del" '
+        "again and the next SAS starts a new LogonUI",
+    ),
+    Row(
+        "`kill -9` the user's userinit.exe or explorer.exe",
+        "no bugcheck; the shell is started again with her token when "
+        "`Winlogon\\AutoRestartShell` is 1 (`winlogon.shell_restart`)",
+    ),
+    Row(
+        "`kill -9` lsass while LsaLogonUser runs for `ntctl logon`",
+        "the logon fails at once with STATUS_PORT_DISCONNECTED (LogonUI's text); then the "
+        "lsass row above",
+    ),
+    Row(
         "`kill -9` the kernel",
         "every process is gone within 1 s (`PR_SET_PDEATHSIG`), one being forked at that "
         "moment included; the next boot logs events 6008 and 41, however early the kernel "

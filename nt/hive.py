@@ -44,11 +44,13 @@ from nt.regpath import (
     PERSISTENT_HIVES,
     REG_DWORD,
     ROOT_ID,
+    USER_HIVE_PREFIX,
     KeyTable,
     RegistryError,
     check_value_name,
     hive_prefix,
     locate,
+    user_hive_name,
     validate_value,
 )
 from nt.status import NtStatus
@@ -105,6 +107,8 @@ class Registry:
         self.config_dir = Path(config_dir)
         self.recovery_events: list[HiveEvent] = []
         self._hives: dict[str, KeyTable] = {}
+        self._user_refs: dict[str, int] = {}  # loads of each user hive (logons using it)
+        self._user_files: dict[str, Path] = {}
         self._lock = threading.RLock()
         self.open()
 
@@ -161,6 +165,8 @@ class Registry:
                 with contextlib.suppress(sqlite3.Error):
                     table.conn.close()
             self._hives = {}
+            self._user_refs.clear()
+            self._user_files.clear()
 
     def __enter__(self) -> Registry:
         self.open()
@@ -175,7 +181,70 @@ class Registry:
         try:
             return self._hives[name]
         except KeyError:
+            if name.startswith(USER_HIVE_PREFIX) and self._hives:
+                raise RegistryError(
+                    NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
+                    f"no hive is loaded at {hive_prefix(name)}",
+                ) from None
             raise RegistryError(NtStatus.STATUS_INVALID_HANDLE, "registry is not open") from None
+
+    # --- user hives (NtLoadKey / NtUnloadKey: a profile's NTUSER.DAT at HKU\<SID>) ---------
+
+    def load_user_hive(self, key: str, path: Path, template: str = "DEFAULT") -> bool:
+        r"""Load the hive file ``path`` at ``HKU\<key>``; a missing file is first made as a
+        copy of ``template`` (userenv copies the Default User's NTUSER.DAT on a first
+        logon). True when the file was created. Loading the same file again counts one
+        more user of it; another file at a loaded key is STATUS_OBJECT_NAME_COLLISION."""
+        name = user_hive_name(key)
+        with self._lock:
+            if name in self._hives:
+                # Her profile is in use by another logon (another session): the same file
+                # is counted, as the User Profile Service counts a loaded profile.
+                if self._user_files.get(name) != path.resolve():
+                    raise RegistryError(
+                        NtStatus.STATUS_OBJECT_NAME_COLLISION, f"HKU\\{key} is loaded"
+                    )
+                self._user_refs[name] += 1
+                return False
+            created = not path.exists()
+            if created:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.unlink(missing_ok=True)
+                target = sqlite3.connect(tmp, isolation_level=None)
+                try:
+                    self._hive(template).conn.backup(target)
+                finally:
+                    target.close()
+                os.replace(tmp, path)
+            try:
+                conn = connect_checked(path)
+            except Corrupt as exc:
+                raise RegistryError(NtStatus.STATUS_REGISTRY_CORRUPT, f"{path}: {exc}") from None
+            self._hives[name] = KeyTable(name, conn, False)
+            self._user_files[name] = path.resolve()
+            self._user_refs[name] = 1
+            return created
+
+    def unload_user_hive(self, key: str) -> None:
+        """NtUnloadKey: the connection is closed (SQLite checkpoints the WAL: flushed)."""
+        name = user_hive_name(key)
+        with self._lock:
+            table = self._hive(name)
+            self._user_refs[name] -= 1
+            if self._user_refs[name] > 0:
+                return  # still in use by another logon
+            del self._hives[name], self._user_refs[name], self._user_files[name]
+            table.conn.close()
+
+    def user_hives(self) -> list[str]:
+        """The keys under HKU that hold a loaded user hive."""
+        with self._lock:
+            return [
+                hive_prefix(n).split("\\", 1)[1]
+                for n in self._hives
+                if n.startswith(USER_HIVE_PREFIX)
+            ]
 
     @contextlib.contextmanager
     def _txn(self, tables: Iterable[KeyTable]) -> Iterator[None]:
@@ -293,7 +362,7 @@ class Registry:
                 root = locate(path).root
                 if root == KERNEL_ROOT:
                     return ["MACHINE", "USER"]
-                return list(MACHINE_HIVES) if root == HKLM else [".DEFAULT"]
+                return list(MACHINE_HIVES) if root == HKLM else [".DEFAULT", *self.user_hives()]
             return [name for _, name in t.children(t.find(parts, path))]
 
     def query_key(self, path: str) -> KeyInfo:

@@ -20,6 +20,9 @@ KNOWN_IMAGES: dict[str, str] = {
     "trustedinstaller.exe": "trustedinstaller",
     "lsass.exe": "lsass",
     "lsm.exe": "lsm",
+    "logonui.exe": "logonui",
+    "userinit.exe": "userinit",
+    "explorer.exe": "explorer",
 }
 
 SYSTEM_ROOT = "C:\\Windows"

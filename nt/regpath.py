@@ -181,7 +181,9 @@ def locate(path: str) -> Location:
     if root == HKLM:
         hive = _MACHINE_FOLDED.get(parts[0].casefold())
     elif root == HKU:
-        hive = "DEFAULT" if parts[0].casefold() == ".default" else None
+        # .DEFAULT is the DEFAULT hive; any other name is a user hive NtLoadKey put there
+        # (HKU\<SID>); whether it is loaded is the registry's to say.
+        hive = "DEFAULT" if parts[0].casefold() == ".default" else user_hive_name(parts[0])
     else:
         hive = None
     if hive is None:
@@ -198,8 +200,18 @@ def locate(path: str) -> Location:
     return Location(root, hive, below)
 
 
+USER_HIVE_PREFIX = "USER:"  # the registry's name for a hive loaded under HKU (a profile)
+
+
+def user_hive_name(key: str) -> str:
+    """The hive name of ``HKU\\<key>`` (a SID, case-folded: names are case-insensitive)."""
+    return USER_HIVE_PREFIX + key.upper()
+
+
 def hive_prefix(hive: str) -> str:
     """The user-facing path of a hive's root key."""
+    if hive.startswith(USER_HIVE_PREFIX):
+        return f"{HKU}\\{hive[len(USER_HIVE_PREFIX) :]}"
     return f"{HKU}\\.DEFAULT" if hive == "DEFAULT" else f"{HKLM}\\{hive}"
 
 

@@ -92,12 +92,9 @@ class SvchostGlobalData:
 
     def host_path(self, path: str) -> Path:
         """``C:\\Users\\Public`` (or ``%SystemRoot%\\...``) → its file under the data root."""
-        text = path.replace("%SystemRoot%", "C:\\Windows").replace("%systemroot%", "C:\\Windows")
-        drive, _, rest = text.partition(":")
-        if not rest or len(drive) != 1:  # relative: from the system drive's root
-            drive, rest = "C", text
-        parts = [p for p in rest.replace("/", "\\").split("\\") if p not in ("", ".", "..")]
-        return self.root.joinpath(drive.upper(), *parts)
+        from nt.dospath import host_path
+
+        return host_path(self.root, path)
 
     def value(self, path: str, name: str, default: Any = None) -> Any:
         """A value's data, or ``default`` when the key or value is absent."""

@@ -52,9 +52,11 @@ class SystemServices:
         session: int | None,
         suspended: bool = True,
         current_directory: str = "",
+        logon_id: int = 0,
     ) -> int:
         body = self.call(
             "NtCreateUserProcess",
+            logon_id=logon_id,
             image=image,
             command_line=command_line,
             environment=environment,
@@ -190,6 +192,13 @@ class SystemServices:
 
     def query_key(self, path: str) -> dict:
         return self.call("NtQueryKey", path=path)["info"]
+
+    def load_key(self, path: str, file: str) -> bool:
+        """NtLoadKey of a user hive at ``HKU\\<SID>``; True when the file was made."""
+        return self.call("NtLoadKey", path=path, file=file)["created"]
+
+    def unload_key(self, path: str) -> None:
+        self.call("NtUnloadKey", path=path)
 
     def initialize_registry(self, flags: int) -> None:
         self.call("NtInitializeRegistry", flags=flags)

@@ -75,6 +75,10 @@ class Win32Error:
     ERROR_INVALID_SECURITY_DESCR = 1338
     ERROR_LOGON_TYPE_NOT_GRANTED = 1385
     ERROR_LOGON_FAILURE = 1326
+    ERROR_ACCOUNT_DISABLED = 1331
+    ERROR_LOGON_SESSION_EXISTS = 1363
+    ERROR_ACCOUNT_LOCKED_OUT = 1909
+    ERROR_INVALID_STATE = 5023
     ERROR_INVALID_PRINTER_NAME = 1801
     ERROR_INVALID_DATATYPE = 1804
     ERROR_TIMEOUT = 1460
@@ -171,6 +175,10 @@ MESSAGES: dict[int, str] = {
     1243: "The specified service does not exist.",
     1312: "A specified logon session does not exist. It may already have been terminated.",
     1326: "The user name or password is incorrect.",
+    1331: "This user can't sign in because this account is currently disabled.",
+    1363: "Cannot start a new logon session with an ID that is already in use.",
+    1909: "The referenced account is currently locked out and may not be logged on to.",
+    5023: "The group or resource is not in the correct state to perform the requested operation.",
     1801: "The printer name is invalid.",
     1804: "The specified datatype is invalid.",
     1460: "This operation returned because the timeout period expired.",

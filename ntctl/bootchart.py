@@ -46,6 +46,10 @@ READY: dict[str, tuple[Ready, ...]] = {
     "services.exe": (Ready("scm.ready"),),
     "lsass.exe": (Ready("lsa.ready"),),
     "lsm.exe": (Ready("lsm.ready"),),
+    # the logon (issue 9): the tiles are up; Run and the shell started; the taskbar is up
+    "logonui.exe": (Ready("logonui.ready"),),
+    "userinit.exe": (Ready("userinit.done"),),
+    "explorer.exe": (Ready("explorer.ready"),),
 }
 DEFAULT_READY = (Ready("proc.start"),)  # an image without a row: ready once it runs
 

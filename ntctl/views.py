@@ -107,6 +107,8 @@ def process_tree(rows: list[dict]) -> list[Styled]:
         parent = by_pid.get(r["parent_pid"])
         if parent is not None and parent["image"] == "services.exe":
             text.extend(_service_process(r))
+        elif r.get("user") and r["user"] != "NT AUTHORITY\\SYSTEM":
+            text.append(f"  {r['user']}", "dim")  # a user's process (her token)
         return text
 
     return [Styled(TREE_TITLE, "bold"), *tree_lines(rows, label)]

@@ -464,7 +464,14 @@ USERSRV_APIS = _table(
     USERSRV_SERVERDLL_INDEX,
     USERSRV_FIRST_API_NUMBER,
     [
-        ("UserpExitWindowsEx", "SrvExitWindowsEx", {"flags": U32()}, None),
+        (
+            "UserpExitWindowsEx",
+            "SrvExitWindowsEx",
+            # logon_id: the user winlogon impersonates for a logoff (her token's SID);
+            # honoured from winlogon alone.
+            {"flags": U32(), "logon_id": Str(max_len=200, optional=True, default="")},
+            None,
+        ),
         (
             "UserpEndTask",
             "SrvEndTask",

@@ -12,6 +12,7 @@ from nt.regwire import MAX_BLOB
 from nt.status import NtStatus as S
 from ports.schema import (
     U32,
+    U64,
     Api,
     Bin,
     Bool,
@@ -128,6 +129,10 @@ SYSTEM_SERVICES = Protocol(
         (S.STATUS_INVALID_CID, "no process with that pid"),
         (S.STATUS_INVALID_HANDLE, "the named process or object is gone"),
         (S.STATUS_INVALID_INFO_CLASS, "an information class the kernel does not serve"),
+        (
+            S.STATUS_NO_SUCH_LOGON_SESSION,
+            "NtCreateUserProcess: no token lsass made has that logon id",
+        ),
         (S.STATUS_INVALID_PARAMETER, "a value the service refuses (beyond the schema)"),
         (
             S.STATUS_ACCESS_DENIED,
@@ -157,6 +162,9 @@ SYSTEM_SERVICES = Protocol(
                 # SeAssignPrimaryTokenPrivilege), and a stand-in for an image the model lacks.
                 "account": Str(max_len=256, optional=True, default=""),
                 "standin": Bool(optional=True, default=False),
+                # CreateProcessAsUser with a logon's token (winlogon's shell): a token lsass
+                # made, by its logon id (needs SeAssignPrimaryTokenPrivilege).
+                "logon_id": U64(optional=True, default=0),
             },
             {"pid": U32(), "create_time": Str()},
             "Create a process of a known image (or, with standin, the generic service host "
@@ -361,7 +369,9 @@ SYSTEM_SERVICES = Protocol(
             {"pid": U32(), "token": Dict(value=Value(max_len=256), max_len=16)},
             {},
             "lsass only (SeCreateTokenPrivilege): a logon's token becomes the primary token of "
-            "`pid`, a process not yet in the table (it takes it when it attaches): "
+            "`pid`, a process not yet in the table (it takes it when it attaches) or a "
+            "suspended one never resumed (CreateProcessAsUser: a service account, winlogon's "
+            "userinit): "
             "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
         ),
         (
@@ -378,6 +388,22 @@ SYSTEM_SERVICES = Protocol(
             {},
             "win32k: a desktop of one of the caller's session's window stations (Default, "
             "Winlogon, Screen-saver); SYSTEM only.",
+        ),
+        (
+            "NtLoadKey",
+            {"path": PATH, "file": Str(max_len=4096)},
+            {"created": Bool()},
+            "Load the hive file `file` (a C:\\ path on the model's drive) at `path` = "
+            "HKU\\<SID>; a missing file is made from the DEFAULT hive (a profile's first "
+            "NTUSER.DAT). SYSTEM only (SeRestorePrivilege). The same file again counts one "
+            "more logon using it (NtUnloadKey closes it with the last); another file at a "
+            "loaded key: STATUS_OBJECT_NAME_COLLISION.",
+        ),
+        (
+            "NtUnloadKey",
+            {"path": PATH},
+            {},
+            "Unload (flush and close) a hive NtLoadKey loaded. SYSTEM only.",
         ),
     ),
 )

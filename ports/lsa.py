@@ -128,11 +128,13 @@ LSA_APIS = (
             "source": Str(max_len=8, optional=True, default="User32  "),
             "session": U32(optional=True, default=0),
             "assign_pid": U32(optional=True, default=0),
+            "pin": Bool(optional=True, default=False),
         },
         {"logon_id": U64(), "token": TOKEN, "profile": PROFILE},
         "Authenticate; a new logon session and its token. Bad user or password: "
         "STATUS_LOGON_FAILURE alone. `assign_pid`: a child of the caller, not yet attached, "
-        "that gets the token as its primary token (CreateProcessAsUser; ntctl --as).",
+        "that gets the token as its primary token (CreateProcessAsUser; ntctl --as). `pin`: "
+        "`password` is the account's PIN (the PIN credential provider).",
     ),
     Api(
         LSASS_REQUEST_LOOKUP_AUTHENTICATION_PACKAGE,
@@ -231,9 +233,11 @@ def LsaLogonUser(
     origin: str = "",
     session: int = 0,
     assign_pid: int = 0,
+    pin: bool = False,
     timeout: float | None = 30.0,
 ) -> Reply:
     body = {
+        "pin": pin,
         "assign_pid": assign_pid,
         "origin": origin,
         "logon_type": logon_type,

@@ -22,6 +22,7 @@ from ports import (
     eventlog,
     events,
     kernel,
+    logonui,
     lsa,
     lsarpc,
     lsm,
@@ -423,6 +424,7 @@ def session_ports_section() -> list[str]:
         ("10.1", lsm.LSM_PORT_NAME, lsm.LSM_API_PORT),
         ("10.2", winlogon.INIT_SHUTDOWN_PORT_NAME, winlogon.INIT_SHUTDOWN_PORT),
         ("10.3", winlogon.wmsg_port_name(1).replace("1", "<N>"), winlogon.WMSG_PORT),
+        ("10.4", logonui.logonui_port_name(1).replace("1", "<N>"), logonui.LOGONUI_PORT),
     ):
         lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
         lines += _table(columns, _api_rows(protocol.apis))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 from nt.status import NtStatus as S
 from ports.client import Connection, call_api
 from ports.contract import Reply
-from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Nullable, Protocol, Str
+from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Nil, Nullable, OneOf, Protocol, Str
 
 if TYPE_CHECKING:
     from ports.runtime import LpcRuntime
@@ -140,9 +140,11 @@ SAMR_APIS = (
             "admin": FLAG_FIELD,
             "unlock": Bool(optional=True, default=False),
             "password_must_change": FLAG_FIELD,
+            "pin": OneOf(choices=(PASSWORD, Nil()), optional=True, default=None),
         },
         {},
-        "Reset the password, enable/disable, unlock, join or leave Administrators.",
+        "Reset the password, enable/disable, unlock, join or leave Administrators; `pin` "
+        "sets the PIN the PIN credential provider checks (4-127 digits; b'' removes it).",
     ),
 )
 
@@ -198,8 +200,10 @@ def NetUserSetInfo(
     admin: int = UNCHANGED,
     unlock: bool = False,
     password_must_change: int = UNCHANGED,
+    pin: bytes | None = None,
 ) -> Reply:
     body = {
+        "pin": pin,
         "name": name,
         "password": password,
         "enabled": enabled,

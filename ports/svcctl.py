@@ -634,3 +634,8 @@ def ScReadControlPacket(conn: Connection) -> Reply:
 def ScWriteReplyPacket(conn: Connection, sequence: int, error: int) -> Reply:
     body = {"sequence": sequence, "error": error}
     return call_api(conn, _CONTROL_BY_NAME["ScWriteReplyPacket"], body)
+
+
+def RNotifyBootConfigStatus(conn: Connection, boot_acceptable: bool) -> Reply:
+    """NotifyBootConfigStatus: TRUE accepts the boot (winlogon, after the first logon)."""
+    return _call(conn, "RNotifyBootConfigStatus", {"boot_acceptable": 1 if boot_acceptable else 0})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ports.client import Connection, call_api
 from ports.contract import Reply
-from ports.schema import U32, Api, Bool, Int, Protocol, Str
+from ports.schema import U32, Api, Bin, Bool, Int, Protocol, Str
 
 if TYPE_CHECKING:
     from ports.runtime import LpcRuntime
@@ -80,6 +80,12 @@ INIT_SHUTDOWN_PORT = Protocol(
 WMSG_LOGOFF = 1  # log the session's user off (ExitWindowsEx(EWX_LOGOFF) in its csrss)
 WMSG_SHUTDOWN = 2  # the session's part of a shutdown (ExitWindowsEx(EWX_SHUTDOWN))
 OP_WMsgMessageHandler = 0
+OP_WlxSasNotify = 1
+OP_WlxLogonUIReady = 2
+OP_WlxReportCredentials = 3
+
+WLX_SAS_TYPE_CTRL_ALT_DEL = 1  # winwlx.h
+MAX_SECRET = 1024  # lsass's own caps (256 characters, 1 KiB) refuse anything longer
 
 WMSG_APIS = (
     _api(
@@ -87,7 +93,40 @@ WMSG_APIS = (
         "WMsgMessageHandler",
         {"message": Int(lo=1, hi=2), "flags": U32(optional=True, default=0)},
         {"status": U32()},
-        "1 = logoff, 2 = the session's part of a shutdown; `status` is ExitWindowsEx's.",
+        "1 = logoff, 2 = the session's part of a shutdown; `status` is ExitWindowsEx's. "
+        "A logoff with no one logged on: 1312 ERROR_NO_SUCH_LOGON_SESSION.",
+    ),
+    _api(
+        OP_WlxSasNotify,
+        "WlxSasNotify",
+        {"sas_type": U32(optional=True, default=WLX_SAS_TYPE_CTRL_ALT_DEL)},
+        {"status": U32(), "logonui_pid": U32(), "port": Str(max_len=256)},
+        "The secure attention sequence (the machine's operator: ntctl logon). Logged off: "
+        "winlogon starts LogonUI.exe and replies once it is ready, with the port its "
+        "credential providers read the keyboard on. Otherwise `status` says why not "
+        "(a user is logged on, a logon is under way, a shutdown).",
+    ),
+    _api(
+        OP_WlxLogonUIReady,
+        "WlxLogonUIReady",
+        {"port": Str(max_len=256)},
+        {},
+        "LogonUI (winlogon's own child only) has loaded its providers and serves `port`.",
+    ),
+    _api(
+        OP_WlxReportCredentials,
+        "WlxReportCredentials",
+        {
+            "user": Str(max_len=256),
+            "domain": Str(max_len=256, optional=True, default=""),
+            "secret": Bin(max_len=MAX_SECRET, doc="secret: never logged"),
+            "pin": Bool(optional=True, default=False),
+            "provider": Str(max_len=64, optional=True, default=""),
+        },
+        {"status": U32(), "user": Str(max_len=256)},
+        "LogonUI's serialized credentials (winlogon's own LogonUI only): winlogon calls "
+        "LsaLogonUser(Interactive), loads the profile and starts userinit; `status` is "
+        "the NTSTATUS LogonUI shows.",
     ),
 )
 
@@ -96,7 +135,8 @@ WMSG_PORT = Protocol(
     max_message_length=MAX_MESSAGE_LENGTH,
     apis=WMSG_APIS,
     connect_info={},
-    doc="How LSM and the shutdown coordinator reach a session's winlogon.",
+    doc="How LSM, the shutdown coordinator, the operator (the SAS) and LogonUI reach a "
+    "session's winlogon.",
 )
 
 
@@ -140,3 +180,31 @@ def WMsgMessageHandler(
 ) -> Reply:
     body = {"message": message, "flags": flags}
     return call_api(conn, WMSG_APIS[OP_WMsgMessageHandler], body, timeout=timeout)
+
+
+def WlxSasNotify(conn: Connection, timeout: float = 60.0) -> Reply:
+    return call_api(conn, WMSG_APIS[OP_WlxSasNotify], {}, timeout=timeout)
+
+
+def WlxLogonUIReady(conn: Connection, port: str) -> Reply:
+    return call_api(conn, WMSG_APIS[OP_WlxLogonUIReady], {"port": port})
+
+
+def WlxReportCredentials(
+    conn: Connection,
+    user: str,
+    secret: bytes,
+    *,
+    domain: str = "",
+    pin: bool = False,
+    provider: str = "",
+    timeout: float = 60.0,
+) -> Reply:
+    body = {
+        "user": user,
+        "domain": domain,
+        "secret": bytes(secret),
+        "pin": pin,
+        "provider": provider,
+    }
+    return call_api(conn, WMSG_APIS[OP_WlxReportCredentials], body, timeout=timeout)

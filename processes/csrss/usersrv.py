@@ -101,6 +101,9 @@ class UserServer:
             flags |= EWX_SHUTDOWN
         process = self.csr.client_process(client)
         logon_id = process.logon_id if process else None
+        if is_winlogon and message.get("logon_id"):
+            # winlogon logs a user off impersonating her: her processes are the caller's.
+            logon_id = message["logon_id"]
         if logon_id == SYSTEM_LOGON_ID:
             flags |= EWX_CALLER_SYSTEM
         if not is_winlogon:

@@ -241,6 +241,7 @@ class ProcessManager:
         *,
         account: str = "",
         standin: bool = False,
+        token: dict | None = None,
     ) -> ProcessRecord:
         """NtCreateUserProcess. Built the way trio's ``_open_process`` builds a process:
         each step registers its undo, the child is watched (pidfd) before anything can
@@ -282,7 +283,9 @@ class ProcessManager:
                     command_line=command_line,
                     parent_pid=parent_pid,
                     session=session,
-                    token=account_token(account)
+                    token=token
+                    if token is not None
+                    else account_token(account)
                     if account
                     else parent.token
                     if parent

@@ -15,7 +15,7 @@ from typing import Any
 
 from nt import bugcodes
 from nt import security as sec
-from nt.regpath import HKLM, RegistryError, locate
+from nt.regpath import HKLM, USER_HIVE_PREFIX, RegistryError, locate
 from nt.seaudit import audit_open_denied, audit_privilege_denied
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
@@ -77,6 +77,7 @@ def _lsa_only(fn):
 
     def wrapper(self, msg: dict, client: ClientContext) -> HandlerResult:
         export = fn.__name__ in ("CmExportKey", "CmExportBegin")
+        msg = {**msg, "path": self.current_user_path(msg["path"], client)}
         if self.protected_path(msg["path"], export=export) and not (self.is_lsass(client)):
             return self.deny_registry(client, msg["path"], fn.__name__)
         if fn.__name__ in REGISTRY_WRITES and not keysec.may_write(client.token, msg["path"]):
@@ -95,10 +96,29 @@ class SystemServiceHandlers:
         self._waits = itertools.count(1)
         # Tokens lsass made for processes that have not attached yet (ntctl --as).
         self.pending_tokens: dict[int, dict] = {}
+        # The tokens lsass made, by logon id: the handles winlogon holds for a logon's life
+        # (a SYSTEM process starts the user's shell again with one).
+        self.logon_tokens: dict[int, dict] = {}
 
     def table(self) -> dict[int, Handler]:
         names = {a.name: a.number for a in SYSTEM_SERVICES.apis}
-        return {number: getattr(self, name) for name, number in names.items()}
+        return {
+            number: self._with_current_token(getattr(self, name)) for name, number in names.items()
+        }
+
+    def _with_current_token(self, fn: Handler) -> Handler:
+        """The caller's token as the process table has it now, not as it was when it
+        connected: a process CreateProcessAsUser made connects while suspended, before
+        its token is set (NtCreateToken on a suspended process)."""
+
+        def handler(msg: dict, client: ClientContext) -> HandlerResult:
+            record = self.k.ps.get(client.pid)
+            if record is not None and record.state != "exited" and record.token:
+                client.token = record.token
+            return fn(msg, client)
+
+        handler.__name__ = getattr(fn, "__name__", "handler")
+        return handler
 
     # -- who may read the security hives ---------------------------------------------
     def is_lsass(self, client: ClientContext) -> bool:
@@ -111,6 +131,17 @@ class SystemServiceHandlers:
         """KEY_WRITE against HKLM's descriptor: Administrators (not deny-only) and SYSTEM."""
         _, status = sec.access_check(HKLM_SECURITY, client.token, sec.KEY_WRITE, sec.KEY_MAPPING)
         return status == NtStatus.STATUS_SUCCESS
+
+    def current_user_path(self, path: str, client: ClientContext) -> str:
+        """HKEY_CURRENT_USER is the caller's own hive when its profile is loaded
+        (HKU\\<SID>, LoadUserProfile); otherwise .DEFAULT, as for LocalSystem."""
+        head, sep, rest = path.partition("\\")
+        if head.casefold() not in ("hkcu", "hkey_current_user"):
+            return path
+        sid = (client.token or {}).get("sid", "")
+        if not sid or sid.upper() not in self.k.cm.registry.user_hives():
+            return path
+        return f"HKEY_USERS\\{sid}{sep}{rest}"
 
     @staticmethod
     def protected_path(path: str, export: bool = False) -> bool:
@@ -151,9 +182,9 @@ class SystemServiceHandlers:
     def NtCreateUserProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         if self.k.stopping:
             return NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
-        if (msg["account"] or msg["standin"]) and "SeAssignPrimaryTokenPrivilege" not in (
-            (client.token or {}).get("privileges") or []
-        ):
+        if (
+            msg["account"] or msg["standin"] or msg["logon_id"]
+        ) and "SeAssignPrimaryTokenPrivilege" not in ((client.token or {}).get("privileges") or []):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         if msg["account"] and (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
             # Naming an account conjures its token: only SYSTEM (the SCM) may. A LocalService
@@ -171,6 +202,11 @@ class SystemServiceHandlers:
                 status=NtStatus.STATUS_ACCESS_DENIED,
             )
             return NtStatus.STATUS_ACCESS_DENIED
+        user_token = None
+        if msg["logon_id"]:
+            user_token = self.logon_tokens.get(msg["logon_id"])
+            if user_token is None:
+                return NtStatus.STATUS_NO_SUCH_LOGON_SESSION
         record = self.k.ps.create(
             msg["image"],
             msg["command_line"],
@@ -180,6 +216,7 @@ class SystemServiceHandlers:
             msg["suspended"],
             account=msg["account"],
             standin=msg["standin"],
+            token=user_token,
         )
         return {"pid": record.pid, "create_time": record.create_time}
 
@@ -468,6 +505,34 @@ class SystemServiceHandlers:
         return {"info": self.k.cm.query_key(msg["path"])}
 
     @_status
+    def NtLoadKey(self, msg: dict, client: ClientContext) -> HandlerResult:
+        """LoadUserProfile's RegLoadKey: HKU\\<SID> only, SYSTEM only."""
+        if (client.token or {}).get("sid") != "S-1-5-18":
+            return self.deny_registry(client, msg["path"], "NtLoadKey")
+        loc = locate(msg["path"])
+        if loc.hive is None or not loc.hive.startswith(USER_HIVE_PREFIX) or loc.parts:
+            return NtStatus.STATUS_INVALID_PARAMETER
+        from nt.dospath import host_path
+
+        key = msg["path"].replace("/", "\\").rstrip("\\").rsplit("\\", 1)[1]
+        file = host_path(self.k.root, msg["file"])
+        created = self.k.cm.registry.load_user_hive(key, file)
+        self.k.log.info("cm.hive_loaded", key=f"HKU\\{key}", file=msg["file"], created=created)
+        return {"created": created}
+
+    @_status
+    def NtUnloadKey(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if (client.token or {}).get("sid") != "S-1-5-18":
+            return self.deny_registry(client, msg["path"], "NtUnloadKey")
+        loc = locate(msg["path"])
+        if loc.hive is None or not loc.hive.startswith(USER_HIVE_PREFIX) or loc.parts:
+            return NtStatus.STATUS_INVALID_PARAMETER
+        key = msg["path"].replace("/", "\\").rstrip("\\").rsplit("\\", 1)[1]
+        self.k.cm.registry.unload_user_hive(key)
+        self.k.log.info("cm.hive_unloaded", key=f"HKU\\{key}")
+        return {}
+
+    @_status
     def NtInitializeRegistry(self, msg: dict, client: ClientContext) -> HandlerResult:
         return self.k.cm.initialize_registry(msg["flags"], client)
 
@@ -557,6 +622,7 @@ class SystemServiceHandlers:
         record = self.k.ps.get(msg["pid"])
         if record is not None and record.state == "suspended":
             record.token = msg["token"]
+            self._keep_logon_token(msg["token"])
             self.k.log.info(
                 "se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user")
             )
@@ -566,8 +632,16 @@ class SystemServiceHandlers:
         if len(self.pending_tokens) >= 64:
             self.pending_tokens.pop(next(iter(self.pending_tokens)))
         self.pending_tokens[msg["pid"]] = msg["token"]
+        self._keep_logon_token(msg["token"])
         self.k.log.info("se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user"))
         return {}
+
+    def _keep_logon_token(self, token: dict) -> None:
+        logon_id = int(token.get("logon_id") or 0)
+        if logon_id:
+            if len(self.logon_tokens) >= 256:
+                self.logon_tokens.pop(next(iter(self.logon_tokens)))
+            self.logon_tokens[logon_id] = token
 
 
 def critical_params(profile: str, pid: int, image: str, external: bool) -> bugcodes.BugcheckParams:

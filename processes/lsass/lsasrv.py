@@ -146,7 +146,7 @@ class LsaServer:
             self.log.info("fault.stall_logon", seconds=self.stall, caller_pid=client.pid)
             time.sleep(self.stall)
         try:
-            outcome = self.msv.logon(msg["user"], msg["password"])
+            outcome = self.msv.logon(msg["user"], msg["password"], pin=msg.get("pin", False))
         except Busy:
             self.log.warning("lsa.logon_busy", caller_pid=client.pid)
             return NtStatus.STATUS_INSUFFICIENT_RESOURCES
@@ -212,7 +212,10 @@ class LsaServer:
                 self.sessions.remove(session.logon_id)  # the token went nowhere
                 return status
             # The process holds the token now: its session ends with it (process_exited).
-            self.primary_tokens[msg["assign_pid"]] = session.logon_id
+            # Not an interactive logon's: winlogon keeps its handle to that token until
+            # the logoff (its LSA connection), so the session outlives userinit.
+            if msg["logon_type"] != sec.Interactive:
+                self.primary_tokens[msg["assign_pid"]] = session.logon_id
         profile = {
             "logon_count": user.logon_count,
             "bad_password_count": user.bad_password_count,

@@ -34,6 +34,9 @@ from processes.lsass.sam import ACB_AUTOLOCK, ACB_PW_EXPIRED, Sam, SamError, Use
 MAX_NAME_CHARS = 256
 MAX_PASSWORD_CHARS = 256
 MAX_PASSWORD_BYTES = 1024
+# Windows Hello PIN complexity: 4 to 127 characters (the defaults: digits only).
+MIN_PIN_CHARS = 4
+MAX_PIN_CHARS = 127
 
 # OWASP's minimum for argon2id (reliability-security §4.2): m = 19 MiB, t = 2, p = 1.
 OWASP_TIME_COST = 2
@@ -136,8 +139,10 @@ class Msv1_0:
                 return False
 
     # -- LsaApLogonUser -----------------------------------------------------------------
-    def logon(self, name: str, password: bytes) -> Outcome:
-        """Raises ``Busy`` when no verify slot came free in time."""
+    def logon(self, name: str, password: bytes, pin: bool = False) -> Outcome:
+        """Raises ``Busy`` when no verify slot came free in time. ``pin``: the secret is
+        the account's PIN (the PIN credential provider), checked like a password (the
+        same lockout counter) against the PIN hash."""
         if not 0 < len(name) <= MAX_NAME_CHARS or not password_ok(password):
             return Outcome(NtStatus.STATUS_LOGON_FAILURE, NtStatus.STATUS_INVALID_PARAMETER)
         sam = self.sam
@@ -147,7 +152,10 @@ class Msv1_0:
             return Outcome(NtStatus.STATUS_LOGON_FAILURE, NtStatus.STATUS_NO_SUCH_USER)
         if self._check_lock(user):
             return Outcome(NtStatus.STATUS_ACCOUNT_LOCKED_OUT, 0, user)
-        phc = user.password_hash
+        phc = user.pin_hash if pin else user.password_hash
+        if pin and not phc:  # no PIN set: nothing can match (a dummy verify keeps the time)
+            self._verify(self.dummy(), password)
+            return self._failure(user)
         if phc:
             good = self._verify(phc, password)
         else:  # ACB_PWNOTREQ and no password set: only the empty password matches
@@ -155,7 +163,7 @@ class Msv1_0:
             good = password == b""
         if not good:
             return self._failure(user)
-        rehashed = self._maybe_rehash(user, phc, password)
+        rehashed = False if pin else self._maybe_rehash(user, phc, password)
         if not user.enabled:
             return Outcome(NtStatus.STATUS_ACCOUNT_DISABLED, NtStatus.STATUS_ACCOUNT_DISABLED, user)
         now = sam.clock()
@@ -220,6 +228,12 @@ class Msv1_0:
     # -- passwords ------------------------------------------------------------------------
     def check_new_password(self, password: bytes) -> None:
         if not password_ok(password):
+            raise SamError(NtStatus.STATUS_PASSWORD_RESTRICTION)
+
+    def check_new_pin(self, pin: bytes) -> None:
+        """Windows Hello's PIN rules: 4-127 characters, digits only by default."""
+        text = pin.decode("utf-8", "replace")
+        if not MIN_PIN_CHARS <= len(text) <= MAX_PIN_CHARS or not text.isdigit():
             raise SamError(NtStatus.STATUS_PASSWORD_RESTRICTION)
 
     def change_password(self, name: str, old: bytes, new: bytes) -> Outcome:

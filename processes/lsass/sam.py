@@ -7,6 +7,7 @@ Layout, as Windows lays it out where that is cheap to keep:
         F             REG_BINARY  the fixed part: times, RID, ACB flags, counters
         Name, FullName, Comment   REG_SZ
         PasswordHash  REG_SZ      an argon2id PHC string ("" = no password)
+        PinHash       REG_SZ      the Windows Hello PIN's argon2id PHC string ("" = none)
     HKLM\SAM\SAM\Domains\Builtin\Aliases\00000220  Members (MULTI_SZ of SIDs)
 
 Divergences: Windows keeps names and hashes in the binary ``V`` value and the NT hash
@@ -118,6 +119,7 @@ class User:
     comment: str = ""
     acb: int = ACB_NORMAL
     password_hash: str = ""
+    pin_hash: str = ""  # the PIN provider's secret (Windows keeps it in the NGC container)
     password_last_set: float = 0.0
     account_expires: float = 0.0
     last_logon: float = 0.0
@@ -244,6 +246,10 @@ class Sam:
             user.full_name = self.reg.query_value(path, "FullName")[1]
             user.comment = self.reg.query_value(path, "Comment")[1]
             user.password_hash = self.reg.query_value(path, "PasswordHash")[1]
+            try:
+                user.pin_hash = self.reg.query_value(path, "PinHash")[1]
+            except Exception:  # an account made before PINs: none set
+                user.pin_hash = ""
             user.unpack_f(self.reg.query_value(path, "F")[1])
             self.users[rid] = user
 
@@ -301,6 +307,12 @@ class Sam:
         """The hash alone, in one value write: after a crash it is the old or the new one."""
         self.reg.set_value(f"{USERS}\\{user.rid:08X}", "PasswordHash", REG_SZ, phc)
         user.password_hash = phc
+
+    def save_pin(self, user: User, phc: str) -> None:
+        """The PIN hash alone, in one value write ("" removes the PIN)."""
+        with self.lock:
+            self.reg.set_value(f"{USERS}\\{user.rid:08X}", "PinHash", REG_SZ, phc)
+            user.pin_hash = phc
 
     def _add_member(self, alias: int, sid: str) -> None:
         members = [m for m in self.aliases.get(alias, []) if m != sid] + [sid]

@@ -193,6 +193,12 @@ class SamServer:
         if msg["password_must_change"] != samr.UNCHANGED:
             sam.set_must_change(user, bool(msg["password_must_change"]))
             self._audit(4738, client, user)
+        if msg.get("pin") is not None:
+            if msg["pin"]:
+                self.msv.check_new_pin(msg["pin"])
+            sam.save_pin(user, self.msv.hash_password(msg["pin"]) if msg["pin"] else "")
+            self._audit(4738, client, user)
+            self.log.info("sam.pin_set", user=user.name, removed=not msg["pin"])
         if msg["unlock"] and sam.unlock(user):
             self._audit(4767, client, user)
         return {}

@@ -7,29 +7,32 @@ the logon process (UserpRegisterLogonProcess), creates WinSta0 and its desktops,
 its session's ``WMsgKRpc`` port (logoff, its part of a shutdown), tells LSM it is ready,
 and waits for the secure attention sequence. Winlogon of the console session also serves
 ``\\RPC Control\\InitShutdown`` and runs the machine's shutdown (``wlshutdown.py``).
-The logon work of later issues slots in after ``wait_for_sas``.
+The logon path (the SAS, LogonUI, LsaLogonUser, userinit, the shell, logoff) is ``wlx.py``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from nt import csrclient
 from nt.bootstrap import Process
+from nt.security import LOCAL_SYSTEM
 from nt.syscalls import NtError
+from nt.win32 import Win32Error
 from ports import lsm
 from ports import winlogon as wl
 from ports.client import PortError
 from ports.contract import ClientContext, HandlerResult
 from ports.lsa import LSA_RPC_SERVER_ACTIVE
 from processes.winlogon.wlshutdown import serve_init_shutdown
+from processes.winlogon.wlx import Winlogon, operator_or_system
 
 DESKTOPS = ("Default", "Winlogon", "Screen-saver")
 LSA_WAIT_MS = 60_000
 
 CONSOLE_SESSION = 1
-EWX_LOGOFF = 0x0
-SYSTEM_SID = "S-1-5-18"
+EWX_SHUTDOWN = 0x1
 
 
 def main(proc: Process) -> int:
@@ -49,18 +52,28 @@ def main(proc: Process) -> int:
     create_window_station(proc)
     session = proc.session or 0
     exit_windows = ExitWindows(proc, csr)
+    wlx = Winlogon(
+        proc,
+        csr,
+        lambda event, user="": notify_lsm(proc, event, user=user),
+        exit_windows.exit_windows,
+    )
+    exit_windows.wlx = wlx
+    if proc.lpc.events is not None:
+        proc.lpc.events.subscribe(wlx.on_exit)
     proc.lpc.create_port(
         wl.wmsg_port_name(session),
         wl.WMSG_PORT,
-        {wl.OP_WMsgMessageHandler: exit_windows.WMsgMessageHandler},
-        allow=lambda who: who.get("token", {}).get("sid") == SYSTEM_SID,
+        {wl.OP_WMsgMessageHandler: exit_windows.WMsgMessageHandler, **wlx.handlers()},
+        allow=operator_or_system,
         threads=1,
-        max_threads=2,
+        max_threads=4,
     )
     if session == CONSOLE_SESSION:
         serve_init_shutdown(proc, exit_windows.exit_windows)
     wait_for_lsa(proc)
     notify_lsm(proc, lsm.EVENT_WINLOGON_READY)
+    wlx.ready()
     wait_for_sas(proc)
     return 0
 
@@ -71,12 +84,21 @@ class ExitWindows:
     def __init__(self, proc: Process, csr: csrclient.CsrClient) -> None:
         self.proc = proc
         self.csr = csr
+        self.wlx: Winlogon | None = None
         self._lock = threading.Lock()  # one ExitWindowsEx at a time, as winlogon's loop does
 
-    def exit_windows(self, flags: int) -> int:
+    def exit_windows(self, flags: int, logon_id: str = "") -> int:
+        """``logon_id``: the user a logoff impersonates (her processes end, not SYSTEM's)."""
+        if flags & EWX_SHUTDOWN and self.wlx is not None:
+            self.wlx.shutting_down = True  # no SAS, no shell restart from now on
+            stall = self.proc.fault("stall_exit_windows")  # tests: a slow shutdown here
+            if stall:
+                self.proc.log.info("fault.stall_exit_windows", seconds=float(stall))
+                time.sleep(float(stall))
         with self._lock:
             try:
-                status = self.csr.call("UserpExitWindowsEx", {"flags": flags}).status
+                body = {"flags": flags, "logon_id": logon_id}
+                status = self.csr.call("UserpExitWindowsEx", body).status
             except PortError as exc:
                 status = exc.status
         self.proc.log.info("winlogon.exit_windows", flags=hex(flags), status=status)
@@ -84,14 +106,20 @@ class ExitWindows:
 
     def WMsgMessageHandler(self, msg: dict, client: ClientContext) -> HandlerResult:
         if msg["message"] == wl.WMSG_LOGOFF:
-            status = self.exit_windows(EWX_LOGOFF | msg["flags"])
-            notify_lsm(self.proc, lsm.EVENT_LOGOFF)
-        else:
-            status = self.exit_windows(msg["flags"])
+            if self.wlx is None:
+                return {"error": Win32Error.ERROR_NO_SUCH_LOGON_SESSION, "status": 0}
+            error, status = self.wlx.logoff(msg["flags"])
+            return {"error": int(error), "status": int(status) & 0xFFFFFFFF}
+        if (client.token or {}).get("sid") != LOCAL_SYSTEM:
+            # The session's part of a shutdown comes from the shutdown coordinator (SYSTEM);
+            # the operator may log a user off, not end a session's applications this way.
+            self.proc.log.warning("winlogon.wmsg_denied", caller_pid=client.pid)
+            return {"error": Win32Error.ERROR_ACCESS_DENIED, "status": 0}
+        status = self.exit_windows(msg["flags"])
         return {"error": 0, "status": int(status) & 0xFFFFFFFF}
 
 
-def notify_lsm(proc: Process, event: str, session: int | None = None) -> None:
+def notify_lsm(proc: Process, event: str, session: int | None = None, user: str = "") -> None:
     """Tell LSM what happened in this session. LSM may not be up yet at boot: it reads
     the boot's sessions from the process table when it starts, so nothing is lost."""
     try:
@@ -101,7 +129,7 @@ def notify_lsm(proc: Process, event: str, session: int | None = None) -> None:
         return
     try:
         target = (proc.session or 0) if session is None else session
-        lsm.RpcNotifySessionEvent(conn, target, event)
+        lsm.RpcNotifySessionEvent(conn, target, event, user)
     except PortError as exc:
         proc.log.warning("winlogon.lsm_notify_failed", what=event, status=exc.status)
     finally:
@@ -131,6 +159,5 @@ def wait_for_lsa(proc: Process) -> None:
 
 
 def wait_for_sas(proc: Process) -> None:
-    """STATE_LOGGED_OFF: the "press Ctrl+Alt+Del" notice, then the message loop."""
-    proc.log.info("logon.ready", state="LOGGED_OFF")
+    """The message loop: the SAS, LogonUI, logon and logoff arrive on the WMsg port."""
     threading.Event().wait()

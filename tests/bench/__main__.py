@@ -16,6 +16,7 @@
     chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
                     one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
+    logon           ntctl logon -> explorer running vs argon2id verify + 2 process starts + 50 ms
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -43,6 +44,7 @@ from tests.bench import (
     bench_detection,
     bench_fault_windows,
     bench_hive_kill,
+    bench_logon,
     bench_lsa,
     bench_reg,
     bench_services,
@@ -189,6 +191,7 @@ BENCHMARKS = {
     "services": (bench_services.add_arguments, bench_services.run),
     "chaos": (bench_chaos.add_arguments, bench_chaos.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
+    bench_logon.NAME: (bench_logon.add_arguments, bench_logon.run),
 }
 
 

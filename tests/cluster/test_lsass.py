@@ -385,6 +385,9 @@ def test_a_deleted_users_running_service_keeps_its_token_but_new_logons_fail(
 def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None:
     m = lsa_machine
     ntctl_pw(m, "N3w-" + PASSWORDS["bob"], "user", "passwd", "bob")
+    # The interactive path too: ntctl → LogonUI → winlogon → lsass, then a logoff.
+    ntctl_pw(m, PASSWORDS["alice"], "logon", "alice")
+    m.ntctl("logoff")
     secrets = [p.encode() for p in PASSWORDS.values()] + [("N3w-" + PASSWORDS["bob"]).encode()]
     secrets += [s.decode().encode("utf-16-le") for s in list(secrets)]
     hits = []

@@ -208,7 +208,8 @@ def test_schemas_accept_good_bodies_and_fill_defaults():
     )
     assert body == {"flags": 1, "device_name": "X:", "target_path": ""}
     assert validate(csr.lookup_api("SrvExitWindowsEx").request, {"flags": 0x204}) == {
-        "flags": 0x204
+        "flags": 0x204,
+        "logon_id": "",
     }
 
 
