@@ -106,6 +106,9 @@ EVENTS: dict[int, EventDef] = {
            "properly, use the Services snap-in in Microsoft Management Console (MMC)."),
         _E(7040, SYSTEM, SCM, LEVEL_INFORMATION, "EVENT_SERVICE_START_TYPE_CHANGED",
            "The start type of the %1 service was changed from %2 to %3."),
+        _E(7043, SYSTEM, SCM, LEVEL_ERROR, "EVENT_SERVICE_SHUTDOWN_FAILED",
+           "The %1 service did not shut down properly after receiving a preshutdown "
+           "control."),
         _E(7045, SYSTEM, SCM, LEVEL_INFORMATION, "EVENT_SERVICE_INSTALLED",
            "A service was installed in the system.%n%nService Name:  %1%nService File Name:  "
            "%2%nService Type:  %3%nService Start Type:  %4%nService Account:  %5"),
