@@ -15,6 +15,8 @@
     chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
                     one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
+    shutdown        ntctl shutdown with every shipped service -> all gone, hives closed;
+                    the phase timeline (apps, preshutdown, services, smss, kernel)
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -45,6 +47,7 @@ from tests.bench import (
     bench_reg,
     bench_services,
     bench_sessions,
+    bench_shutdown,
     bench_svcorder,
     bench_top,
 )
@@ -186,6 +189,7 @@ BENCHMARKS = {
     "services": (bench_services.add_arguments, bench_services.run),
     "chaos": (bench_chaos.add_arguments, bench_chaos.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
+    bench_shutdown.NAME: (bench_shutdown.add_arguments, bench_shutdown.run),
 }
 
 
