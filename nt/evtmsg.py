@@ -75,6 +75,9 @@ EVENTS: dict[int, EventDef] = {
         _E(7001, SYSTEM, SCM, LEVEL_ERROR, "EVENT_SERVICE_START_FAILED_II",
            "The %1 service depends on the %2 service which failed to start because of the "
            "following error: %n%3"),
+        _E(7007, SYSTEM, SCM, LEVEL_ERROR, "EVENT_REVERTED_TO_LASTKNOWNGOOD",
+           "The system reverted to its last known good configuration.  The system is "
+           "restarting...."),
         _E(7009, SYSTEM, SCM, LEVEL_ERROR, "EVENT_CONNECTION_TIMEOUT",
            "A timeout was reached (%1 milliseconds) while waiting for the %2 service to "
            "connect."),

@@ -147,3 +147,11 @@ def sc_order(args: list[str], root: Path, as_json: bool) -> None:
     from ntctl import scclient
 
     scclient.order(args, root, as_json)
+
+
+@sc_app.verb("boot", ARGS, ROOT, JSON)
+def sc_boot(args: list[str], root: Path, as_json: bool) -> None:
+    """sc boot ok|bad: accept this boot (saved as LastKnownGood) or restart into LastKnownGood."""
+    from ntctl import scclient
+
+    scclient.boot(args, root, as_json)

@@ -363,6 +363,16 @@ SYSTEM_SERVICES = Protocol(
             "`pid`, a process not yet in the table (it takes it when it attaches): "
             "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
         ),
+        (
+            "CmRevertToLastKnownGood",
+            {"service_name": Str(max_len=256), "critical": Bool()},
+            {"reverted": Bool()},
+            "Model extension, the kernel's half of the SCM's ScRevertToLastKnownGood (a "
+            "SEVERE or CRITICAL service that failed at boot; RNotifyBootConfigStatus(FALSE)); "
+            "SYSTEM only. Not on a LastKnownGood boot: an orderly restart that boots the "
+            "LastKnownGood control set (reverted). On one: nothing for SEVERE; bugcheck 0x5A "
+            "CRITICAL_SERVICE_FAILED for CRITICAL.",
+        ),
     ),
 )
 

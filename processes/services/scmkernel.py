@@ -12,13 +12,15 @@ import os
 import threading
 from typing import Any
 
+from nt.evtmsg import report_event
 from nt.images import SYSTEM_ROOT, package_for
 from nt.log import Logger
 from nt.scdispatch import SERVICE_CURRENT_ENV
 from nt.status import NtStatus
 from nt.syscalls import NtError, SystemServices
 from nt.win32 import Win32Error as E
-from ports.kernel import SHUTDOWN_REBOOT, SYSTEM_SERVICES
+from ports.client import PortError
+from ports.kernel import CM_BOOT_FLAG_ACCEPTED, SHUTDOWN_REBOOT, SYSTEM_SERVICES
 from processes.services.database import ServiceRecord, record_values
 
 SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
@@ -53,9 +55,10 @@ def object_name(name: str) -> str:
 class KernelScm:
     """``ScmKernel`` over NtCreateUserProcess and friends."""
 
-    def __init__(self, nt: SystemServices, log: Logger) -> None:
+    def __init__(self, nt: SystemServices, log: Logger, options: dict | None = None) -> None:
         self.nt = nt
         self.log = log
+        self.options = options or {}  # the boot options (lastknowngood: this boot uses LKG)
         self._priority_logged = False
 
     def create_process(
@@ -127,13 +130,47 @@ class KernelScm:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1024
 
     def accept_boot(self, acceptable: bool) -> int:
-        self.log.info("divergence", what="LastKnownGood not saved by the SCM", accepted=acceptable)
+        r"""RNotifyBootConfigStatus. TRUE: ScmAcceptBoot, whose copy of the current control
+        set is the kernel's (NtInitializeRegistry(CM_BOOT_FLAG_ACCEPTED): a free
+        ControlSet00N, ``Select\LastKnownGood``; a second acceptance is refused there too).
+        FALSE: ScmRunLastKnownGood, restart into LastKnownGood."""
+        if not acceptable:
+            self.revert("", critical=False)
+            return 0
+        try:
+            self.nt.initialize_registry(CM_BOOT_FLAG_ACCEPTED)
+        except NtError as exc:
+            self.log.warning("scm.boot_accept_failed", status=exc.status)
+            if exc.status == NtStatus.STATUS_ACCESS_DENIED:  # the kernel accepted it already
+                return E.ERROR_BOOT_ALREADY_ACCEPTED
+            return E.ERROR_INVALID_PARAMETER
+        self.log.info("scm.boot_accepted")
         return 0
 
     def start_failed(self, name: str, error_control: int, error: int) -> None:
+        """SEVERE/CRITICAL at boot (the 7000 is the core's): the kernel restarts into
+        LastKnownGood (7007 first) unless this boot uses it; on it CRITICAL is 0x5A."""
         self.log.error(
             "scm.boot_start_failed", service=name, error_control=error_control, error=error
         )
+        self.revert(name, critical=error_control >= 3)
+
+    def revert(self, service: str, *, critical: bool) -> None:
+        """ScRevertToLastKnownGood, off the core's lock (the restart ends this process)."""
+
+        def run() -> None:
+            try:
+                body = self.nt.call(
+                    "CmRevertToLastKnownGood", service_name=service, critical=critical
+                )
+            except (NtError, PortError) as exc:
+                self.log.error("scm.revert_failed", service=service, status=exc.status)
+                return
+            self.log.info("scm.revert", service=service, reverted=body["reverted"])
+
+        if not self.options.get("lastknowngood"):
+            report_event(self.log, 7007)
+        threading.Thread(target=run, name="ScRevertToLastKnownGood", daemon=True).start()
 
     @staticmethod
     def _status(fn: Any) -> int:
