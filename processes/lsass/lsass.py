@@ -25,6 +25,7 @@ import threading
 from nt.bootstrap import Process
 from nt.syscalls import NtError, SystemServices
 from ports import lsa, samr
+from processes.lsass import lsasvc
 from processes.lsass.lsasrv import LsaServer
 from processes.lsass.msv1_0 import HashParameters, Msv1_0
 from processes.lsass.sam import Sam
@@ -102,6 +103,7 @@ def main(proc: Process) -> int:
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))
     for what in DIVERGENCES:
         proc.log.info("divergence", what=what)
+    lsasvc.start(proc)  # SamSs, KeyIso: the SCM's services in this process (lsasvc.py)
     proc.log.info("lsa.ready")
     threading.Event().wait()  # the port threads serve; the main thread has nothing left
     return 0

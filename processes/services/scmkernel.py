@@ -26,6 +26,7 @@ from processes.services.database import ServiceRecord, record_values
 SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
 BASE_NAMED_OBJECTS = "\\BaseNamedObjects\\"
 BATCH = 32  # the kernel port's in-flight bound per client
+DELAYED_NICE = 10  # THREAD_PRIORITY_LOWEST (-2 of 31 levels) as Linux niceness
 _SERVICES = SYSTEM_SERVICES.by_name()
 
 
@@ -94,9 +95,24 @@ class KernelScm:
         return self._status(lambda: self.nt.terminate(pid, exit_status))
 
     def set_process_priority(self, pid: int, low: bool) -> None:
-        if not self._priority_logged:  # the model has no scheduler priorities
+        """A delayed auto-start service's process runs ``DELAYED_NICE`` lower than the SCM
+        until the service reports RUNNING (Windows lowers the ServiceMain thread alone, to
+        THREAD_PRIORITY_LOWEST: a divergence, logged once)."""
+        if not self._priority_logged:
             self._priority_logged = True
-            self.log.info("divergence", what="delayed auto-start priority not modelled")
+            self.log.info(
+                "divergence",
+                what="delayed auto-start: the whole service process runs at nice +10 until "
+                "RUNNING (Windows: its ServiceMain thread at THREAD_PRIORITY_LOWEST)",
+            )
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        nice = min(base + DELAYED_NICE, 19) if low else base
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+        except OSError as exc:  # gone already, or raising it back needs CAP_SYS_NICE
+            self.log.warning("scm.priority_failed", child_pid=pid, low=low, errno=exc.errno)
+            return
+        self.log.info("scm.priority", child_pid=pid, low=low, nice=nice)
 
     def image_available(self, image_path: str) -> bool:
         return package_for(executable(image_path)) is not None

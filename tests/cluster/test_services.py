@@ -15,6 +15,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ntctl.machine import Machine as Attached
@@ -244,6 +245,32 @@ def test_killing_a_svchost_stops_its_three_services_and_recovery_restarts(svcm: 
             m.wait_event("scm.start", service=name)
     new = state(svcm, "TestC")
     assert new["process_id"] != host
+
+
+def test_samss_and_keyiso_run_in_lsass_with_no_process_of_their_own(svcm: Machine) -> None:
+    lsass = svcm.pid_of("lsass.exe", 0)
+    samss = state(svcm, "SamSs")
+    assert (samss["current_state"], samss["process_id"]) == (RUNNING, lsass)
+    assert samss["service_flags"] == 1  # SERVICE_RUNS_IN_SYSTEM_PROCESS
+    assert "NOT_STOPPABLE" in sc(svcm, "query", "SamSs")
+    (image,) = svcm.events(event="scm.image", service_current=0)
+    assert image["child_pid"] == 0  # ServiceCurrent 0: no process created
+    assert svcm.events(event="sctrl.connected", pid=lsass, service_current=0)
+    sc(svcm, "start", "KeyIso")
+    wait_state(svcm, "KeyIso", RUNNING)
+    assert state(svcm, "KeyIso")["process_id"] == lsass
+    sc(svcm, "stop", "KeyIso")
+    wait_state(svcm, "KeyIso", STOPPED)
+    assert state(svcm, "SamSs")["current_state"] == RUNNING
+    assert svcm.pid_of("lsass.exe", 0) == lsass
+
+
+def test_a_delayed_auto_start_service_runs_at_lower_priority_until_running(svcm: Machine) -> None:
+    svcm.wait_event("svc.state", service="BITS", state=RUNNING, timeout=30)
+    pid = state(svcm, "BITS")["process_id"]
+    low, back = (svcm.wait_event("scm.priority", child_pid=pid, low=x) for x in (True, False))
+    assert low["nice"] == back["nice"] + 10 and low["ts"] <= back["ts"]
+    assert psutil.Process(pid).nice() == back["nice"]
 
 
 def test_the_shutdown_times_out_a_silent_preshutdown_service_then_stops_the_rest(
