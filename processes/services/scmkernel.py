@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+from nt.csrclient import CsrClient
 from nt.evtmsg import report_event
 from nt.images import SYSTEM_ROOT, package_for
 from nt.log import Logger
@@ -56,9 +57,16 @@ def object_name(name: str) -> str:
 class KernelScm:
     """``ScmKernel`` over NtCreateUserProcess and friends."""
 
-    def __init__(self, nt: SystemServices, log: Logger, options: dict | None = None) -> None:
+    def __init__(
+        self,
+        nt: SystemServices,
+        log: Logger,
+        options: dict | None = None,
+        csr: CsrClient | None = None,
+    ) -> None:
         self.nt = nt
         self.log = log
+        self.csr = csr  # services.exe's csrss connection: CreateProcess's BasepCreateProcess
         self.options = options or {}  # the boot options (lastknowngood: this boot uses LKG)
         self._priority_logged = False
 
@@ -89,6 +97,12 @@ class KernelScm:
         return NtStatus.STATUS_SUCCESS, body["pid"]
 
     def resume_process(self, pid: int) -> int:
+        """CreateProcess's last steps: csrss learns the new process (BasepCreateProcess,
+        so it may connect as every Win32 process does), then its thread runs."""
+        if self.csr is not None:
+            reply = self.csr.call("BasepCreateProcess", {"process_id": pid})
+            if not reply.ok:  # the service runs without csrss; its connect will be refused
+                self.log.warning("scm.csr_create_failed", child_pid=pid, status=reply.status)
         return self._status(lambda: self.nt.resume(pid))
 
     def terminate_process(self, pid: int, exit_status: int) -> int:
