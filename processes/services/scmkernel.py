@@ -68,6 +68,7 @@ class KernelScm:
         self.csr = csr  # services.exe's csrss connection: CreateProcess's BasepCreateProcess
         self.options = options or {}  # the boot options (lastknowngood: this boot uses LKG)
         self._priority_logged = False
+        self._reverting = False
 
     def create_process(
         self,
@@ -197,7 +198,11 @@ class KernelScm:
                 return
             self.log.info("scm.revert", service=service, reverted=body["reverted"])
 
-        if not self.options.get("lastknowngood"):
+        lkg = bool(self.options.get("lastknowngood"))
+        if self._reverting and not (lkg and critical):
+            return  # one restart into LastKnownGood is under way already
+        self._reverting = not lkg
+        if not lkg:
             report_event(self.log, 7007)
         threading.Thread(target=run, name="ScRevertToLastKnownGood", daemon=True).start()
 

@@ -108,3 +108,14 @@ def test_a_delayed_service_process_runs_ten_nicer_until_running():
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def test_several_failures_at_boot_ask_for_one_restart():
+    nt = FakeNt()
+    k = kernel(nt)
+    with capture_logs() as logs:
+        k.start_failed("A", 2, 1067)
+        k.start_failed("B", 3, 1067)
+        assert nt.called.wait(5)
+    assert len(nt.calls) == 1
+    assert [e["event_id"] for e in logs if e["event"] == "event.report"] == [7007]
