@@ -16,6 +16,8 @@ from ports import lsm
 from ports import winlogon as wl
 from ports.client import PortError
 
+ERROR_PRIVILEGE_NOT_HELD = 1314
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
 SESSION_COLUMNS = ("SESSIONNAME", "USERNAME", "ID", "STATE", "TYPE", "DEVICE")
 KERNEL_EXIT_WAIT = 20.0  # s: a shutdown with scaled timeouts is over well before this
 
@@ -25,6 +27,11 @@ class VerbError(Exception):
 
 
 def win32_failure(what: str, error: int) -> VerbError:
+    if error == ERROR_PRIVILEGE_NOT_HELD:  # as advapi32 gets it: the token lacks the privilege
+        return VerbError(
+            f"{what}: {error_message(error)} ({error_name(error)} {error}; "
+            f"{hexstatus(STATUS_PRIVILEGE_NOT_HELD)} STATUS_PRIVILEGE_NOT_HELD)"
+        )
     return VerbError(f"{what}: {error_message(error)} ({error_name(error)} {error})")
 
 
