@@ -75,6 +75,9 @@ EVENTS: dict[int, EventDef] = {
         _E(7001, SYSTEM, SCM, LEVEL_ERROR, "EVENT_SERVICE_START_FAILED_II",
            "The %1 service depends on the %2 service which failed to start because of the "
            "following error: %n%3"),
+        _E(7007, SYSTEM, SCM, LEVEL_ERROR, "EVENT_REVERTED_TO_LASTKNOWNGOOD",
+           "The system reverted to its last known good configuration.  The system is "
+           "restarting...."),
         _E(7009, SYSTEM, SCM, LEVEL_ERROR, "EVENT_CONNECTION_TIMEOUT",
            "A timeout was reached (%1 milliseconds) while waiting for the %2 service to "
            "connect."),
@@ -106,6 +109,9 @@ EVENTS: dict[int, EventDef] = {
            "properly, use the Services snap-in in Microsoft Management Console (MMC)."),
         _E(7040, SYSTEM, SCM, LEVEL_INFORMATION, "EVENT_SERVICE_START_TYPE_CHANGED",
            "The start type of the %1 service was changed from %2 to %3."),
+        _E(7043, SYSTEM, SCM, LEVEL_ERROR, "EVENT_SERVICE_SHUTDOWN_FAILED",
+           "The %1 service did not shut down properly after receiving a preshutdown "
+           "control."),
         _E(7045, SYSTEM, SCM, LEVEL_INFORMATION, "EVENT_SERVICE_INSTALLED",
            "A service was installed in the system.%n%nService Name:  %1%nService File Name:  "
            "%2%nService Type:  %3%nService Start Type:  %4%nService Account:  %5"),

@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
+from nt import csrclient
+from nt.csrclient import CsrClient
 from nt.log import Logger
 from nt.sctrl import ServiceDispatcher, ServiceMain
 from nt.win32 import Win32Error as E
 from ports import svcctl
 from ports.client import Connection, PortError
+from ports.csr import BASESRV_SERVERDLL_INDEX
 from ports.runtime import LpcRuntime
 
 # Windows: the SCM writes HKLM\SYSTEM\CurrentControlSet\Control\ServiceCurrent before each
@@ -41,6 +44,7 @@ def start_service_ctrl_dispatcher(
     fallback: ServiceMain | None = None,
     on_main_exception: Callable[[str, BaseException], None] | None = None,
 ) -> int:
+    csr = _connect_csr(lpc, log)
     try:
         pipe = svcctl.ScConnectControlPipe(lpc, current, os.getpid())
         rpc = svcctl.ScConnectToScm(lpc)
@@ -61,7 +65,20 @@ def start_service_ctrl_dispatcher(
             svcctl.ScWriteReplyPacket(pipe, packet.body["sequence"], error)
     finally:
         pipe.close()
+        if csr is not None:
+            csr.close()
     return 0
+
+
+def _connect_csr(lpc: LpcRuntime, log: Logger) -> CsrClient | None:
+    """kernel32's CsrClientConnectToServer (basesrv), which has run in every Win32 process
+    by the time it calls StartServiceCtrlDispatcher: a service is a client of session 0's
+    csrss. Not fatal when refused (a process csrss was not told of)."""
+    try:
+        return csrclient.connect(lpc, 0, servers=(BASESRV_SERVERDLL_INDEX,))
+    except PortError as exc:
+        log.warning("sctrl.csr_connect_failed", status=exc.status)
+        return None
 
 
 def _reporter(rpc: Connection) -> Callable[[int, dict[str, int]], int]:

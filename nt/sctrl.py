@@ -23,6 +23,7 @@ from nt.winsvc import (
     SERVICE_CONTROL_CONTINUE,
     SERVICE_CONTROL_INTERROGATE,
     SERVICE_CONTROL_PAUSE,
+    SERVICE_CONTROL_PRESHUTDOWN,
     SERVICE_CONTROL_SHUTDOWN,
     SERVICE_CONTROL_START_OWN,
     SERVICE_CONTROL_START_SHARE,
@@ -88,17 +89,21 @@ def run_until_stopped(
     accepts: int,
     *,
     ignore_stop: bool = False,
+    ignore_shutdown: bool = False,
     hang_starting: bool = False,
     when_running: Callable[[], None] | None = None,
 ) -> None:
     """The whole life of a service that only answers the protocol: RUNNING at once (or one
     START_PENDING checkpoint and never another, ``hang_starting``), PAUSE/CONTINUE and
-    INTERROGATE answered, STOP and SHUTDOWN → STOP_PENDING then STOPPED (unless
-    ``ignore_stop``, for a service the SCM must end itself)."""
+    INTERROGATE answered, STOP, SHUTDOWN and PRESHUTDOWN → STOP_PENDING then STOPPED (unless
+    ``ignore_stop``, for a service the SCM must end itself; ``ignore_shutdown``: SHUTDOWN and
+    PRESHUTDOWN are acknowledged and nothing more happens)."""
     stopped = threading.Event()
+    ending = (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN, SERVICE_CONTROL_PRESHUTDOWN)
 
     def handler(control: int) -> int:
-        if control in (SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN) and not ignore_stop:
+        ignored = ignore_stop or (ignore_shutdown and control != SERVICE_CONTROL_STOP)
+        if control in ending and not ignored:
             ctx.set_status(SERVICE_STOP_PENDING, 0, check_point=1, wait_hint=1000)
             stopped.set()
         elif control == SERVICE_CONTROL_PAUSE:

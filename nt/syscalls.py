@@ -135,9 +135,9 @@ class SystemServices:
     def wait_event(self, name: str, timeout_ms: int | None = INFINITE) -> int:
         """STATUS_SUCCESS when signalled, STATUS_TIMEOUT at the deadline."""
         timeout = None if timeout_ms is None else timeout_ms / 1000 + 5
-        return self.status(
-            "NtWaitForSingleObject", timeout=timeout, name=name, timeout_ms=timeout_ms
-        )
+        # INFINITE is the absent field (a None would fail the schema: STATUS_INVALID_PARAMETER)
+        limit = {} if timeout_ms is None else {"timeout_ms": timeout_ms}
+        return self.status("NtWaitForSingleObject", timeout=timeout, name=name, **limit)
 
     # -- errors, shutdown, screen -----------------------------------------------
     def raise_hard_error(

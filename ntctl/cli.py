@@ -292,6 +292,8 @@ class Group:
             result = verb.func(**kwargs)
         except Exit as exc:
             return exc.code
+        except UsageError as exc:  # a verb that checks its own arguments (sc's NAME, ...)
+            return self._usage_error(name, str(exc), verb.usage(name))
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:  # `ntctl logs | head`: the reader left; not an error

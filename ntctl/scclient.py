@@ -467,3 +467,16 @@ def order(args: list[str], root: Path, as_json: bool) -> None:
         return result.as_dict(), layout.order(result.sequence, result.reasons, result.errors)
 
     run(root, as_json, fn)
+
+
+def boot(args: list[str], root: Path, as_json: bool) -> None:
+    """sc boot ok|bad: NotifyBootConfigStatus (ok saves LastKnownGood, bad restarts into it)"""
+    if not args or len(args) != 1 or args[0].lower() not in ("ok", "bad"):
+        raise UsageError("sc boot takes one argument: ok or bad.")
+    good = args[0].lower() == "ok"
+
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
+        body = checked("NotifyBootConfigStatus", sv.RNotifyBootConfigStatus(s.conn, good))
+        return body, layout.success("NotifyBootConfigStatus")
+
+    run(root, as_json, fn)

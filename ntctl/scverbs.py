@@ -154,6 +154,14 @@ def sc_order(args: list[str], root: Path, as_json: bool) -> None:
     scclient.order(args, root, as_json)
 
 
+@sc_app.verb("boot", ARGS, ROOT, JSON)
+def sc_boot(args: list[str], root: Path, as_json: bool) -> None:
+    """sc boot ok|bad: accept this boot (saved as LastKnownGood) or restart into LastKnownGood."""
+    from ntctl import scclient
+
+    scclient.boot(args, root, as_json)
+
+
 @sc_app.verb("sdshow", ARGS, ROOT, JSON)
 def sc_sdshow(args: list[str], root: Path, as_json: bool) -> None:
     """sc sdshow NAME|scmanager: the security descriptor's DACL in SDDL."""

@@ -405,6 +405,16 @@ SYSTEM_SERVICES = Protocol(
             {},
             "Unload (flush and close) a hive NtLoadKey loaded. SYSTEM only.",
         ),
+        (
+            "CmRevertToLastKnownGood",
+            {"service_name": Str(max_len=256), "critical": Bool()},
+            {"reverted": Bool()},
+            "Model extension, the kernel's half of the SCM's ScRevertToLastKnownGood (a "
+            "SEVERE or CRITICAL service that failed at boot; RNotifyBootConfigStatus(FALSE)); "
+            "SYSTEM only. Not on a LastKnownGood boot: an orderly restart that boots the "
+            "LastKnownGood control set (reverted). On one: nothing for SEVERE; bugcheck 0x5A "
+            "CRITICAL_SERVICE_FAILED for CRITICAL.",
+        ),
     ),
 )
 

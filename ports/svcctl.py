@@ -118,7 +118,7 @@ from nt.winsvc import (  # noqa: F401
 )
 from ports.client import Connection, call_api
 from ports.contract import Reply
-from ports.schema import U32, Api, Bin, Bool, Int, List, Map, Protocol, Str
+from ports.schema import U32, Api, Bin, Bool, Float, Int, List, Map, Protocol, Str
 
 if TYPE_CHECKING:
     from ports.runtime import LpcRuntime
@@ -159,6 +159,12 @@ OP_RChangeServiceConfig2W = 37
 OP_RQueryServiceConfig2W = 39
 OP_RQueryServiceStatusEx = 40
 OP_REnumServicesStatusExW = 42
+# The model's own (no MS-SCMR opnum): how the machine's shutdown reaches the SCM. Windows:
+# csrss tells services.exe (the process RegisterServicesProcess named) with a console
+# CTRL_SHUTDOWN_EVENT and waits up to WaitToKillServiceTimeout; here the shutdown's
+# coordinator (winlogon) asks the SCM for each round on ntsvcs (a logged divergence).
+OP_ScPreshutdownServices = 0x8000
+OP_ScShutdownServices = 0x8001
 
 
 SERVICE_STATUS = {
@@ -212,6 +218,16 @@ CONFIG2_INFO = {  # SC_RPC_CONFIG_INFOW: exactly the member named by the info le
     "preshutdown_timeout": U32(optional=True),
 }
 HANDLE = {"handle": U32()}
+SHUTDOWN_OUTCOME = {
+    "service": NAME,
+    "outcome": Str(max_len=16),  # stopped | timeout (7043) | killed (at WaitToKill)
+    "ms": Float(),  # from the round's start (SHUTDOWN) or from its control (PRESHUTDOWN)
+}
+SHUTDOWN_ROUND = {
+    "services": U32(),  # how many the round sent its control to
+    "ms": Float(),  # the round's length
+    "late": List(item=Map(fields=SHUTDOWN_OUTCOME), max_len=ENUM_PAGE),  # not stopped in time
+}
 ENUM_REQUEST = {
     "scm_handle": U32(),
     "service_type": U32(),
@@ -400,6 +416,27 @@ SVCCTL_APIS = (
             "resume_index": U32(),
             "more_data": Bool(),
         },
+    ),
+)
+
+SVCCTL_APIS += (
+    _api(
+        OP_ScPreshutdownServices,
+        "ScPreshutdownServices",
+        {},
+        SHUTDOWN_ROUND,
+        "The model's own: SERVICE_CONTROL_PRESHUTDOWN in PreshutdownOrder, each service "
+        "waited for up to its PreshutdownTimeout (7043 if it did not stop). SYSTEM only "
+        "(5); from now on the other routines answer 1115. Replies when the round is over.",
+    ),
+    _api(
+        OP_ScShutdownServices,
+        "ScShutdownServices",
+        {},
+        SHUTDOWN_ROUND,
+        "The model's own: SERVICE_CONTROL_SHUTDOWN to every running service that accepts "
+        "it; those still running after WaitToKillServiceTimeout are terminated. SYSTEM "
+        "only (5). Replies when the round is over.",
     ),
 )
 
@@ -637,5 +674,16 @@ def ScWriteReplyPacket(conn: Connection, sequence: int, error: int) -> Reply:
 
 
 def RNotifyBootConfigStatus(conn: Connection, boot_acceptable: bool) -> Reply:
-    """NotifyBootConfigStatus: TRUE accepts the boot (winlogon, after the first logon)."""
-    return _call(conn, "RNotifyBootConfigStatus", {"boot_acceptable": 1 if boot_acceptable else 0})
+    """NotifyBootConfigStatus: TRUE saves LastKnownGood, FALSE restarts into it."""
+    body = {"machine_name": None, "boot_acceptable": int(boot_acceptable)}
+    return _call(conn, "RNotifyBootConfigStatus", body)
+
+
+def ScPreshutdownServices(conn: Connection, timeout: float | None = 900.0) -> Reply:
+    """The shutdown's PRESHUTDOWN round (bounded by the services' scaled timeouts)."""
+    return _call(conn, "ScPreshutdownServices", {}, timeout)
+
+
+def ScShutdownServices(conn: Connection, timeout: float | None = 900.0) -> Reply:
+    """The shutdown's SHUTDOWN round (bounded by WaitToKillServiceTimeout, scaled)."""
+    return _call(conn, "ScShutdownServices", {}, timeout)

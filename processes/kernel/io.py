@@ -42,6 +42,7 @@ from nt import bugcodes
 from nt.regpath import RegistryError
 from nt.status import NtStatus, hexstatus, status_name
 from nt.svcorder import ServiceEntry, compute_order, entry_from_values
+from ports.kernel import SHUTDOWN_REBOOT
 from processes.kernel.bootlog import append_bootlog
 from processes.kernel.bootopts import BootOptions
 from processes.kernel.ke import EXIT_REBOOT
@@ -73,7 +74,11 @@ class KernelLike(Protocol):
     exit_code: int
     halt: threading.Event
 
-    def raise_bugcheck(self, params: bugcodes.BugcheckParams, culprit: Any) -> None: ...
+    def raise_bugcheck(
+        self, params: bugcodes.BugcheckParams, culprit: Any, detected_by: dict | None = None
+    ) -> None: ...
+
+    def request_shutdown(self, action: int, by: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -322,14 +327,41 @@ class IoManager:
         )
         return False
 
+    def revert_to_last_known_good(self, service: str, critical: bool, by: int) -> bool:
+        """ScRevertToLastKnownGood's kernel half, for the SCM: a SEVERE/CRITICAL service
+        that failed at boot, or RNotifyBootConfigStatus(FALSE). The same rules as a
+        driver's: not on LastKnownGood → an orderly restart into it; on it, CRITICAL →
+        0x5A, SEVERE → nothing."""
+        k = self.k
+        if k.options.lastknowngood:
+            if critical:
+                k.log.error("io.critical_service_failed", service=service, by_pid=by)
+                k.raise_bugcheck(
+                    bugcodes.BugcheckParams(
+                        bugcodes.BugCode.CRITICAL_SERVICE_FAILED,
+                        (bugcodes.string_pointer(service), 0, 0, 0),
+                        {"p1_text": service},
+                    ),
+                    None,
+                    {"pid": by, "image": "services.exe"},
+                )
+            return False
+        self._write_lkg_marker({"service": service, "critical": critical})
+        k.log.error("io.last_known_good_reboot", service=service, critical=critical, by_pid=by)
+        k.request_shutdown(SHUTDOWN_REBOOT, by=by)
+        return True
+
+    def _write_lkg_marker(self, what: dict) -> None:
+        marker = self.k.root / "C" / "Windows" / LKG_PENDING
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(what))
+        os.replace(tmp, marker)
+
     def _reboot_into_last_known_good(self, driver: Driver, status: int) -> None:
         """Stop this boot; the next one loads the LastKnownGood control set."""
         k = self.k
-        marker = k.root / "C" / "Windows" / LKG_PENDING
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"driver": driver.name, "status": status}))
-        os.replace(tmp, marker)
+        self._write_lkg_marker({"driver": driver.name, "status": status})
         k.log.error(
             "io.last_known_good_reboot",
             driver=driver.name,

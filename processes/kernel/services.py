@@ -434,6 +434,16 @@ class SystemServiceHandlers:
         return io.load_driver(msg["service_key"].rsplit("\\", 1)[-1])
 
     @_status
+    def CmRevertToLastKnownGood(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if (client.token or {}).get("sid") != "S-1-5-18":
+            return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        io = getattr(self.k, "io", None)
+        if io is None:
+            return NtStatus.STATUS_NOT_IMPLEMENTED
+        reverted = io.revert_to_last_known_good(msg["service_name"], msg["critical"], client.pid)
+        return {"reverted": reverted}
+
+    @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
             audit_privilege_denied(

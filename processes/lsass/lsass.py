@@ -26,6 +26,7 @@ from collections.abc import Callable
 from nt.bootstrap import Process
 from nt.syscalls import NtError, SystemServices
 from ports import lsa, lsarpc, samr
+from processes.lsass import lsasvc
 from processes.lsass.lsapolicy import LsaPolicy, LsaPolicyServer
 from processes.lsass.lsasrv import LsaServer, unix_parent
 from processes.lsass.msv1_0 import HashParameters, Msv1_0
@@ -143,6 +144,7 @@ def main(proc: Process) -> int:
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))
     for what in DIVERGENCES:
         proc.log.info("divergence", what=what)
+    lsasvc.start(proc)  # SamSs, KeyIso: the SCM's services in this process (lsasvc.py)
     proc.log.info("lsa.ready")
     threading.Event().wait()  # the port threads serve; the main thread has nothing left
     return 0

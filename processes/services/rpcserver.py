@@ -225,6 +225,34 @@ class SvcctlServer:
             self.core.boot_accepted = True
         return {"error": error}
 
+    def ScPreshutdownServices(self, message: dict, client: Caller) -> object:
+        return self._shutdown_round(client, self.core.preshutdown_round)
+
+    def ScShutdownServices(self, message: dict, client: Caller) -> object:
+        return self._shutdown_round(client, self.core.shutdown_round)
+
+    def _shutdown_round(
+        self, client: Caller, run: Callable[[Callable[[list], None]], None]
+    ) -> object:
+        """The model's own routines (ports/svcctl.py): only SYSTEM may stop the services."""
+        if (client.token or {}).get("sid") != LOCAL_SYSTEM_SID:
+            return {"error": E.ERROR_ACCESS_DENIED, "services": 0, "ms": 0.0, "late": []}
+        reply = client.defer()
+        started = self.core.clock.now()
+
+        def done(outcomes: list) -> None:
+            late = [o for o in outcomes if o["outcome"] != "stopped"][: sv.ENUM_PAGE]
+            body = {
+                "error": 0,
+                "services": len(outcomes),
+                "ms": round((self.core.clock.now() - started) * 1000, 3),
+                "late": late,
+            }
+            reply.complete(STATUS_SUCCESS, body)
+
+        run(done)
+        return PENDING
+
     def RGetServiceDisplayNameW(self, message: dict, client: Caller) -> dict:
         h = self._get(client, message["scm_handle"], False)  # any SC manager handle
         if not isinstance(h, ScHandle):

@@ -201,6 +201,7 @@ class ScmCore:
         self.images_by_pid: dict[int, ServiceImage] = {}
         self.service_current = 0  # Control\ServiceCurrent: the last N handed out
         self.shutdown = False
+        self.shutdown_rounds: dict[str, shut.Round] = {}  # preshutdown, shutdown: run once
         self.auto = AutoStartState()
         self.waiters: list[Waiter] = []
         self.starting: set[str] = set()  # lower-case names between RStartServiceW and load
@@ -293,6 +294,12 @@ class ScmCore:
 
     def shutdown_services(self, done: Callable[[], None]) -> None:
         shut.shutdown_services(self, done)
+
+    def preshutdown_round(self, done: shut.RoundDone) -> None:
+        shut.preshutdown_services(self, done)
+
+    def shutdown_round(self, done: shut.RoundDone) -> None:
+        shut.shutdown_round(self, done)
 
     def process_exited(self, pid: int, exit_status: int) -> None:
         ctl.process_exited(self, pid, exit_status)

@@ -149,7 +149,7 @@ def main(proc: Process) -> int:
     if not reply.ok:
         proc.log.error("scm.register_failed", status=reply.status)
         return reply.status
-    kernel = KernelScm(proc.nt, proc.log)
+    kernel = KernelScm(proc.nt, proc.log, proc.params.get("options"), csr)
     core = ScmCore(
         db,
         kernel,

@@ -135,6 +135,23 @@ def standin_main(proc: Process) -> ServiceMain:
     return main
 
 
+def unlisted_host(proc: Process, host: ServiceHost, group: str) -> ServiceMain:
+    """A service the SCM starts here that the group's Svchost value does not list: Windows
+    answers ERROR_SERVICE_NOT_IN_EXE (1083). The model's SOFTWARE hive is its own, not the
+    installation's whose SYSTEM hive it boots (``--system-hive``), so with stand-ins on such
+    a service is hosted anyway (a divergence, logged per service); ServiceStandins=0 keeps
+    Windows' 1083."""
+
+    def main(ctx: ServiceContext, argv: Sequence[str]) -> None:
+        proc.log.info(
+            "divergence", what="service not in its Svchost group: hosted", service=ctx.name,
+            group=group,
+        )  # fmt: skip
+        host.service_main_for(ctx.name)(ctx, argv)
+
+    return main
+
+
 def group_services(proc: Process, group: str) -> list[str] | None:
     try:
         vtype, data = proc.nt.query_value(SVCHOST_KEY, group)
@@ -184,6 +201,8 @@ def main(proc: Process) -> int:
                 for n in names
                 if single is None or n.lower() == single.lower()
             }
+            if host.standins:
+                fallback = unlisted_host(proc, host, group or "")
         proc.log.info("svchost.group", group=group, services=sorted(table))
     error = start_service_ctrl_dispatcher(
         proc.lpc,

@@ -28,7 +28,7 @@ def main(proc: Process) -> int:
         return int(proc.fault("exit_before_critical"), 0)
     proc.set_critical()
     create_window_station(proc)
-    start_lsass(proc)
+    start_lsass(proc, csr)
     watch_lsass(proc)
     start_services(proc, csr)
     start_child(proc, csr, LSM_EXE)
@@ -37,11 +37,15 @@ def main(proc: Process) -> int:
     return 0
 
 
-def start_lsass(proc: Process) -> None:
-    """CreateProcess of lsass.exe (not critical: its death restarts the machine)."""
+def start_lsass(proc: Process, csr: csrclient.CsrClient) -> None:
+    """CreateProcess of lsass.exe (not critical: its death restarts the machine); csrss
+    learns it first (BasepCreateProcess), so lsass may connect as a Win32 process does."""
     image = SYSTEM32 + "\\lsass.exe"
     try:
         pid = proc.nt.create_process(image, image, proc.environment, proc.session)
+        reply = csr.call("BasepCreateProcess", {"process_id": pid})
+        if not reply.ok:  # lsass still runs: it is the security process, not a CSR client
+            proc.log.warning("wininit.lsass_csr_failed", status=reply.status)
         proc.nt.resume(pid)
     except NtError as exc:
         proc.log.error("wininit.lsass_failed", status=exc.status)

@@ -13,7 +13,7 @@ ERROR_NO_SHUTDOWN_IN_PROGRESS (1116). The shutdown itself, in phases, each logge
    hung ones killed after the scaled HungAppTimeout/WaitToKillAppTimeout), the console
    session last;
 2. ``services``: the SCM's PRESHUTDOWN (in PreshutdownOrder, each up to its timeout) and
-   SHUTDOWN (within WaitToKillServiceTimeout), then EventLog's 6006;
+   SHUTDOWN (within WaitToKillServiceTimeout); EventLog writes 6006 as it stops;
 3. NtShutdownSystem: the kernel ends smss and what is left, then flushes and closes the
    hives (its own ``smss`` and ``kernel`` phases).
 
@@ -59,8 +59,6 @@ class ShutdownBackend(Protocol):
     def shutdown_services(self) -> str:
         """The SCM's SHUTDOWN round; returns what happened (or why it was skipped)."""
         ...
-
-    def report_6006(self) -> None: ...
 
     def nt_shutdown(self, reboot: bool) -> None: ...
 
@@ -174,7 +172,6 @@ class ShutdownCoordinator:
         phase("apps", sessions=console_last, statuses=list(results.values()))
         phase("preshutdown", scm=self.backend.preshutdown_services())
         what = self.backend.shutdown_services()
-        self.backend.report_6006()
         phase("services", scm=what)
         log.info(
             "shutdown.nt_shutdown",

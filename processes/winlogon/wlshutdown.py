@@ -3,8 +3,11 @@ coordinator's way to the machine (``ShutdownBackend`` over real ports).
 
 Windows listens on \\pipe\\InitShutdown in wininit, which hands the shutdown to winlogon
 of the console session; the model's console winlogon listens itself (logged as a
-divergence). The SCM step goes through ``\\RPC Control\\ntsvcs`` once the SCM serves a
-shutdown call there; until then it is skipped with the reason logged.
+divergence). The SCM's two rounds (PRESHUTDOWN, then SHUTDOWN) are asked for on
+``\\RPC Control\\ntsvcs`` (``ScPreshutdownServices``, ``ScShutdownServices``: the model's
+own routines; Windows' csrss notifies services.exe instead); without an SCM they are
+skipped with the reason logged. EventLog writes 6006 itself as it stops in the SHUTDOWN
+round.
 """
 
 from __future__ import annotations
@@ -15,13 +18,12 @@ from nt.bootstrap import Process
 from nt.evtmsg import report_event
 from nt.log import get_logger
 from nt.seaudit import audit_privilege_denied
-from ports import lsm
+from ports import lsm, svcctl
 from ports import winlogon as wl
-from ports.client import PortError
-from ports.contract import ClientContext, HandlerResult
+from ports.client import Connection, PortError
+from ports.contract import ClientContext, HandlerResult, Reply
 from processes.winlogon.shutdown import ShutdownCoordinator, ShutdownRequest
 
-SCM_PORT_NAME = "\\RPC Control\\ntsvcs"
 SHUTDOWN_PRIVILEGE = "SeShutdownPrivilege"
 SHTDN_REASON_FLAG_PLANNED = 0x80000000
 
@@ -35,6 +37,7 @@ class MachineBackend:
     def __init__(self, proc: Process, exit_windows: Callable[[int], int]) -> None:
         self.proc = proc
         self.exit_windows = exit_windows
+        self._divergence_logged = False
 
     def report_1074(self, request: ShutdownRequest) -> None:
         computer = self.proc.environment.get("COMPUTERNAME", "NTMODEL")
@@ -93,27 +96,47 @@ class MachineBackend:
         finally:
             conn.close()
 
-    def _scm(self, what: str) -> str:
+    def _scm(self, what: str, call: Callable[[Connection], Reply]) -> str:
+        """One SCM round on ``\\RPC Control\\ntsvcs``; skipped (and said why) without an SCM."""
         try:
-            self.proc.lpc.namespace.open_port(SCM_PORT_NAME)
-        except PortError:
-            reason = f"no SCM port ({SCM_PORT_NAME})"
-        else:
-            reason = "svcctl has no shutdown call yet (the SCM core's shutdown.py waits for it)"
-        self.proc.log.info("shutdown.scm_skipped", step=what, reason=reason)
-        return f"skipped: {reason}"
+            conn = svcctl.ScConnectToScm(self.proc.lpc)
+        except PortError as exc:
+            self.proc.log.info("shutdown.scm_skipped", step=what, status=exc.status)
+            return f"skipped: no SCM port ({svcctl.SVCCTL_PORT_NAME})"
+        if not self._divergence_logged:
+            self._divergence_logged = True
+            self.proc.log.info(
+                "divergence",
+                what="the SCM's shutdown rounds are asked for by winlogon on ntsvcs "
+                "(Windows: csrss notifies services.exe, CTRL_SHUTDOWN_EVENT)",
+            )
+        try:
+            reply = call(conn)
+        except PortError as exc:
+            self.proc.log.warning("shutdown.scm_failed", step=what, status=exc.status)
+            return f"failed: {exc.status:#x}"
+        finally:
+            conn.close()
+        if not reply.ok or reply.body.get("error"):
+            self.proc.log.warning(
+                "shutdown.scm_failed", step=what, status=reply.status, error=reply.body.get("error")
+            )
+            return f"failed: {reply.status:#x} error {reply.body.get('error')}"
+        late = reply.body["late"]
+        self.proc.log.info(
+            "shutdown.scm_round",
+            step=what,
+            services=reply.body["services"],
+            scm_ms=reply.body["ms"],
+            late=[f"{o['service']}:{o['outcome']}" for o in late],
+        )
+        return f"{reply.body['services']} services" + (f", {len(late)} late" if late else "")
 
     def preshutdown_services(self) -> str:
-        return self._scm("preshutdown")
+        return self._scm("preshutdown", svcctl.ScPreshutdownServices)
 
     def shutdown_services(self) -> str:
-        return self._scm("shutdown")
-
-    def report_6006(self) -> None:
-        # EventLog reports 6006 as it stops; the model's EventLog service is not in this
-        # build, so the coordinator reports it in its place.
-        self.proc.log.info("divergence", what="6006 reported by winlogon: no EventLog service")
-        report_event(self.proc.log, 6006, source="EventLog")
+        return self._scm("shutdown", svcctl.ScShutdownServices)
 
     def nt_shutdown(self, reboot: bool) -> None:
         self.proc.nt.shutdown(1 if reboot else 0)

@@ -17,6 +17,8 @@
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
                     one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
     logon           ntctl logon -> explorer running vs argon2id verify + 2 process starts + 50 ms
+    shutdown        ntctl shutdown with every shipped service -> all gone, hives closed;
+                    the phase timeline (apps, preshutdown, services, smss, kernel)
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -49,6 +51,7 @@ from tests.bench import (
     bench_reg,
     bench_services,
     bench_sessions,
+    bench_shutdown,
     bench_svcorder,
     bench_top,
 )
@@ -192,6 +195,7 @@ BENCHMARKS = {
     "chaos": (bench_chaos.add_arguments, bench_chaos.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
     bench_logon.NAME: (bench_logon.add_arguments, bench_logon.run),
+    bench_shutdown.NAME: (bench_shutdown.add_arguments, bench_shutdown.run),
 }
 
 

@@ -96,7 +96,7 @@ def _floor_once(m: Attached, exits: ExitWaiter) -> float:
         image=SVCHOST,
         command_line=SVCHOST,
         environment={},
-        session=0,
+        session=1,  # session 0 takes SYSTEM's callers alone (isolation); the cost is the same
         suspended=False,
     )
     if not exits.event(body["pid"]).wait(10):

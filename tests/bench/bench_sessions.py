@@ -152,14 +152,29 @@ def _uss_per_session(machine: BenchMachine, ids: list[int]) -> list[float]:
     return list(sums.values())
 
 
-def _shutdowns(args: argparse.Namespace, machine: BenchMachine, reaper: Reaper) -> list[Figure]:
+def _scm_rounds(log_dir: Path) -> str:
+    """The SCM's side of the timeline: each round's length, and who was late."""
+    out = []
+    for e in read_events(log_dir, "services.exe", "scm.shutdown_round"):
+        late = f" late {','.join(e['timeouts'])}" if e.get("timeouts") else ""
+        out.append(f"scm {e['round']} {e['ms']:.0f} ({e['services']} svc{late})")
+    return "  ".join(out)
+
+
+def shutdowns(
+    runs: int, machine: BenchMachine, reaper: Reaper, *, sessions: int = 1, name: str = NAME
+) -> list[Figure]:
+    """``runs`` boots, each with ``sessions`` sessions made on demand, then ``ntctl shutdown``."""
     root = machine.root
     machine_view, command_view, floor = Series("machine"), Series("command"), Series("floor")
     phases: dict[str, list[float]] = {}
     count = 0
-    for i in range(args.shutdowns):
+    for i in range(runs):
         machine.boot()
-        _make(machine, "new", 1)
+        if sessions:
+            _make(machine, "new", sessions)
+        else:
+            wait_event(machine.log_dir, "services.exe", "scm.auto_start_complete", 30)
         count = len(machine.ps())
         if i % 2:
             floor.add([_floor_terminate(reaper, f"ipc://{root}/floor", count)])
@@ -185,7 +200,8 @@ def _shutdowns(args: argparse.Namespace, machine: BenchMachine, reaper: Reaper) 
         print(
             f"  shutdown {i}: initiated -> kernel.exit {machine_view.reps[-1][0] * 1000:6.0f} ms,"
             f" command -> all gone {command_view.reps[-1][0] * 1000:6.0f} ms; phases (ms): "
-            f"{timeline}; floor SIGTERM x{count} {floor.reps[-1][0] * 1000:5.0f} ms",
+            f"{timeline}; {_scm_rounds(log_dir)}; floor SIGTERM x{count}"
+            f" {floor.reps[-1][0] * 1000:5.0f} ms",
             flush=True,
         )
     m, c, f = (Series(s.name, [s.pooled]) for s in (machine_view, command_view, floor))
@@ -201,11 +217,11 @@ def _shutdowns(args: argparse.Namespace, machine: BenchMachine, reaper: Reaper) 
         + ", ".join(f"{k} {sorted(v)[len(v) // 2]:.1f}" for k, v in phases.items())
     )
     return [
-        Figure(NAME, "shutdown initiated -> hives closed median", m.median, "s", "≤ 1.00 s", m.median <= 1.0),
-        Figure(NAME, "shutdown initiated -> hives closed p99", m.p99, "s"),
-        Figure(NAME, "ntctl shutdown -> all gone median", c.median, "s"),
-        Figure(NAME, "floor SIGTERM components median", f.median, "s"),
-        Figure(NAME, "shutdown / floor", ratio(m.median, f.median), "×"),
+        Figure(name, "shutdown initiated -> hives closed median", m.median, "s", "≤ 1.00 s", m.median <= 1.0),
+        Figure(name, "shutdown initiated -> hives closed p99", m.p99, "s"),
+        Figure(name, "ntctl shutdown -> all gone median", c.median, "s"),
+        Figure(name, "floor SIGTERM components median", f.median, "s"),
+        Figure(name, "shutdown / floor", ratio(m.median, f.median), "×"),
     ]  # fmt: skip
 
 
@@ -264,7 +280,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
     try:
         machine.boot()  # warm-up: the first boot of the root creates the hives
         machine.shutdown()
-        figures += _shutdowns(args, machine, reaper)
+        figures += shutdowns(args.shutdowns, machine, reaper)
         figures += _new_sessions(args, machine, reaper)
     finally:
         machine.shutdown()

@@ -15,6 +15,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ntctl.machine import Machine as Attached
@@ -244,6 +245,64 @@ def test_killing_a_svchost_stops_its_three_services_and_recovery_restarts(svcm: 
             m.wait_event("scm.start", service=name)
     new = state(svcm, "TestC")
     assert new["process_id"] != host
+
+
+def test_samss_and_keyiso_run_in_lsass_with_no_process_of_their_own(svcm: Machine) -> None:
+    lsass = svcm.pid_of("lsass.exe", 0)
+    samss = state(svcm, "SamSs")
+    assert (samss["current_state"], samss["process_id"]) == (RUNNING, lsass)
+    assert samss["service_flags"] == 1  # SERVICE_RUNS_IN_SYSTEM_PROCESS
+    assert "NOT_STOPPABLE" in sc(svcm, "query", "SamSs")
+    (image,) = svcm.events(event="scm.image", service_current=0)
+    assert image["child_pid"] == 0  # ServiceCurrent 0: no process created
+    assert svcm.events(event="sctrl.connected", pid=lsass, service_current=0)
+    sc(svcm, "start", "KeyIso")
+    wait_state(svcm, "KeyIso", RUNNING)
+    assert state(svcm, "KeyIso")["process_id"] == lsass
+    sc(svcm, "stop", "KeyIso")
+    wait_state(svcm, "KeyIso", STOPPED)
+    assert state(svcm, "SamSs")["current_state"] == RUNNING
+    assert svcm.pid_of("lsass.exe", 0) == lsass
+
+
+def test_a_delayed_auto_start_service_runs_at_lower_priority_until_running(svcm: Machine) -> None:
+    svcm.wait_event("svc.state", service="BITS", state=RUNNING, timeout=30)
+    pid = state(svcm, "BITS")["process_id"]
+    low, back = (svcm.wait_event("scm.priority", child_pid=pid, low=x) for x in (True, False))
+    assert low["nice"] == back["nice"] + 10 and low["ts"] <= back["ts"]
+    assert psutil.Process(pid).nice() == back["nice"]
+
+
+def test_the_shutdown_times_out_a_silent_preshutdown_service_then_stops_the_rest(
+    svcm: Machine,
+) -> None:
+    """Last on this machine: it shuts it down (winlogon → the SCM's two rounds → kernel)."""
+    sc(svcm, "start", "TestSolo", "ignore-preshutdown")  # accepts PRESHUTDOWN, never answers
+    wait_state(svcm, "TestSolo", RUNNING)
+    solo = state(svcm, "TestSolo")["process_id"]
+    svcm.ntctl("shutdown")
+    svcm.wait_stopped(30)
+    pre = svcm.events(event="scm.preshutdown")
+    assert [e["service"] for e in pre][0] == "gpsvc"  # Control\PreshutdownOrder first
+    (silent,) = [e for e in pre if e["service"] == "TestSolo"]
+    assert silent["outcome"] == "timeout" and silent["timeout_ms"] == 10000  # scaled: 5 %
+    assert all(e["outcome"] == "stopped" for e in pre if e["service"] != "TestSolo")
+    (e7043,) = svcm.events(event="event.report", event_id=7043)
+    assert e7043["message"] == (
+        "The Test Solo service did not shut down properly after receiving a preshutdown control."
+    )
+    # then SHUTDOWN to the rest; TestSolo ignores that too and is ended at WaitToKill
+    rounds = [e["round"] for e in svcm.events(event="scm.shutdown_round")]
+    assert rounds == ["preshutdown", "shutdown"]
+    (kill,) = svcm.events(event="scm.shutdown_kill")
+    assert kill["child_pid"] == solo and kill["services"] == ["TestSolo"]
+    assert {"TestA", "EventLog"} <= {e["service"] for e in svcm.events(event="scm.shutdown_stop")}
+    (e6006,) = svcm.events(event="event.report", event_id=6006)
+    assert e6006["image"] == "svchost.exe"  # EventLog's own, as it stopped
+    phases = [e["phase"] for e in svcm.events(event="shutdown.phase")]
+    assert phases == ["apps", "preshutdown", "services", "smss", "kernel"]
+    assert not svcm.events(event="shutdown.scm_skipped")
+    assert not svcm.events(event="bugcheck")
 
 
 def test_without_stand_ins_a_missing_image_is_7000_file_not_found(machine_factory) -> None:

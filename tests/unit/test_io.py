@@ -45,9 +45,14 @@ class FakeKernel:
     bugchecks: list = field(default_factory=list)
     io: Any = None
 
-    def raise_bugcheck(self, params, culprit) -> None:
+    shutdowns: list = field(default_factory=list)
+
+    def raise_bugcheck(self, params, culprit, detected_by=None) -> None:
         self.stopping = True
         self.bugchecks.append(params)
+
+    def request_shutdown(self, action: int, by: int) -> None:
+        self.shutdowns.append((action, by))
 
 
 @pytest.fixture
@@ -200,3 +205,22 @@ def test_critical_on_last_known_good_is_0x5a_critical_service_failed(make) -> No
 )
 def test_image_path_as_the_loader_builds_it(value, expected) -> None:
     assert io.image_path("x", value) == expected
+
+
+def test_the_scm_reverts_to_last_known_good_with_an_orderly_restart(make) -> None:
+    k, _ = make()
+    assert k.io.revert_to_last_known_good("Spooler", False, 812) is True
+    assert k.shutdowns == [(1, 812)]  # SHUTDOWN_REBOOT, asked by services.exe's pid
+    assert io.pending_last_known_good(k.root, k.options).lastknowngood
+    assert not io.pending_last_known_good(k.root, k.options).lastknowngood  # used once
+
+
+@pytest.mark.parametrize(("critical", "bugchecks"), [(False, 0), (True, 1)])
+def test_on_last_known_good_a_critical_service_is_0x5a(make, critical, bugchecks) -> None:
+    k, _ = make("/LASTKNOWNGOOD")
+    assert k.io.revert_to_last_known_good("Spooler", critical, 812) is False
+    assert not k.shutdowns and len(k.bugchecks) == bugchecks
+    if critical:
+        (params,) = k.bugchecks
+        assert params.code == BugCode.CRITICAL_SERVICE_FAILED
+        assert params.parameters[0] == string_pointer("Spooler")

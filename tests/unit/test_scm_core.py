@@ -438,6 +438,10 @@ def test_shutdown_preshutdown_in_order_then_shutdown_then_kill():
     (p,) = m.ack_all(pids["Gp"])
     assert p.control == SERVICE_CONTROL_PRESHUTDOWN
     m.clock.advance(5.0)  # Gp keeps going past its PreshutdownTimeout: the SCM moves on
+    assert m.ids()[-1] == 7043
+    assert m.core.reported[-1].message == (
+        "The Gp service did not shut down properly after receiving a preshutdown control."
+    )
     assert [x.control for x in m.ack_all(pids["Plain"])] == [SERVICE_CONTROL_SHUTDOWN]
     assert [x.control for x in m.ack_all(pids["Stubborn"])] == [SERVICE_CONTROL_SHUTDOWN]
     m.report("Plain", SERVICE_STOPPED)
@@ -446,6 +450,57 @@ def test_shutdown_preshutdown_in_order_then_shutdown_then_kill():
     m.clock.advance(20.0)
     assert finished == [True]
     assert pids["Stubborn"] in m.kernel.terminated and pids["Plain"] not in m.kernel.terminated
+    # Gp accepts no SHUTDOWN: the SCM leaves its process to NtShutdownSystem
+    assert pids["Gp"] not in m.kernel.terminated
+
+
+def test_shutdown_rounds_asked_one_by_one_report_outcomes_and_run_once():
+    from ports.svcctl import (
+        SERVICE_ACCEPT_PRESHUTDOWN,
+        SERVICE_ACCEPT_SHUTDOWN,
+        SERVICE_CONTROL_PRESHUTDOWN,
+    )
+
+    m = Machine(
+        service("Gp", preshutdown_timeout_ms=10000),
+        service("Deaf"),
+        service("Plain"),
+        preshutdown_order=["Gp"],
+        wait_to_kill_ms=5000,
+    )
+    gp = m.run("Gp", SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PRESHUTDOWN)
+    deaf = m.run("Deaf", SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN)
+    plain = m.run("Plain", SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN)
+    pre: list[list] = []
+    m.core.preshutdown_round(pre.append)
+    assert m.start("Plain") == [1115]  # from the first round on
+    assert [p.control for p in m.ack_all(gp)] == [SERVICE_CONTROL_PRESHUTDOWN]
+    m.clock.advance(1.5)
+    m.report("Gp", SERVICE_STOPPED)
+    assert pre == [[{"service": "Gp", "outcome": "stopped", "ms": 1500.0}]]
+    assert m.channels[deaf].packets == []  # SHUTDOWN waits for its own round
+    again: list[list] = []
+    m.core.preshutdown_round(again.append)  # the kernel's SIGTERM later: joins, no resend
+    assert again == pre
+    assert SERVICE_CONTROL_PRESHUTDOWN not in [p.control for p in m.channels[gp].packets]
+    down: list[list] = []
+    m.core.shutdown_round(down.append)
+    m.ack_all(deaf)
+    m.ack_all(plain)
+    m.clock.advance(0.5)
+    m.report("Plain", SERVICE_STOPPED)
+    m.clock.advance(4.6)  # WaitToKillServiceTimeout: Deaf's process is ended
+    assert down == [
+        [
+            {"service": "Plain", "outcome": "stopped", "ms": 500.0},
+            {"service": "Deaf", "outcome": "killed", "ms": 0},
+        ]
+    ]
+    assert deaf in m.kernel.terminated and plain not in m.kernel.terminated
+    killed = list(m.kernel.terminated)
+    both: list[bool] = []
+    m.core.shutdown_services(lambda: both.append(True))  # both rounds are over: at once
+    assert both == [True] and m.kernel.terminated == killed
 
 
 def test_a_service_that_ignores_stop_is_killed_after_wait_to_kill():

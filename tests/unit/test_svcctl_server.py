@@ -371,3 +371,17 @@ def test_malformed_requests_are_refused_by_the_schema():
             APIS["ROpenServiceW"].request,
             {"scm_handle": 1, "service_name": "x" * 257, "desired_access": 1},
         )
+
+
+def test_the_shutdown_rounds_are_for_system_only_and_reply_when_over(env):
+    m, server = env
+    admin = Caller({**USER, "groups": ["S-1-5-32-544"]})
+    refused = call(server, "ScPreshutdownServices", admin)
+    assert refused["error"] == 5 and not m.core.shutdown  # an administrator is not enough
+    caller = Caller(SYSTEM)
+    assert call(server, "ScPreshutdownServices", caller) is PENDING
+    assert call(server, "ScShutdownServices", caller) is PENDING  # nothing runs: at once
+    ((s1, pre), (s2, down)) = caller.deferred.results
+    assert (s1, s2) == (0, 0) and pre["services"] == down["services"] == 0
+    validate(APIS["ScShutdownServices"].reply, down)
+    assert m.core.shutdown

@@ -60,9 +60,6 @@ class Backend:
         self.calls.append(("services",))
         return "done"
 
-    def report_6006(self) -> None:
-        self.calls.append(("6006",))
-
     def nt_shutdown(self, reboot: bool) -> None:
         self.calls.append(("NtShutdownSystem", reboot))
         self.down.set()
@@ -83,7 +80,6 @@ def test_shutdown_now_runs_every_phase_in_order() -> None:
         ("apps", 1, flags),  # the console session last
         ("preshutdown",),
         ("services",),
-        ("6006",),
         ("NtShutdownSystem", False),
     ]
 
