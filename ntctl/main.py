@@ -481,7 +481,14 @@ def _api_number(text: str) -> int | None:
 
 # Registered by import: sc; user, accounts, logon-test, whoami, --as; blame, critical-chain,
 # plot, top; chaos; session, shutdown (sessionverbs).
-from ntctl import chaosverb, scverbs, sessionverbs, userverbs, viewverbs  # noqa: E402, F401
+from ntctl import (  # noqa: E402, F401
+    chaosverb,
+    consoleverbs,
+    scverbs,
+    sessionverbs,
+    userverbs,
+    viewverbs,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
