@@ -16,9 +16,7 @@ from typing import Protocol
 from nt.images import IMPORTS
 from nt.log import Logger
 from nt.status import NtStatus
-from nt.syscalls import NtError, SystemServices
-from ports.client import PortError
-from ports.kernel import OPTION_OK
+from nt.syscalls import OPTION_OK, NtError, SystemServices
 
 UNICODE_STRING_PARAMETER_0 = 0x1  # parameter 0 is a string (UnicodeStringParameterMask)
 
@@ -47,6 +45,6 @@ def initialize_process(proc: Image) -> int:
         proc.nt.raise_hard_error(
             NtStatus.STATUS_DLL_NOT_FOUND, [missing], OPTION_OK, UNICODE_STRING_PARAMETER_0
         )
-    except (NtError, PortError) as exc:
+    except NtError as exc:
         proc.log.warning("ldr.hard_error_failed", status=exc.status)
     return NtStatus.STATUS_DLL_NOT_FOUND

@@ -113,9 +113,11 @@ def follow(
     interval: float = 0.25,
     stop: Callable[[], bool] = lambda: False,
 ) -> str:
-    """Print complete rows as they appear until the program leaves (or ``stop``)."""
+    """Print complete rows as they appear until the program leaves, or until ``stop()``
+    (called before each look at the screen) says the user is done."""
     shown: list[str] = []
     while True:
+        done = stop()  # may type lines first; True once there is nothing more to do
         lines, cursor = console.screen()
         complete = lines[:cursor]
         for line in new_lines(shown, complete):
@@ -123,6 +125,6 @@ def follow(
         shown = complete
         if not console.others_attached():
             return "exited"
-        if stop():
+        if done:
             return "stopped"
         time.sleep(interval)

@@ -7,9 +7,13 @@ ntctl console PID [--follow] [--send TEXT | --interactive] [--json]
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ntctl.cli import Arg, Opt, fail
 from ntctl.verbkit import JSON, ROOT, app, emit, nt_errors, nt_failure
+
+if TYPE_CHECKING:  # imported inside the verb: ntctl --help stays fast
+    from ntctl.conattach import AttachedConsole
 
 
 @app.verb(
@@ -130,8 +134,13 @@ def _process(root: Path, pid: int) -> dict:
 
 
 def _show(
-    attached, as_json: bool, follow: bool, send: str | None, interactive: bool, record: dict
-) -> int:  # noqa: ANN001 - an AttachedConsole, imported inside the verb
+    attached: AttachedConsole,
+    as_json: bool,
+    follow: bool,
+    send: str | None,
+    interactive: bool,
+    record: dict,
+) -> int:
     import sys
 
     from ntctl import conattach
@@ -162,7 +171,8 @@ def _show(
             return False
         while typed:
             line = typed.pop(0)
-            if line is None:
+            if line is None:  # end of input: show what the last lines did, then leave
+                attached.settle()
                 return True
             attached.send(line)
         return False

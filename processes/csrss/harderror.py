@@ -70,16 +70,17 @@ def format_box(message: dict) -> tuple[str, str]:
 def show_box(message: dict, response: int) -> tuple[str, str]:
     """The box nobody can click: logged for the console and reported as event 26."""
     caption, text = format_box(message)
+    popup = text.replace("\n", " ")  # event 26 and the boot console show it on one line
     log.warning(
         "csr.hard_error_box",
         error_status=message["status"],
         caption=caption,
         text=text,
+        popup=popup,
         parameters=[p if isinstance(p, int | str) else repr(p) for p in message["parameters"]],
         raiser_pid=message.get("process_id", 0),
         raiser_image=message.get("image", ""),
         response=response,
     )
-    # Event 26 flattens the box to one line, as Event Viewer shows it.
-    report_event(log, 26, (caption, text.replace("\n", " ")))
+    report_event(log, 26, (caption, popup))
     return caption, text
