@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ntctl.chaosoracle import is_victim
 from ntctl.chaosplan import BY_NAME, SIGKILL, Draw, Victim
 from ntctl.machine import REPO
 
@@ -281,7 +282,9 @@ class Trial:
         self.kernel_fd: int | None = None
         self.kernel_pid = 0
         self.qm: Any = None
-        self.shutdown_requested = False
+        self.shutdown_requested = False  # the runner's own NtShutdownSystem (not the trial's)
+        self.machine: Any = None  # a shutdown trial's full attach (winlogon's port)
+        self.asked: threading.Thread | None = None
 
     # -- the machine -----------------------------------------------------------
     def prepare(self) -> None:
@@ -330,16 +333,12 @@ class Trial:
                 self.attach()
             if not up_since and self.up():
                 up_since.append(time.monotonic())
-            if self.d.phase == "idle" and not (up_since and self._idle()):
+            if self.d.phase in ("idle", "shutdown") and not (up_since and self._idle()):
                 return 0
             if v.image == "System":
                 return self.kernel_pid
             for e in self.log.events:
-                if (
-                    e.get("event") == "proc.create"
-                    and e.get("child_image") == v.image
-                    and e.get("child_session") == v.session
-                ):
+                if is_victim(e, v):
                     return int(e["child_pid"])
             # `ntctl boot --detach` returns once session 1 is ready; session 0 may still
             # be making wininit then, so "up" alone does not mean the victim never comes.
@@ -367,6 +366,8 @@ class Trial:
         fd = _own(k.pid, self.root) if self.d.method == SIGKILL else None
         if self.d.method != SIGKILL:
             self.poll_until(lambda: self.attach() or self.qm)
+        if self.d.phase == "shutdown":  # the moment counts from the shutdown request
+            seen = self.request_shutdown()
         try:
             left = seen + self.d.moment_ms / 1000 - time.monotonic()
             if left > 0:
@@ -397,6 +398,27 @@ class Trial:
                 os.close(fd)
         return k
 
+    def request_shutdown(self) -> float:
+        """InitiateSystemShutdownEx through winlogon's InitShutdown port, as `ntctl
+        shutdown` asks, on its own thread (the call returns when the machine is going
+        down); the monotonic time of the request."""
+        from ntctl.machine import Machine
+        from ports import winlogon as wl
+
+        self.machine = Machine(self.root, 1)
+        conn = wl.InitShutdownConnect(self.machine.lpc)
+
+        def ask() -> None:
+            with contextlib.suppress(Exception):  # the kernel may go before it answers
+                wl.BaseInitiateShutdownEx(
+                    conn, message="", timeout=0, force_apps_closed=False, reboot=False, reason=0
+                )
+
+        self.asked = threading.Thread(target=ask, name="chaos-shutdown", daemon=True)
+        t0 = time.monotonic()
+        self.asked.start()
+        return t0
+
     def wait_outcome(self, k: Kill) -> bool:
         """Until the kernel exits; True when it stopped by itself (a bugcheck, its own
         death), False when the runner shut a machine down that stayed up."""
@@ -408,7 +430,9 @@ class Trial:
                 return not self.shutdown_requested
             self.log.poll()
             settled = time.monotonic() - start > SETTLE
-            if settled and self.up() and not self.shutdown_requested:
+            # a shutdown trial's machine is already stopping: a hang is the HANG below
+            asked = self.d.phase == "shutdown"
+            if settled and self.up() and not self.shutdown_requested and not asked:
                 self.shutdown()
             if time.monotonic() - start > HANG:
                 raise BootFailed(f"the machine neither stopped nor came up within {HANG:.0f} s")
@@ -427,6 +451,13 @@ class Trial:
             kill_machine(self.root)
 
     def close(self) -> None:
+        if self.asked is not None:
+            self.asked.join(5)
+            self.asked = None
+        if self.machine is not None:
+            with contextlib.suppress(Exception):
+                self.machine.close()
+            self.machine = None
         if self.qm is not None:
             with contextlib.suppress(Exception):
                 self.qm.close()

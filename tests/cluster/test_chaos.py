@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ntctl.chaosplan import BY_NAME, PHASES, draw, select_victims
+from ntctl.chaosplan import BY_NAME, draw, select_victims
 from ntctl.chaosrun import boot_logs, session_of, sessions_of
 from tests.cluster.conftest import REPO
 
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.cluster
 # idle by SIGKILL (0xEF), winlogon 0.4 ms into its life by NtTerminateProcess (suspended:
 # 0xC000021A "Windows Logon Process"), csrss@1 at 42 ms by NtTerminateProcess.
 SEED, VICTIMS, TRIALS = 12, "System,winlogon,csrss", 4
+BOOT_IDLE = ("boot", "idle")
 
 
 def chaos(*args: str, **kw) -> subprocess.Popen:
@@ -48,11 +49,12 @@ def left_running(scratch: Path) -> list[int]:
 
 
 def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -> None:
-    draws = [draw(SEED, i, select_victims(VICTIMS), PHASES) for i in range(TRIALS)]
+    draws = [draw(SEED, i, select_victims(VICTIMS), BOOT_IDLE) for i in range(TRIALS)]
     assert [d.victim for d in draws] == ["System", "winlogon", "winlogon", "csrss@1"]
     report, scratch = tmp_path / "report.json", tmp_path / "scratch"
     p = chaos(
         *("--seed", str(SEED), "--trials", str(TRIALS), "--victims", VICTIMS, "--jobs", "2"),
+        *("--phase", ",".join(BOOT_IDLE)),
         *("--report", str(report), "--scratch", str(scratch), "--keep"),
     )
     out, err = p.communicate(timeout=240)
