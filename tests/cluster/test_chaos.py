@@ -76,6 +76,39 @@ def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -
     assert not left_running(scratch)
 
 
+def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path) -> None:
+    """Seed 10 draws: lsass 1.96 ms and services.exe 5.85 ms into `ntctl shutdown`,
+    services.exe idle by NtTerminateProcess (0xEF, raised inside the call), and the Task
+    Scheduler's svchost idle by SIGKILL (the SCM's recovery: no bugcheck, machine up)."""
+    victims, phases = "services,svchost,lsass,winlogon", ("idle", "shutdown")
+    draws = [draw(10, i, select_victims(victims), phases) for i in range(4)]
+    assert [(d.victim, d.phase) for d in draws] == [
+        ("lsass", "shutdown"),
+        ("services", "shutdown"),
+        ("services", "idle"),
+        ("svchost", "idle"),
+    ]
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    p = chaos(
+        *("--seed", "10", "--trials", "4", "--victims", victims, "--jobs", "2"),
+        *("--phase", ",".join(phases), "--report", str(report), "--scratch", str(scratch)),
+    )
+    out, err = p.communicate(timeout=240)
+    result = json.loads(report.read_text())
+    trials = {t["index"]: t for t in result["trials"]}
+    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
+    assert result["summary"]["anomalies"] == 0
+    assert trials[2]["outcome"] == "0xEF" and trials[2]["state"]["terminated"]
+    assert trials[3]["outcome"] == "no bugcheck" and trials[3]["state"]["critical"] is False
+    for t in (trials[0], trials[1]):  # the shutdown phase: judged, or the kernel was first
+        assert t["verdict"] in ("ok", "missed"), t
+        if t["verdict"] == "ok":
+            assert t["outcome"] in t["predicted"] and "stopping" in t["state"]
+    assert trials[0]["outcome"] in ("no bugcheck, machine gone", "missed")  # lsass: never 0xEF
+    assert "shutdown" in out
+    assert not left_running(scratch)
+
+
 def test_ctrl_c_stops_the_machines_and_writes_a_partial_report(tmp_path: Path) -> None:
     report, scratch = tmp_path / "report.json", tmp_path / "scratch"
     victim = BY_NAME["winlogon"]
