@@ -122,6 +122,13 @@ class SystemServices:
             "NtCreateEvent", name=name, manual_reset=manual_reset, initial_state=initial_state
         )
 
+    def create_window_station(self, name: str) -> str:
+        """NtUserCreateWindowStation in the caller's session; returns its object name."""
+        return self.call("NtUserCreateWindowStation", name=name)["path"]
+
+    def create_desktop(self, window_station: str, name: str) -> None:
+        self.call("NtUserCreateDesktop", window_station=window_station, name=name)
+
     def set_event(self, name: str) -> None:
         self.call("NtSetEvent", name=name)
 

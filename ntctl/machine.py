@@ -208,7 +208,14 @@ class QuickMachine:
                 "cannot attach to the machine", "is it still booting?", exc.status
             ) from exc
         self.nt: SystemServices = SystemServices(self.kernel)
+        self.session = session
         self._key = key
+
+    @property
+    def lpc(self) -> QuickMachine:
+        """Itself: it answers ``connect_port`` as ``LpcRuntime`` does, so the ports' connect
+        stubs (``svcctl.ScConnectToScm(m.lpc)``, ``lsm.LsmConnect(m.lpc)``) take either."""
+        return self
 
     def connect_port(self, name: str, info: dict | None = None, timeout: float = 1.0) -> Connection:
         """NtOpenPort + connect, as ``LpcRuntime.connect_port`` (so a port's connect stub,

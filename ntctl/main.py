@@ -235,10 +235,11 @@ def events(
     """Read an event log like wevtutil qe <Log> /f:text (the EventLog service's logs)."""
     from nt.evtlog import format_text
     from ntctl import events as evq
-    from ntctl.machine import Machine  # a whole runtime: the verb connects to EventLog's port
+    from ntctl.machine import QuickMachine  # one call to EventLog's port: no runtime needed
 
     try:
-        found, where = evq.query(root, evq.Request(log, event_id, source, since, newest), Machine)
+        request = evq.Request(log, event_id, source, since, newest)
+        found, where = evq.query(root, request, QuickMachine)
     except evq.EventsError as exc:
         fail(str(exc), exc.code)
         return

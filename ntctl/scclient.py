@@ -21,7 +21,7 @@ from nt.syscalls import NtError
 from nt.win32 import error_message
 from ntctl import sc as layout
 from ntctl.cli import Exit, UsageError
-from ntctl.machine import Machine, MachineError
+from ntctl.machine import MachineError, QuickMachine
 from ports import svcctl as sv
 from ports.client import Connection, PortError
 
@@ -87,7 +87,7 @@ def checked(routine: str, reply: object) -> dict:
 class Sc:
     """One svcctl binding with the SC manager handle open."""
 
-    def __init__(self, m: Machine, access: int = sv.SC_MANAGER_CONNECT) -> None:
+    def __init__(self, m: QuickMachine, access: int = sv.SC_MANAGER_CONNECT) -> None:
         self.conn: Connection = sv.ScConnectToScm(m.lpc)
         self.scm = checked("OpenSCManager", sv.ROpenSCManagerW(self.conn, access))["handle"]
 
@@ -98,11 +98,11 @@ class Sc:
 def run(
     root: Path,
     as_json: bool,
-    fn: Callable[[Sc, Machine], tuple[object, str]],
+    fn: Callable[[Sc, QuickMachine], tuple[object, str]],
     access: int = sv.SC_MANAGER_CONNECT,
 ) -> None:
     try:
-        with Machine(root, session=0) as m:
+        with QuickMachine(root, session=0) as m:
             try:
                 data, text = fn(Sc(m, access), m)
             except ScFailed as exc:
@@ -145,7 +145,7 @@ def _query(args: list[str], root: Path, as_json: bool, *, ex: bool) -> None:
     if args and "=" not in args[0]:
         name = args[0]
 
-        def one(s: Sc, m: Machine) -> tuple[object, str]:
+        def one(s: Sc, m: QuickMachine) -> tuple[object, str]:
             h = s.open(name, sv.SERVICE_QUERY_STATUS)
             st = checked("QueryService", sv.RQueryServiceStatusEx(s.conn, h))["status"]
             return st, layout.query(name, st, ex=ex)
@@ -155,7 +155,7 @@ def _query(args: list[str], root: Path, as_json: bool, *, ex: bool) -> None:
     kinds = {"driver": sv.SERVICE_DRIVER, "service": sv.SERVICE_WIN32, "all": 0x3B}
     states = {"active": 1, "inactive": 2, "all": 3}
 
-    def every(s: Sc, m: Machine) -> tuple[object, str]:
+    def every(s: Sc, m: QuickMachine) -> tuple[object, str]:
         rows: list[dict] = []
         resume = 0
         while True:
@@ -185,7 +185,7 @@ def qc(args: list[str], root: Path, as_json: bool) -> None:
     """sc qc NAME: the service's configuration."""
     name, _ = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_QUERY_CONFIG)
         config = checked("QueryServiceConfig", sv.RQueryServiceConfigW(s.conn, h))["config"]
         info = checked(
@@ -202,7 +202,7 @@ def qdescription(args: list[str], root: Path, as_json: bool) -> None:
     """sc qdescription NAME"""
     name, _ = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_QUERY_CONFIG)
         info = checked(
             "QueryServiceConfig2",
@@ -217,7 +217,7 @@ def qfailure(args: list[str], root: Path, as_json: bool) -> None:
     """sc qfailure NAME"""
     name, _ = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_QUERY_CONFIG)
         info = checked(
             "QueryServiceConfig2",
@@ -232,7 +232,7 @@ def enumdepend(args: list[str], root: Path, as_json: bool) -> None:
     """sc enumdepend NAME: the services that depend on NAME."""
     name, _ = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_ENUMERATE_DEPENDENTS)
         rows = checked("EnumDependentServices", sv.REnumDependentServicesW(s.conn, h))["services"]
         return rows, layout.enumdepend(rows)
@@ -247,7 +247,7 @@ def start(args: list[str], root: Path, as_json: bool) -> None:
     """sc start NAME [ARGS...]"""
     name, argv = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_START | sv.SERVICE_QUERY_STATUS)
         checked("StartService", sv.RStartServiceW(s.conn, h, argv))
         st = checked("QueryService", sv.RQueryServiceStatusEx(s.conn, h))["status"]
@@ -261,7 +261,7 @@ def _control(verb: str, args: list[str] | None, root: Path, as_json: bool) -> No
     code = CONTROLS[verb]
     need = {1: sv.SERVICE_STOP, 4: sv.SERVICE_INTERROGATE}.get(code, sv.SERVICE_PAUSE_CONTINUE)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, need)
         st = checked("ControlService", sv.RControlService(s.conn, h, code))["status"]
         return st, layout.query(name, st)
@@ -319,7 +319,7 @@ def config(args: list[str], root: Path, as_json: bool) -> None:
     """sc config NAME [type= ] [start= ] [error= ] [binPath= ] [group= ] [depend= ] [obj= ] [DisplayName= ]"""
     name, rest = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         opts = options(rest)
         fields = _config_fields(opts, "ChangeServiceConfig")
         h = s.open(name, sv.SERVICE_CHANGE_CONFIG)
@@ -334,7 +334,7 @@ def create(args: list[str], root: Path, as_json: bool) -> None:
     """sc create NAME binPath= PATH [type= own] [start= demand] [error= normal] [group= ] [depend= ] [obj= ] [DisplayName= ]"""
     name, rest = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         opts = options(rest)
         if "binpath" not in opts:
             raise ScFailed("CreateService", ERROR_INVALID_PARAMETER)
@@ -352,7 +352,7 @@ def delete(args: list[str], root: Path, as_json: bool) -> None:
     """sc delete NAME (marked for delete until it stops)"""
     name, _ = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.DELETE)
         return checked("DeleteService", sv.RDeleteService(s.conn, h)), layout.success(
             "DeleteService"
@@ -365,7 +365,7 @@ def description(args: list[str], root: Path, as_json: bool) -> None:
     """sc description NAME TEXT"""
     name, rest = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_CHANGE_CONFIG)
         info = {"description": " ".join(rest)}
         checked(
@@ -394,7 +394,7 @@ def failure(args: list[str], root: Path, as_json: bool) -> None:
     """sc failure NAME reset= SECONDS actions= restart/MS/run/MS/reboot/MS [reboot= MSG] [command= CMD]"""
     name, rest = _name(args)
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         opts = options(rest)
         if "reset" not in opts or not opts["reset"].isdigit():
             raise ScFailed("ChangeServiceConfig2", ERROR_INVALID_PARAMETER)
@@ -419,7 +419,7 @@ def failure(args: list[str], root: Path, as_json: bool) -> None:
 def order(args: list[str], root: Path, as_json: bool) -> None:
     """The auto-start order the SCM computes (nt/svcorder) and why, position by position."""
 
-    def fn(s: Sc, m: Machine) -> tuple[object, str]:
+    def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         base = r"HKLM\SYSTEM\CurrentControlSet"
         services = base + r"\Services"
         entries = []

@@ -17,10 +17,11 @@ SESSION_ACTIONS = ("list", "new", "disconnect", "reconnect", "logoff")
 MAX_SHUTDOWN_TIMEOUT = 315360000  # shutdown /t's bound (10 years)
 
 
-def _machine(root: Path):  # noqa: ANN202 - a full attach: LSM and winlogon are ports
-    from ntctl.machine import Machine
+def _machine(root: Path):  # noqa: ANN202 - Machine or QuickMachine
+    """A one-shot attach: the verbs make a call or two to LSM or winlogon and serve nothing."""
+    from ntctl.machine import QuickMachine
 
-    return Machine(root, 1)
+    return QuickMachine(root, 1)
 
 
 @app.verb(

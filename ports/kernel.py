@@ -45,6 +45,7 @@ def endpoint(runtime: object, name: str) -> str:
 PATH = Str(max_len=4096)
 NAME = Str(max_len=16383)
 OPT_PID = Int(lo=0, hi=2**31 - 1, optional=True, default=0)
+MAX_WINSTA_NAME = 256  # a window station or desktop name (no backslash)
 
 # Hard-error response options (sdk/include/ndk/extypes.h).
 OPTION_OK = 1
@@ -362,6 +363,21 @@ SYSTEM_SERVICES = Protocol(
             "lsass only (SeCreateTokenPrivilege): a logon's token becomes the primary token of "
             "`pid`, a process not yet in the table (it takes it when it attaches): "
             "NtCreateToken and NtSetInformationProcess(ProcessAccessToken) in one.",
+        ),
+        (
+            "NtUserCreateWindowStation",
+            {"name": Str(max_len=MAX_WINSTA_NAME)},
+            {"path": PATH},
+            "win32k: create the caller's session's window station (`\\Windows\\WindowStations"
+            "\\<name>` in session 0, `\\Sessions\\<n>\\Windows\\WindowStations\\<name>` "
+            "in a user session); SYSTEM only; it goes when its creator exits.",
+        ),
+        (
+            "NtUserCreateDesktop",
+            {"window_station": Str(max_len=MAX_WINSTA_NAME), "name": Str(max_len=MAX_WINSTA_NAME)},
+            {},
+            "win32k: a desktop of one of the caller's session's window stations (Default, "
+            "Winlogon, Screen-saver); SYSTEM only.",
         ),
     ),
 )

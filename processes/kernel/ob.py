@@ -150,6 +150,15 @@ class Driver(ObObject):
 
 
 @dataclass(eq=False, kw_only=True)
+class WindowStation(ObObject):
+    """A window station (win32k's, named in the session's ``WindowStations`` directory);
+    its desktops live inside it, not in the namespace, as in Windows."""
+
+    type_name: ClassVar[str] = "WindowStation"
+    desktops: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False, kw_only=True)
 class ObjectType(ObObject):
     type_name: ClassVar[str] = "Type"
 
@@ -225,7 +234,16 @@ class ObjectManager:
                     self.create_directory(path, permanent=True, open_if=True)
                 else:
                     self.create_symbolic_link(path, target, permanent=True)
-            for cls in (ObjectType, Directory, SymbolicLink, Port, Event, Device, Driver):
+            for cls in (
+                ObjectType,
+                Directory,
+                SymbolicLink,
+                Port,
+                Event,
+                Device,
+                Driver,
+                WindowStation,
+            ):
                 self._insert(rf"\ObjectTypes\{cls.type_name}", ObjectType(permanent=True), True)
             for dev in ("Null", "NamedPipe", "MailSlot", "HarddiskVolume1"):
                 self._insert(rf"\Device\{dev}", Device(permanent=True), True)
@@ -305,6 +323,30 @@ class ObjectManager:
         obj = Event(manual_reset=manual_reset, signalled=initial_state, permanent=permanent)
         obj.owner_pid = owner_pid
         return self._insert(path, obj, open_if)
+
+    def create_window_station(self, session_id: int, name: str, owner_pid: int) -> WindowStation:
+        """NtUserCreateWindowStation: ``WindowStations`` of the session's ``Windows``
+        directory (made on first use, owned like the station: it goes with its creator)."""
+        if not name or "\\" in name:
+            raise ObError(NtStatus.STATUS_OBJECT_NAME_INVALID, name, "a window station name")
+        windows = r"\Windows" if session_id == 0 else rf"\Sessions\{session_id}\Windows"
+        with self._lock:
+            stations = windows + r"\WindowStations"
+            if not self.exists(stations):
+                self.create_directory(stations, owner_pid=owner_pid)
+            station = WindowStation(owner_pid=owner_pid)
+            return self._insert(rf"{stations}\{name}", station, False)
+
+    def create_desktop(self, session_id: int, station: str, name: str) -> None:
+        """NtUserCreateDesktop: a desktop of a window station of the session."""
+        if not name or "\\" in name:
+            raise ObError(NtStatus.STATUS_OBJECT_NAME_INVALID, name, "a desktop name")
+        windows = r"\Windows" if session_id == 0 else rf"\Sessions\{session_id}\Windows"
+        with self._lock:
+            obj = self._lookup_typed(rf"{windows}\WindowStations\{station}", WindowStation)
+            if name in obj.desktops:
+                raise ObError(NtStatus.STATUS_OBJECT_NAME_COLLISION, name, "desktop exists")
+            obj.desktops.append(name)
 
     def create_driver(self, path: str, image: str, service_key: str) -> Driver:
         """The driver object IoInitSystem makes for each driver it loads (permanent)."""

@@ -287,6 +287,20 @@ class SystemServiceHandlers:
         return {}
 
     @_status
+    def NtUserCreateWindowStation(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:  # winlogon and wininit make them
+            return NtStatus.STATUS_ACCESS_DENIED
+        station = self.k.ob.create_window_station(client.session or 0, msg["name"], client.pid)
+        return {"path": station.path}
+
+    @_status
+    def NtUserCreateDesktop(self, msg: dict, client: ClientContext) -> HandlerResult:
+        if (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
+            return NtStatus.STATUS_ACCESS_DENIED
+        self.k.ob.create_desktop(client.session or 0, msg["window_station"], msg["name"])
+        return {}
+
+    @_status
     def NtSetEvent(self, msg: dict, client: ClientContext) -> HandlerResult:
         waiters = self.k.ob.set_event(msg["name"])
         self.k.complete_waiters(waiters, NtStatus.STATUS_SUCCESS)

@@ -50,7 +50,16 @@ def start_lsass(proc: Process) -> None:
 
 
 def create_window_station(proc: Process) -> None:
-    proc.log.info("wininit.winsta", window_station="WinSta0", desktops=["Winlogon", "Default"])
+    """WinSta0 of session 0 with its Winlogon and Default desktops (win32k's objects)."""
+    desktops = ["Winlogon", "Default"]
+    try:
+        path = proc.nt.create_window_station("WinSta0")
+        for desktop in desktops:
+            proc.nt.create_desktop("WinSta0", desktop)
+    except NtError as exc:
+        proc.log.error("wininit.winsta_failed", status=exc.status)
+        return
+    proc.log.info("wininit.winsta", window_station=path, desktops=desktops)
 
 
 def start_child(proc: Process, csr: csrclient.CsrClient, image: str) -> int:

@@ -16,6 +16,7 @@ import threading
 
 from nt import csrclient
 from nt.bootstrap import Process
+from nt.syscalls import NtError
 from ports import lsm
 from ports import winlogon as wl
 from ports.client import PortError
@@ -45,7 +46,7 @@ def main(proc: Process) -> int:
         proc.log.error("winlogon.register_failed", status=reply.status)
         return reply.status
     proc.log.info("winlogon.registered", csrss_port=csr.conn.port)
-    proc.log.info("winlogon.winsta", window_station="WinSta0", desktops=list(DESKTOPS))
+    create_window_station(proc)
     session = proc.session or 0
     exit_windows = ExitWindows(proc, csr)
     proc.lpc.create_port(
@@ -105,6 +106,18 @@ def notify_lsm(proc: Process, event: str, session: int | None = None) -> None:
         proc.log.warning("winlogon.lsm_notify_failed", what=event, status=exc.status)
     finally:
         conn.close()
+
+
+def create_window_station(proc: Process) -> None:
+    """WinSta0 of this session and its desktops (CreateWindowStationW, CreateDesktopW)."""
+    try:
+        path = proc.nt.create_window_station("WinSta0")
+        for desktop in DESKTOPS:
+            proc.nt.create_desktop("WinSta0", desktop)
+    except NtError as exc:
+        proc.log.error("winlogon.winsta_failed", status=exc.status)
+        return
+    proc.log.info("winlogon.winsta", window_station=path, desktops=list(DESKTOPS))
 
 
 def wait_for_lsa(proc: Process) -> None:

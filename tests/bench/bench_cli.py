@@ -42,6 +42,9 @@ def commands(root: Path) -> dict[str, list[str]]:
         "ntctl logs -n 20": [ntctl, "logs", "-n", "20", *r],
         "ntctl reg query": [ntctl, "reg", "query", SESSION_MANAGER, *r],
         "ntctl analyze --show 0xEF": [ntctl, "analyze", "--show", "0xEF", *r],
+        "ntctl sc query": [ntctl, "sc", "query", *r],
+        "ntctl events System --newest 20": [ntctl, "events", "System", "--newest", "20", *r],
+        "ntctl session": [ntctl, "session", *r],
     }
 
 

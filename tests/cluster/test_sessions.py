@@ -93,6 +93,9 @@ def test_ten_sessions_at_once_then_closed_leave_nothing_behind(machine: Machine)
     objects = object_paths(machine)
     assert all(f"\\\\Sessions\\\\{n}\\\\Windows" in objects for n in ids)
     assert all(f"WMsgKRpc{n}" in objects for n in ids)
+    path = "\\Sessions\\2\\Windows\\WindowStations"
+    stations = json.loads(machine.ntctl("obj", path, "--json").stdout)["entries"]
+    assert [(e["name"], e["type"]) for e in stations] == [("WinSta0", "WindowStation")]
     rows = json.loads(machine.ntctl("session", "--json").stdout)
     assert [(r["session_id"], r["state_text"]) for r in rows][:2] == [(0, "Disc"), (1, "Conn")]
     assert {r["name"] for r in rows[2:]} == {f"RDP-Tcp#{i}" for i in range(10)}
@@ -102,6 +105,8 @@ def test_ten_sessions_at_once_then_closed_leave_nothing_behind(machine: Machine)
     assert not [p for p in live(machine) if p["session"] not in (None, 0, 1)]
     objects = object_paths(machine)
     assert not any(f'\\\\Sessions\\\\{n}\\"' in objects or f'WMsgKRpc{n}"' in objects for n in ids)
+    stations = json.loads(machine.ntctl("obj", "\\Windows\\WindowStations", "--json").stdout)
+    assert [e["name"] for e in stations["entries"]] == ["WinSta0"]  # session 0's stays
     assert [r["session_id"] for r in json.loads(machine.ntctl("session", "--json").stdout)] == [
         0,
         1,

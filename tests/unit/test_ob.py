@@ -297,3 +297,35 @@ def test_concurrent_creators_of_one_name_get_exactly_one_winner(ob):
         thread.join()
     assert len(winners) == 1
     assert ob.lookup_port(r"\Race").owner_pid == winners[0]
+
+
+def test_window_stations_live_in_their_sessions_windows_directory_and_go_with_the_creator(ob):
+    ob.create_directory(r"\Windows", permanent=True)
+    ob.create_session_directory(1)
+    ob.create_directory(r"\Sessions\1\Windows", owner_pid=40)
+    s0 = ob.create_window_station(0, "WinSta0", owner_pid=20)
+    s1 = ob.create_window_station(1, "WinSta0", owner_pid=41)
+    assert (s0.path, s1.path) == (
+        r"\Windows\WindowStations\WinSta0",
+        r"\Sessions\1\Windows\WindowStations\WinSta0",
+    )
+    ob.create_desktop(1, "WinSta0", "Default")
+    ob.create_desktop(1, "WinSta0", "Winlogon")
+    assert s1.desktops == ["Default", "Winlogon"] and s0.desktops == []
+    entries = ob.query_directory(r"\Sessions\1\Windows\WindowStations")
+    assert [(e.name, e.type_name) for e in entries] == [("WinSta0", "WindowStation")]
+    assert status_of(lambda: ob.create_window_station(1, "WinSta0", 41)) == (
+        NtStatus.STATUS_OBJECT_NAME_COLLISION
+    )
+    assert status_of(lambda: ob.create_desktop(1, "WinSta0", "Default")) == (
+        NtStatus.STATUS_OBJECT_NAME_COLLISION
+    )
+    assert status_of(lambda: ob.create_window_station(1, r"a\b", 41)) == (
+        NtStatus.STATUS_OBJECT_NAME_INVALID
+    )
+    assert status_of(lambda: ob.create_desktop(2, "WinSta0", "Default")) == (
+        NtStatus.STATUS_OBJECT_PATH_NOT_FOUND
+    )
+    ob.on_process_exit(41)  # winlogon of session 1 ends: its window station goes
+    assert not ob.exists(r"\Sessions\1\Windows\WindowStations")
+    assert ob.exists(r"\Windows\WindowStations\WinSta0")
