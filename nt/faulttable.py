@@ -54,7 +54,7 @@ STATE_KEYS = (
     "resumed",  # the kernel had resumed it (proc.resume)
     "connected",  # csrss: smss had accepted its connection (smss.subsystem_connected)
     "session_ready",  # an instance: SbCreateSession for its initial command succeeded
-    "shutdown",  # a Windows shutdown had begun (winlogon's shutdown.initiated)
+    "shutdown",  # a Windows shutdown was asked for in this boot (winlogon's shutdown.initiated)
     "stopping",  # the kernel was ending every process (NtShutdownSystem: shutdown.begin)
 )
 

@@ -144,9 +144,9 @@ def victim_state(
         None,
     )
     state["session_ready"] = _before(ready["ts"] if ready else None, t_kill, t_exit)
-    # The Windows shutdown: winlogon began it, then the kernel ended every process.
-    initiated = records.first("shutdown.initiated", image="winlogon.exe")
-    state["shutdown"] = _before(initiated["ts"] if initiated else None, t_kill, t_exit)
+    # The Windows shutdown: winlogon began it (a request in flight at the death goes on
+    # after it, so any time in this boot counts), then the kernel ended every process.
+    state["shutdown"] = records.first("shutdown.initiated", image="winlogon.exe") is not None
     stopping = records.first("shutdown.begin", image="System")
     state["stopping"] = _before(stopping["ts"] if stopping else None, t_kill, t_exit)
     # Only what the table's rows for this victim look at: an unordered event that no

@@ -283,7 +283,6 @@ class Trial:
         self.kernel_pid = 0
         self.qm: Any = None
         self.shutdown_requested = False  # the runner's own NtShutdownSystem (not the trial's)
-        self.machine: Any = None  # a shutdown trial's full attach (winlogon's port)
         self.asked: threading.Thread | None = None
 
     # -- the machine -----------------------------------------------------------
@@ -402,11 +401,10 @@ class Trial:
         """InitiateSystemShutdownEx through winlogon's InitShutdown port, as `ntctl
         shutdown` asks, on its own thread (the call returns when the machine is going
         down); the monotonic time of the request."""
-        from ntctl.machine import Machine
         from ports import winlogon as wl
 
-        self.machine = Machine(self.root, 1)
-        conn = wl.InitShutdownConnect(self.machine.lpc)
+        self.poll_until(lambda: self.attach() or self.qm)
+        conn = wl.InitShutdownConnect(self.qm.lpc)  # a QuickMachine connects ports too
 
         def ask() -> None:
             with contextlib.suppress(Exception):  # the kernel may go before it answers
@@ -454,10 +452,6 @@ class Trial:
         if self.asked is not None:
             self.asked.join(5)
             self.asked = None
-        if self.machine is not None:
-            with contextlib.suppress(Exception):
-                self.machine.close()
-            self.machine = None
         if self.qm is not None:
             with contextlib.suppress(Exception):
                 self.qm.close()

@@ -29,7 +29,7 @@ def start(image: str, args: list[str], root: Path, as_json: bool, session: int) 
     suspended, csrss of that session learns it (BasepCreateProcess), then it runs."""
     from nt.images import SYSTEM32, image_name, package_for
     from nt.status import NtStatus
-    from ntctl.machine import Machine
+    from ntctl.machine import QuickMachine
 
     name = image_name(image)
     if package_for(name) is None:
@@ -46,7 +46,7 @@ def start(image: str, args: list[str], root: Path, as_json: bool, session: int) 
         )
     path = image if "\\" in image else f"{SYSTEM32}\\{name}"
     command_line = " ".join([path, *args])
-    with Machine(root, session) as m:
+    with QuickMachine(root, session) as m:
         try:
             csr = m.csr_client()
         except nt_errors() as exc:
@@ -85,14 +85,14 @@ def console(
 ) -> int:
     """Show the console of process PID (what it wrote) and type into it (AttachConsole)."""
     from ntctl import conattach
-    from ntctl.machine import Machine
+    from ntctl.machine import QuickMachine
 
     if send is not None and interactive:
         fail("--send and --interactive do not go together", 2)
     if as_json and (follow or interactive):
         fail("--json shows one snapshot: it does not go with --follow or --interactive", 2)
     record = _process(root, pid)
-    with Machine(root, record["session"]) as m:
+    with QuickMachine(root, record["session"]) as m:
         try:
             attached = conattach.AttachedConsole(m.csr_client(), pid, record["image"])
         except conattach.ConsoleError as exc:

@@ -15,6 +15,8 @@
     chaos           ntctl chaos trials per minute with --jobs 1 and --jobs 2
     sessions        shutdown with two sessions (phases); new sessions: 1, 10 at once, 10
                     one after the other -> "Press Ctrl+Alt+Del"; Σ USS per session
+    console         ntctl console PID vs ntctl ps and python -c pass; keystroke -> echo on
+                    condemo's screen vs a bare CSR round trip
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -36,6 +38,7 @@ from tests.bench import (
     bench_boot,
     bench_chaos,
     bench_cli,
+    bench_console,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
@@ -186,6 +189,7 @@ BENCHMARKS = {
     "services": (bench_services.add_arguments, bench_services.run),
     "chaos": (bench_chaos.add_arguments, bench_chaos.run),
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
+    bench_console.NAME: (bench_console.add_arguments, bench_console.run),
 }
 
 
