@@ -406,11 +406,16 @@ class Trial:
         self.poll_until(lambda: self.attach() or self.qm)
         conn = wl.InitShutdownConnect(self.qm.lpc)  # a QuickMachine connects ports too
 
+        from ntctl.sessions import disconnect_when_gone
+
         def ask() -> None:
-            with contextlib.suppress(Exception):  # the kernel may go before it answers
+            stop = disconnect_when_gone(conn)  # winlogon may be ended before it answers
+            try:
                 wl.BaseInitiateShutdownEx(
                     conn, message="", timeout=0, force_apps_closed=False, reboot=False, reason=0
                 )
+            finally:
+                stop()
 
         self.asked = threading.Thread(target=ask, name="chaos-shutdown", daemon=True)
         t0 = time.monotonic()
