@@ -143,8 +143,11 @@ def test_a_missing_dll_and_lsass_death_reach_the_console_session(machine_factory
     )
     popup = m.wait_event("event.report", event_id=26, image="csrss.exe")
     assert popup["message"] == f"Application popup: {box['caption']} : {box['text']}"
-    events = m.ntctl("events", "System", "--id", "26", "--json")
-    assert "condemo.exe - System Error" in events.stdout
+    # EventLog collects it from csrss's log line: poll `ntctl events` until it has
+    deadline = time.monotonic() + 15
+    while "condemo.exe - System Error" not in m.ntctl("events", "System", "--id", "26").stdout:
+        assert time.monotonic() < deadline, "event 26 never reached the System log"
+        time.sleep(0.1)
 
     os.kill(m.pid_of("lsass.exe", 0), signal.SIGKILL)
     box = m.wait_event("csr.hard_error_box", raiser_image="wininit.exe")
