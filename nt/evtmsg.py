@@ -168,6 +168,8 @@ EVENTS: dict[int, EventDef] = {
            "An account was logged off.", "Audit Success"),
         _E(4647, SECURITY, AUDITING, LEVEL_INFORMATION, "SE_AUDITID_BEGIN_LOGOFF",
            "User initiated logoff:", "Audit Success"),
+        _E(4656, SECURITY, AUDITING, LEVEL_INFORMATION, "SE_AUDITID_OPEN_HANDLE",
+           "A handle to an object was requested.", "Audit Failure"),
         _E(4720, SECURITY, AUDITING, LEVEL_INFORMATION, "SE_AUDITID_USER_CREATED",
            "A user account was created.", "Audit Success"),
         _E(4722, SECURITY, AUDITING, LEVEL_INFORMATION, "SE_AUDITID_USER_ENABLED",

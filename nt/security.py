@@ -7,6 +7,8 @@ that checks a token (the kernel, the SCM, csrss) reads the same names.
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -306,6 +308,7 @@ SDDL_SIDS: Final = {
     "SU": SERVICE,
     "LS": LOCAL_SERVICE,
     "NS": NETWORK_SERVICE,
+    "AC": "S-1-15-2-1",  # ALL APPLICATION PACKAGES (the SCM's descriptor names it)
 }
 SDDL_RIGHTS: Final = {
     "GA": GENERIC_ALL,
@@ -353,7 +356,10 @@ def _sid_to_sddl(sid: str) -> str:
 
 def _rights_from_sddl(text: str) -> int:
     if text.lower().startswith("0x"):
-        return int(text, 16)
+        try:
+            return int(text, 16) & 0xFFFFFFFF
+        except ValueError:
+            raise SddlError(f"bad rights {text!r}") from None
     if len(text) % 2:
         raise SddlError(f"bad rights {text!r}")
     mask = 0
@@ -365,10 +371,23 @@ def _rights_from_sddl(text: str) -> int:
     return mask
 
 
+# As ConvertSecurityDescriptorToStringSecurityDescriptor writes a mask: a whole-mask alias
+# (KA for 0xF003F) when one matches exactly, else one letter pair per bit in this order.
+_WHOLE_RIGHTS: Final = ("KA", "KR", "KW")
+_BIT_ORDER: Final = (
+    "GA", "GR", "GW", "GX", "CC", "DC", "LC", "SW", "RP", "WP", "DT", "LO", "CR",
+    "SD", "RC", "WD", "WO",
+)  # fmt: skip
+
+
 def _rights_to_sddl(mask: int) -> str:
+    for name in _WHOLE_RIGHTS:
+        if SDDL_RIGHTS[name] == mask:
+            return name
     out, rest = "", mask
-    for name, bit in SDDL_RIGHTS.items():
-        if rest & bit == bit and bit:
+    for name in _BIT_ORDER:
+        bit = SDDL_RIGHTS[name]
+        if rest & bit:
             out += name
             rest &= ~bit
     return out if not rest else f"0x{mask:x}"
@@ -393,27 +412,133 @@ def parse_sddl(text: str) -> SecurityDescriptor:
                 rest = rest[len("NO_ACCESS_CONTROL") :]
                 dacl = None
                 continue
+            while rest[:2] in ("P(", "AI", "AR") or rest[:1] == "P":  # DACL flags
+                rest = rest[1:] if rest[0] == "P" else rest[2:]
             while rest.startswith("("):
-                end = rest.index(")")
+                end = rest.find(")")
+                if end < 0:
+                    raise SddlError("an ACE without its closing parenthesis")
                 fields = rest[1:end].split(";")
                 if len(fields) != 6 or fields[0] not in (ACCESS_ALLOWED, ACCESS_DENIED):
                     raise SddlError(f"unsupported ACE {rest[: end + 1]!r}")
                 aces.append(Ace(fields[0], _rights_from_sddl(fields[2]), _sid_from_sddl(fields[5])))
                 rest = rest[end + 1 :]
             dacl = tuple(aces)
+        elif tag == "S:":  # the SACL: the model keeps no auditing ACEs (a divergence)
+            rest = ""
         else:
             raise SddlError(f"unexpected {tag!r} in SDDL")
     return SecurityDescriptor(owner, group, dacl)
 
 
-def format_sddl(sd: SecurityDescriptor) -> str:
-    head = f"O:{_sid_to_sddl(sd.owner)}G:{_sid_to_sddl(sd.group)}"
+# SECURITY_INFORMATION (winnt.h): which parts of a descriptor a query or a set names.
+OWNER_SECURITY_INFORMATION: Final = 0x1
+GROUP_SECURITY_INFORMATION: Final = 0x2
+DACL_SECURITY_INFORMATION: Final = 0x4
+SACL_SECURITY_INFORMATION: Final = 0x8
+ALL_SECURITY_INFORMATION: Final = 0x7  # the parts the model keeps (no SACL)
+
+
+def format_sddl(sd: SecurityDescriptor, parts: int = ALL_SECURITY_INFORMATION) -> str:
+    """ConvertSecurityDescriptorToStringSecurityDescriptor for the ``parts`` asked for
+    (``sc sdshow`` asks for the DACL alone and prints ``D:...``)."""
+    head = ""
+    if parts & OWNER_SECURITY_INFORMATION:
+        head += f"O:{_sid_to_sddl(sd.owner)}"
+    if parts & GROUP_SECURITY_INFORMATION:
+        head += f"G:{_sid_to_sddl(sd.group)}"
+    if not parts & DACL_SECURITY_INFORMATION:
+        return head
     if sd.dacl is None:
         return head + "D:NO_ACCESS_CONTROL"
     aces = "".join(
         f"({a.type};;{_rights_to_sddl(a.mask)};;;{_sid_to_sddl(a.sid)})" for a in sd.dacl
     )
     return f"{head}D:{aces}"
+
+
+@functools.lru_cache(maxsize=256)
+def cached_sddl(text: str) -> SecurityDescriptor:
+    """parse_sddl, memoised: servers check against a few descriptors many times."""
+    return parse_sddl(text)
+
+
+# -- self-relative binary form (MS-DTYP 2.4.6): the registry's ``Security`` values ---------
+SE_DACL_PRESENT: Final = 0x0004
+SE_SELF_RELATIVE: Final = 0x8000
+_ACE_TYPES: Final = {ACCESS_ALLOWED: 0, ACCESS_DENIED: 1}
+
+
+def sid_to_bytes(sid: str) -> bytes:
+    """``S-1-5-32-544`` → SID (revision, count, 48-bit big-endian authority, LE sub-ids)."""
+    parts = sid.split("-")
+    if len(parts) < 3 or parts[0] != "S" or parts[1] != "1" or len(parts) - 3 > 15:
+        raise SddlError(f"bad SID {sid!r}")
+    try:
+        authority, subs = int(parts[2]), [int(p) for p in parts[3:]]
+        return (
+            bytes((1, len(subs)))
+            + authority.to_bytes(6, "big")
+            + b"".join(s.to_bytes(4, "little") for s in subs)
+        )
+    except (ValueError, OverflowError):
+        raise SddlError(f"bad SID {sid!r}") from None
+
+
+def sid_from_bytes(data: bytes, offset: int = 0) -> tuple[str, int]:
+    """(the SID's string form, its length in bytes) at ``offset``."""
+    if len(data) < offset + 8 or data[offset] != 1:
+        raise SddlError("bad SID in descriptor")
+    count = data[offset + 1]
+    end = offset + 8 + 4 * count
+    if count > 15 or len(data) < end:
+        raise SddlError("bad SID in descriptor")
+    authority = int.from_bytes(data[offset + 2 : offset + 8], "big")
+    subs = [int.from_bytes(data[i : i + 4], "little") for i in range(offset + 8, end, 4)]
+    return "-".join(["S-1", str(authority), *map(str, subs)]), end - offset
+
+
+def sd_to_bytes(sd: SecurityDescriptor) -> bytes:
+    """The self-relative SECURITY_DESCRIPTOR: header, DACL, owner, group."""
+    owner, group = sid_to_bytes(sd.owner), sid_to_bytes(sd.group)
+    dacl = b""
+    if sd.dacl is not None:
+        aces = b""
+        for ace in sd.dacl:
+            sid = sid_to_bytes(ace.sid)
+            aces += struct.pack("<BBHI", _ACE_TYPES[ace.type], 0, 8 + len(sid), ace.mask) + sid
+        dacl = struct.pack("<BBHHH", 2, 0, 8 + len(aces), len(sd.dacl), 0) + aces
+    off_dacl = 20 if dacl else 0
+    off_owner = 20 + len(dacl)
+    off_group = off_owner + len(owner)
+    header = struct.pack(
+        "<BBHIIII", 1, 0, SE_SELF_RELATIVE | SE_DACL_PRESENT, off_owner, off_group, 0, off_dacl
+    )
+    return header + dacl + owner + group
+
+
+def sd_from_bytes(data: bytes) -> SecurityDescriptor:
+    """The inverse of sd_to_bytes; SddlError for anything malformed (never an IndexError)."""
+    try:
+        _rev, _sbz, control, off_owner, off_group, _sacl, off_dacl = struct.unpack_from(
+            "<BBHIIII", data
+        )
+        owner = sid_from_bytes(data, off_owner)[0] if off_owner else LOCAL_SYSTEM
+        group = sid_from_bytes(data, off_group)[0] if off_group else LOCAL_SYSTEM
+        if not control & SE_DACL_PRESENT or not off_dacl:
+            return SecurityDescriptor(owner, group, None)
+        _arev, _s1, _size, count, _s2 = struct.unpack_from("<BBHHH", data, off_dacl)
+        aces, at = [], off_dacl + 8
+        types = {v: k for k, v in _ACE_TYPES.items()}
+        for _ in range(count):
+            kind, _flags, size, mask = struct.unpack_from("<BBHI", data, at)
+            if kind not in types or size < 16:
+                raise SddlError(f"unsupported ACE type {kind}")
+            aces.append(Ace(types[kind], mask, sid_from_bytes(data, at + 8)[0]))
+            at += size
+        return SecurityDescriptor(owner, group, tuple(aces))
+    except struct.error:
+        raise SddlError("truncated security descriptor") from None
 
 
 HKLM_DEFAULT_SDDL: Final = "O:BAG:SYD:(A;;KA;;;BA)(A;;KA;;;SY)(A;;KR;;;BU)(A;;KR;;;AU)"

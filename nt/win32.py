@@ -70,6 +70,10 @@ class Win32Error:
     ERROR_NOT_ENOUGH_SERVER_MEMORY = 1130
     ERROR_SERVICE_NOT_FOUND = 1243
     ERROR_NO_SUCH_LOGON_SESSION = 1312
+    ERROR_PRIVILEGE_NOT_HELD = 1314
+    ERROR_INVALID_ACL = 1336
+    ERROR_INVALID_SECURITY_DESCR = 1338
+    ERROR_LOGON_TYPE_NOT_GRANTED = 1385
     ERROR_LOGON_FAILURE = 1326
     ERROR_INVALID_PRINTER_NAME = 1801
     ERROR_INVALID_DATATYPE = 1804
@@ -158,6 +162,10 @@ MESSAGES: dict[int, str] = {
     ),
     1084: "This service cannot be started in Safe Mode",
     1115: "A system shutdown is in progress.",
+    1314: "A required privilege is not held by the client.",
+    1336: "The access control list (ACL) structure is invalid.",
+    1338: "The security descriptor structure is invalid.",
+    1385: "Logon failure: the user has not been granted the requested logon type at this computer.",
     1116: "Unable to abort the system shutdown because no shutdown was in progress.",
     1130: "Not enough server memory resources are available to process this command.",
     1243: "The specified service does not exist.",

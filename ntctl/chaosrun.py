@@ -256,6 +256,30 @@ def shutdown_machine(lab: Lab, root: Path, timeout: float = 30) -> list[str]:
     return problems
 
 
+def disconnect_when_gone(conn: Any) -> Callable[[], None]:
+    """A QuickMachine has no exit events: watch the port's server (winlogon, which the
+    shutdown it runs ends) and fail the pending call at once when it exits, instead of at
+    the call's 30-s deadline (the trial's close must not destroy the context under it).
+    Returns the function that stops the watch."""
+    done = threading.Event()
+    try:
+        fd = os.pidfd_open(conn.server_pid or 0)
+    except (OSError, ValueError):
+        return done.set
+
+    def watch() -> None:
+        try:
+            while not done.is_set():
+                if select.select([fd], [], [], 0.1)[0]:
+                    conn.disconnect()
+                    return
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=watch, name="watch-winlogon", daemon=True).start()
+    return done.set
+
+
 def _exited(pidfd: int, timeout: float) -> bool:
     ready, _, _ = select.select([pidfd], [], [], timeout)
     return bool(ready)
@@ -405,8 +429,6 @@ class Trial:
 
         self.poll_until(lambda: self.attach() or self.qm)
         conn = wl.InitShutdownConnect(self.qm.lpc)  # a QuickMachine connects ports too
-
-        from ntctl.sessions import disconnect_when_gone
 
         def ask() -> None:
             stop = disconnect_when_gone(conn)  # winlogon may be ended before it answers

@@ -315,13 +315,39 @@ def _set_delayed(s: Sc, h: int, opts: dict[str, str], routine: str) -> None:
         )
 
 
-def config(args: list[str], root: Path, as_json: bool) -> None:
+def account_password(args: list[str], from_stdin: bool) -> bytes | None:
+    """The obj= account's password: never from argv (sc.exe's ``password=`` would leave it in
+    the process list; the model refuses it), from stdin or a prompt for a user account."""
+    from ntctl.cli import fail
+
+    try:
+        opts = options(args[1:])
+    except ScFailed:
+        return None
+    if "password" in opts:
+        fail(
+            "sc: password= is not taken on the command line (it would show in the process "
+            "list); give it on stdin with --password-stdin, or at the prompt",
+            2,
+        )
+    obj = opts.get("obj", "")
+    builtin = {"", "localsystem", ".\\localsystem", "nt authority\\localservice",
+               "nt authority\\networkservice", "nt authority\\system"}  # fmt: skip
+    if not from_stdin and (obj.lower() in builtin or not sys.stdin.isatty()):
+        return None
+    from ntctl.users import read_password
+
+    return read_password(from_stdin, f"Password for {obj}: ")
+
+
+def config(args: list[str], root: Path, as_json: bool, password: bytes | None = None) -> None:
     """sc config NAME [type= ] [start= ] [error= ] [binPath= ] [group= ] [depend= ] [obj= ] [DisplayName= ]"""
     name, rest = _name(args)
 
     def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         opts = options(rest)
         fields = _config_fields(opts, "ChangeServiceConfig")
+        fields["password"] = password
         h = s.open(name, sv.SERVICE_CHANGE_CONFIG)
         body = checked("ChangeServiceConfig", sv.RChangeServiceConfigW(s.conn, h, **fields))
         _set_delayed(s, h, opts, "ChangeServiceConfig2")
@@ -330,7 +356,7 @@ def config(args: list[str], root: Path, as_json: bool) -> None:
     run(root, as_json, fn)
 
 
-def create(args: list[str], root: Path, as_json: bool) -> None:
+def create(args: list[str], root: Path, as_json: bool, password: bytes | None = None) -> None:
     """sc create NAME binPath= PATH [type= own] [start= demand] [error= normal] [group= ] [depend= ] [obj= ] [DisplayName= ]"""
     name, rest = _name(args)
 
@@ -341,6 +367,7 @@ def create(args: list[str], root: Path, as_json: bool) -> None:
         fields = _config_fields(opts, "CreateService")
         config = {k: v for k, v in fields.items() if v != sv.SERVICE_NO_CHANGE}
         path = str(config.pop("binary_path_name"))
+        config["password"] = password
         body = checked("CreateService", sv.RCreateServiceW(s.conn, s.scm, name, path, **config))
         _set_delayed(s, body["handle"], opts, "ChangeServiceConfig2")
         return body, layout.success("CreateService")

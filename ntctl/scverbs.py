@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ntctl.cli import Arg
+from ntctl.cli import Arg, Opt
 from ntctl.verbkit import JSON, ROOT, app
 
 sc_app = app.group("sc", "sc.exe: query, configure and control services (services.exe).")
@@ -101,20 +101,25 @@ def sc_interrogate(args: list[str], root: Path, as_json: bool) -> None:
     scclient.interrogate(args, root, as_json)
 
 
-@sc_app.verb("config", ARGS, ROOT, JSON)
-def sc_config(args: list[str], root: Path, as_json: bool) -> None:
-    """sc config NAME [type= ] [start= ] [error= ] [binPath= ] [group= ] [depend= ] [obj= ] [DisplayName= ]"""
+PASSWORD_STDIN = Opt(
+    "--password-stdin", flag=True, help="the obj= account's password: the first line of stdin"
+)
+
+
+@sc_app.verb("config", ARGS, ROOT, PASSWORD_STDIN, JSON)
+def sc_config(args: list[str], root: Path, password_stdin: bool, as_json: bool) -> None:
+    """sc config NAME [type= ] [start= ] [error= ] [binPath= ] [group= ] [depend= ] [obj= ] [DisplayName= ] (obj= .\\USER: the password from a prompt or --password-stdin)"""
     from ntctl import scclient
 
-    scclient.config(args, root, as_json)
+    scclient.config(args, root, as_json, scclient.account_password(args, password_stdin))
 
 
-@sc_app.verb("create", ARGS, ROOT, JSON)
-def sc_create(args: list[str], root: Path, as_json: bool) -> None:
+@sc_app.verb("create", ARGS, ROOT, PASSWORD_STDIN, JSON)
+def sc_create(args: list[str], root: Path, password_stdin: bool, as_json: bool) -> None:
     """sc create NAME binPath= PATH [type= own] [start= demand] [error= normal] [depend= A/B] [obj= ]"""
     from ntctl import scclient
 
-    scclient.create(args, root, as_json)
+    scclient.create(args, root, as_json, scclient.account_password(args, password_stdin))
 
 
 @sc_app.verb("delete", ARGS, ROOT, JSON)
@@ -147,3 +152,19 @@ def sc_order(args: list[str], root: Path, as_json: bool) -> None:
     from ntctl import scclient
 
     scclient.order(args, root, as_json)
+
+
+@sc_app.verb("sdshow", ARGS, ROOT, JSON)
+def sc_sdshow(args: list[str], root: Path, as_json: bool) -> None:
+    """sc sdshow NAME|scmanager: the security descriptor's DACL in SDDL."""
+    from ntctl import scsecurity
+
+    scsecurity.sdshow(args, root, as_json)
+
+
+@sc_app.verb("sdset", ARGS, ROOT, JSON)
+def sc_sdset(args: list[str], root: Path, as_json: bool) -> None:
+    """sc sdset NAME|scmanager SDDL: replace the DACL (and owner/group if given)."""
+    from ntctl import scsecurity
+
+    scsecurity.sdset(args, root, as_json)

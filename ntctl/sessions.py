@@ -5,13 +5,8 @@ InitShutdown port. The verbs' logic lives here; ``ntctl/main.py`` only registers
 
 from __future__ import annotations
 
-import os
-import select
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nt.status import NtStatus, hexstatus, status_name
 from nt.syscalls import NtError
@@ -21,9 +16,8 @@ from ports import lsm
 from ports import winlogon as wl
 from ports.client import PortError
 
-if TYPE_CHECKING:
-    from ports.client import Connection
-
+ERROR_PRIVILEGE_NOT_HELD = 1314
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
 SESSION_COLUMNS = ("SESSIONNAME", "USERNAME", "ID", "STATE", "TYPE", "DEVICE")
 KERNEL_EXIT_WAIT = 20.0  # s: a shutdown with scaled timeouts is over well before this
 
@@ -33,6 +27,11 @@ class VerbError(Exception):
 
 
 def win32_failure(what: str, error: int) -> VerbError:
+    if error == ERROR_PRIVILEGE_NOT_HELD:  # as advapi32 gets it: the token lacks the privilege
+        return VerbError(
+            f"{what}: {error_message(error)} ({error_name(error)} {error}; "
+            f"{hexstatus(STATUS_PRIVILEGE_NOT_HELD)} STATUS_PRIVILEGE_NOT_HELD)"
+        )
     return VerbError(f"{what}: {error_message(error)} ({error_name(error)} {error})")
 
 
@@ -133,7 +132,6 @@ def initiate_shutdown(
         except (NtError, PortError) as exc2:
             raise nt_failure("NtShutdownSystem", exc2.status) from exc2
         return True
-    stop_watch = disconnect_when_gone(conn)
     try:
         reply = wl.BaseInitiateShutdownEx(
             conn,
@@ -146,7 +144,6 @@ def initiate_shutdown(
     except PortError as exc:
         raise nt_failure("shutdown", exc.status) from exc
     finally:
-        stop_watch()
         conn.close()
     if reply.status == NtStatus.STATUS_PORT_DISCONNECTED and timeout == 0:
         # winlogon runs an immediate shutdown before it answers, and NtShutdownSystem may
@@ -157,29 +154,6 @@ def initiate_shutdown(
     if reply.body["error"]:
         raise win32_failure("shutdown", reply.body["error"])
     return timeout == 0
-
-
-def disconnect_when_gone(conn: Connection) -> Callable[[], None]:
-    """A QuickMachine has no exit events: watch the server (winlogon, which the shutdown it
-    runs ends) and fail the pending call at once when it exits, instead of at the call's
-    30-s deadline. Returns the function that stops the watch."""
-    done = threading.Event()
-    try:
-        fd = os.pidfd_open(conn.server_pid or 0)
-    except (OSError, ValueError):
-        return done.set
-
-    def watch() -> None:
-        try:
-            while not done.is_set():
-                if select.select([fd], [], [], 0.1)[0]:
-                    conn.disconnect()
-                    return
-        finally:
-            os.close(fd)
-
-    threading.Thread(target=watch, name="watch-winlogon", daemon=True).start()
-    return done.set
 
 
 def abort_shutdown(m: Machine) -> None:

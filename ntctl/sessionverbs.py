@@ -17,8 +17,8 @@ SESSION_ACTIONS = ("list", "new", "disconnect", "reconnect", "logoff")
 MAX_SHUTDOWN_TIMEOUT = 315360000  # shutdown /t's bound (10 years)
 
 
-def _machine(root: Path):  # noqa: ANN202 - Machine or QuickMachine
-    """A one-shot attach: the verbs make a call or two to LSM or winlogon and serve nothing."""
+def _machine(root: Path):  # noqa: ANN202 - a QuickMachine
+    """A one-shot attach: the session verbs make a call or two to LSM and serve nothing."""
     from ntctl.machine import QuickMachine
 
     return QuickMachine(root, 1)
@@ -83,7 +83,11 @@ def shutdown(
 
     if not 0 <= timeout <= MAX_SHUTDOWN_TIMEOUT or len(comment) > 512:
         fail("shutdown: -t is 0..315360000 seconds, -c at most 512 characters", 2)
-    with _machine(root) as m:
+    from ntctl.machine import Machine
+
+    # A whole runtime: winlogon ends while the call is in flight, and only the runtime's
+    # exit events fail the call at once (a one-shot attach would wait out its timeout).
+    with Machine(root, 1) as m:
         kernel_pid = m.state.kernel_pid
         try:
             if abort:

@@ -29,6 +29,20 @@ def _call(root: Path, fn_name: str, *args: Any, **kw: Any) -> Any:
             nt_failure(exc)
 
 
+def _call_in(root: Path, fn: Any, *args: Any) -> Any:
+    """``fn(machine, *args)`` from another verb module, failures reported as _call does."""
+    from ntctl import users
+    from ntctl.machine import Machine
+
+    with Machine(root) as m:
+        try:
+            return fn(m, *args)
+        except users.UsersError as exc:
+            fail(str(exc))
+        except nt_errors() as exc:
+            nt_failure(exc)
+
+
 def _password(from_stdin: bool, prompt: str = "Password: ", confirm: bool = False) -> bytes:
     from ntctl.users import read_password
 
@@ -94,6 +108,20 @@ def _flag_verb(verb: str, past: str, **change: object) -> None:
 _flag_verb("enable", "enabled", enabled=1)
 _flag_verb("disable", "disabled", enabled=0)
 _flag_verb("unlock", "unlocked", unlock=True)
+
+
+@user_app.verb(
+    "rights", Arg("name"), ROOT,
+    Opt("--grant", multiple=True, metavar="RIGHT", help="grant a privilege or logon right"),
+    Opt("--revoke", multiple=True, metavar="RIGHT", help="revoke one"),
+    JSON,
+)  # fmt: skip
+def user_rights(name: str, root: Path, grant: list[str], revoke: list[str], as_json: bool) -> None:
+    """ntrights: NAME's privileges and logon rights (NAME: a user, a group or a SID)."""
+    from ntctl import rights
+
+    data = _call_in(root, rights.user_rights, name, grant, revoke)
+    emit(data) if as_json else print(rights.render(data))
 
 
 @app.verb(

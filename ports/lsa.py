@@ -185,6 +185,11 @@ LSA_AUTH_PORT = Protocol(
             "STATUS_LOGON_FAILURE)",
         ),
         (S.STATUS_ACCOUNT_LOCKED_OUT, "the account is locked out (no hash computed)"),
+        (
+            S.STATUS_LOGON_TYPE_NOT_GRANTED,
+            "a right password for a Service or Batch logon the policy does not grant "
+            "(SeServiceLogonRight, SeBatchLogonRight)",
+        ),
         (S.STATUS_ACCOUNT_DISABLED, "right password, disabled account"),
         (S.STATUS_ACCOUNT_EXPIRED, "right password, expired account"),
         (S.STATUS_PASSWORD_EXPIRED, "right password, expired password"),

@@ -23,6 +23,7 @@ from ports import (
     events,
     kernel,
     lsa,
+    lsarpc,
     lsm,
     protocol_guide,
     samr,
@@ -409,6 +410,7 @@ def ports_section() -> list[str]:
         ("9.10", spoolss.SPOOLSS_PORT_NAME, spoolss.SPOOLSS_PORT),
         ("9.11", lsa.LSA_PORT_NAME, lsa.LSA_AUTH_PORT),
         ("9.12", samr.SAMR_PORT_NAME, samr.SAMR_PORT),
+        ("9.13", lsarpc.LSARPC_PORT_NAME, lsarpc.LSARPC_PORT),
     ):
         lines += [f"### {number} {_text(protocol.title)}", ""] + _port_intro(name, protocol)
         lines += _table(columns, _api_rows(protocol.apis))

@@ -131,6 +131,7 @@ CONTROL_MAX_MESSAGE_LENGTH = 8000  # the control pipe's out-buffer size (ScmCrea
 MAX_NAME = 256  # a service name: 256 characters at most (CreateService)
 MAX_PATH_LEN = 32767
 MAX_ARGS = 256
+SD_MAX = 64 * 1024  # a self-relative descriptor: an ACL is at most 64 KiB
 ENUM_PAGE = 256  # entries per enumeration reply; more → ERROR_MORE_DATA + resume index
 
 # --- opnums ([MS-SCMR] 3.1.4; impacket scmr.py OPNUMS agree); the routine names are the stubs' --
@@ -138,6 +139,8 @@ OP_RCloseServiceHandle = 0
 OP_RControlService = 1
 OP_RDeleteService = 2
 OP_RLockServiceDatabase = 3
+OP_RQueryServiceObjectSecurity = 4
+OP_RSetServiceObjectSecurity = 5
 OP_RQueryServiceStatus = 6
 OP_RSetServiceStatus = 7
 OP_RUnlockServiceDatabase = 8
@@ -234,6 +237,24 @@ SVCCTL_APIS = (
     ),
     _api(OP_RDeleteService, "RDeleteService", HANDLE, {}, "Mark for delete; 1072 if already."),
     _api(OP_RLockServiceDatabase, "RLockServiceDatabase", {"scm_handle": U32()}, {"lock": U32()}),
+    _api(
+        OP_RQueryServiceObjectSecurity,
+        "RQueryServiceObjectSecurity",
+        {"handle": U32(), "security_information": U32()},
+        {"security_descriptor": Bin(max_len=SD_MAX)},
+        "A self-relative SECURITY_DESCRIPTOR with the parts asked for (READ_CONTROL).",
+    ),
+    _api(
+        OP_RSetServiceObjectSecurity,
+        "RSetServiceObjectSecurity",
+        {
+            "handle": U32(),
+            "security_information": U32(),
+            "security_descriptor": Bin(max_len=SD_MAX),
+        },
+        {},
+        "WRITE_DAC (DACL) / WRITE_OWNER (owner, group); stored in the Security value.",
+    ),
     _api(
         OP_RQueryServiceStatus,
         "RQueryServiceStatus",
@@ -504,6 +525,25 @@ def RControlService(
 
 def RDeleteService(conn: Connection, handle: int) -> Reply:
     return _call(conn, "RDeleteService", {"handle": handle})
+
+
+def RQueryServiceObjectSecurity(conn: Connection, handle: int, security_information: int) -> Reply:
+    return _call(
+        conn,
+        "RQueryServiceObjectSecurity",
+        {"handle": handle, "security_information": security_information},
+    )
+
+
+def RSetServiceObjectSecurity(
+    conn: Connection, handle: int, security_information: int, descriptor: bytes
+) -> Reply:
+    body = {
+        "handle": handle,
+        "security_information": security_information,
+        "security_descriptor": descriptor,
+    }
+    return _call(conn, "RSetServiceObjectSecurity", body)
 
 
 def RQueryServiceStatus(conn: Connection, handle: int) -> Reply:

@@ -7,8 +7,9 @@ windows, so:
   request posted to winlogon (``notify_winlogon``) and gets STATUS_PENDING; winlogon's own
   call runs ``CsrShutdownProcesses``;
 - ``SrvEndTask`` names a process, not a window. It refuses csrss itself and any critical
-  process with STATUS_ACCESS_DENIED (the hugsy 2020 0xEF bug; reliability C7), and a
-  process of another session. The model cannot post WM_CLOSE, so it terminates;
+  process with STATUS_ACCESS_DENIED (the hugsy 2020 0xEF bug; reliability C7), a
+  process of another session, and another user's process unless the caller holds
+  SeDebugPrivilege (event 4656). The model cannot post WM_CLOSE, so it terminates;
 - a process "has top-level windows" when ``query_end_session`` (an optional hook) answers
   for it: True to agree, False to cancel the shutdown. Without the hook no process has
   windows, and console/non-console rules decide (nt-spec.md §3.10).
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nt.log import get_logger
+from nt.seaudit import audit_open_denied, audit_privilege_denied
+from nt.security import may_terminate
 from nt.status import NtStatus, nt_success
 from ports.contract import NOT_IMPLEMENTED, ClientContext, Reply
 from ports.csr import (
@@ -109,6 +112,15 @@ class UserServer:
         """win32k's half: check the privilege, post WM_LOGONNOTIFY/LN_LOGOFF to winlogon."""
         privileges = (client.token or {}).get("privileges")
         if flags & EWX_SHUTDOWN and privileges is not None and SHUTDOWN_PRIVILEGE not in privileges:
+            audit_privilege_denied(
+                log,
+                client.token,
+                SHUTDOWN_PRIVILEGE,
+                server="Win32 SystemShutdown module",
+                object_name="ExitWindowsEx",
+                pid=client.pid,
+                image=client.image,
+            )
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         session = client.session if client.session is not None else self.csr.session_id
         status = self.csr.call_hook(
@@ -197,6 +209,25 @@ class UserServer:
         if client.pid != self.csr.pid and kernel.get("session") != client.session:
             log.warning(
                 "csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="session"
+            )
+            return denied
+        if client.pid != self.csr.pid and not may_terminate(
+            client.token or {}, kernel.get("token") or {}
+        ):
+            # csrss terminates with its own rights: it checks the caller's first (PROCESS_
+            # TERMINATE: the same user, or SeDebugPrivilege), as NtTerminateProcess would.
+            log.warning(
+                "csr.end_task_refused", caller_pid=client.pid, target_pid=pid, reason="user"
+            )
+            audit_open_denied(
+                log,
+                client.token,
+                server="Security",
+                object_type="Process",
+                object_name=f"{kernel.get('image', '')} ({pid})",
+                desired=0x0001,  # PROCESS_TERMINATE
+                pid=client.pid,
+                image=client.image,
             )
             return denied
         status = self.csr.terminate(pid, 1)

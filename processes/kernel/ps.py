@@ -64,17 +64,51 @@ SERVICE_ACCOUNTS = {
 STANDIN_PACKAGE = "svchost"  # the generic service host runs stand-ins (processes/svchost)
 
 
+# What `whoami /all` shows in a LocalService / NetworkService svchost on Windows 10:
+# Everyone, Users, SERVICE, CONSOLE LOGON, Authenticated Users, This Organization, LOCAL;
+# System integrity; the well-known logon sessions 0x3e5 and 0x3e4.
+SERVICE_GROUPS = [
+    "S-1-1-0",
+    "S-1-5-32-545",
+    "S-1-5-6",
+    "S-1-2-1",
+    "S-1-5-11",
+    "S-1-5-15",
+    "S-1-2-0",
+]
+SERVICE_ACCOUNT_PRIVILEGES = {
+    "S-1-5-19": [
+        "SeAssignPrimaryTokenPrivilege", "SeIncreaseQuotaPrivilege", "SeSystemtimePrivilege",
+        "SeShutdownPrivilege", "SeAuditPrivilege", "SeChangeNotifyPrivilege",
+        "SeUndockPrivilege", "SeImpersonatePrivilege", "SeCreateGlobalPrivilege",
+        "SeIncreaseWorkingSetPrivilege", "SeTimeZonePrivilege",
+    ],
+    "S-1-5-20": [
+        "SeAssignPrimaryTokenPrivilege", "SeIncreaseQuotaPrivilege", "SeShutdownPrivilege",
+        "SeAuditPrivilege", "SeChangeNotifyPrivilege", "SeUndockPrivilege",
+        "SeImpersonatePrivilege", "SeCreateGlobalPrivilege", "SeIncreaseWorkingSetPrivilege",
+        "SeTimeZonePrivilege",
+    ],
+}  # fmt: skip
+SERVICE_LOGON_IDS = {"S-1-5-19": 0x3E5, "S-1-5-20": 0x3E4}
+
+
 def account_token(account: str) -> dict:
-    """A service account's token: SYSTEM's for LocalSystem, else the account without the
-    Administrators group (a LocalService process is not an administrator)."""
+    """A service account's token: SYSTEM's for LocalSystem; LocalService's and
+    NetworkService's as Windows builds them (not administrators). Any other name (a user
+    account, ``.\\alice``) is a placeholder until lsass assigns the logged-on token to the
+    suspended process (NtCreateToken)."""
     user, sid = SERVICE_ACCOUNTS.get(account.lower(), (account, ""))
     if sid == SYSTEM_TOKEN["sid"]:
         return SYSTEM_TOKEN
     return {
         "user": user,
         "sid": sid,
-        "groups": ["S-1-1-0", "S-1-5-11", "S-1-5-6"],  # Everyone, Authenticated, SERVICE
-        "privileges": ["SeChangeNotifyPrivilege"],
+        "groups": list(SERVICE_GROUPS) if sid else ["S-1-1-0"],
+        "privileges": list(SERVICE_ACCOUNT_PRIVILEGES.get(sid, ["SeChangeNotifyPrivilege"])),
+        "logon_id": SERVICE_LOGON_IDS.get(sid, 0),
+        "logon_type": 5,
+        "integrity": "S-1-16-16384" if sid else "S-1-16-4096",
     }
 
 

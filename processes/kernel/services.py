@@ -16,9 +16,11 @@ from typing import Any
 from nt import bugcodes
 from nt import security as sec
 from nt.regpath import HKLM, RegistryError, locate
+from nt.seaudit import audit_open_denied, audit_privilege_denied
 from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
+from processes.kernel import keysec
 from processes.kernel.harderr import RESPONSE_RETURN_TO_CALLER
 from processes.kernel.ob import ObError
 
@@ -36,6 +38,7 @@ RESPONSE_OK = 6
 SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
 
 # One descriptor for HKLM's keys (the model keeps no per-key security yet).
+PROCESS_TERMINATE = 0x0001
 HKLM_SECURITY = sec.parse_sddl(sec.HKLM_DEFAULT_SDDL)
 REGISTRY_WRITES = frozenset(
     {"NtCreateKey", "NtDeleteKey", "NtSetValueKey", "NtDeleteValueKey", "CmImportRegFile"}
@@ -77,7 +80,9 @@ def _lsa_only(fn):
         export = fn.__name__ in ("CmExportKey", "CmExportBegin")
         if self.protected_path(msg["path"], export=export) and not (self.is_lsass(client)):
             return self.deny_registry(client, msg["path"], fn.__name__)
-        if fn.__name__ in REGISTRY_WRITES and not self.may_write_registry(client):
+        if fn.__name__ in REGISTRY_WRITES and not keysec.may_write(client.token, msg["path"]):
+            return self.deny_registry(client, msg["path"], fn.__name__)
+        if fn.__name__ not in REGISTRY_WRITES and not keysec.may_read(client.token, msg["path"]):
             return self.deny_registry(client, msg["path"], fn.__name__)
         return fn(self, msg, client)
 
@@ -127,6 +132,16 @@ class SystemServiceHandlers:
             caller_image=client.image,
             status=NtStatus.STATUS_ACCESS_DENIED,
         )
+        audit_open_denied(
+            self.k.log,
+            client.token,
+            server="Security",
+            object_type="Key",
+            object_name=path,
+            desired=sec.KEY_WRITE if service in REGISTRY_WRITES else sec.KEY_READ,
+            pid=client.pid,
+            image=client.image,
+        )
         return NtStatus.STATUS_ACCESS_DENIED
 
     def attach_table(self) -> dict[int, Handler]:
@@ -141,6 +156,10 @@ class SystemServiceHandlers:
             (client.token or {}).get("privileges") or []
         ):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
+        if msg["account"] and (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
+            # Naming an account conjures its token: only SYSTEM (the SCM) may. A LocalService
+            # process holds SeAssignPrimaryTokenPrivilege too, but no SYSTEM token to assign.
+            return NtStatus.STATUS_ACCESS_DENIED
         caller = self.k.ps.get(client.pid)
         token = caller.token if caller is not None else {}
         if msg["session"] == 0 and token.get("sid") not in SESSION0_ACCOUNTS:
@@ -184,6 +203,16 @@ class SystemServiceHandlers:
                 caller_pid=client.pid,
                 caller_image=client.image,
                 status=NtStatus.STATUS_ACCESS_DENIED,
+            )
+            audit_open_denied(
+                self.k.log,
+                client.token,
+                server="Security",
+                object_type="Process",
+                object_name=f"{target.image} ({pid})",
+                desired=PROCESS_TERMINATE,
+                pid=client.pid,
+                image=client.image,
             )
             return NtStatus.STATUS_ACCESS_DENIED
         return self.k.terminate(pid, msg["exit_status"], by=client.pid)
@@ -384,6 +413,15 @@ class SystemServiceHandlers:
     @_status
     def NtShutdownSystem(self, msg: dict, client: ClientContext) -> HandlerResult:
         if "SeShutdownPrivilege" not in client.token.get("privileges", []):
+            audit_privilege_denied(
+                self.k.log,
+                client.token,
+                "SeShutdownPrivilege",
+                server="Security",
+                object_name="NtShutdownSystem",
+                pid=client.pid,
+                image=client.image,
+            )
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         self.k.request_shutdown(msg["action"], by=client.pid)
         return {}
@@ -522,12 +560,22 @@ class SystemServiceHandlers:
     # -- tokens -------------------------------------------------------------------
     @_status
     def NtCreateToken(self, msg: dict, client: ClientContext) -> HandlerResult:
-        """Only lsass mints tokens; a process already running keeps the one it has."""
+        """Only lsass mints tokens; a process already running keeps the one it has. A
+        process created suspended that has not run yet takes it as its primary token
+        (NtSetInformationProcess(ProcessAccessToken): a service's account, logged on by the
+        SCM); one not yet attached gets it when it attaches (ntctl --as)."""
         if not self.is_lsass(client) or "SeCreateTokenPrivilege" not in client.token.get(
             "privileges", []
         ):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
-        if self.k.ps.get(msg["pid"]) is not None:
+        record = self.k.ps.get(msg["pid"])
+        if record is not None and record.state == "suspended":
+            record.token = msg["token"]
+            self.k.log.info(
+                "se.token_assigned", child_pid=msg["pid"], user=msg["token"].get("user")
+            )
+            return {}
+        if record is not None:
             return NtStatus.STATUS_ACCESS_DENIED
         if len(self.pending_tokens) >= 64:
             self.pending_tokens.pop(next(iter(self.pending_tokens)))

@@ -21,6 +21,7 @@ from nt.status import NtStatus
 from ports import lsa
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply, invoke
 from processes.lsass import audit
+from processes.lsass.lsapolicy import LsaPolicy
 from processes.lsass.msv1_0 import Busy, Msv1_0, Outcome
 from processes.lsass.sam import Sam, SamError
 from processes.lsass.session import LogonSessions, build_token
@@ -41,8 +42,10 @@ class LsaServer:
         on_deregister: Callable[[ClientContext], None] | None = None,
         assign_token: Callable[[int, dict], int] | None = None,
         parent_of: Callable[[int], int | None] | None = None,
+        policy: LsaPolicy | None = None,
     ) -> None:
         self.sam, self.msv, self.log = sam, msv, log
+        self.policy = policy
         self.computer_name = computer_name
         self.sessions = LogonSessions()
         self.policy_notify: dict[int, set[int]] = {}
@@ -50,6 +53,7 @@ class LsaServer:
         self._assign_token = assign_token
         self._parent_of = parent_of or unix_parent
         self.stall = 0.0  # fault injection (lsass.exe:stall_logon=SECONDS): a call in flight
+        self.primary_tokens: dict[int, int] = {}  # pid → logon id of the token assigned to it
 
     def handlers(self) -> dict[int, Handler]:
         return {api.number: getattr(self, api.name) for api in lsa.LSA_APIS}
@@ -81,6 +85,15 @@ class LsaServer:
             "lsa.connect", caller_pid=client.pid, caller_image=client.image, trusted=trusted
         )
         return {"operational_mode": lsa.LSA_OPERATIONAL_MODE, "trusted": int(trusted)}
+
+    def process_exited(self, pid: int, status: int = 0, image: str = "") -> None:
+        """The kernel's exit event: a process that held an assigned token (a service's
+        account, a --as child) closed its last handle to it; its logon session ends (4634)."""
+        logon_id = self.primary_tokens.pop(pid, None)
+        s = self.sessions.get(logon_id) if logon_id is not None else None
+        if s is not None:
+            self.sessions.remove(s.logon_id)
+            audit.logoff(self.log, s.sid, s.user, s.domain, s.logon_id, s.logon_type)
 
     def closed(self, client: ClientContext) -> None:
         """The client is gone: the tokens it held are closed, their sessions end (4634)."""
@@ -160,6 +173,13 @@ class LsaServer:
             conn_id=client.conn_id,
         )
         aliases = [f"S-1-5-32-{rid}" for rid in self.sam.alias_rids(user.rid)]
+        everyone = [sid, *aliases, sec.EVERYONE, sec.AUTHENTICATED_USERS]
+        if self.policy is not None and not self.policy.may_log_on(everyone, msg["logon_type"]):
+            # LsapCheckLogonRights: the password was right, the logon type is not granted.
+            self.sessions.remove(session.logon_id)
+            refused = Outcome(NtStatus.STATUS_LOGON_TYPE_NOT_GRANTED, 0, user)
+            self._audit_failure(msg, subject, refused)
+            return refused.status
         token = build_token(
             account=f"{self.computer_name}\\{user.name}",
             user_sid=sid,
@@ -168,6 +188,7 @@ class LsaServer:
             logon_type=msg["logon_type"],
             logon_id=session.logon_id,
             auth_package=package,
+            privileges_of=self.policy.privileges_for if self.policy else sec.privileges_for,
         )
         audit.logon_success(
             self.log,
@@ -190,6 +211,8 @@ class LsaServer:
             if status != NtStatus.STATUS_SUCCESS:
                 self.sessions.remove(session.logon_id)  # the token went nowhere
                 return status
+            # The process holds the token now: its session ends with it (process_exited).
+            self.primary_tokens[msg["assign_pid"]] = session.logon_id
         profile = {
             "logon_count": user.logon_count,
             "bad_password_count": user.bad_password_count,

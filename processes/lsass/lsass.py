@@ -21,11 +21,13 @@ hashes, a production machine has no such key; ``MaxConcurrentVerifies`` and
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from nt.bootstrap import Process
 from nt.syscalls import NtError, SystemServices
-from ports import lsa, samr
-from processes.lsass.lsasrv import LsaServer
+from ports import lsa, lsarpc, samr
+from processes.lsass.lsapolicy import LsaPolicy, LsaPolicyServer
+from processes.lsass.lsasrv import LsaServer, unix_parent
 from processes.lsass.msv1_0 import HashParameters, Msv1_0
 from processes.lsass.sam import Sam
 from processes.lsass.samsrv import SamServer
@@ -40,6 +42,10 @@ DIVERGENCES = (
     "the SAM server answers MS-SAMR opnums on the LPC port \\RPC Control\\samss lpc, not RPC",
     "an untrusted LSA connection may ask for Network logons only (STATUS_NOT_LOGON_PROCESS)",
     "a logon session ends when the LSA client that asked for it closes its connection",
+    "LSA policy (rights, secrets) is served on \\RPC Control\\lsarpc; privileges are kept as "
+    "names (Privilgs REG_MULTI_SZ), secrets sealed with HMAC-SHA256 under an unwrapped LSA "
+    "key in SECURITY (Windows: AES-256 under the boot key)",
+    "only the Service and Batch logon rights are enforced",
 )
 
 
@@ -73,6 +79,21 @@ def token_assigner(nt: SystemServices):  # noqa: ANN201
     return assign
 
 
+def nt_parent(nt: SystemServices) -> Callable[[int], int | None]:
+    """Who may have a token assigned to ``pid``: its NT parent while the kernel holds it
+    suspended (a service process the SCM created), else its Unix parent (a --as child
+    that has not attached yet)."""
+
+    def parent_of(pid: int) -> int | None:
+        try:
+            record = nt.query_process(pid)
+        except NtError:
+            return unix_parent(pid)
+        return int(record["parent_pid"]) if record.get("state") == "suspended" else None
+
+    return parent_of
+
+
 def main(proc: Process) -> int:
     if proc.fault("exit_at_start"):
         return int(proc.fault("exit_at_start") or "1", 0)
@@ -96,9 +117,29 @@ def main(proc: Process) -> int:
         max_verifies=msv.max_verifies,
     )
     computer = str(value_or(nt, COMPUTER_NAME_KEY, "ComputerName", "NTMODEL"))
-    server = LsaServer(sam, msv, proc.log, computer_name=computer, assign_token=token_assigner(nt))
+    policy = LsaPolicy(nt)
+    policy.open()
+    server = LsaServer(
+        sam,
+        msv,
+        proc.log,
+        computer_name=computer,
+        assign_token=token_assigner(nt),
+        parent_of=nt_parent(nt),
+        policy=policy,
+    )
+    if proc.lpc.events is not None:
+        proc.lpc.events.subscribe(server.process_exited)
     server.stall = float(proc.fault("stall_logon") or 0)
+    sam.stall_after_hash = float(proc.fault("stall_password_change") or 0)
     start_authentication_port(proc, server)
+    proc.lpc.create_port(  # before LSA_RPC_SERVER_ACTIVE: the SCM reads secrets here
+        lsarpc.LSARPC_PORT_NAME,
+        lsarpc.LSARPC_PORT,
+        LsaPolicyServer(policy, proc.log).handlers(),
+        threads=1,
+        max_threads=2,
+    )
     start_sam_server(proc, SamServer(sam, msv, proc.log, computer))
     for what in DIVERGENCES:
         proc.log.info("divergence", what=what)

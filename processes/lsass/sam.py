@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nt import security as sec
+from nt.log import get_logger
 from nt.regpath import REG_BINARY, REG_DWORD, REG_MULTI_SZ, REG_SZ
 from nt.status import NtStatus
 
@@ -177,6 +178,9 @@ class Sam:
     users: dict[int, User] = field(default_factory=dict)
     aliases: dict[int, list[str]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Fault injection (lsass.exe:stall_password_change=SECONDS): a change stalls between
+    # its two writes (the hash written, the F value not yet), so a kill lands there.
+    stall_after_hash: float = 0.0
 
     # -- start-up ---------------------------------------------------------------------
     def open(self) -> bool:
@@ -387,6 +391,9 @@ class Sam:
     def set_password_hash(self, user: User, phc: str) -> None:
         with self.lock:
             self.save_hash(user, phc)
+            if self.stall_after_hash:
+                get_logger().info("fault.stall_password_change", seconds=self.stall_after_hash)
+                time.sleep(self.stall_after_hash)
             user.password_last_set = self.clock()
             user.acb &= ~(ACB_PW_EXPIRED | ACB_PWNOTREQ)
             self.save_f(user)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from nt import security as sec
 from nt.log import Logger
+from nt.seaudit import audit_open_denied
 from nt.status import NtStatus
 from ports import samr
 from ports.contract import ClientContext, Handler, HandlerResult
@@ -57,6 +58,16 @@ def _admin_only(fn):
                 api=fn.__name__,
                 caller_pid=client.pid,
                 caller_image=client.image,
+            )
+            audit_open_denied(
+                self.log,
+                client.token,
+                server="Security Account Manager",
+                object_type="SAM_DOMAIN",
+                object_name=fn.__name__,
+                desired=0,
+                pid=client.pid,
+                image=client.image,
             )
             return NtStatus.STATUS_ACCESS_DENIED
         return fn(self, msg, client)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -107,8 +108,10 @@ def build_token(
     logon_type: int,
     logon_id: int,
     auth_package: str,
+    privileges_of: Callable[[list[str]], list[str]] = sec.privileges_for,
 ) -> dict:
-    """The token LsapLogonUser creates, as the port's TOKEN schema carries it."""
+    """The token LsapLogonUser creates, as the port's TOKEN schema carries it;
+    ``privileges_of`` is the LSA policy's User Rights Assignment (SIDs → privileges)."""
     groups = [sec.EVERYONE, sec.LOCAL]
     if logon_type == sec.Interactive:
         groups.append(sec.CONSOLE_LOGON)
@@ -130,10 +133,12 @@ def build_token(
     deny_only: list[str] = []
     if filtered:
         deny_only = [sec.BUILTIN_ADMINISTRATORS, sec.LOCAL_ACCOUNT_AND_ADMIN]
-        privileges = sec.privileges_for([sec.BUILTIN_USERS, sec.EVERYONE])
+        privileges = privileges_of([sec.BUILTIN_USERS, sec.EVERYONE])
         integrity, elevation = sec.INTEGRITY_MEDIUM, sec.TokenElevationTypeLimited
     else:
-        privileges = sec.privileges_for([*aliases, sec.EVERYONE, sec.LOGON_TYPE_SIDS[logon_type]])
+        privileges = privileges_of(
+            [user_sid, *aliases, sec.EVERYONE, sec.LOGON_TYPE_SIDS[logon_type]]
+        )
         if admin:
             integrity, elevation = sec.INTEGRITY_HIGH, sec.TokenElevationTypeFull
         else:

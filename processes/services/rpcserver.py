@@ -8,9 +8,9 @@ acknowledged; RControlService: once the handler answered). SC handles belong to 
 connection that opened them (another connection's handle is ERROR_INVALID_HANDLE) and
 carry the rights granted at open time, as ScmCheckAccess does.
 
-Access model (to be refined with tokens in the next issue): SYSTEM and Administrators get
-what they ask; everyone else gets the read and interrogate rights of the default service
-security descriptor, and asking for more is ERROR_ACCESS_DENIED.
+Access: every open is checked against the object's security descriptor with the caller's
+token (scsecure.py: Windows' default SCM and service descriptors, a service's own from its
+``Security`` value); the handle keeps the granted mask and each routine checks its right.
 """
 
 from __future__ import annotations
@@ -24,48 +24,14 @@ from nt.win32 import Win32Error as E
 from ports import svcctl as sv
 from ports.server import PENDING
 from processes.services import config
+from processes.services.logon import store_password
 from processes.services.scm import ScmCore
+from processes.services.scsecure import ScSecurity
 
 LOCAL_SYSTEM_SID = "S-1-5-18"
 ADMINISTRATORS_SID = "S-1-5-32-544"
 SERVICES_ACTIVE_DATABASE = "ServicesActive"
 STATUS_SUCCESS = 0
-MAXIMUM_ALLOWED = 0x02000000
-GENERIC_READ, GENERIC_WRITE, GENERIC_EXECUTE, GENERIC_ALL = (
-    0x80000000,
-    0x40000000,
-    0x20000000,
-    0x10000000,
-)
-READ_CONTROL = 0x20000
-# GENERIC_MAPPING for the SCM and for services (winsvc.h / MS-SCMR 3.1.4).
-SCM_MAPPING = (
-    READ_CONTROL | sv.SC_MANAGER_ENUMERATE_SERVICE | sv.SC_MANAGER_QUERY_LOCK_STATUS,
-    READ_CONTROL | sv.SC_MANAGER_CREATE_SERVICE | sv.SC_MANAGER_MODIFY_BOOT_CONFIG,
-    READ_CONTROL | sv.SC_MANAGER_CONNECT | sv.SC_MANAGER_LOCK,
-    sv.SC_MANAGER_ALL_ACCESS,
-)
-SERVICE_MAPPING = (
-    READ_CONTROL
-    | sv.SERVICE_QUERY_CONFIG
-    | sv.SERVICE_QUERY_STATUS
-    | sv.SERVICE_INTERROGATE
-    | sv.SERVICE_ENUMERATE_DEPENDENTS,
-    READ_CONTROL | sv.SERVICE_CHANGE_CONFIG,
-    READ_CONTROL
-    | sv.SERVICE_START
-    | sv.SERVICE_STOP
-    | sv.SERVICE_PAUSE_CONTINUE
-    | sv.SERVICE_USER_DEFINED_CONTROL,
-    sv.SERVICE_ALL_ACCESS,
-)
-USER_SCM_RIGHTS = (
-    sv.SC_MANAGER_CONNECT
-    | sv.SC_MANAGER_ENUMERATE_SERVICE
-    | sv.SC_MANAGER_QUERY_LOCK_STATUS
-    | READ_CONTROL
-)
-USER_SERVICE_RIGHTS = SERVICE_MAPPING[0] | sv.SERVICE_USER_DEFINED_CONTROL
 
 
 class Caller(Protocol):
@@ -89,37 +55,20 @@ class ScHandle:
     service: str | None = None  # None: an SC manager handle
 
 
-def _map_generic(access: int, mapping: tuple[int, int, int, int]) -> int:
-    out = access & 0x0FFFFFFF
-    for bit, rights in zip(
-        (GENERIC_READ, GENERIC_WRITE, GENERIC_EXECUTE, GENERIC_ALL), mapping, strict=True
-    ):
-        if access & bit:
-            out |= rights
-    return out & ~MAXIMUM_ALLOWED
-
-
 def is_admin(token: dict | None) -> bool:
     if not token:
         return False
     groups = token.get("groups") or []
-    return token.get("sid") == LOCAL_SYSTEM_SID or ADMINISTRATORS_SID in groups
-
-
-def grant(
-    token: dict | None, desired: int, mapping: tuple[int, int, int, int], user_rights: int
-) -> int | None:
-    """The rights granted, or None for ERROR_ACCESS_DENIED (MAXIMUM_ALLOWED: what there is)."""
-    allowed = mapping[3] | READ_CONTROL if is_admin(token) else user_rights
-    wanted = _map_generic(desired, mapping)
-    if desired & MAXIMUM_ALLOWED:
-        return allowed
-    return wanted if wanted & ~allowed == 0 else None
+    enabled = ADMINISTRATORS_SID in groups and ADMINISTRATORS_SID not in (
+        token.get("deny_only") or []
+    )
+    return token.get("sid") == LOCAL_SYSTEM_SID or enabled
 
 
 class SvcctlServer:
-    def __init__(self, core: ScmCore) -> None:
+    def __init__(self, core: ScmCore, security: ScSecurity | None = None) -> None:
         self.core = core
+        self.security = security or ScSecurity()
         self.handles: dict[int, ScHandle] = {}
         self._ids = itertools.count(0x100)
 
@@ -171,11 +120,8 @@ class SvcctlServer:
     def ROpenSCManagerW(self, message: dict, client: Caller) -> dict:
         if message["database_name"] not in (None, "", SERVICES_ACTIVE_DATABASE):
             return {"error": E.ERROR_DATABASE_DOES_NOT_EXIST, "handle": 0}
-        access = grant(
-            client.token,
-            message["desired_access"] | sv.SC_MANAGER_CONNECT,
-            SCM_MAPPING,
-            USER_SCM_RIGHTS,
+        access = self.security.check(
+            client, message["desired_access"] | sv.SC_MANAGER_CONNECT, None
         )
         if access is None:
             return {"error": E.ERROR_ACCESS_DENIED, "handle": 0}
@@ -188,9 +134,7 @@ class SvcctlServer:
         svc = self.core.lookup(message["service_name"])
         if svc is None:
             return {"error": E.ERROR_SERVICE_DOES_NOT_EXIST, "handle": 0}
-        access = grant(
-            client.token, message["desired_access"], SERVICE_MAPPING, USER_SERVICE_RIGHTS
-        )
+        access = self.security.check(client, message["desired_access"], svc.name)
         if access is None:
             return {"error": E.ERROR_ACCESS_DENIED, "handle": 0}
         return {"error": 0, "handle": self._new(client, access, svc.name)}
@@ -282,12 +226,18 @@ class SvcctlServer:
         return {"error": error}
 
     def RGetServiceDisplayNameW(self, message: dict, client: Caller) -> dict:
+        h = self._get(client, message["scm_handle"], False)  # any SC manager handle
+        if not isinstance(h, ScHandle):
+            return {"error": h, "display_name": ""}
         svc = self.core.lookup(message["service_name"])
         if svc is None:
             return {"error": E.ERROR_SERVICE_DOES_NOT_EXIST, "display_name": ""}
         return {"error": 0, "display_name": svc.display_name}
 
     def RGetServiceKeyNameW(self, message: dict, client: Caller) -> dict:
+        h = self._get(client, message["scm_handle"], False)
+        if not isinstance(h, ScHandle):
+            return {"error": h, "service_name": ""}
         svc = self.core.db.by_display_name(message["display_name"])
         if svc is None:
             return {"error": E.ERROR_SERVICE_DOES_NOT_EXIST, "service_name": ""}
@@ -312,7 +262,10 @@ class SvcctlServer:
         name, error = self._service(message, client, sv.SERVICE_CHANGE_CONFIG)
         if error:
             return {"error": error, "tag_id": 0}
-        return config.change_config(self.core, self.core.lookup(name), message)
+        reply = config.change_config(self.core, self.core.lookup(name), message)
+        if not reply["error"] and message.get("password") is not None:
+            reply["error"] = store_password(self.core, name, message["password"])
+        return reply
 
     def RChangeServiceConfig2W(self, message: dict, client: Caller) -> dict:
         name, error = self._service(message, client, sv.SERVICE_CHANGE_CONFIG)
@@ -324,14 +277,16 @@ class SvcctlServer:
         h = self._get(client, message["scm_handle"], False, sv.SC_MANAGER_CREATE_SERVICE)
         if not isinstance(h, ScHandle):
             return {"error": h, "handle": 0, "tag_id": 0}
-        access = grant(
-            client.token, message["desired_access"], SERVICE_MAPPING, USER_SERVICE_RIGHTS
-        )
+        # The new service gets the default descriptor (a stale one of a deleted namesake goes).
+        self.security.forget(message["service_name"])
+        access = self.security.check(client, message["desired_access"], message["service_name"])
         if access is None:
             return {"error": E.ERROR_ACCESS_DENIED, "handle": 0, "tag_id": 0}
         error, svc = config.create_service(self.core, message)
         if svc is None:
             return {"error": error, "handle": 0, "tag_id": 0}
+        if message.get("password") is not None:
+            store_password(self.core, svc.name, message["password"])
         return {"error": 0, "handle": self._new(client, access, svc.name), "tag_id": svc.tag}
 
     def RDeleteService(self, message: dict, client: Caller) -> dict:
@@ -339,6 +294,31 @@ class SvcctlServer:
         if error:
             return {"error": error}
         return {"error": config.delete_service(self.core, self.core.lookup(name))}
+
+    def RQueryServiceObjectSecurity(self, message: dict, client: Caller) -> dict:
+        h = self._any(client, message["handle"])
+        if not isinstance(h, ScHandle):
+            return {"error": h, "security_descriptor": b""}
+        error, data = self.security.query(h.service, message["security_information"], h.access)
+        return {"error": error, "security_descriptor": data}
+
+    def RSetServiceObjectSecurity(self, message: dict, client: Caller) -> dict:
+        h = self._any(client, message["handle"])
+        if not isinstance(h, ScHandle):
+            return {"error": h}
+        return {
+            "error": self.security.set(
+                h.service,
+                message["security_information"],
+                message["security_descriptor"],
+                h.access,
+            )
+        }
+
+    def _any(self, client: Caller, handle: int) -> ScHandle | int:
+        """An SC manager or a service handle (the object-security routines take either)."""
+        h = self.handles.get(handle)
+        return self._get(client, handle, h is not None and h.service is not None)
 
     def REnumDependentServicesW(self, message: dict, client: Caller) -> dict:
         name, error = self._service(message, client, sv.SERVICE_ENUMERATE_DEPENDENTS)

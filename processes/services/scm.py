@@ -193,6 +193,7 @@ class ScmCore:
         self._report = report or report_event
         self.on_auto_start_complete = on_auto_start_complete
         self.store = store
+        self.logon: object | None = None  # logon.ServiceLogon, set by the wiring (user accounts)
         self.boot_accepted = False
         self.lock_owner: int | None = None  # RLockServiceDatabase: the locking connection
         self.lock = threading.RLock()  # callers hold it around every call (single-threaded core)

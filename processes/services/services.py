@@ -31,6 +31,7 @@ from ports.client import PortError
 from ports.contract import ClientContext
 from processes.services.controlpipe import ControlPipeServer
 from processes.services.database import create_service_db
+from processes.services.logon import ServiceLogon
 from processes.services.rpcserver import SvcctlServer
 from processes.services.scm import ScmCore, ScmSettings
 from processes.services.scmkernel import (
@@ -40,6 +41,7 @@ from processes.services.scmkernel import (
     RegistryStore,
     object_name,
 )
+from processes.services.scsecure import RegistrySecurityStore, ScSecurity
 from processes.services.timers import TimerThread
 
 CONTROL_SET = r"HKLM\SYSTEM\CurrentControlSet"
@@ -85,7 +87,8 @@ class ServicesProcess:
     def __init__(self, proc: Process, core: ScmCore) -> None:
         self.proc = proc
         self.core = core
-        self.rpc = SvcctlServer(core)
+        store = RegistrySecurityStore(proc.nt, CONTROL_SET)
+        self.rpc = SvcctlServer(core, ScSecurity(store, proc.log))
         self.pipe = ControlPipeServer(core)
 
     def serve(self) -> None:
@@ -157,6 +160,7 @@ def main(proc: Process) -> int:
     )
     timers = TimerThread(core.lock)
     core.clock = timers
+    core.logon = ServiceLogon(proc.lpc, proc.log)
     core.mark_drivers_loaded([m["name"] for m in proc.nt.modules()])
     wired = ServicesProcess(proc, core)
     wired.serve()

@@ -46,6 +46,7 @@ from processes.services.image import (
     is_security_process,
     status_type,
 )
+from processes.services.logon import logon_service_process
 
 if TYPE_CHECKING:
     from processes.services.scm import Done, ScmCore
@@ -259,6 +260,10 @@ def reference_image(core: ScmCore, svc: ServiceRecord) -> tuple[ServiceImage | N
         )
         if not nt_success(status):
             return None, E.ERROR_FILE_NOT_FOUND if status == 0xC0000034 else E.ERROR_GEN_FAILURE
+        error = logon_service_process(core, svc, pid)  # a user account: its token, or 1069
+        if error:
+            core.kernel.terminate_process(pid, error)
+            return None, error
         image.pid = pid
         core.images_by_pid[pid] = image
         core.kernel.resume_process(pid)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from nt.bootstrap import Process
 from nt.evtmsg import report_event
+from nt.log import get_logger
+from nt.seaudit import audit_privilege_denied
 from ports import lsm
 from ports import winlogon as wl
 from ports.client import PortError
@@ -134,7 +136,16 @@ class InitShutdownApi:
     def BaseInitiateShutdownEx(self, msg: dict, client: ClientContext) -> HandlerResult:
         privileges = (client.token or {}).get("privileges")
         if privileges is not None and SHUTDOWN_PRIVILEGE not in privileges:
-            return {"error": 5}  # ERROR_ACCESS_DENIED: SeShutdownPrivilege not held
+            audit_privilege_denied(
+                get_logger(),
+                client.token,
+                SHUTDOWN_PRIVILEGE,
+                server="Win32 SystemShutdown module",
+                object_name="InitiateSystemShutdownEx",
+                pid=client.pid,
+                image=client.image,
+            )
+            return {"error": 1314}  # ERROR_PRIVILEGE_NOT_HELD (STATUS_PRIVILEGE_NOT_HELD)
         request = ShutdownRequest(
             comment=msg["message"],
             timeout=msg["timeout"],

@@ -9,6 +9,7 @@
     top             CPU of ntctl top (2 refreshes/s) on an idle machine, and the kernel's share
     hive_kill       registry kill -9 durability (tests/bench/bench_hive_kill.py), --kills N
     lsa_logon       LsaLogonUser (right password, unknown user, locked) vs one argon2id verify
+    access_check    a port call with the SCM's access check vs the same call without
     reg_scale       reg import/export/query /s of a 20 MB control-set export vs raw SQLite
     svcorder        auto-start order of 750 Windows-10-shaped services vs sorted()
     services        sc start vs process creation; kill -9 → restart; boots → auto-start RUNNING
@@ -35,6 +36,7 @@ import traceback
 from pathlib import Path
 
 from tests.bench import (
+    bench_access,
     bench_boot,
     bench_chaos,
     bench_cli,
@@ -184,6 +186,7 @@ BENCHMARKS = {
     "top": (bench_top.add_arguments, bench_top.run),
     HIVE: (add_hive_arguments, run_hive_kill),
     bench_lsa.NAME: (bench_lsa.add_arguments, bench_lsa.run),
+    bench_access.NAME: (bench_access.add_arguments, bench_access.run),
     bench_reg.NAME: (bench_reg.add_arguments, bench_reg.run),
     "svcorder": (bench_svcorder.add_arguments, bench_svcorder.run),
     "services": (bench_services.add_arguments, bench_services.run),

@@ -1,6 +1,6 @@
 """A diagnostic server: the real ``ports.server.PortServer``, no machine around it.
 
-    python -m tests.bench.portserver ENDPOINT nolog|log LOGDIR [profile]
+    python -m tests.bench.portserver ENDPOINT nolog|log|check LOGDIR [profile]
                                                     (the key arrives on stdin)
 
 It serves the csrss ApiPort protocol with csrss's port settings (one request thread
@@ -12,7 +12,9 @@ machinery (ZAP identity, MAC, sequence, worker hand-off, signed reply), the per-
 line, and the rest (csrss's CSR dispatch plus the launcher daemon that tails every log
 line of a booted machine). With ``profile`` the port thread and each request thread run
 under their own cProfile; when stdin closes the merged statistics go to stdout
-(tests/bench/profile_csr.py reads them).
+(tests/bench/profile_csr.py reads them). With ``check`` each call first makes the SCM's
+access check (``ScSecurity.check``: an interactive user's token asking SERVICE_QUERY_STATUS
+on a service with the default descriptor), the work an ROpenServiceW adds (bench_access).
 """
 
 from __future__ import annotations
@@ -33,6 +35,25 @@ PORT_NAME = "\\Sessions\\1\\Windows\\ApiPort"
 
 
 PROFILES: dict[str, object] = {}
+# An interactive user's token, as lsass builds one (what the check walks).
+USER_TOKEN = {
+    "user": "NTMODEL\\bob",
+    "sid": "S-1-5-21-1-2-3-1001",
+    "groups": ["S-1-5-32-545", "S-1-1-0", "S-1-5-4", "S-1-2-1", "S-1-5-11", "S-1-5-15",
+               "S-1-5-113", "S-1-2-0", "S-1-5-64-10", "S-1-16-8192"],
+    "deny_only": [],
+    "privileges": ["SeShutdownPrivilege", "SeChangeNotifyPrivilege", "SeUndockPrivilege",
+                   "SeIncreaseWorkingSetPrivilege", "SeTimeZonePrivilege"],
+}  # fmt: skip
+
+
+def _access_check():
+    """The SCM's check, bound to one service (its descriptor parsed once, then cached)."""
+    from ports import svcctl
+    from processes.services.scsecure import ScSecurity
+
+    security = ScSecurity()
+    return lambda client: security.check(client, svcctl.SERVICE_QUERY_STATUS, "EventLog")
 
 
 def _profiled(name: str, fn):
@@ -76,8 +97,11 @@ def main() -> None:
     counter = [0]
     lock = threading.Lock()
     with_log = mode == "log"
+    check = _access_check() if mode == "check" else None
 
     def dispatch(api_number: int, message: dict, client) -> dict:
+        if check is not None and check(client) is None:
+            return NtStatus.STATUS_ACCESS_DENIED
         with lock:
             counter[0] = (counter[0] + 1) & 0xFFFF
             body = {"unique_id": counter[0]}
@@ -101,7 +125,7 @@ def main() -> None:
         protocol=csr.API_PORT,
         handlers={},
         key=key,
-        identify=lambda pid: {"image": "bench.exe", "session": 1, "token": {}},
+        identify=lambda pid: {"image": "bench.exe", "session": 1, "token": USER_TOKEN},
         policy=lambda pid, uid: (True, ""),
         log=log,
         dispatch=dispatch,

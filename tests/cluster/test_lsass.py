@@ -57,6 +57,12 @@ with Machine(root) as m:
         out["bad_type"] = conn.call(2, {"user": 5}).status
         out["extra_key"] = conn.call(3, {"package_name": "x", "evil": 1}).status
         out["mib_password"] = lsa.LsaLogonUser(conn, args["user"], b"x" * (1 << 20), 3).status
+        conn.max_message_length = 1 << 23  # past the client's own check: the server's answers
+        big = {"logon_type": 3, "auth_package": 0, "user": args["user"],
+               "password": b"x" * lsa.MAX_MESSAGE_LENGTH}
+        out["oversized"] = conn.call(2, big).status
+        out["not_msgpack_map"] = conn.call(2, [1, 2, 3]).status
+        conn.max_message_length = lsa.MAX_MESSAGE_LENGTH
         out["interactive"] = lsa.LsaLogonUser(conn, args["user"], pw, 2).status
         try:
             lsa.LsaRegisterLogonProcess(m.lpc, "Evil").close()
@@ -69,6 +75,11 @@ with Machine(root) as m:
     elif scenario == "pending":
         print(json.dumps({"sent": True}), flush=True)
         r = lsa.LsaLogonUser(conn, args["user"], pw, 3, timeout=60)
+        out["status"], out["done"] = r.status, time.time()
+    elif scenario == "change":
+        print(json.dumps({"sent": True}), flush=True)
+        new = args["new_password"].encode()
+        r = lsa.LsaCallAuthenticationPackage(conn, args["user"], pw, new)
         out["status"], out["done"] = r.status, time.time()
     conn.close()
 print(json.dumps(out), flush=True)
@@ -221,6 +232,8 @@ def test_hostile_lsa_messages_and_untrusted_callers(lsa_machine: Machine) -> Non
     assert out["max_api"] == out["far_api"] == S.STATUS_INVALID_SYSTEM_SERVICE
     assert out["bad_type"] == out["extra_key"] == S.STATUS_INVALID_PARAMETER
     assert out["mib_password"] == S.STATUS_LOGON_FAILURE
+    assert out["oversized"] == S.STATUS_PORT_MESSAGE_TOO_LONG
+    assert out["not_msgpack_map"] == S.STATUS_INVALID_PARAMETER
     assert out["interactive"] == S.STATUS_NOT_LOGON_PROCESS
     assert out["register"] == S.STATUS_PORT_CONNECTION_REFUSED
     assert out["alive"] == S.STATUS_SUCCESS
@@ -260,6 +273,115 @@ def test_as_runs_a_verb_with_the_users_token_and_the_doors_close(lsa_machine: Ma
     assert m.pid_of("lsass.exe", 0) == int(lsass)
 
 
+def test_scm_doors_close_for_a_user_and_sdset_opens_them(lsa_machine: Machine) -> None:
+    m = lsa_machine
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "stop", "EventLog", check=False)
+    assert r.returncode == 1
+    assert r.stdout == "[SC] OpenService FAILED 5:\n\nAccess is denied.\n\n"
+    denied = m.events(event="event.report", image="services.exe", event_id=4656)
+    assert any(e["strings"][6] == "EventLog" and e["strings"][1] == "bob" for e in denied)
+    assert m.ntctl("sc", "sdshow", "scmanager").stdout == (
+        "\nD:(A;;CC;;;AU)(A;;CCLCRPRC;;;IU)(A;;CCLCRPRC;;;SU)(A;;CCLCRPWPRC;;;SY)(A;;KA;;;BA)"
+        "(A;;CC;;;AC)\n"
+    )
+    before = m.ntctl("sc", "sdshow", "W32Time").stdout.strip()
+    assert before.startswith("D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)")
+    sddl = before + "(A;;LCRPLO;;;NU)"  # network users may now query, start and interrogate
+    assert m.ntctl("sc", "sdset", "W32Time", sddl).stdout == (
+        "[SC] SetServiceObjectSecurity SUCCESS\n"
+    )
+    assert m.ntctl("sc", "sdshow", "W32Time").stdout.strip() == sddl
+    stored = m.ntctl(
+        "reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Services\W32Time\Security", "--json"
+    ).stdout
+    assert "REG_BINARY" in stored or '"type": 3' in stored
+    r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "sc", "query", "W32Time", check=False)
+    assert "SERVICE_NAME: W32Time" in r.stdout, r.stdout + r.stderr
+    bad = m.ntctl("sc", "sdset", "W32Time", "D:(A;;GA;;;SY", check=False)
+    assert bad.returncode == 1 and "FAILED 1336" in bad.stdout
+
+
+def test_a_service_runs_as_a_local_user_once_granted_seservicelogonright(
+    lsa_machine: Machine,
+) -> None:
+    m = lsa_machine
+    svc = "BobSvc"
+    ntctl_pw(
+        m, PASSWORDS["bob"], "sc", "create", svc,
+        "binPath=", "C:\\Program Files\\Vendor\\bobsvc.exe", "obj=", ".\\bob",
+    )  # fmt: skip
+    r = m.ntctl("sc", "start", svc, check=False)  # bob lacks SeServiceLogonRight
+    assert r.stdout.startswith("[SC] StartService FAILED 1069:"), r.stdout
+    why = m.wait_event("event.report", image="services.exe", event_id=7038)
+    assert why["strings"][1] == ".\\bob" and "not been granted" in why["strings"][2]
+    assert any(
+        "logon failure" in e["message"]
+        for e in m.events(event="event.report", image="services.exe", event_id=7000)
+    )
+    assert security_events(m, 4625)[-1]["strings"][7] == "0xC000015B"
+    out = m.ntctl("user", "rights", "bob", "--grant", "SeServiceLogonRight").stdout
+    assert "Granting SeServiceLogonRight to bob ... successful" in out
+    assert "SeServiceLogonRight" in out
+    assert "SERVICE_NAME: BobSvc" in m.ntctl("sc", "start", svc).stdout
+    m.wait_event("svc.state", service=svc, state=4)
+    pid = json.loads(m.ntctl("sc", "queryex", svc, "--json").stdout)["process_id"]
+    proc = next(p for p in m.processes() if p["pid"] == pid)
+    assert proc["user"].lower() == "ntmodel\\bob" and proc["session"] == 0
+    m.ntctl("sc", "stop", svc)
+    m.wait_event("proc.exit", child_pid=pid)
+    # a wrong password stored: 1069 again, and 7038 quotes 1326
+    ntctl_pw(m, "not-" + PASSWORDS["bob"], "sc", "config", svc, "obj=", ".\\bob")
+    r = m.ntctl("sc", "start", svc, check=False)
+    assert r.stdout.startswith("[SC] StartService FAILED 1069:"), r.stdout
+    texts = [e["strings"][2] for e in m.events(event="event.report", event_id=7038)]
+    assert any("user name or password is incorrect" in t for t in texts)
+    argv = m.ntctl("sc", "config", svc, "obj=", ".\\bob", "password=", "x", check=False)
+    assert argv.returncode == 2 and "--password-stdin" in argv.stderr
+
+
+def test_shutdown_needs_seshutdownprivilege_which_the_policy_can_take_away(
+    lsa_machine: Machine,
+) -> None:
+    m = lsa_machine
+    m.ntctl("user", "rights", "Users", "--revoke", "SeShutdownPrivilege")
+    try:
+        who = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "whoami", "/all", "--json")
+        assert "SeShutdownPrivilege" not in json.loads(who.stdout)["privileges"]
+        r = ntctl_pw(m, PASSWORDS["bob"], "--as", "bob", "shutdown", "-t", "600", check=False)
+        assert r.returncode == 1 and "STATUS_PRIVILEGE_NOT_HELD" in r.stderr, r.stderr
+        denied = m.events(event="event.report", image="winlogon.exe", event_id=4656)
+        assert any(e["strings"][9] == "SeShutdownPrivilege" for e in denied)
+    finally:
+        m.ntctl("user", "rights", "Users", "--grant", "SeShutdownPrivilege")
+        m.ntctl("shutdown", "-a", check=False)  # had the check failed open
+
+
+def test_a_deleted_users_running_service_keeps_its_token_but_new_logons_fail(
+    lsa_machine: Machine,
+) -> None:
+    m = lsa_machine
+    ntctl_pw(m, "D4n-service-pw", "user", "add", "dan")
+    m.ntctl("user", "rights", "dan", "--grant", "SeServiceLogonRight")
+    ntctl_pw(
+        m, "D4n-service-pw", "sc", "create", "DanSvc",
+        "binPath=", "C:\\Program Files\\Vendor\\dansvc.exe", "obj=", ".\\dan",
+    )  # fmt: skip
+    m.ntctl("sc", "start", "DanSvc")
+    m.wait_event("svc.state", service="DanSvc", state=4)
+    pid = json.loads(m.ntctl("sc", "queryex", "DanSvc", "--json").stdout)["process_id"]
+    m.ntctl("user", "delete", "dan")
+    assert security_events(m, 4726)
+    proc = next(p for p in m.processes() if p["pid"] == pid)  # still running, still dan
+    assert proc["user"].lower() == "ntmodel\\dan" and proc["state"] == "running"
+    r = ntctl_pw(m, "D4n-service-pw", "logon-test", "dan", check=False)
+    assert r.returncode == 1 and "STATUS_LOGON_FAILURE" in r.stdout
+    m.ntctl("sc", "stop", "DanSvc")  # the SCM still controls it
+    m.wait_event("proc.exit", child_pid=pid)
+    r = m.ntctl("sc", "start", "DanSvc", check=False)  # a new logon: the account is gone
+    assert r.stdout.startswith("[SC] StartService FAILED 1069:"), r.stdout
+    m.ntctl("sc", "delete", "DanSvc")
+
+
 def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None:
     m = lsa_machine
     ntctl_pw(m, "N3w-" + PASSWORDS["bob"], "user", "passwd", "bob")
@@ -276,20 +398,31 @@ def test_no_password_in_anything_the_machine_wrote(lsa_machine: Machine) -> None
     assert any(mark in p.read_bytes() for p in hashes for mark in marks)
 
 
-def test_kill_lsass_mid_logon_disconnects_the_caller_and_is_no_bugcheck(tmp_path: Path) -> None:
+def test_kill_lsass_mid_logon_and_mid_password_change_keeps_old_or_new_hash_no_bugcheck(
+    tmp_path: Path,
+) -> None:
     # The first account from the scripted first-boot setup; a logon that stays in flight.
-    m = boot(tmp_path / "k", faults="lsass.exe:stall_logon=30", setup=("dave", "S1ow-pass"))
+    # ...and a password change stalled between its two writes (the hash, then the F value).
+    faults = "lsass.exe:stall_logon=30,lsass.exe:stall_password_change=30"
+    m = boot(tmp_path / "k", faults=faults, setup=("dave", "S1ow-pass"))
     try:
         _kill_mid_logon(m)
     finally:
         m.stop()
-    # The account survives on disk (read offline, as a restarted lsass would read it).
+    # The account survives on disk (read offline, as a restarted lsass would read it) with
+    # the old or the new hash, never neither: here the new one, written before the kill.
     hives = Registry(m.root / "C" / "Windows" / "System32" / "config")
     try:
         phc = hives.query_value(rf"{USERS}\{1000:08X}", "PasswordHash")[1]
     finally:
         hives.close()
-    assert argon2.PasswordHasher().verify(phc, "S1ow-pass")
+    verifies = {}
+    for pw in ("S1ow-pass", "N3w-S1ow-pass"):
+        try:
+            verifies[pw] = argon2.PasswordHasher().verify(phc, pw)
+        except argon2.exceptions.VerifyMismatchError:
+            verifies[pw] = False
+    assert verifies == {"S1ow-pass": False, "N3w-S1ow-pass": True}
 
 
 def _kill_mid_logon(m: Machine) -> None:
@@ -312,12 +445,31 @@ def _kill_mid_logon(m: Machine) -> None:
     assert proc.stdout is not None
     assert json.loads(proc.stdout.readline())["sent"]
     m.wait_event("fault.stall_logon", image="lsass.exe")
+    change = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CLIENT,
+            str(m.root),
+            "change",
+            json.dumps({"user": "dave", "password": "S1ow-pass", "new_password": "N3w-S1ow-pass"}),
+        ],
+        cwd=REPO,
+        env=m.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert change.stdout is not None
+    assert json.loads(change.stdout.readline())["sent"]
+    m.wait_event("fault.stall_password_change", image="lsass.exe")
     killed = time.time()
     os.kill(m.pid_of("lsass.exe", 0), signal.SIGKILL)
     out = json.loads(proc.stdout.readline())
+    changed = json.loads(change.stdout.readline())
     proc.wait(10)
-    assert out["status"] == S.STATUS_PORT_DISCONNECTED
-    assert out["done"] - killed < 3
+    change.wait(10)
+    assert out["status"] == changed["status"] == S.STATUS_PORT_DISCONNECTED
+    assert out["done"] - killed < 3 and changed["done"] - killed < 3
     exit_event = m.wait_event("proc.exit", image="System", child_image="lsass.exe")
     assert exit_event["signal"] == signal.SIGKILL
     assert not m.events(event="bugcheck")

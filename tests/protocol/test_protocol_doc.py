@@ -17,6 +17,7 @@ from ports import (
     eventlog,
     kernel,
     lsa,
+    lsarpc,
     protocol_doc,
     samr,
     sb,
@@ -134,6 +135,7 @@ SERVERS = {
         samr.SAMR_PORT,
         ["processes/lsass/samsrv.py", "processes/lsass/sam.py"],
     ),
+    lsarpc.LSARPC_PORT.title: (lsarpc.LSARPC_PORT, ["processes/lsass/lsapolicy.py"]),
     sb.SB_API_PORT.title: (sb.SB_API_PORT, ["processes/csrss/session.py"]),
     csr.API_PORT.title: (
         csr.API_PORT,

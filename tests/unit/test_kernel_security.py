@@ -7,9 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from nt.log import get_logger
 from nt.status import NtStatus as S
 from ports.contract import ClientContext
+from processes.kernel import keysec
 from processes.kernel.services import SystemServiceHandlers
 
 SYSTEM = {"user": "NT AUTHORITY\\SYSTEM", "sid": "S-1-5-18", "groups": [], "privileges": []}
@@ -127,3 +130,58 @@ def test_staged_imports_and_chunked_exports_keep_the_rules() -> None:
     c.state["cm_imports"] = {7: Staged()}
     assert h.CmImportCommit({"handle": 7}, c) == S.STATUS_ACCESS_DENIED
     assert c.state["cm_imports"] == {}  # the staged import is dropped
+
+
+def test_a_user_writes_under_her_own_hku_sid_and_not_under_anothers() -> None:
+    k, h = setup()
+    alice = "S-1-5-21-1-2-3-1000"
+    bob = {"sid": "S-1-5-21-1-2-3-1001", "groups": ["S-1-5-32-545", "S-1-5-11"], "privileges": []}
+    k.ps.table[20] = Rec(20, "ntctl.exe", "attached", bob)
+    own = {"path": rf"HKU\{bob['sid']}\Software\X", "name": "v", "type": 4, "data": 1}
+    assert h.NtSetValueKey(own, ctx(k, 20)) == {}  # reaches the hive (the fake takes it)
+    classes = dict(own, path=rf"\Registry\User\{bob['sid']}_Classes\X")
+    assert h.NtSetValueKey(classes, ctx(k, 20)) == {}
+    with capture_logs() as logs:
+        other = dict(own, path=rf"HKU\{alice}\Software\X")
+        assert h.NtSetValueKey(other, ctx(k, 20)) == S.STATUS_ACCESS_DENIED
+        assert h.NtCreateKey({"path": r"HKU\.DEFAULT\X", "volatile": False}, ctx(k, 20)) == (
+            S.STATUS_ACCESS_DENIED
+        )
+    assert h.NtSetValueKey(other, ctx(k, 12)) == {}  # an administrator may
+    read_other = {"path": rf"HKU\{alice}\Software"}
+    assert h.NtEnumerateKey(read_other, ctx(k, 20)) == S.STATUS_ACCESS_DENIED
+    assert h.NtEnumerateKey({"path": rf"HKU\{bob['sid']}\Software"}, ctx(k, 20)) == {"keys": []}
+    audits = [e for e in logs if e["event"] == "event.report" and e["event_id"] == 4656]
+    assert audits[0]["strings"][0] == bob["sid"]
+    assert audits[0]["strings"][5] == "Key" and alice in audits[0]["strings"][6]
+
+
+def test_key_security_by_namespace_part() -> None:
+    sid = "S-1-5-21-1-2-3-1001"
+    user = keysec.key_security(rf"HKEY_USERS\{sid}\Software")
+    assert user.owner == sid and {a.sid for a in user.dacl} == {sid, "S-1-5-18", "S-1-5-32-544"}
+    hklm = keysec.key_security(r"HKLM\SOFTWARE")
+    assert hklm is keysec.key_security(r"HKU\.DEFAULT")  # one cached descriptor
+    assert keysec.key_security(r"\Bogus\X") is hklm  # unparseable: the stricter
+
+
+def test_only_system_may_name_an_account_for_a_new_process() -> None:
+    from processes.kernel.ps import account_token
+
+    k, h = setup()
+    k.stopping = False
+    local_service = account_token("NT AUTHORITY\\LocalService")
+    assert "SeAssignPrimaryTokenPrivilege" in local_service["privileges"]
+    assert "S-1-5-32-544" not in local_service["groups"]
+    k.ps.table[21] = Rec(21, "svchost.exe", "running", local_service)
+    body = {
+        "image": "cmd.exe",
+        "command_line": "cmd.exe",
+        "environment": {},
+        "session": 0,
+        "suspended": True,
+        "account": "LocalSystem",
+        "standin": False,
+    }
+    assert h.NtCreateUserProcess(body, ctx(k, 21)) == S.STATUS_ACCESS_DENIED
+    assert h.NtCreateUserProcess(body, ctx(k, 13)) == S.STATUS_PRIVILEGE_NOT_HELD  # a user

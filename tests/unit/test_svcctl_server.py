@@ -13,8 +13,19 @@ from ports.server import PENDING
 from processes.services.rpcserver import SvcctlServer
 from tests.unit.scm_fakes import Machine, service
 
-SYSTEM = {"user": "SYSTEM", "sid": "S-1-5-18", "groups": [], "privileges": []}
-USER = {"user": "alice", "sid": "S-1-5-21-1-1001", "groups": ["S-1-5-32-545"], "privileges": []}
+SYSTEM = {
+    "user": "SYSTEM",
+    "sid": "S-1-5-18",
+    "groups": ["S-1-5-32-544", "S-1-1-0", "S-1-5-11"],  # as the kernel's SYSTEM token
+    "privileges": [],
+}
+# An interactive user's token: Users, INTERACTIVE, Authenticated Users.
+USER = {
+    "user": "alice",
+    "sid": "S-1-5-21-1-1001",
+    "groups": ["S-1-5-32-545", "S-1-5-4", "S-1-5-11"],
+    "privileges": [],
+}
 APIS = sv.SVCCTL_PORT.by_name()
 
 
@@ -321,6 +332,8 @@ def test_enumeration_pages_and_dependents(env):
         server, "RGetServiceKeyNameW", caller, scm_handle=scm, display_name="print spooler"
     )
     assert names == {"error": 0, "service_name": "Spooler"}
+    bogus = call(server, "RGetServiceDisplayNameW", caller, scm_handle=0x7777, service_name="x")
+    assert bogus["error"] == 6  # ERROR_INVALID_HANDLE: every routine checks its handle
 
 
 def test_lock_and_boot_acceptance(env):

@@ -241,6 +241,18 @@ def test_end_task_across_sessions_is_access_denied(desktop):
     assert call(csr, app, "SrvEndTask", process_id=230).status == NtStatus.STATUS_ACCESS_DENIED
 
 
+def test_end_task_on_another_users_process_needs_sedebugprivilege(desktop):
+    csr, kernel, _ = desktop
+    app = start(csr, kernel, 220, "taskmgr.exe", sid=USER_SID)
+    start(csr, kernel, 231, "other.exe", sid="S-1-5-21-1-2-3-1009")
+    with capture_logs(processors=[ntstatus_processor]) as logs:
+        reply = call(csr, app, "SrvEndTask", process_id=231)
+    assert reply.status == NtStatus.STATUS_ACCESS_DENIED and kernel.terminated == []
+    assert any(e.get("event_id") == 4656 for e in logs)
+    app.token = {"sid": USER_SID, "privileges": ["SeDebugPrivilege"]}
+    assert call(csr, app, "SrvEndTask", process_id=231).status == SUCCESS
+
+
 def test_end_task_terminates_an_ordinary_process(desktop):
     csr, kernel, _ = desktop
     app = start(csr, kernel, 220, "taskmgr.exe", sid=USER_SID)
