@@ -29,6 +29,7 @@ from typing import NoReturn
 import msgpack
 import setproctitle
 
+from nt import ldr
 from nt import log as ntlog
 from nt.status import NtStatus
 from nt.syscalls import SystemServices
@@ -181,6 +182,9 @@ def run(image: str, main) -> NoReturn:
     """Start the image and run ``main(proc)``; an escaping exception ends the process
     with STATUS_UNHANDLED_EXCEPTION, as an unhandled SEH exception would."""
     proc = start(image)
+    status = ldr.initialize_process(proc)
+    if status != NtStatus.STATUS_SUCCESS:
+        proc.exit(status)
     try:
         status = main(proc)
     except SystemExit as exc:

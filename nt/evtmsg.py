@@ -130,6 +130,8 @@ EVENTS: dict[int, EventDef] = {
            "Kernel-Power 41",
            "The system has rebooted without cleanly shutting down first. This error could be "
            "caused if the system stopped responding, crashed, or lost power unexpectedly."),
+        _E(26, SYSTEM, "Application Popup", LEVEL_INFORMATION, "STATUS_LOG_HARD_ERROR",
+           "Application popup: %1 : %2"),
         _E(1015, SYSTEM, "Wininit", LEVEL_CRITICAL, "WININIT_CRITICAL_PROCESS_FAILED",
            "A critical system process, %1, failed with status code %2.  The machine must now "
            "be restarted."),

@@ -28,7 +28,22 @@ INSTANCE = "instance"  # an smss copy making session 0 or 1
 BOOT_EXECUTE = "boot_execute"  # autochk, run by smss from BootExecute
 SUBSYSTEM = "subsystem"  # csrss of a session
 INITIAL_COMMAND = "initial_command"  # wininit (session 0), winlogon (session 1)
-ROLES = (KERNEL, MASTER, INSTANCE, BOOT_EXECUTE, SUBSYSTEM, INITIAL_COMMAND)
+SERVICE_CONTROLLER = "service_controller"  # services.exe: critical once it starts
+SERVICE_PROCESS = "service_process"  # a svchost host or an own-process service (spoolsv)
+LSA = "lsa"  # lsass.exe: wininit restarts the machine when it dies
+SESSION_MANAGER = "session_manager"  # lsm.exe, the Local Session Manager
+ROLES = (
+    KERNEL,
+    MASTER,
+    INSTANCE,
+    BOOT_EXECUTE,
+    SUBSYSTEM,
+    INITIAL_COMMAND,
+    SERVICE_CONTROLLER,
+    SERVICE_PROCESS,
+    LSA,
+    SESSION_MANAGER,
+)
 
 # The state of a victim when it died: each is True, False, or None when the records
 # cannot order the event and the death (the oracle then accepts either outcome).
@@ -39,6 +54,8 @@ STATE_KEYS = (
     "resumed",  # the kernel had resumed it (proc.resume)
     "connected",  # csrss: smss had accepted its connection (smss.subsystem_connected)
     "session_ready",  # an instance: SbCreateSession for its initial command succeeded
+    "shutdown",  # a Windows shutdown was asked for in this boot (winlogon's shutdown.initiated)
+    "stopping",  # the kernel was ending every process (NtShutdownSystem: shutdown.begin)
 )
 
 CRITICAL = -1  # the profile's critical-process bugcheck (0xEF, or 0xF4 on win7)
@@ -92,8 +109,8 @@ class Rule:
 @dataclass(frozen=True)
 class Row:
     """One row of the README table; ``rule`` is None for behaviour the chaos oracle does not
-    judge (a configuration fault, a window only a fault hook opens, a victim ``ntctl chaos``
-    does not draw yet: services.exe, service processes, lsass)."""
+    judge (a configuration fault, a window only a fault hook opens, a row another row's
+    rule already covers)."""
 
     what: str
     result: str
@@ -101,7 +118,11 @@ class Row:
 
 
 BUGCHECK_NEXT = (1001, 41)  # BugCheck and Kernel-Power, logged by the next boot
-ALL = (MASTER, INSTANCE, BOOT_EXECUTE, SUBSYSTEM, INITIAL_COMMAND)
+ALL = (MASTER, INSTANCE, BOOT_EXECUTE, SUBSYSTEM, INITIAL_COMMAND, SERVICE_CONTROLLER)
+# Everything alive when a shutdown begins (the kernel's own death is not judged there).
+AT_SHUTDOWN = ALL + (SERVICE_PROCESS, LSA, SESSION_MANAGER)
+STAYS_UP = Outcome(None, machine_stops=False)
+SHUTDOWN_GOES_ON = Outcome(None, machine_stops=True)
 _021A = BugCode.STATUS_SYSTEM_PROCESS_TERMINATED
 
 
@@ -211,18 +232,53 @@ ROWS: tuple[Row, ...] = (
     Row(
         "`kill -9` services.exe",
         "`0xEF CRITICAL_PROCESS_DIED` (services.exe marks itself critical, Windows 8+)",
+        # covered by the first row's rule (SERVICE_CONTROLLER is one of ALL)
+    ),
+    Row(
+        "services.exe killed in its first moments, before it became critical",
+        "no bugcheck: nothing watches it before it is critical; the machine stays up "
+        "without its services",
+        Rule((SERVICE_CONTROLLER,), {"critical": False}, STAYS_UP),
     ),
     Row(
         "`kill -9` a service process (svchost or own-process)",
-        "every service in it goes STOPPED with ERROR_PROCESS_ABORTED (1067) at once; System "
-        "event 7034, or 7031 with the corrective action, and `FailureActions` apply (restart "
-        "after the delay, run a command, reboot)",
+        "no bugcheck, the machine stays up: every service in it goes STOPPED with "
+        "ERROR_PROCESS_ABORTED (1067) at once; System event 7034, or 7031 with the "
+        "corrective action, and `FailureActions` apply (restart after the delay, run a "
+        "command, reboot)",
+        Rule((SERVICE_PROCESS,), outcome=STAYS_UP),
     ),
     Row(
         "`kill -9` lsass",
-        'wininit logs event 1015 and shows "The system is shutting down ... lsass.exe '
+        "no bugcheck: wininit logs event 1015, csrss of the console session shows the hard "
+        'error ("The Local Security Authority Process system process terminated '
+        'unexpectedly...", event 26), and "The system is shutting down ... lsass.exe '
         "terminated unexpectedly with status code ... The system will now shut down and "
-        'restart" for 60 s (scaled), then restarts in order',
+        'restart" counts down 60 s (scaled), then the machine restarts in order',
+        Rule((LSA,), outcome=STAYS_UP),
+    ),
+    Row(
+        "`kill -9` lsm.exe",
+        "no bugcheck, the machine stays up: nothing restarts it; `ntctl session` and new "
+        "sessions fail until the next boot",
+        Rule((SESSION_MANAGER,), outcome=STAYS_UP),
+    ),
+    Row(
+        "any process killed during `ntctl shutdown` once the kernel ends every process "
+        "(NtShutdownSystem)",
+        "no bugcheck: the shutdown completes (critical processes are no longer checked)",
+        Rule(AT_SHUTDOWN, {"stopping": True}, SHUTDOWN_GOES_ON, precedence=-2),
+    ),
+    Row(
+        "a process that is not critical killed during `ntctl shutdown` (lsass, lsm, a "
+        "service process, ...)",
+        "no bugcheck: the shutdown goes on and the machine stops",
+        Rule(AT_SHUTDOWN, {"shutdown": True, "critical": False}, SHUTDOWN_GOES_ON, precedence=-1),
+    ),
+    Row(
+        "a critical process killed during `ntctl shutdown`, before NtShutdownSystem (while "
+        "winlogon ends the applications and the services)",
+        "`0xEF CRITICAL_PROCESS_DIED`, as at any other time",
     ),
     Row(
         "a service never connects / stalls in START_PENDING / ignores STOP",

@@ -23,6 +23,13 @@ KNOWN_IMAGES: dict[str, str] = {
     "logonui.exe": "logonui",
     "userinit.exe": "userinit",
     "explorer.exe": "explorer",
+    "condemo.exe": "condemo",
+}
+
+# Static imports the loader snaps at process start (nt/ldr.py), for the images whose
+# imports a user can break (NTMODEL_FAULTS=<image>:missing_dll=<dll>).
+IMPORTS: dict[str, tuple[str, ...]] = {
+    "condemo.exe": ("ntdll.dll", "kernel32.dll", "KERNELBASE.dll", "condemoui.dll"),
 }
 
 SYSTEM_ROOT = "C:\\Windows"

@@ -16,7 +16,9 @@ from nt import regsnap, regwire
 from nt.regfile import Op
 from nt.status import NtStatus, status_name
 from ports.client import Connection, call_api
-from ports.kernel import SYSTEM_SERVICES
+from ports.kernel import OPTION_OK, SYSTEM_SERVICES
+
+__all__ = ["INFINITE", "OPTION_OK", "NtError", "SystemServices"]
 
 INFINITE = None
 

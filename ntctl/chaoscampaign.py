@@ -109,11 +109,11 @@ def _judge(
             p1_text=(d.get("decoded") or {}).get("p1_text"),
             culprit=(d.get("faulting_process") or {}).get("pid"),
         )
-    earlier = [
-        e
-        for e in records.all("bugcheck") + records.all("shutdown.begin")
-        if oracle.epoch(e["ts"]) < k.t_kill
-    ]
+    # In the shutdown phase the machine stopping is the point; in the others it is a miss.
+    stops = records.all("bugcheck")
+    if t.d.phase != "shutdown":
+        stops += records.all("shutdown.begin")
+    earlier = [e for e in stops if oracle.epoch(e["ts"]) < k.t_kill]
     death = oracle.death_of(records, t.victim, k.pid)
     if not k.done or earlier or (death.exited is not None and death.exited < k.t_kill):
         why = k.missed or (
@@ -122,12 +122,14 @@ def _judge(
         result.update(outcome="missed", note=why)
         anomalies += [u for u in (f"unreadable dump {x}" for x in obs.unreadable)]
         return "missed", None
+    state = oracle.victim_state(records, t.victim, death, k.t_kill, t.d.method)
+    # Once the kernel ends every process (SIGTERM), the kill races a clean exit.
+    raced = state.get("stopping") is not False and t.d.phase == "shutdown"
     if t.victim.image != "System":
         if death.exited is None:
             anomalies.append("the kernel never reported the victim's exit")
-        elif death.status != oracle.expected_exit_status(t.d.method, t.d.status):
+        elif death.status != oracle.expected_exit_status(t.d.method, t.d.status) and not raced:
             anomalies.append(f"exit status {death.status:#x} after {t.d.method}")
-    state = oracle.victim_state(records, t.victim, death, k.t_kill, t.d.method)
     result["state"] = state
     predicted, outcome, diff = oracle.judge(t.victim.role, state, obs, death, t.lab.profile)
     result["predicted"] = [o.label() for o in predicted]

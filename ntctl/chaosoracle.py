@@ -2,8 +2,9 @@
 records, and whether what followed is what nt/faulttable.py's rows say.
 
 The state comes from the kernel's records (proc.create, proc.resume, proc.exit with the
-critical flag it had at the exit, proc.terminate) and smss's (subsystem_connected,
-sb_create_session), never from the runner's guesses. The runner brackets the death in
+critical flag it had at the exit, proc.terminate, shutdown.begin), smss's
+(subsystem_connected, sb_create_session) and winlogon's (shutdown.initiated), never from
+the runner's guesses. The runner brackets the death in
 time: it was not before ``t_kill`` (taken just before the kill) and not after the
 kernel's proc.exit. An event logged inside that bracket (give or take ``SLACK``, for the
 thread that logs it) cannot be ordered against the death, so that state is None and
@@ -57,10 +58,21 @@ class Records:
         ]
 
 
+def is_victim(event: Mapping[str, Any], victim: Victim) -> bool:
+    """Is this proc.create the victim's: its image, session and (for one of several
+    instances, a svchost) a part of its command line."""
+    return (
+        event.get("event") == "proc.create"
+        and event.get("child_image") == victim.image
+        and event.get("child_session") == victim.session
+        and victim.command in str(event.get("command_line", ""))
+    )
+
+
 def find_victim(records: Records, victim: Victim) -> dict | None:
-    """The kernel's proc.create of ``victim`` (the first of its image and session)."""
+    """The kernel's proc.create of ``victim`` (the first that matches)."""
     for e in records.all("proc.create", image="System"):
-        if e.get("child_image") == victim.image and e.get("child_session") == victim.session:
+        if is_victim(e, victim):
             return e
     return None
 
@@ -132,6 +144,11 @@ def victim_state(
         None,
     )
     state["session_ready"] = _before(ready["ts"] if ready else None, t_kill, t_exit)
+    # The Windows shutdown: winlogon began it (a request in flight at the death goes on
+    # after it, so any time in this boot counts), then the kernel ended every process.
+    state["shutdown"] = records.first("shutdown.initiated", image="winlogon.exe") is not None
+    stopping = records.first("shutdown.begin", image="System")
+    state["stopping"] = _before(stopping["ts"] if stopping else None, t_kill, t_exit)
     # Only what the table's rows for this victim look at: an unordered event that no
     # row depends on is no boundary.
     return {k: state[k] for k in ft.state_keys(victim.role)}

@@ -38,32 +38,45 @@ class Victim:
     phases: tuple[str, ...]
     boot_ms: float  # the boot phase's moments: up to this long after its creation
     methods: tuple[str, ...] = (SIGKILL, TERMINATE)
+    command: str = ""  # a part of the command line that picks one of several instances
+
+
+SHUTDOWN = ("shutdown",)
+LIVE = ("boot", "idle", "shutdown")  # alive from their start until the machine stops
 
 
 VICTIMS: tuple[Victim, ...] = (
     # The kernel cannot be NtTerminateProcess'd (STATUS_INVALID_CID): a signal only.
     Victim("System", "System", None, ft.KERNEL, ("boot", "idle"), 2000.0, (SIGKILL,)),
-    Victim("smss", "smss.exe", None, ft.MASTER, ("boot", "idle"), 800.0),
+    Victim("smss", "smss.exe", None, ft.MASTER, LIVE, 800.0),
     Victim("smss@0", "smss.exe", 0, ft.INSTANCE, ("boot",), 400.0),
     Victim("smss@1", "smss.exe", 1, ft.INSTANCE, ("boot",), 400.0),
     Victim("autochk", "autochk.exe", 0, ft.BOOT_EXECUTE, ("boot",), 100.0),
-    Victim("csrss@0", "csrss.exe", 0, ft.SUBSYSTEM, ("boot", "idle"), 500.0),
-    Victim("csrss@1", "csrss.exe", 1, ft.SUBSYSTEM, ("boot", "idle"), 500.0),
-    Victim("wininit", "wininit.exe", 0, ft.INITIAL_COMMAND, ("boot", "idle"), 300.0),
-    Victim("winlogon", "winlogon.exe", 1, ft.INITIAL_COMMAND, ("boot", "idle"), 300.0),
+    Victim("csrss@0", "csrss.exe", 0, ft.SUBSYSTEM, LIVE, 500.0),
+    Victim("csrss@1", "csrss.exe", 1, ft.SUBSYSTEM, LIVE, 500.0),
+    Victim("wininit", "wininit.exe", 0, ft.INITIAL_COMMAND, LIVE, 300.0),
+    Victim("winlogon", "winlogon.exe", 1, ft.INITIAL_COMMAND, LIVE, 300.0),
+    Victim("services", "services.exe", 0, ft.SERVICE_CONTROLLER, LIVE, 300.0),
+    # One host: the Task Scheduler's, whose FailureActions restart it (RpcSs's and
+    # RpcEptMapper's hosts reboot the machine after 60 s, as on Windows).
+    Victim("svchost", "svchost.exe", 0, ft.SERVICE_PROCESS, LIVE, 200.0, command="-s Schedule"),
+    Victim("spoolsv", "spoolsv.exe", 0, ft.SERVICE_PROCESS, LIVE, 200.0),
+    Victim("lsass", "lsass.exe", 0, ft.LSA, LIVE, 300.0),
+    Victim("lsm", "lsm.exe", 0, ft.SESSION_MANAGER, LIVE, 200.0),
 )
 BY_NAME = {v.name: v for v in VICTIMS}
 IDLE_MS = 200.0  # idle moments: up to this long after the machine is up ...
 SMSS_IDLE_MS = 6000.0  # ... and for smss, across the end of its 5-second window
+# shutdown moments: after the runner asks winlogon to shut down (InitiateSystemShutdownEx),
+# log-uniform over winlogon's phases (~10 ms) and the kernel ending every process (~40 ms)
+SHUTDOWN_MS = 100.0
 
 # Phases and, for those whose behaviour is not in the model yet, what is missing.
-PHASES = ("boot", "idle")
+PHASES = ("boot", "idle", "shutdown")
 MISSING_PHASES = {
-    "logon": "a logon (issue 9: `ntctl logon`, LogonUI.exe, lsass's LsaLogonUser, "
-    "userinit and the shell) is not in the model yet",
-    "shutdown": "the Windows shutdown (issue 9: winlogon -> ExitWindowsEx in each csrss -> "
-    "the SCM's preshutdown/shutdown -> smss) is not in the model yet; `ntctl shutdown` "
-    "only has the kernel signal every process",
+    "logon": "a logon (issue 9: `ntctl logon` -> winlogon's SAS -> LogonUI.exe -> "
+    "LsaLogonUser -> userinit and the shell) is not in the model yet: winlogon waits for "
+    "the SAS and nothing delivers it",
 }
 
 
@@ -116,7 +129,7 @@ def check_campaign(
     if not any(p in v.phases for v in victims for p in phases):
         raise PlanError(
             "none of these victims lives in these phases (smss@0, smss@1 and autochk "
-            "exist only during boot)"
+            "exist only during boot; the kernel is not killed during a shutdown)"
         )
 
 
@@ -153,6 +166,8 @@ def draw(seed: int, index: int, victims: tuple[Victim, ...], phases: tuple[str, 
         # Log-uniform from 0.1 ms: the short windows (csrss connected but not yet
         # critical lasts ~20 ms) get as many trials per decade as the long ones.
         moment = 0.1 * (victim.boot_ms / 0.1) ** next(u)
+    elif phase == "shutdown":  # the same reason: winlogon's phases last a few ms
+        moment = 0.1 * (SHUTDOWN_MS / 0.1) ** next(u)
     else:
         moment = next(u) * (SMSS_IDLE_MS if victim.role == ft.MASTER else IDLE_MS)
     method = victim.methods[min(int(next(u) * len(victim.methods)), len(victim.methods) - 1)]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ntctl.chaosoracle import is_victim
 from ntctl.chaosplan import BY_NAME, SIGKILL, Draw, Victim
 from ntctl.machine import REPO
 
@@ -255,6 +256,30 @@ def shutdown_machine(lab: Lab, root: Path, timeout: float = 30) -> list[str]:
     return problems
 
 
+def disconnect_when_gone(conn: Any) -> Callable[[], None]:
+    """A QuickMachine has no exit events: watch the port's server (winlogon, which the
+    shutdown it runs ends) and fail the pending call at once when it exits, instead of at
+    the call's 30-s deadline (the trial's close must not destroy the context under it).
+    Returns the function that stops the watch."""
+    done = threading.Event()
+    try:
+        fd = os.pidfd_open(conn.server_pid or 0)
+    except (OSError, ValueError):
+        return done.set
+
+    def watch() -> None:
+        try:
+            while not done.is_set():
+                if select.select([fd], [], [], 0.1)[0]:
+                    conn.disconnect()
+                    return
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=watch, name="watch-winlogon", daemon=True).start()
+    return done.set
+
+
 def _exited(pidfd: int, timeout: float) -> bool:
     ready, _, _ = select.select([pidfd], [], [], timeout)
     return bool(ready)
@@ -281,7 +306,8 @@ class Trial:
         self.kernel_fd: int | None = None
         self.kernel_pid = 0
         self.qm: Any = None
-        self.shutdown_requested = False
+        self.shutdown_requested = False  # the runner's own NtShutdownSystem (not the trial's)
+        self.asked: threading.Thread | None = None
 
     # -- the machine -----------------------------------------------------------
     def prepare(self) -> None:
@@ -330,16 +356,12 @@ class Trial:
                 self.attach()
             if not up_since and self.up():
                 up_since.append(time.monotonic())
-            if self.d.phase == "idle" and not (up_since and self._idle()):
+            if self.d.phase in ("idle", "shutdown") and not (up_since and self._idle()):
                 return 0
             if v.image == "System":
                 return self.kernel_pid
             for e in self.log.events:
-                if (
-                    e.get("event") == "proc.create"
-                    and e.get("child_image") == v.image
-                    and e.get("child_session") == v.session
-                ):
+                if is_victim(e, v):
                     return int(e["child_pid"])
             # `ntctl boot --detach` returns once session 1 is ready; session 0 may still
             # be making wininit then, so "up" alone does not mean the victim never comes.
@@ -367,6 +389,8 @@ class Trial:
         fd = _own(k.pid, self.root) if self.d.method == SIGKILL else None
         if self.d.method != SIGKILL:
             self.poll_until(lambda: self.attach() or self.qm)
+        if self.d.phase == "shutdown":  # the moment counts from the shutdown request
+            seen = self.request_shutdown()
         try:
             left = seen + self.d.moment_ms / 1000 - time.monotonic()
             if left > 0:
@@ -397,6 +421,29 @@ class Trial:
                 os.close(fd)
         return k
 
+    def request_shutdown(self) -> float:
+        """InitiateSystemShutdownEx through winlogon's InitShutdown port, as `ntctl
+        shutdown` asks, on its own thread (the call returns when the machine is going
+        down); the monotonic time of the request."""
+        from ports import winlogon as wl
+
+        self.poll_until(lambda: self.attach() or self.qm)
+        conn = wl.InitShutdownConnect(self.qm.lpc)  # a QuickMachine connects ports too
+
+        def ask() -> None:
+            stop = disconnect_when_gone(conn)  # winlogon may be ended before it answers
+            try:
+                wl.BaseInitiateShutdownEx(
+                    conn, message="", timeout=0, force_apps_closed=False, reboot=False, reason=0
+                )
+            finally:
+                stop()
+
+        self.asked = threading.Thread(target=ask, name="chaos-shutdown", daemon=True)
+        t0 = time.monotonic()
+        self.asked.start()
+        return t0
+
     def wait_outcome(self, k: Kill) -> bool:
         """Until the kernel exits; True when it stopped by itself (a bugcheck, its own
         death), False when the runner shut a machine down that stayed up."""
@@ -408,7 +455,9 @@ class Trial:
                 return not self.shutdown_requested
             self.log.poll()
             settled = time.monotonic() - start > SETTLE
-            if settled and self.up() and not self.shutdown_requested:
+            # a shutdown trial's machine is already stopping: a hang is the HANG below
+            asked = self.d.phase == "shutdown"
+            if settled and self.up() and not self.shutdown_requested and not asked:
                 self.shutdown()
             if time.monotonic() - start > HANG:
                 raise BootFailed(f"the machine neither stopped nor came up within {HANG:.0f} s")
@@ -427,6 +476,9 @@ class Trial:
             kill_machine(self.root)
 
     def close(self) -> None:
+        if self.asked is not None:
+            self.asked.join(5)
+            self.asked = None
         if self.qm is not None:
             with contextlib.suppress(Exception):
                 self.qm.close()

@@ -43,6 +43,8 @@ MILESTONES: tuple[Milestone, ...] = (
     Milestone("logon.ready", "Press Ctrl+Alt+Del to log on (session {session})", "bold"),
     Milestone("logon.success", "{user} logged on in session {session}", "green"),
     Milestone("shutdown.begin", "Shutting down...", "yellow"),
+    # UserServerHardError's message box (processes/csrss/harderror.py), in its session
+    Milestone("csr.hard_error_box", "[session {session}] {caption}: {popup}", "bold red"),
 )
 _BY_EVENT: dict[str, list[Milestone]] = {}
 for _row in MILESTONES:

@@ -80,6 +80,24 @@ def read_key(runtime: Path) -> bytes:
         ) from exc
 
 
+def register_with_csrss(lpc: object, session: int | None) -> None:
+    """Have smss tell this session's csrss about us (SmExecPgm → SbCreateSession), the way
+    an initial command is registered; csrss only accepts processes it knows. ``lpc`` is an
+    ``LpcRuntime`` or a ``QuickMachine`` (both connect ports)."""
+    from ports import sm
+    from ports.client import PortError
+
+    smc = sm.SmConnectToSm(lpc)
+    try:
+        r = sm.SmExecPgm(
+            smc, os.getpid(), session=session or 0, subsystem_type=sm.IMAGE_SUBSYSTEM_WINDOWS_CUI
+        )
+    finally:
+        smc.close()
+    if not r.ok:
+        raise PortError(r.status, "SmExecPgm")
+
+
 class Machine:
     """An attached session with the running machine."""
 
@@ -117,23 +135,7 @@ class Machine:
         self.nt = SystemServices(self.lpc.kernel)
 
     def register_with_csrss(self) -> None:
-        """Have smss tell this session's csrss about us (SmExecPgm → SbCreateSession), the way
-        an initial command is registered; csrss only accepts processes it knows."""
-        from ports import sm
-        from ports.client import PortError
-
-        smc = sm.SmConnectToSm(self.lpc)
-        try:
-            r = sm.SmExecPgm(
-                smc,
-                os.getpid(),
-                session=self.session or 0,
-                subsystem_type=sm.IMAGE_SUBSYSTEM_WINDOWS_CUI,
-            )
-        finally:
-            smc.close()
-        if not r.ok:
-            raise PortError(r.status, "SmExecPgm")
+        register_with_csrss(self.lpc, self.session)
 
     def csr_client(self) -> CsrClient:
         """A CSR client of this session's csrss (registered first if needed)."""
@@ -242,6 +244,13 @@ class QuickMachine:
             conn.close(notify=False)
             raise
         return conn
+
+    def csr_client(self) -> CsrClient:
+        """A CSR client of this session's csrss, registered through smss first."""
+        from nt import csrclient
+
+        register_with_csrss(self, self.session)
+        return csrclient.connect(self, self.session)  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self.kernel is not None:

@@ -484,6 +484,7 @@ def _api_number(text: str) -> int | None:
 # plot, top; chaos; session, shutdown (sessionverbs).
 from ntctl import (  # noqa: E402, F401
     chaosverb,
+    consoleverbs,
     logonverbs,
     scverbs,
     sessionverbs,

@@ -137,8 +137,15 @@ class Connection:
     def call(self, api: int, body: dict | None = None, timeout: float | None = 30.0) -> Reply:
         return self.call_batch([(api, body or {})], timeout)[0]
 
+    def error_event(self, body: dict, timeout: float | None = 30.0) -> Reply:
+        """LPC_ERROR_EVENT: the kernel hands a hard error to the hard-error port."""
+        return self.call_batch([(0, body)], timeout, wire.LPC_ERROR_EVENT)[0]
+
     def call_batch(
-        self, calls: list[tuple[int, dict]], timeout: float | None = 30.0
+        self,
+        calls: list[tuple[int, dict]],
+        timeout: float | None = 30.0,
+        mtype: int = wire.LPC_REQUEST,
     ) -> list[Reply]:
         """Send every request, then collect every reply (several in flight)."""
         with self._lock:
@@ -154,7 +161,7 @@ class Connection:
                     replies[msg_id] = Reply(NtStatus.STATUS_PORT_MESSAGE_TOO_LONG)
                     continue
                 frames = wire.encode(
-                    self.key, wire.LPC_REQUEST, self.conn_id, next(self._seq), msg_id, api, payload
+                    self.key, mtype, self.conn_id, next(self._seq), msg_id, api, payload
                 )
                 try:
                     self._sock.send_multipart(frames, flags=zmq.NOBLOCK)

@@ -297,7 +297,18 @@ CONSRV_APIS = _table(
         ),
         _ni("ConsolepReadConsoleOutput", "SrvReadConsoleOutput"),
         _ni("ConsolepWriteConsoleOutput", "SrvWriteConsoleOutput"),
-        _ni("ConsolepReadConsoleOutputString", "SrvReadConsoleOutputString"),
+        (
+            "ConsolepReadConsoleOutputString",
+            "SrvReadConsoleOutputString",
+            {
+                **H,
+                "x": U32(),
+                "y": U32(),
+                "count": Int(lo=1, hi=8192),
+                "code_type": Int(lo=1, hi=3, optional=True, default=2),  # CODE_UNICODE
+            },
+            {"text": Str(max_len=8192), "count": U32()},
+        ),
         _ni("ConsolepWriteConsoleOutputString", "SrvWriteConsoleOutputString"),
         _ni("ConsolepFillConsoleOutput", "SrvFillConsoleOutput"),
         ("ConsolepGetMode", "SrvGetConsoleMode", H, {"mode": U32()}),
@@ -570,6 +581,10 @@ HARD_ERROR_MESSAGE = {
     "parameters": List(item=Value(max_len=512), max_len=4),
     "unicode_string_parameter_mask": U32(optional=True, default=0),
     "valid_response_options": Int(lo=0, hi=8, optional=True, default=1),
+    # h.ClientId of the raiser, resolved by the kernel: the box's caption names its image
+    "process_id": U32(optional=True, default=0),
+    "image": Str(max_len=260, optional=True, default=""),
+    "system": Bool(optional=True, default=False),
 }
 
 _BY_NUMBER: dict[int, CsrApi] = {a.number: a for a in API_PORT.apis}

@@ -63,6 +63,8 @@ TYPE_USE = {
     wire.LPC_DATAGRAM: "client → server; no reply (also the kernel's exit events)",
     wire.LPC_PORT_CLOSED: "client → server; the client closes its connection",
     wire.LPC_CLIENT_DIED: "reserved: client deaths come from the kernel's exit events",
+    wire.LPC_ERROR_EVENT: "kernel → the hard-error port (csrss's ApiPort): a HARDERROR_MSG; "
+    "answered by one LPC_REPLY with the response",
     wire.LPC_CONNECTION_REQUEST: "client → server; CONNECT, the first message of a connection",
 }
 

@@ -45,6 +45,9 @@ from ports.zap import Policy, ZapHandler
 # csrss's ApiPort decodes server id / API id itself, then runs ports.contract.invoke.
 Dispatch = Callable[[int, Any, ClientContext], HandlerResult]
 
+# LPC_ERROR_EVENT: a hard error (HARDERROR_MSG) sent to a port named as the hard-error port.
+ErrorEvent = Callable[[Any, ClientContext], HandlerResult]
+
 # identify(pid) -> {"image", "session", "token"} or None when the pid is not ours
 Identify = Callable[[int], dict | None]
 
@@ -75,6 +78,7 @@ class PortServer:
         accept: Callable[[ClientContext], Any] | None = None,
         on_closed: Callable[[ClientContext], None] | None = None,
         dispatch: Dispatch | None = None,
+        error_event: ErrorEvent | None = None,
         threads: int = 1,
         max_threads: int = 1,
         max_inflight: int = 32,
@@ -90,6 +94,7 @@ class PortServer:
         self._ctx, self._zap = ctx, zap
         self._identify, self._policy = identify, policy
         self._accept, self._on_closed, self._dispatch = accept, on_closed, dispatch
+        self._error_event = error_event
         self.max_inflight, self.max_queue = max_inflight, max_queue
         # APIs whose handlers only touch in-memory state under short locks run on the port
         # thread itself (LPC's quick path): no hand-off to a request thread and back.
@@ -187,7 +192,7 @@ class PortServer:
         if header.type == wire.LPC_CONNECTION_REQUEST:
             pid = int(frames[1].get("User-Id"))
             self.pool.submit(("connect", rid, header, body, pid))
-        elif header.type in (wire.LPC_REQUEST, wire.LPC_DATAGRAM):
+        elif header.type in (wire.LPC_REQUEST, wire.LPC_DATAGRAM, wire.LPC_ERROR_EVENT):
             self._admit(rid, conn, header, body)
         elif header.type == wire.LPC_PORT_CLOSED and conn is not None:
             self.close_connection(rid)
@@ -211,7 +216,7 @@ class PortServer:
             if not datagram:
                 self._reply_now(rid, header, NtStatus.STATUS_INSUFFICIENT_RESOURCES)
             return
-        if header.code in self.inline and not datagram:
+        if header.code in self.inline and header.type == wire.LPC_REQUEST:
             self._call(conn, header, body, direct=True)
             return
         self.pool.submit(("call", conn, header, body))
@@ -344,7 +349,10 @@ class PortServer:
             # reply; ``state`` stays shared (the copy is shallow).
             client = dataclasses.replace(conn.client, _msg_id=header.msg_id)
         try:
-            result = self._invoke(header.code, body, client)
+            if header.type == wire.LPC_ERROR_EVENT:
+                result = self._invoke_error_event(body, client)
+            else:
+                result = self._invoke(header.code, body, client)
             if header.type == wire.LPC_DATAGRAM or result is PENDING:
                 return
             result = normalise(result)  # TypeError for a handler's wrong return
@@ -362,6 +370,17 @@ class PortServer:
                 return
             status, reply = NtStatus.STATUS_INTERNAL_ERROR, {}
         self._send_reply(conn.rid, conn.conn_id, header.msg_id, status, reply, conn, direct)
+
+    def _invoke_error_event(self, body: bytes, client: ClientContext) -> HandlerResult:
+        """A port that is nobody's hard-error port answers STATUS_ILLEGAL_FUNCTION."""
+        if self._error_event is None:
+            return NtStatus.STATUS_ILLEGAL_FUNCTION
+        try:
+            msg = wire.unpack_body(body, self.protocol.max_message_length)
+        except wire.WireError as exc:
+            self._bad_message(client, 0, exc.reason)
+            return NtStatus.STATUS_INVALID_PARAMETER
+        return self._error_event(msg, client)
 
     def _invoke(self, api_number: int, body: bytes, client: ClientContext) -> HandlerResult:
         try:

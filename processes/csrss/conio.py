@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from processes.csrss.consrv import ConsoleServer
 
 INVALID = NtStatus.STATUS_INVALID_PARAMETER
+CODE_ATTRIBUTE = (
+    3  # CONSOLE_READOUTPUTCODE CodeType: CODE_ASCII 1, CODE_UNICODE 2, CODE_ATTRIBUTE 3
+)
 
 
 class ConsoleIo:
@@ -182,6 +185,21 @@ class ConsoleIo:
                 return io
             return {"written": io.buffer.write(message["text"])}
 
+    def read_console_output_string(self, message: dict, client: ClientContext) -> dict | int:
+        """SrvReadConsoleOutputString: characters (CODE_ASCII/CODE_UNICODE) from a cell on;
+        attributes (CODE_ATTRIBUTE) are not kept by the model's buffers."""
+        if message["code_type"] == CODE_ATTRIBUTE:
+            return NtStatus.STATUS_NOT_SUPPORTED
+        with self.server.lock:
+            io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
+            if isinstance(io, int):
+                return io
+            b = io.buffer
+            if message["x"] >= b.size_x or message["y"] >= b.size_y:
+                return INVALID
+            text = b.read_chars(message["x"], message["y"], message["count"])
+        return {"text": text, "count": len(text)}
+
     def get_screen_buffer_info(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_OUTPUT)
@@ -297,6 +315,7 @@ def io_handlers(server: ConsoleServer) -> dict[str, Handler]:
         "ConsolepGetMode": io.get_mode,
         "ConsolepGetNumberOfInputEvents": io.get_number_of_input_events,
         "ConsolepGetScreenBufferInfo": io.get_screen_buffer_info,
+        "ConsolepReadConsoleOutputString": io.read_console_output_string,
         "ConsolepGetCursorInfo": io.get_cursor_info,
         "ConsolepSetMode": io.set_mode,
         "ConsolepSetActiveScreenBuffer": io.set_active_screen_buffer,

@@ -149,6 +149,17 @@ class ScreenBuffer:
         last = max((i for i, row in enumerate(self.rows) if row), default=-1)
         return [row.rstrip() for row in self.rows[: last + 1]]
 
+    def read_chars(self, x: int, y: int, count: int) -> str:
+        """ReadConsoleOutputCharacter: ``count`` cells from (x, y), row after row, blank
+        cells as spaces; stops at the end of the buffer."""
+        out: list[str] = []
+        while count > 0 and y < self.size_y:
+            row = self.rows[y].ljust(self.size_x)[x:]
+            out.append(row[:count])
+            count -= len(row[:count])
+            x, y = 0, y + 1
+        return "".join(out)
+
     def window(self) -> tuple[int, int, int, int]:
         width = min(DEFAULT_WINDOW[0], self.size_x)
         height = min(DEFAULT_WINDOW[1], self.size_y)

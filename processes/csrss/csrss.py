@@ -46,6 +46,7 @@ QUICK_APIS = (
     "ConsolepGetMode",
     "ConsolepSetMode",
     "ConsolepGetScreenBufferInfo",
+    "ConsolepReadConsoleOutputString",
     "ConsolepGetNumberOfInputEvents",
     "ConsolepWriteConsoleInput",
     "ConsolepGetProcessList",
@@ -145,11 +146,25 @@ def main(proc: Process) -> int:
     create_session_directories(proc)
     proc.nt.create_directory(directory, permanent=True)
     proc.lpc.events.subscribe(lambda pid, status, image: _client_died(csr, pid, status))
+    kernel_pid = proc.params.get("kernel_pid")
+
+    def accept(c: Any) -> bool:
+        # The kernel connects to send hard errors (LPC_ERROR_EVENT) to the port named by
+        # NtSetDefaultHardErrorPort; it is no CSR process, so its requests still fail.
+        if c.pid == kernel_pid:
+            return True
+        return csr.accept_connection(c.pid, c.token)
+
     proc.lpc.create_port(
         f"{directory}\\{csrproto.API_PORT_NAME}",
         csrproto.API_PORT,
         dispatch=csr.dispatch,
-        accept=lambda c: csr.accept_connection(c.pid, c.token),
+        error_event=lambda m, c: (
+            csr.handle_hard_error(m, c)
+            if c.pid == kernel_pid
+            else NtStatus.STATUS_ILLEGAL_FUNCTION  # LPC_ERROR_EVENT is the kernel's alone
+        ),
+        accept=accept,
         threads=1,
         max_threads=max(1, csr.max_request_threads),
         max_inflight=16,

@@ -38,6 +38,7 @@ from ports.csr import (
 )
 from ports.schema import SchemaError, validate
 from processes.csrss.api import ServerDll, ShutdownResult, install_tables
+from processes.csrss.harderror import show_box
 from processes.csrss.process import SYSTEM_LOGON_ID, CsrProcess, CsrShutdownFlags
 
 log = get_logger()
@@ -302,14 +303,9 @@ class UserServer:
         return Reply(NtStatus.STATUS_SUCCESS, {"connection_info": {"dispatch_count": 0}})
 
     def hard_error(self, process: CsrProcess | None, message: dict) -> int:
-        """UserServerHardError: the message box nobody sees. Parameters are logged as data."""
+        """UserServerHardError: the message box nobody sees (harderror.py)."""
         response = HARD_ERROR_DEFAULT_RESPONSE.get(message["valid_response_options"], 1)
-        log.warning(
-            "csr.hard_error_box",
-            error_status=message["status"],
-            parameters=[p if isinstance(p, int | str) else repr(p) for p in message["parameters"]],
-            response=response,
-        )
+        show_box(message, response)
         return response
 
 

@@ -55,6 +55,7 @@ from processes.kernel.bootlog import (
 )
 from processes.kernel.cm import CONTROL, ConfigurationManager
 from processes.kernel.faults import KernelFaults
+from processes.kernel.harderr import HardErrorPorts
 from processes.kernel.ke import EXIT_BUGCHECK_HALT, EXIT_REBOOT, EXIT_SHUTDOWN, BugCheck
 from processes.kernel.ob import ObjectManager
 from processes.kernel.phase1 import progress_steps
@@ -254,6 +255,7 @@ class Kernel:
             self.lpc.ctx, endpoint(self.runtime, EVENTS_ENDPOINT), self.key
         )
         self.teardown.callback(self._closing, "publisher", self.publisher.close)
+        self.hard_errors = HardErrorPorts(self.lpc, self.log)
         handlers = SystemServiceHandlers(self)
         self.services = self.lpc.create_port(
             SYSTEM_SERVICE_PORT,
@@ -335,6 +337,8 @@ class Kernel:
             critical=record.critical,
             child_session=record.session,
         )
+        if record.image == "csrss.exe":
+            self.hard_errors.forget(record.pid)
         for removed in self.ob.on_process_exit(record.pid):
             self.complete_waiters(removed.waiters, NtStatus.STATUS_INVALID_HANDLE)
         try:

@@ -21,6 +21,7 @@ from nt.status import NtStatus
 from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply
 from ports.kernel import ATTACH, OPTION_SHUTDOWN_SYSTEM, SYSTEM_SERVICES
 from processes.kernel import keysec
+from processes.kernel.harderr import RESPONSE_RETURN_TO_CALLER
 from processes.kernel.ob import ObError
 
 # Only these images may take the machine down through a hard error (nt-spec §7 #15).
@@ -412,13 +413,26 @@ class SystemServiceHandlers:
         if msg["response_option"] == OPTION_SHUTDOWN_SYSTEM or not self.k.ready_for_errors:
             self.k.hard_error_bugcheck(status, params, client)
             return PENDING  # the machine is going down; no reply will be needed
-        return {"response": RESPONSE_OK}
+        # ExpRaiseHardError: the HARDERROR_MSG goes to csrss (harderr.py); the reply waits
+        # for the response it sends back.
+        message = {
+            "status": status,
+            "parameters": [p if isinstance(p, int) else str(p)[:512] for p in params],
+            "unicode_string_parameter_mask": msg["unicode_mask"],
+            "valid_response_options": min(msg["response_option"], 8),
+            "process_id": client.pid,
+            "image": client.image or "",
+            "system": bool(client.token.get("sid") == "S-1-5-18"),
+        }
+        if self.k.hard_errors.deliver(message, client.defer()):
+            return PENDING
+        return {"response": RESPONSE_RETURN_TO_CALLER}
 
     @_status
     def NtSetDefaultHardErrorPort(self, msg: dict, client: ClientContext) -> HandlerResult:
         if client.image != "csrss.exe":
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
-        if not self.k.ready_for_errors:
+        if self.k.hard_errors.register(client.session or 0, client.pid):
             self.k.ready_for_errors = True
             self.k.log.info("ex.hard_error_port", csrss_pid=client.pid)
         return {}

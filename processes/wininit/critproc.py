@@ -13,11 +13,14 @@ from collections.abc import Callable
 
 from nt.bootstrap import Process
 from nt.evtmsg import report_event
+from nt.status import NtStatus
 from nt.syscalls import NtError
-from ports.kernel import SHUTDOWN_REBOOT
+from ports.client import PortError
+from ports.kernel import OPTION_OK, SHUTDOWN_REBOOT
 
 WATCHED = "lsass.exe"
 LSASS_PATH = "C:\\Windows\\system32\\lsass.exe"
+LSASS_DESCRIPTION = "Local Security Authority Process"  # lsass.exe's FileDescription
 MODEL_KEY = r"HKLM\SYSTEM\CurrentControlSet\Control\NtModel"
 COUNTDOWN_S = 60
 
@@ -45,8 +48,27 @@ def countdown_seconds(proc: Process) -> float:
     return COUNTDOWN_S * percent / 100
 
 
+def raise_lsass_hard_error(proc: Process, status: int) -> None:
+    """The box the user sees: STATUS_SYSTEM_PROCESS_TERMINATED naming the process the way
+    SmpTerminate names its own ("Windows Logon Process"), with OptionOk: the kernel hands it
+    to csrss of the active session instead of bugchecking (lsass's death is a restart)."""
+    try:
+        proc.nt.raise_hard_error(
+            NtStatus.STATUS_SYSTEM_PROCESS_TERMINATED,
+            [LSASS_DESCRIPTION, status & 0xFFFFFFFF, 0, 0],
+            OPTION_OK,
+            1,
+        )
+    except (NtError, PortError) as exc:
+        proc.log.warning("wininit.hard_error_failed", status=exc.status)
+
+
 def lsass_died(proc: Process, pid: int, status: int, wait: Callable[[float], object]) -> None:
     report_event(proc.log, 1015, (LSASS_PATH, f"{status & 0xFFFFFFFF:x}"))
+    # Its own thread: the raiser waits for the user's answer; the countdown does not.
+    threading.Thread(
+        target=raise_lsass_hard_error, args=(proc, status), name="lsass-harderror", daemon=True
+    ).start()
     seconds = countdown_seconds(proc)
     notice = shutdown_notice(status & 0xFFFFFFFF, round(seconds))
     proc.log.warning(

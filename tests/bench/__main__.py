@@ -19,6 +19,8 @@
     logon           ntctl logon -> explorer running vs argon2id verify + 2 process starts + 50 ms
     shutdown        ntctl shutdown with every shipped service -> all gone, hives closed;
                     the phase timeline (apps, preshutdown, services, smss, kernel)
+    console         ntctl console PID vs ntctl ps and python -c pass; keystroke -> echo on
+                    condemo's screen vs a bare CSR round trip
 
 Each benchmark measures its floor in the same run, interleaved with our path, and prints
 medians, p99 and ratios. The summary at the end lists every figure with its target and
@@ -41,6 +43,7 @@ from tests.bench import (
     bench_boot,
     bench_chaos,
     bench_cli,
+    bench_console,
     bench_csr_rtt,
     bench_csr_throughput,
     bench_detection,
@@ -196,6 +199,7 @@ BENCHMARKS = {
     "sessions": (bench_sessions.add_arguments, bench_sessions.run),
     bench_logon.NAME: (bench_logon.add_arguments, bench_logon.run),
     bench_shutdown.NAME: (bench_shutdown.add_arguments, bench_shutdown.run),
+    bench_console.NAME: (bench_console.add_arguments, bench_console.run),
 }
 
 

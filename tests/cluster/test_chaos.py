@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ntctl.chaosplan import BY_NAME, PHASES, draw, select_victims
+from ntctl.chaosplan import BY_NAME, draw, select_victims
 from ntctl.chaosrun import boot_logs, session_of, sessions_of
 from tests.cluster.conftest import REPO
 
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.cluster
 # idle by SIGKILL (0xEF), winlogon 0.4 ms into its life by NtTerminateProcess (suspended:
 # 0xC000021A "Windows Logon Process"), csrss@1 at 42 ms by NtTerminateProcess.
 SEED, VICTIMS, TRIALS = 12, "System,winlogon,csrss", 4
+BOOT_IDLE = ("boot", "idle")
 
 
 def chaos(*args: str, **kw) -> subprocess.Popen:
@@ -48,11 +49,12 @@ def left_running(scratch: Path) -> list[int]:
 
 
 def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -> None:
-    draws = [draw(SEED, i, select_victims(VICTIMS), PHASES) for i in range(TRIALS)]
+    draws = [draw(SEED, i, select_victims(VICTIMS), BOOT_IDLE) for i in range(TRIALS)]
     assert [d.victim for d in draws] == ["System", "winlogon", "winlogon", "csrss@1"]
     report, scratch = tmp_path / "report.json", tmp_path / "scratch"
     p = chaos(
         *("--seed", str(SEED), "--trials", str(TRIALS), "--victims", VICTIMS, "--jobs", "2"),
+        *("--phase", ",".join(BOOT_IDLE)),
         *("--report", str(report), "--scratch", str(scratch), "--keep"),
     )
     out, err = p.communicate(timeout=240)
@@ -71,6 +73,39 @@ def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -
     for name in ("System", "winlogon", "csrss@1"):
         assert name in out  # a row of the matrix
     assert f"{TRIALS} trials:" in out
+    assert not left_running(scratch)
+
+
+def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path) -> None:
+    """Seed 10 draws: lsass 1.96 ms and services.exe 5.85 ms into `ntctl shutdown`,
+    services.exe idle by NtTerminateProcess (0xEF, raised inside the call), and the Task
+    Scheduler's svchost idle by SIGKILL (the SCM's recovery: no bugcheck, machine up)."""
+    victims, phases = "services,svchost,lsass,winlogon", ("idle", "shutdown")
+    draws = [draw(10, i, select_victims(victims), phases) for i in range(4)]
+    assert [(d.victim, d.phase) for d in draws] == [
+        ("lsass", "shutdown"),
+        ("services", "shutdown"),
+        ("services", "idle"),
+        ("svchost", "idle"),
+    ]
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    p = chaos(
+        *("--seed", "10", "--trials", "4", "--victims", victims, "--jobs", "2"),
+        *("--phase", ",".join(phases), "--report", str(report), "--scratch", str(scratch)),
+    )
+    out, err = p.communicate(timeout=240)
+    result = json.loads(report.read_text())
+    trials = {t["index"]: t for t in result["trials"]}
+    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
+    assert result["summary"]["anomalies"] == 0
+    assert trials[2]["outcome"] == "0xEF" and trials[2]["state"]["terminated"]
+    assert trials[3]["outcome"] == "no bugcheck" and trials[3]["state"]["critical"] is False
+    for t in (trials[0], trials[1]):  # the shutdown phase: judged, or the kernel was first
+        assert t["verdict"] in ("ok", "missed"), t
+        if t["verdict"] == "ok":
+            assert t["outcome"] in t["predicted"] and "stopping" in t["state"]
+    assert trials[0]["outcome"] in ("no bugcheck, machine gone", "missed")  # lsass: never 0xEF
+    assert "shutdown" in out
     assert not left_running(scratch)
 
 

@@ -488,6 +488,34 @@ def test_unknown_api_is_not_implemented(port: PortUnderTest) -> None:
     conn.close()
 
 
+def test_an_error_event_to_a_port_that_is_no_hard_error_port_is_an_illegal_function(
+    port: PortUnderTest,
+) -> None:
+    """LPC_ERROR_EVENT goes to the port named by NtSetDefaultHardErrorPort; elsewhere it
+    is refused (and the port goes on serving)."""
+    conn = port.connect()
+    reply = conn.error_event({"status": 0xC0000135, "parameters": ["x.dll"]}, timeout=5.0)
+    assert reply.status == S.STATUS_ILLEGAL_FUNCTION
+    assert conn.call(ECHO, {"n": 4}).body == {"n": 4, "s": ""}
+    conn.close()
+    port.assert_serving()
+
+
+def test_an_error_event_reaches_the_ports_error_event_handler(port: PortUnderTest) -> None:
+    got: list = []
+    port.runtime.create_port(
+        "\\HardErrorPortUnderTest",
+        TEST_PROTOCOL,
+        {},
+        error_event=lambda msg, client: got.append(msg) or {"response": 6},
+    )
+    conn = port.runtime.connect_port("\\HardErrorPortUnderTest")
+    reply = conn.error_event({"status": 0xC0000135, "parameters": ["x.dll"]}, timeout=5.0)
+    assert (reply.status, reply.body) == (S.STATUS_SUCCESS, {"response": 6})
+    assert got == [{"status": 0xC0000135, "parameters": ["x.dll"]}]
+    conn.close()
+
+
 CONNECT_CASES = {
     "unknown protocol version": ({"port": PORT_NAME, "proto": 2}, S.STATUS_REVISION_MISMATCH),
     "another port's name": ({"port": "\\Elsewhere", "proto": 1}, S.STATUS_OBJECT_NAME_NOT_FOUND),

@@ -197,3 +197,24 @@ def test_the_console_counts_the_services_the_scm_started() -> None:
     ]
     older = {**ev, "event": "scm.auto_start_complete", "services": 9}  # a log without the count
     assert console.console_lines(older, sos=False, verbose=False)[0].plain == "Services started ?/9"
+
+
+def test_a_hard_error_box_is_one_console_line() -> None:
+    """UserServerHardError's box (csr.hard_error_box) on the boot console: its session,
+    caption and text on one line, whatever line breaks the text has."""
+    box = {
+        "ts": "2026-12-02T06:30:02.000000Z",
+        "pid": 9,
+        "image": "csrss.exe",
+        "session": 1,
+        "level": "warning",
+        "event": "csr.hard_error_box",
+        "caption": "Windows - Fatal System Error",
+        "text": "The x system process terminated unexpectedly.\nThe system has been shut down.",
+        "popup": "The x system process terminated unexpectedly. The system has been shut down.",
+    }
+    (line,) = console.console_lines(box, sos=False, verbose=False)
+    assert line.plain == (
+        "[session 1] Windows - Fatal System Error: The x system process terminated "
+        "unexpectedly. The system has been shut down."
+    )

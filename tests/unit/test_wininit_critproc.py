@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from structlog.testing import capture_logs
 
 from nt.syscalls import NtError
-from ports.kernel import SHUTDOWN_REBOOT
+from ports.kernel import OPTION_OK, SHUTDOWN_REBOOT
 from processes.wininit.critproc import shutdown_notice, watch_lsass
 
 
@@ -18,6 +18,13 @@ class FakeNt:
         self.shown: list[str] = []
         self.shutdowns: list[int] = []
         self.done = threading.Event()
+        self.hard_errors: list[tuple] = []
+        self.raised = threading.Event()
+
+    def raise_hard_error(self, status: int, parameters: list, option: int, mask: int = 0) -> int:
+        self.hard_errors.append((status, parameters, option, mask))
+        self.raised.set()
+        return 6
 
     def query_value(self, path: str, name: str) -> tuple[int, int]:
         if self.percent is None:
@@ -55,6 +62,11 @@ def test_lsass_death_counts_down_then_restarts() -> None:
         on_exit(1236, 1, "lsass.exe")  # one countdown only
     assert waited == [0.6]  # 60 s at 1 %
     assert proc.nt.shutdowns == [SHUTDOWN_REBOOT]
+    # the box the user sees: a hard error csrss shows, not a bugcheck (OptionOk)
+    assert proc.nt.raised.wait(5)
+    assert proc.nt.hard_errors == [
+        (0xC000021A, ["Local Security Authority Process", 0xC0000005, 0, 0], OPTION_OK, 1)
+    ]
     (event,) = [e for e in logs if e["event"] == "event.report"]
     assert event["event_id"] == 1015 and event["strings"][1] == "c0000005"
     assert "terminated unexpectedly with status code -1073741819" in proc.nt.shown[0]

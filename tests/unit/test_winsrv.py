@@ -569,3 +569,37 @@ def test_registrations_and_console_calls_in_parallel_do_not_deadlock(shell):
     assert not any(t.is_alive() for t in threads), "deadlock"
     assert errors == []
     assert len(csr.processes.snapshot()) == 1 + 150
+
+
+def test_read_console_output_string_reads_cells_row_after_row(shell):
+    csr, _, cmd = shell
+    call(csr, cmd, "ConsolepWriteConsole", handle=7, text="first\nsecond\n")
+    reply = call(csr, cmd, "ConsolepReadConsoleOutputString", handle=7, x=0, y=0, count=85)
+    assert reply.status == SUCCESS
+    assert reply.body == {"text": "first".ljust(80) + "secon", "count": 85}
+    tail = call(csr, cmd, "ConsolepReadConsoleOutputString", handle=7, x=0, y=299, count=200)
+    assert tail.body["count"] == 80  # stops at the end of the buffer
+    bad = call(csr, cmd, "ConsolepReadConsoleOutputString", handle=7, x=80, y=0, count=1)
+    assert bad.status == NtStatus.STATUS_INVALID_PARAMETER
+    attrs = call(
+        csr, cmd, "ConsolepReadConsoleOutputString", handle=7, x=0, y=0, count=1, code_type=3
+    )
+    assert attrs.status == NtStatus.STATUS_NOT_SUPPORTED
+    wrong = call(csr, cmd, "ConsolepReadConsoleOutputString", handle=3, x=0, y=0, count=1)
+    assert wrong.status == INVALID_HANDLE  # an input handle
+
+
+def test_another_process_attaches_reads_the_screen_and_types(shell):
+    """What `ntctl console PID` does: AttachConsole(PID), read its screen, type a line."""
+    csr, kernel, cmd = shell
+    call(csr, cmd, "ConsolepWriteConsole", handle=7, text="C:\\> ")
+    tool = start(csr, kernel, 330, "ntctl.exe")
+    handles = call(csr, tool, "ConsolepAttach", process_id=300).body
+    out, inp = handles["output_handle"], handles["input_handle"]
+    seen = call(csr, tool, "ConsolepReadConsoleOutputString", handle=out, x=0, y=0, count=80)
+    assert seen.body["text"].rstrip() == "C:\\>"
+    typed = call(csr, tool, "ConsolepWriteConsoleInput", handle=inp, records=list("ver\r"))
+    assert typed.body == {"written": 4}
+    assert call(csr, cmd, "ConsolepReadConsole", handle=3, max_chars=80).body == {"text": "ver\r\n"}
+    assert call(csr, tool, "ConsolepGetProcessList").body["count"] == 2
+    assert call(csr, tool, "ConsolepFree").status == SUCCESS
