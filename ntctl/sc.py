@@ -103,7 +103,7 @@ def enumdepend(entries: Sequence[Record]) -> str:
     return f"Enum: entriesRead = {len(entries)}\n" + enum(entries)
 
 
-def qc(name: str, config: Record, *, delayed: bool = False) -> str:
+def qc(name: str, config: Record, *, delayed: bool = False, standin: bool = False) -> str:
     """``sc qc NAME`` (QUERY_SERVICE_CONFIG)."""
     start, ec = _int(config, "start_type"), _int(config, "error_control")
     start_text = START_NAMES.get(start, "") + ("  (DELAYED)" if delayed and start == 2 else "")
@@ -124,6 +124,9 @@ def qc(name: str, config: Record, *, delayed: bool = False) -> str:
         *(f"{DEP_CONT}: {d}" for d in dep_list[1:]),
         f"{IND}SERVICE_START_NAME : {config.get('service_start_name', '')}",
     ]
+    if standin:  # not sc.exe's: the model says where it stands in for Windows
+        lines.append(f"{IND}(stand-in: the model does not implement this image; a generic")
+        lines.append(f"{IND} host answers the service protocol. ServiceStandins=0 turns it off)")
     return "\n".join(lines) + "\n"
 
 

@@ -187,13 +187,15 @@ def qc(args: list[str], root: Path, as_json: bool) -> None:
 
     def fn(s: Sc, m: QuickMachine) -> tuple[object, str]:
         h = s.open(name, sv.SERVICE_QUERY_CONFIG)
-        config = checked("QueryServiceConfig", sv.RQueryServiceConfigW(s.conn, h))["config"]
+        reply = checked("QueryServiceConfig", sv.RQueryServiceConfigW(s.conn, h))
+        config, standin = reply["config"], bool(reply.get("standin"))
         info = checked(
             "QueryServiceConfig2",
             sv.RQueryServiceConfig2W(s.conn, h, sv.SERVICE_CONFIG_DELAYED_AUTO_START_INFO),
         )["info"]
         delayed = bool(info.get("delayed_auto_start"))
-        return {**config, "delayed_auto_start": delayed}, layout.qc(name, config, delayed=delayed)
+        text = layout.qc(name, config, delayed=delayed, standin=standin)
+        return {**config, "delayed_auto_start": delayed, "standin": standin}, text
 
     run(root, as_json, fn)
 

@@ -364,7 +364,9 @@ SVCCTL_APIS = (
         OP_RQueryServiceConfigW,
         "RQueryServiceConfigW",
         HANDLE,
-        {"config": Map(fields=QUERY_SERVICE_CONFIG)},
+        {"config": Map(fields=QUERY_SERVICE_CONFIG), "standin": Bool(optional=True)},
+        "`standin` (model extension, outside QUERY_SERVICE_CONFIG): the model does not "
+        "implement the service's image, so it runs as a stand-in (`sc qc` says so).",
     ),
     _api(
         OP_RStartServiceW,

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nt.win32 import Win32Error as E
+from nt.winsvc import SERVICE_DRIVER
 from ports import svcctl as sv
 from ports.server import PENDING
 from processes.services import config
+from processes.services.database import ServiceRecord
+from processes.services.image import is_security_process
 from processes.services.logon import store_password
 from processes.services.scm import ScmCore
 from processes.services.scsecure import ScSecurity
@@ -275,7 +278,15 @@ class SvcctlServer:
         name, error = self._service(message, client, sv.SERVICE_QUERY_CONFIG)
         if error:
             return {"error": error, "config": config.empty_config()}
-        return {"error": 0, "config": config.query_config(self.core.lookup(name))}
+        svc = self.core.lookup(name)
+        return {"error": 0, "config": config.query_config(svc), "standin": self._standin(svc)}
+
+    def _standin(self, svc: ServiceRecord) -> bool:
+        """A Win32 service whose image the model lacks runs as a stand-in (never silent:
+        sc qc marks it). lsass's services and drivers are not stand-ins."""
+        if svc.service_type & SERVICE_DRIVER or is_security_process(svc.image_path):
+            return False
+        return svc.standin or not self.core.kernel.image_available(svc.image_path)
 
     def RQueryServiceConfig2W(self, message: dict, client: Caller) -> dict:
         name, error = self._service(message, client, sv.SERVICE_QUERY_CONFIG)

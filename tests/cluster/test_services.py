@@ -135,6 +135,10 @@ def test_own_process_service_in_svchost_runs_under_its_account(svcm: Machine) ->
 
 
 def test_a_stand_in_answers_start_and_stop_and_says_so(svcm: Machine) -> None:
+    assert "(stand-in: the model does not implement this image" in sc(svcm, "qc", "TestStandin")
+    assert json.loads(sc(svcm, "qc", "TestStandin", "--json"))["standin"] is True
+    assert "stand-in" not in sc(svcm, "qc", "EventLog")  # a modelled service (wevtsvc.dll)
+    assert "stand-in" not in sc(svcm, "qc", "SamSs")  # lsass hosts it
     sc(svcm, "start", "TestStandin")
     wait_state(svcm, "TestStandin", RUNNING)
     pid = state(svcm, "TestStandin")["process_id"]
