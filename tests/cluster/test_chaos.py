@@ -24,6 +24,15 @@ pytestmark = pytest.mark.cluster
 # 0xC000021A "Windows Logon Process"), csrss@1 at 42 ms by NtTerminateProcess.
 SEED, VICTIMS, TRIALS = 12, "System,winlogon,csrss", 4
 BOOT_IDLE = ("boot", "idle")
+# tests/unit/test_chaos.py pins these draws
+LOGON_SEED, LOGON_VICTIMS, LOGON_PHASES = (
+    1416,
+    "winlogon,lsass,logonui,userinit,explorer",
+    (
+        "idle",
+        "logon",
+    ),
+)
 
 
 def chaos(*args: str, **kw) -> subprocess.Popen:
@@ -107,6 +116,48 @@ def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path
     assert trials[0]["outcome"] in ("no bugcheck, machine gone", "missed")  # lsass: never 0xEF
     assert "shutdown" in out
     assert not left_running(scratch)
+
+
+def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> None:
+    """Seed 1416 draws: the shell killed 110 ms after a logon (idle: winlogon restarts
+    it), lsass 46.6 ms into `ntctl logon` (LsaLogonUser in flight: the logon fails with
+    STATUS_PORT_DISCONNECTED, wininit's countdown starts), LogonUI 0.5 ms after its
+    creation (before the credentials: the logon fails, the SAS is awaited again), and
+    winlogon idle (0xEF). Each trial makes its user through lsass before the kill."""
+    draws = [draw(LOGON_SEED, i, select_victims(LOGON_VICTIMS), LOGON_PHASES) for i in range(4)]
+    assert [(d.victim, d.phase) for d in draws] == [
+        ("explorer", "idle"),
+        ("lsass", "logon"),
+        ("logonui", "logon"),
+        ("winlogon", "idle"),
+    ]
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    p = chaos(
+        *("--seed", str(LOGON_SEED), "--trials", "4", "--victims", LOGON_VICTIMS),
+        *("--phase", ",".join(LOGON_PHASES), "--jobs", "2"),
+        *("--report", str(report), "--scratch", str(scratch)),
+    )
+    out, err = p.communicate(timeout=240)
+    result = json.loads(report.read_text())
+    trials = {t["index"]: t for t in result["trials"]}
+    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
+    assert result["summary"]["anomalies"] == 0
+    shell, lsass, logonui, winlogon = (trials[i] for i in range(4))
+    assert shell["verdict"] == "ok" and shell["outcome"] == "no bugcheck"
+    assert shell["logon"]["exit"] == 0  # she was logged on before the idle moment
+    assert winlogon["outcome"] == "0xEF"
+    for t in (lsass, logonui):  # the logon's own moments: judged, or the victim was gone
+        assert t["verdict"] in ("ok", "missed"), t
+    if lsass["verdict"] == "ok":
+        assert lsass["outcome"] == "no bugcheck" and lsass["logon"]["exit"] == 1
+        if lsass["state"]["lsa_logon"]:
+            assert "STATUS_PORT_DISCONNECTED" in lsass["logon"]["message"]
+    if logonui["verdict"] == "ok" and logonui["state"]["submitted"] is False:
+        assert logonui["logon"]["exit"] == 1
+    assert "logon" in out
+    assert not left_running(scratch)
+    # no trial's password reached a log, a report or a dump
+    assert "Ch4os-" not in report.read_text() + out + err
 
 
 def test_ctrl_c_stops_the_machines_and_writes_a_partial_report(tmp_path: Path) -> None:
