@@ -307,6 +307,18 @@ ROWS: tuple[Row, ...] = (
         "after `WaitToKillServiceTimeout`",
     ),
     Row(
+        "LogonUI.exe killed before winlogon resumed it (it is created suspended at the SAS)",
+        "no bugcheck: the SAS fails with the status of winlogon's NtResumeThread "
+        "(`winlogon.logonui_failed`, `ntctl logon` says LogonUI did not start); winlogon "
+        "still waits for the SAS",
+        Rule(
+            (LOGON_UI,),
+            {"resumed": False},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_failed",), logon="fails"),
+            precedence=8,  # before the two rows below, which look at the submit only
+        ),
+    ),
+    Row(
         "`kill -9` LogonUI.exe during a logon, before it passed the credentials on",
         'no bugcheck: the logon fails with its status, winlogon says "Press Ctrl+Alt+Del" '
         "again (`winlogon.logonui_exit`, `logon.ready`) and the next SAS starts a new LogonUI",

@@ -201,10 +201,10 @@ def logged_after(records: Records, t_kill: float) -> set[str]:
 
 def expected_follows(
     records: Records, victim: Victim, pid: int, t_kill: float, method: str, profile: str
-) -> set[str] | None:
-    """What the table says must be logged after this death (for every outcome it
-    allows that leaves the machine up); None while the kernel has not logged the exit
-    (the runner waits for these before it shuts a machine down)."""
+) -> list[set[str]] | None:
+    """What the table says must be logged after this death: one set per outcome it
+    allows that leaves the machine up (one of them must come); None while the kernel
+    has not logged the exit. The runner waits for one before it shuts a machine down."""
     death = death_of(records, victim, pid)
     if death.exited is None and victim.image != "System":
         return None
@@ -213,7 +213,7 @@ def expected_follows(
         predicted = ft.predict(victim.role, state, profile)
     except ft.NoRule:
         return set()
-    return {f for o in predicted if o.code is None for f in o.follows}
+    return [set(o.follows) for o in predicted if o.code is None]
 
 
 @dataclass

@@ -464,7 +464,8 @@ class Trial:
         )
         if expected is None:
             return False
-        return expected <= oracle.logged_after(records, k.t_kill)
+        after = oracle.logged_after(records, k.t_kill)
+        return not expected or any(names <= after for names in expected)
 
     def _idle(self) -> bool:
         """Both sessions' initial commands are critical (the kernel's proc.critical):

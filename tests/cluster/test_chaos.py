@@ -122,8 +122,8 @@ def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> N
     """Seed 1416 draws: the shell killed 110 ms after a logon (idle: winlogon restarts
     it), lsass 46.6 ms into `ntctl logon` (LsaLogonUser in flight: the logon fails with
     STATUS_PORT_DISCONNECTED, wininit's countdown starts), LogonUI 0.5 ms after its
-    creation (before the credentials: the logon fails, the SAS is awaited again), and
-    winlogon idle (0xEF). Each trial makes its user through lsass before the kill."""
+    creation (before winlogon resumed it: the SAS fails, winlogon still waits for one),
+    and winlogon idle (0xEF). Each trial makes its user through lsass before the kill."""
     draws = [draw(LOGON_SEED, i, select_victims(LOGON_VICTIMS), LOGON_PHASES) for i in range(4)]
     assert [(d.victim, d.phase) for d in draws] == [
         ("explorer", "idle"),
@@ -152,8 +152,9 @@ def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> N
         assert lsass["outcome"] == "no bugcheck" and lsass["logon"]["exit"] == 1
         if lsass["state"]["lsa_logon"]:
             assert "STATUS_PORT_DISCONNECTED" in lsass["logon"]["message"]
-    if logonui["verdict"] == "ok" and logonui["state"]["submitted"] is False:
+    if logonui["verdict"] == "ok" and logonui["state"]["resumed"] is False:
         assert logonui["logon"]["exit"] == 1
+        assert "LogonUI did not start" in logonui["logon"]["message"]
     assert "logon" in out
     assert not left_running(scratch)
     # no trial's password reached a log, a report or a dump
