@@ -103,7 +103,8 @@ def _judge(
     obs.stopped_by_itself = stopped_by_itself
     obs.after = oracle.logged_after(records, k.t_kill)
     if t.logon_started:
-        obs.logon_exit, obs.logon_text = t.logon_done(LOGON_WAIT)
+        # a machine that stopped leaves a client's call to its deadline: no need to wait
+        obs.logon_exit, obs.logon_text = t.logon_done(GONE if stopped_by_itself else LOGON_WAIT)
         result["logon"] = {"exit": obs.logon_exit, "message": obs.logon_text}
     result["outcome"] = obs.label()
     result["observed"] = {"bugchecks": obs.bugchecks, "dumps": len(obs.dumps)}

@@ -451,21 +451,24 @@ class Trial:
             self.logon_result = (self.logon.returncode, lines[-1] if lines else "")
         return self.logon_result or (0, "")
 
-    def followed(self, k: Kill) -> bool:
-        """Is what the table says follows this death logged yet (or given up on)?"""
+    def followed(self, k: Kill) -> bool | None:
+        """Is what the table says follows this death logged yet? None: the table names
+        nothing to follow it."""
         from nt.logquery import iter_events
         from ntctl import chaosoracle as oracle
 
         if self.log.boot_dir is None:
-            return True
+            return None
         records = oracle.Records(list(iter_events(self.log.boot_dir)))
         expected = oracle.expected_follows(
             records, self.victim, k.pid, k.t_kill, self.d.method, self.lab.profile
         )
         if expected is None:
             return False
+        if not any(expected):
+            return None
         after = oracle.logged_after(records, k.t_kill)
-        return not expected or any(names <= after for names in expected)
+        return any(names <= after for names in expected)
 
     def _idle(self) -> bool:
         """Both sessions' initial commands are critical (the kernel's proc.critical):
@@ -545,7 +548,7 @@ class Trial:
         death), False when the runner shut a machine down that stayed up."""
         assert self.kernel_fd is not None
         start = time.monotonic()
-        follows_checked, follows_done = 0.0, False
+        follows_checked, follows_done, followed = 0.0, False, False
         while True:
             self.lab.check()
             if _exited(self.kernel_fd, 0.05):
@@ -560,11 +563,16 @@ class Trial:
                 # what the table says follows a death that leaves the machine up
                 if now - follows_checked > FOLLOW_POLL:
                     follows_checked = now
-                    follows_done = self.followed(k) or now - start > FOLLOW_WAIT
+                    seen = self.followed(k)
+                    followed = bool(seen)
+                    follows_done = seen is not False or now - start > FOLLOW_WAIT
                 settled = follows_done
             # a shutdown trial's machine is already stopping: a hang is the HANG below
             asked = self.d.phase == "shutdown"
-            if settled and self.up() and not self.shutdown_requested and not asked:
+            # A machine that is not up yet is shut down once what follows has been seen:
+            # lsass killed during boot holds winlogon's LSA wait (60 s) and starts the
+            # restart countdown, both longer than a trial watches.
+            if settled and (self.up() or followed) and not self.shutdown_requested and not asked:
                 self.shutdown()
             if time.monotonic() - start > HANG:
                 raise BootFailed(f"the machine neither stopped nor came up within {HANG:.0f} s")
