@@ -135,7 +135,7 @@ def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> N
     p = chaos(
         *("--seed", str(LOGON_SEED), "--trials", "4", "--victims", LOGON_VICTIMS),
         *("--phase", ",".join(LOGON_PHASES), "--jobs", "2"),
-        *("--report", str(report), "--scratch", str(scratch)),
+        *("--report", str(report), "--scratch", str(scratch), "--keep"),
     )
     out, err = p.communicate(timeout=240)
     result = json.loads(report.read_text())
@@ -157,8 +157,16 @@ def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> N
         assert "LogonUI did not start" in logonui["logon"]["message"]
     assert "logon" in out
     assert not left_running(scratch)
-    # no trial's password reached a log, a report or a dump
+    # no trial's password (drawn fresh, "Ch4os-..." on stdin) reached a log, a hive, a
+    # dump, the report or the output
     assert "Ch4os-" not in report.read_text() + out + err
+    marks = (b"Ch4os-", "Ch4os-".encode("utf-16-le"))
+    written = [
+        str(f)
+        for f in scratch.rglob("*")
+        if f.is_file() and any(mark in f.read_bytes() for mark in marks)
+    ]
+    assert written == []
 
 
 def test_ctrl_c_stops_the_machines_and_writes_a_partial_report(tmp_path: Path) -> None:
