@@ -23,6 +23,7 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -162,9 +163,16 @@ def _scm_rounds(log_dir: Path) -> str:
 
 
 def shutdowns(
-    runs: int, machine: BenchMachine, reaper: Reaper, *, sessions: int = 1, name: str = NAME
+    runs: int,
+    machine: BenchMachine,
+    reaper: Reaper,
+    *,
+    sessions: int = 1,
+    name: str = NAME,
+    before: Callable[[BenchMachine], None] | None = None,
 ) -> list[Figure]:
-    """``runs`` boots, each with ``sessions`` sessions made on demand, then ``ntctl shutdown``."""
+    """``runs`` boots, each with ``sessions`` sessions made on demand (or, with 0, the
+    SCM's auto-start complete), ``before`` (not timed), then ``ntctl shutdown``."""
     root = machine.root
     machine_view, command_view, floor = Series("machine"), Series("command"), Series("floor")
     phases: dict[str, list[float]] = {}
@@ -175,6 +183,8 @@ def shutdowns(
             _make(machine, "new", sessions)
         else:
             wait_event(machine.log_dir, "services.exe", "scm.auto_start_complete", 30)
+        if before is not None:
+            before(machine)
         count = len(machine.ps())
         if i % 2:
             floor.add([_floor_terminate(reaper, f"ipc://{root}/floor", count)])
