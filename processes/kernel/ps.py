@@ -9,6 +9,7 @@ byte.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import selectors
@@ -206,6 +207,11 @@ class ProcessManager:
         self._stop = False
         self._exited = threading.Condition()
         self._creating = threading.Lock()
+        # PR_SET_PDEATHSIG follows the *thread* that forked a child, not the process: a
+        # child spawned by a port worker that later retires (or by a test's thread) would
+        # be killed with that thread. Fresh interpreters are spawned from one thread that
+        # lives as long as the kernel.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="PspSpawn")
         self._closed = False
         self.zygote: Zygote | None = None
         self.fault: Callable[[str, ProcessRecord], None] | None = None
@@ -350,6 +356,9 @@ class ProcessManager:
         return pid
 
     def _posix_spawn(self, package: str, r: int) -> int:
+        return self._spawner.submit(self._posix_spawn_now, package, r).result()
+
+    def _posix_spawn_now(self, package: str, r: int) -> int:
         os.set_inheritable(r, True)
         args = [sys.executable, "-m", f"processes.{package}", "--ppb-fd", str(r)]
         actions = [

@@ -145,6 +145,17 @@ def test_ten_sessions_at_once_then_closed_leave_nothing_behind(machine: Machine)
 
 def test_shutdown_countdown_abort_twice_request_during_and_restart(machine: Machine) -> None:
     machine.ntctl("reg", "add", "HKLM\\SOFTWARE\\SessionsTest", "/v", "Kept", "/d", "yes")
+    subprocess.run(
+        [sys.executable, "-m", "ntctl", "user", "add", "keptuser", "--password-stdin"]
+        + ["--root", str(machine.root)],
+        cwd=REPO,
+        env=machine.env,
+        input="Kept-Acc0unt!\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     r = machine.ntctl("shutdown", "-t", "600", "-c", "patch Tuesday")
     assert "in 600 s" in r.stdout
     r = machine.ntctl("shutdown", check=False)
@@ -180,6 +191,10 @@ def test_shutdown_countdown_abort_twice_request_during_and_restart(machine: Mach
     # no state lost across the restart
     r = machine.ntctl("reg", "query", "HKLM\\SOFTWARE\\SessionsTest", "--value", "Kept")
     assert "yes" in r.stdout
+    users = json.loads(machine.ntctl("user", "list", "--json").stdout)
+    assert "keptuser" in json.dumps(users)  # the SAM hive came through
+    system = json.loads(machine.ntctl("events", "System", "--id", "1074", "--json").stdout)
+    assert any("kernel update" in json.dumps(e) for e in system)  # and the event logs
     assert machine.events(event="shutdown.phase") == []  # a fresh boot
 
 
