@@ -15,7 +15,9 @@ starts LogonUI when it enters LOGGED_OFF (at boot, after a logoff) and LogonUI s
   LogonUI is started after the logoff;
 - LogonUI killed at any moment → no bugcheck: a SAS waiting for it is answered with the
   exit status, and winlogon starts a new one (``winlogon.logonui_restart``) unless it
-  died before it was ever ready (then the next SAS starts one: no restart loop).
+  died before it was ever ready (then the next SAS starts one: no restart loop) or was
+  ended with STATUS_SUCCESS (smss stopping the session, a shutdown: the next SAS, if any,
+  starts one).
 
 Every method here runs with winlogon's lock held unless it says otherwise.
 """
@@ -119,7 +121,10 @@ class LogonScreen:
         if wlx.state == State.DISPLAY_LOGON:
             wlx.state = State.LOGGED_OFF
             wlx.ready(show=False)
-        if was_ready and wlx.state == State.LOGGED_OFF and not wlx.shutting_down:
+        # Ended with STATUS_SUCCESS without a logon: on purpose (smss stopping the session,
+        # csrss's shutdown walk), so no new one; a kill (any other status) gets one.
+        killed = status != NtStatus.STATUS_SUCCESS
+        if was_ready and killed and wlx.state == State.LOGGED_OFF and not wlx.shutting_down:
             threading.Thread(target=self._restart, args=(pid,), name="logonui", daemon=True).start()
         return True
 

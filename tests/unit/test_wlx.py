@@ -166,3 +166,12 @@ def test_tiles_left_without_credentials_go_back_to_the_notice() -> None:
     assert wlx.state == State.DISPLAY_LOGON
     wlx.screen._tiles_timeout(wlx.screen.attempt)
     assert wlx.state == State.LOGGED_OFF
+
+
+def test_logonui_ended_with_success_on_purpose_is_not_started_again() -> None:
+    wlx, _ = make()
+    pid = notice_up(wlx)
+    wlx.on_exit(pid, 0, "logonui.exe")  # smss stopping the session, a shutdown's walk
+    assert wlx.screen.pid == 0 and len(wlx.proc.nt.created) == 1
+    assert wlx.screen.WlxSasNotify({"sas_type": 1}, client(7, Sink())) is PENDING  # the SAS
+    assert len(wlx.proc.nt.created) == 2
