@@ -286,9 +286,10 @@ ROWS: tuple[Row, ...] = (
         "after `WaitToKillServiceTimeout`",
     ),
     Row(
-        "`kill -9` LogonUI.exe during a logon",
-        'no bugcheck: the logon fails with its status, winlogon says "Press Ctrl+Alt+Del" '
-        "again and the next SAS starts a new LogonUI",
+        "`kill -9` LogonUI.exe (at the notice, on the tiles, or during a logon)",
+        'no bugcheck: winlogon says "Press Ctrl+Alt+Del" again with a new LogonUI '
+        "(`winlogon.logonui_restart`); a SAS waiting for it gets its exit status, a logon "
+        "under way completes or fails with its own status",
     ),
     Row(
         "`kill -9` the user's userinit.exe or explorer.exe",
