@@ -52,7 +52,7 @@ ROLES = (
     SHELL,
     USER_PROGRAM,
 )
-LOGON_ROLES = (LOGON_UI, USERINIT, SHELL, USER_PROGRAM)  # the processes a logon makes
+LOGON_ROLES = (USERINIT, SHELL, USER_PROGRAM)  # the processes a logon makes
 
 # The state of a victim when it died: each is True, False, or None when the records
 # cannot order the event and the death (the oracle then accepts either outcome).
@@ -65,6 +65,7 @@ STATE_KEYS = (
     "session_ready",  # an instance: SbCreateSession for its initial command succeeded
     "shutdown",  # a Windows shutdown was asked for in this boot (winlogon's shutdown.initiated)
     "stopping",  # the kernel was ending every process (NtShutdownSystem: shutdown.begin)
+    "ready",  # LogonUI had made its port (its logonui.ready)
     "submitted",  # LogonUI had passed the credentials on (its logonui.submit)
     "lsa_logon",  # LsaLogonUser was in flight (after logonui.submit, before winlogon's
     # logon.success/logon.failure, and winlogon had its LSA connection)
@@ -307,36 +308,43 @@ ROWS: tuple[Row, ...] = (
         "after `WaitToKillServiceTimeout`",
     ),
     Row(
-        "LogonUI.exe killed before winlogon resumed it (it is created suspended at the SAS)",
-        "no bugcheck: the SAS fails with the status of winlogon's NtResumeThread "
-        "(`winlogon.logonui_failed`, `ntctl logon` says LogonUI did not start); winlogon "
-        "still waits for the SAS",
+        "LogonUI.exe killed before winlogon resumed it (it is created suspended)",
+        "no bugcheck: winlogon's NtResumeThread fails (`winlogon.logonui_failed`); a SAS "
+        "waiting for it gets that status, the next SAS starts one",
         Rule(
             (LOGON_UI,),
             {"resumed": False},
-            Outcome(None, machine_stops=False, follows=("winlogon.logonui_failed",), logon="fails"),
-            precedence=8,  # before the two rows below, which look at the submit only
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_failed",)),
+            precedence=8,  # before the rows below, which look at its readiness and submit
         ),
     ),
     Row(
-        "`kill -9` LogonUI.exe during a logon, before it passed the credentials on",
-        'no bugcheck: the logon fails with its status, winlogon says "Press Ctrl+Alt+Del" '
-        "again (`winlogon.logonui_exit`, `logon.ready`) and the next SAS starts a new LogonUI",
+        "`kill -9` LogonUI.exe before it was ready (its port not yet created)",
+        "no bugcheck: a SAS waiting for it gets its exit status; no new LogonUI until the "
+        "next SAS (no restart loop)",
         Rule(
             (LOGON_UI,),
-            {"submitted": False},
-            Outcome(
-                None,
-                machine_stops=False,
-                follows=("winlogon.logonui_exit", "logon.ready"),
-                logon="fails",
-            ),
+            {"ready": False, "submitted": False},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_exit",)),
         ),
     ),
     Row(
-        "LogonUI.exe killed after it passed the credentials on (winlogon is logging her on)",
-        "no bugcheck: winlogon finishes the logon without it (`winlogon.logonui_exit`); "
-        "`ntctl logon` may lose LogonUI's answer (STATUS_PORT_DISCONNECTED)",
+        "`kill -9` LogonUI.exe at the notice or on the tiles (before it passed the credentials on)",
+        'no bugcheck: winlogon says "Press Ctrl+Alt+Del" again with a new LogonUI '
+        "(`winlogon.logonui_restart`); a logon on those tiles fails with "
+        "STATUS_PORT_DISCONNECTED",
+        Rule(
+            (LOGON_UI,),
+            {"ready": True, "submitted": False},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_restart",)),
+        ),
+    ),
+    Row(
+        "`kill -9` LogonUI.exe after it passed the credentials on (winlogon is logging her "
+        "on), or once dismissed by her logon",
+        "no bugcheck: winlogon finishes the logon without it (`winlogon.logonui_exit`), "
+        "which completes or fails with its own status; `ntctl logon` may lose LogonUI's "
+        "answer (STATUS_PORT_DISCONNECTED)",
         Rule(
             (LOGON_UI,),
             {"submitted": True},
@@ -362,7 +370,7 @@ ROWS: tuple[Row, ...] = (
     Row(
         "`kill -9` the user's userinit.exe once it runs",
         "no bugcheck: she stays logged on (`winlogon.userinit_exit`); what it had not "
-        "started yet (Run entries, the shell) is not started",
+        "started yet (the shell, then Run entries) is not started",
         Rule(
             (USERINIT,),
             {"resumed": True},

@@ -153,6 +153,8 @@ def victim_state(
     # The logon: LogonUI passed the credentials on (its own record), then winlogon called
     # LsaLogonUser until its logon.success or logon.failure.
     submit = records.first("logonui.submit", image="logonui.exe")
+    shown = records.first("logonui.ready", image="logonui.exe", pid=death.pid)
+    state["ready"] = _before(shown["ts"] if shown else None, t_kill, t_exit)
     mine = records.first("logonui.submit", image="logonui.exe", pid=death.pid)
     state["submitted"] = _before(mine["ts"] if mine else None, t_kill, t_exit)
     state["lsa_logon"] = _in_flight(records, submit, t_kill, t_exit)

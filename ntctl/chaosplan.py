@@ -40,19 +40,19 @@ class Victim:
     methods: tuple[str, ...] = (SIGKILL, TERMINATE)
     command: str = ""  # a part of the command line that picks one of several instances
     # the logon phase's moments: up to this long after its creation (a process the logon
-    # makes) or after LogonUI's (one that was there before the SAS)
+    # makes) or after `ntctl logon` attached (one that was there before)
     logon_ms: float = 0.0
 
     @property
     def of_logon(self) -> bool:
-        """Made by a logon (LogonUI, her userinit, shell and programs): an idle trial of
-        it logs on first."""
+        """Made by a logon (her userinit, shell and programs): an idle trial of it logs on
+        first."""
         return self.role in ft.LOGON_ROLES
 
 
 SHUTDOWN = ("shutdown",)
 LIVE = ("boot", "idle", "logon", "shutdown")  # alive from their start until the machine stops
-LOGON_MS = 200.0  # from LogonUI's creation to explorer running takes ~130 ms here
+LOGON_MS = 200.0  # from `ntctl logon` attaching to explorer running takes ~100 ms here
 
 
 VICTIMS: tuple[Victim, ...] = (
@@ -73,10 +73,11 @@ VICTIMS: tuple[Victim, ...] = (
     Victim("spoolsv", "spoolsv.exe", 0, ft.SERVICE_PROCESS, LIVE, 200.0),
     Victim("lsass", "lsass.exe", 0, ft.LSA, LIVE, 300.0),
     Victim("lsm", "lsm.exe", 0, ft.SESSION_MANAGER, LIVE, 200.0),
-    # The logon's own processes, in the console session: LogonUI lives from the SAS to
-    # the logon's result (~100 ms), userinit from before LsaLogonUser to the shell
-    # (~100 ms), the shell and condemo.exe (HKLM Run) until she logs off.
-    Victim("logonui", "logonui.exe", 1, ft.LOGON_UI, ("logon",), 0.0, logon_ms=150.0),
+    # The console session's logon: LogonUI draws the notice from boot and the tiles at
+    # the SAS until her logon succeeds; userinit lives from before LsaLogonUser to
+    # starting the shell and the Run entries (~50 ms), the shell and condemo.exe (HKLM
+    # Run) until she logs off.
+    Victim("logonui", "logonui.exe", 1, ft.LOGON_UI, ("idle", "logon"), 0.0),
     Victim("userinit", "userinit.exe", 1, ft.USERINIT, ("logon",), 0.0, logon_ms=150.0),
     Victim("explorer", "explorer.exe", 1, ft.SHELL, ("idle", "logon"), 0.0, logon_ms=100.0),
     Victim("condemo", "condemo.exe", 1, ft.USER_PROGRAM, ("idle", "logon"), 0.0, logon_ms=100.0),

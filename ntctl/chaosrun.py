@@ -386,10 +386,13 @@ class Trial:
                 return 0
             if self.d.phase == "logon" or v.of_logon:
                 self.begin_logon(wait=self.d.phase != "logon")
-                # the moment counts from LogonUI's creation (the SAS's first record in
-                # the kernel's log), or the victim's when the logon makes it
-                anchor = v if v.of_logon else BY_NAME["logonui"]
-                if not any(is_victim(e, anchor) for e in self.log.events):
+                # the moment counts from the victim's creation when the logon makes it,
+                # else from the kernel's record of `ntctl logon` attaching (the SAS
+                # follows within a few ms)
+                if v.of_logon:
+                    if not any(is_victim(e, v) for e in self.log.events):
+                        return 0
+                elif not any(self._attached(e) for e in self.log.events):
                     return 0
             if v.image == "System":
                 return self.kernel_pid
@@ -469,6 +472,13 @@ class Trial:
             return None
         after = oracle.logged_after(records, k.t_kill)
         return any(names <= after for names in expected)
+
+    def _attached(self, event: dict) -> bool:
+        return (
+            self.logon is not None
+            and event.get("event") == "proc.attach"
+            and event.get("child_pid") == self.logon.pid
+        )
 
     def _idle(self) -> bool:
         """Both sessions' initial commands are critical (the kernel's proc.critical):

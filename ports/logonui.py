@@ -1,7 +1,8 @@
 r"""LogonUI's keyboard: ``\RPC Control\LogonUI<N>`` (the model's port).
 
-LogonUI.exe, started by winlogon after the secure attention sequence, loads the credential
-providers and waits for what is typed on its tiles. The model has no screen or keyboard:
+LogonUI.exe, started by winlogon whenever nobody is logged on (it draws the "Press
+Ctrl+Alt+Del" notice, then the tiles after the secure attention sequence), loads the
+credential providers and waits for what is typed on its tiles. The model has no screen or keyboard:
 the machine's operator (``ntctl logon``) types through this port. The chosen provider
 (by CLSID) serializes the credentials, LogonUI hands them to winlogon
 (``WlxReportCredentials`` on ``WMsgKRpc<N>``), and the reply carries the status and the
@@ -76,19 +77,21 @@ LOGONUI_APIS = (
         {"status": U32(), "message": Str(max_len=512), "user": Str(max_len=256)},
         "What was typed on a provider's tile (`provider`: its CLSID). LogonUI has the "
         "provider serialize it, hands it to winlogon, and answers with the NTSTATUS and "
-        "the text it shows; then LogonUI exits and winlogon waits for the next SAS.",
+        "the text it shows. After a failure it stays up (the notice again: the next SAS "
+        "reaches the same LogonUI); after a success it exits once this connection closes.",
     ),
 )
 
 LOGONUI_PORT = Protocol(
-    title="\\RPC Control\\LogonUI<N> (LogonUI.exe of session N, during a logon)",
+    title="\\RPC Control\\LogonUI<N> (LogonUI.exe of session N, while nobody is logged on)",
     max_message_length=MAX_MESSAGE_LENGTH,
     apis=LOGONUI_APIS,
     connect_info={},
-    doc="The keyboard of the logon screen; served only while LogonUI runs.",
+    doc="The keyboard of the logon screen; served only while LogonUI runs. A connection "
+    "closed without a submission tells winlogon the tiles were left (WlxReportSasAction).",
     statuses=(
         (S.STATUS_NO_SUCH_PACKAGE, "no credential provider with that CLSID is registered"),
-        (S.STATUS_INVALID_DEVICE_STATE, "credentials were already submitted"),
+        (S.STATUS_INVALID_DEVICE_STATE, "another submission is under way, or a logon succeeded"),
     ),
 )
 

@@ -52,6 +52,9 @@ ErrorEvent = Callable[[Any, ClientContext], HandlerResult]
 Identify = Callable[[int], dict | None]
 
 
+WAKE = b""  # a one-frame message on the reply pipe: stop() waking the port thread
+
+
 @dataclass
 class _Conn:
     conn_id: int
@@ -139,6 +142,11 @@ class PortServer:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._push_lock:  # wake the port thread now, not at its next 100 ms poll
+            try:
+                self._push.send(WAKE, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
         self._thread.join(timeout=2.0)
         self.pool.stop()
         self._zap.unregister(self.name)
@@ -158,7 +166,9 @@ class PortServer:
                     if not sock.get(zmq.EVENTS) & zmq.POLLIN:
                         break
                     if sock is self._pull:
-                        self._forward(self._pull.recv_multipart())
+                        frames = self._pull.recv_multipart()
+                        if len(frames) > 1:  # one frame: stop()'s wake-up
+                            self._forward(frames)
                     else:
                         self._receive(self._router.recv_multipart(copy=False))
         self._router.close(linger=0)

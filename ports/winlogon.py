@@ -83,8 +83,10 @@ OP_WMsgMessageHandler = 0
 OP_WlxSasNotify = 1
 OP_WlxLogonUIReady = 2
 OP_WlxReportCredentials = 3
+OP_WlxReportSasAction = 4
 
 WLX_SAS_TYPE_CTRL_ALT_DEL = 1  # winwlx.h
+WLX_SAS_ACTION_NONE = 2  # winwlx.h: back to the notice
 MAX_SECRET = 1024  # lsass's own caps (256 characters, 1 KiB) refuse anything longer
 
 WMSG_APIS = (
@@ -102,9 +104,10 @@ WMSG_APIS = (
         {"sas_type": U32(optional=True, default=WLX_SAS_TYPE_CTRL_ALT_DEL)},
         {"status": U32(), "logonui_pid": U32(), "port": Str(max_len=256)},
         "The secure attention sequence (the machine's operator: ntctl logon). Logged off: "
-        "winlogon starts LogonUI.exe and replies once it is ready, with the port its "
-        "credential providers read the keyboard on. Otherwise `status` says why not "
-        "(a user is logged on, a logon is under way, a shutdown).",
+        "the LogonUI.exe showing the notice (started if none runs) shows its tiles; the "
+        "reply, once it is ready, carries the port its credential providers read the "
+        "keyboard on. Otherwise `status` says why not (a user is logged on, a logon is "
+        "under way, a shutdown, LogonUI's exit status if it died before it was ready).",
     ),
     _api(
         OP_WlxLogonUIReady,
@@ -126,7 +129,16 @@ WMSG_APIS = (
         {"status": U32(), "user": Str(max_len=256)},
         "LogonUI's serialized credentials (winlogon's own LogonUI only): winlogon calls "
         "LsaLogonUser(Interactive), loads the profile and starts userinit; `status` is "
-        "the NTSTATUS LogonUI shows.",
+        "the NTSTATUS LogonUI shows. LogonUI stays up after a failure and exits after "
+        "a success.",
+    ),
+    _api(
+        OP_WlxReportSasAction,
+        "WlxReportSasAction",
+        {"action": Int(lo=WLX_SAS_ACTION_NONE, hi=WLX_SAS_ACTION_NONE)},
+        {},
+        "LogonUI (winlogon's own only): its tiles were left without credentials (the "
+        "keyboard closed): WLX_SAS_ACTION_NONE (2), winlogon goes back to the notice.",
     ),
 )
 
@@ -188,6 +200,10 @@ def WlxSasNotify(conn: Connection, timeout: float = 60.0) -> Reply:
 
 def WlxLogonUIReady(conn: Connection, port: str) -> Reply:
     return call_api(conn, WMSG_APIS[OP_WlxLogonUIReady], {"port": port})
+
+
+def WlxReportSasAction(conn: Connection, action: int = WLX_SAS_ACTION_NONE) -> Reply:
+    return call_api(conn, WMSG_APIS[OP_WlxReportSasAction], {"action": action})
 
 
 def WlxReportCredentials(

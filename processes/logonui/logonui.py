@@ -1,13 +1,15 @@
-r"""LogonUI.exe: the logon screen (Vista and later; winlogon starts it after the SAS).
+r"""LogonUI.exe: the logon screen (Vista and later).
 
-It loads the credential providers named in the registry (``credprov/loader.py``), serves
-its keyboard (``\RPC Control\LogonUI<N>``, ``ports/logonui.py``: the machine's operator
-types there, ``ntctl logon``), tells winlogon it is ready, and waits for one submission:
-the chosen provider serializes the credentials, LogonUI hands them to winlogon
-(``WlxReportCredentials``) and answers with the status and the text it shows. Then it
-exits and winlogon waits for the next SAS. If the keyboard goes away without submitting,
-or nothing is typed within ``IDLE_TIMEOUT`` seconds, LogonUI exits (the logon screen
-times out to the lock screen) and winlogon waits again.
+winlogon starts it whenever nobody is logged on in the session: it draws the "Press
+Ctrl+Alt+Del" notice and, after the SAS, the credential tiles. It loads the credential
+providers named in the registry (``credprov/loader.py``), serves its keyboard
+(``\RPC Control\LogonUI<N>``, ``ports/logonui.py``: the machine's operator types there,
+``ntctl logon``) and tells winlogon it is ready. Each submission: the chosen provider
+serializes the credentials, LogonUI hands them to winlogon (``WlxReportCredentials``)
+and answers with the status and the text it shows. A failure leaves it up (the notice
+again); a success ends it once the keyboard that typed has its answer. A keyboard that
+goes away without submitting left the tiles: LogonUI tells winlogon
+(``WlxReportSasAction``, WLX_SAS_ACTION_NONE), which shows the notice again.
 
 The secret is never logged: only the provider, the user name and the status are.
 """
@@ -26,7 +28,7 @@ from ports.client import Connection, PortError
 from ports.contract import ClientContext, HandlerResult
 from processes.logonui.credprov.loader import Provider, load_providers
 
-IDLE_TIMEOUT = 60.0
+EXIT_WAIT = 5.0  # s: after a success, how long the answer may take to be read
 
 
 def operator_or_system(who: dict) -> bool:
@@ -41,18 +43,40 @@ class LogonUI:
         self.proc = proc
         self.providers = providers
         self.winlogon = winlogon
-        self.submitted = threading.Event()
-        self.keyboard_gone = threading.Event()
+        self.logged_on = threading.Event()  # a submission succeeded: LogonUI's work is done
+        self.answered = threading.Event()  # ... and its keyboard has the answer
         self._lock = threading.Lock()
+        self._busy = False  # one submission at a time, as one set of tiles takes one
+        self._typed: set[int] = set()  # connections that submitted
+        self._winner = -1  # the connection whose logon succeeded
 
     def closed(self, client: ClientContext) -> None:
-        self.keyboard_gone.set()
+        with self._lock:
+            if client.conn_id == self._winner:
+                self.answered.set()
+                return
+            left = client.conn_id not in self._typed and not self.logged_on.is_set()
+            self._typed.discard(client.conn_id)
+        if left:  # the tiles were left without credentials: back to the notice
+            try:
+                wl.WlxReportSasAction(self.winlogon)
+            except PortError as exc:
+                self.proc.log.warning("logonui.sas_action_failed", status=exc.status)
+            self.proc.log.info("logonui.cancelled", conn=client.conn_id)
 
     def CredUISubmit(self, msg: dict, client: ClientContext) -> HandlerResult:
         with self._lock:
-            if self.submitted.is_set():
+            if self._busy or self.logged_on.is_set():
                 return NtStatus.STATUS_INVALID_DEVICE_STATE
-            self.submitted.set()
+            self._busy = True
+            self._typed.add(client.conn_id)
+        try:
+            return self._submit(msg, client)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _submit(self, msg: dict, client: ClientContext) -> dict:
         provider = self.providers.get(msg["provider"].casefold())
         if provider is None:
             self.proc.log.warning("logonui.no_such_provider", clsid=msg["provider"][:64])
@@ -74,6 +98,10 @@ class LogonUI:
             status = exc.status
         message = lui.logon_message(status, pin=creds["pin"])
         self.proc.log.info("logonui.result", user=creds["user"], status=status, message=message)
+        if status == NtStatus.STATUS_SUCCESS:
+            with self._lock:
+                self._winner = client.conn_id
+                self.logged_on.set()
         return {"status": int(status) & 0xFFFFFFFF, "message": message, "user": creds["user"]}
 
 
@@ -104,9 +132,9 @@ def main(proc: Process) -> int:
         proc.log.error("logonui.winlogon_refused", status=reply.status)
         return reply.status
     proc.log.info("logonui.ready", port=port, providers=[p.name for p in providers.values()])
-    # One submission, then the keyboard closes; or it closes (or idles) without one.
-    ui.keyboard_gone.wait(IDLE_TIMEOUT)
-    if not ui.submitted.is_set():
-        proc.log.info("logonui.cancelled", idle=not ui.keyboard_gone.is_set())
+    # Up until a logon succeeds (failures keep the tiles); then out once the answer is read.
+    ui.logged_on.wait()
+    ui.answered.wait(EXIT_WAIT)
+    proc.log.info("logonui.exit", reason="logged_on")
     csr.close()
     return 0

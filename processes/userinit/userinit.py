@@ -2,14 +2,18 @@ r"""userinit.exe: the user's first process (nt-spec §1.7; seed 004's logon phas
 
 winlogon starts it with the user's token once her profile is loaded. It runs, in order:
 
-1. ``HKLM\...\CurrentVersion\Run`` and ``RunOnce`` (RunOnce values are deleted before
+1. the shell from ``Winlogon\Shell`` (``explorer.exe``) first: in Windows the Run keys and
+   the Startup folder are processed once the shell is up (by explorer), so their programs
+   start after it, as here;
+2. ``HKLM\...\CurrentVersion\Run`` and ``RunOnce`` (RunOnce values are deleted before
    their command runs, as Windows does unless the name starts with ``!``, which deletes
    it after), then the same two keys of HKCU (her NTUSER.DAT);
-2. the Startup folders: all users' ``C:\ProgramData\Microsoft\Windows\Start Menu\Programs\
+3. the Startup folders: all users' ``C:\ProgramData\Microsoft\Windows\Start Menu\Programs\
    Startup`` and hers under ``AppData\Roaming``. A shortcut cannot be a .lnk here: an item
    is a ``.cmd`` file whose first non-blank line (not ``@``/``rem``/``::``) is a command
    line (a divergence, logged);
-3. the shell from ``Winlogon\Shell`` (``explorer.exe``), then it exits.
+
+then it exits.
 
 A command whose image the model does not have is logged (``userinit.run_failed``; Windows
 would show "Windows cannot find ..."), and the next one runs.
@@ -141,12 +145,12 @@ def main(proc: Process) -> int:
         import time
 
         time.sleep(float(proc.fault("stall") or 0))
-    proc.log.info("divergence", what=DIVERGENCE)
     init = Userinit(proc, csr)
+    shell = init.shell()
+    proc.log.info("divergence", what=DIVERGENCE)
     for key in RUN_KEYS:
         init.run_key(key)
     init.startup_folders()
-    shell = init.shell()
     proc.log.info("userinit.done", started=len(init.started), shell_pid=shell)
     csr.close()
     return 0

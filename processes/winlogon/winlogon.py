@@ -18,11 +18,12 @@ import time
 from nt import csrclient
 from nt.bootstrap import Process
 from nt.security import LOCAL_SYSTEM
+from nt.status import NtStatus
 from nt.syscalls import NtError
 from nt.win32 import Win32Error
 from ports import lsm
 from ports import winlogon as wl
-from ports.client import PortError
+from ports.client import Connection, PortError
 from ports.contract import ClientContext, HandlerResult
 from ports.lsa import LSA_RPC_SERVER_ACTIVE
 from processes.winlogon.wlshutdown import serve_init_shutdown
@@ -119,21 +120,45 @@ class ExitWindows:
         return {"error": 0, "status": int(status) & 0xFFFFFFFF}
 
 
+class LsmLink:
+    """winlogon's connection to LSM, made once and kept (as winlogon keeps its RPC binding
+    handle): a logon's notification then costs one call, not a connect (the logon path).
+    A broken connection (LSM restarted or gone) is dropped and made again once."""
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.lock = threading.Lock()
+
+    def notify(self, proc: Process, event: str, target: int, user: str) -> None:
+        with self.lock:
+            for attempt in (0, 1):
+                if self.conn is None:
+                    try:
+                        self.conn = lsm.LsmConnect(proc.lpc)
+                    except PortError as exc:
+                        proc.log.info("winlogon.lsm_not_reached", what=event, status=exc.status)
+                        return
+                try:
+                    status = lsm.RpcNotifySessionEvent(self.conn, target, event, user).status
+                except PortError as exc:
+                    status = exc.status
+                if status != NtStatus.STATUS_PORT_DISCONNECTED:
+                    if status:
+                        proc.log.warning("winlogon.lsm_notify_failed", what=event, status=status)
+                    return
+                self.conn.close()  # LSM went away since: once more, on a new connection
+                self.conn = None
+                if attempt:
+                    proc.log.warning("winlogon.lsm_notify_failed", what=event, status=status)
+
+
+LSM_LINK = LsmLink()
+
+
 def notify_lsm(proc: Process, event: str, session: int | None = None, user: str = "") -> None:
     """Tell LSM what happened in this session. LSM may not be up yet at boot: it reads
     the boot's sessions from the process table when it starts, so nothing is lost."""
-    try:
-        conn = lsm.LsmConnect(proc.lpc)
-    except PortError as exc:
-        proc.log.info("winlogon.lsm_not_reached", what=event, status=exc.status)
-        return
-    try:
-        target = (proc.session or 0) if session is None else session
-        lsm.RpcNotifySessionEvent(conn, target, event, user)
-    except PortError as exc:
-        proc.log.warning("winlogon.lsm_notify_failed", what=event, status=exc.status)
-    finally:
-        conn.close()
+    LSM_LINK.notify(proc, event, (proc.session or 0) if session is None else session, user)
 
 
 def create_window_station(proc: Process) -> None:

@@ -1,14 +1,15 @@
 r"""winlogon's logon states (WlxLoggedOutSAS, WlxActivateUserShell, WlxLogoff; nt-spec §1.4,
 §1.7, §5.2-5.5).
 
-LOGGED_OFF ──SAS──▶ DISPLAY_LOGON (LogonUI.exe runs) ──credentials──▶ LOGGING_ON
-   ▲                       │ LogonUI exits / fails                         │
-   │◀──────────────────────┘◀──────────────── failure ─────────────────────┤
-   │                                                                      ▼ success
+LOGGED_OFF ──SAS──▶ DISPLAY_LOGON (the tiles) ──credentials──▶ LOGGING_ON
+(the notice:   ▲          │ no credentials / LogonUI died                 │
+ LogonUI up)   │◀─────────┘◀──────────────── failure ─────────────────────┤
+   ▲                                                                      ▼ success
    └──────────────── logoff (ExitWindowsEx, 4647/4634, profile unloaded) ─ LOGGED_ON
 
 - The SAS comes from the machine's operator (``ntctl logon``) on ``WMsgKRpc<N>``
-  (``WlxSasNotify``); winlogon starts LogonUI and replies once LogonUI says it is ready.
+  (``WlxSasNotify``). LogonUI.exe runs while nobody is logged on: started on entering
+  LOGGED_OFF, kept through failed attempts, gone after a successful logon (``sas.py``).
 - LogonUI's provider hands the credentials over (``WlxReportCredentials``, from winlogon's
   own LogonUI only). winlogon, a trusted logon process (LsaRegisterLogonProcess), calls
   LsaLogonUser(Interactive) with the suspended ``userinit.exe`` as the process that takes
@@ -23,7 +24,6 @@ LOGGED_OFF ──SAS──▶ DISPLAY_LOGON (LogonUI.exe runs) ──credentials
 
 from __future__ import annotations
 
-import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,40 +38,15 @@ from nt.win32 import Win32Error
 from ports import lsa, lsm, svcctl
 from ports import winlogon as wl
 from ports.client import Connection, PortError
-from ports.contract import PENDING, ClientContext, Deferred, HandlerResult
+from ports.contract import ClientContext, HandlerResult
 from processes.winlogon import profile as userenv
+from processes.winlogon.sas import LogonScreen, State, dos_error
 
 WINLOGON_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon"
-LOGONUI_EXE = "C:\\Windows\\System32\\LogonUI.exe"
 DEFAULT_USERINIT = "C:\\Windows\\system32\\userinit.exe"
 DEFAULT_SHELL = "explorer.exe"
 LOGON_PROCESS_NAME = "Winlogon"
 EWX_LOGOFF = 0x0
-LOGONUI_EXIT_WAIT = 5.0  # s: a new SAS waits this long for the last attempt's LogonUI to go
-
-
-# RtlNtStatusToDosError for the statuses a logon ends with (the `error` of WMsg replies).
-DOS_ERRORS = {
-    NtStatus.STATUS_SUCCESS: 0,
-    NtStatus.STATUS_LOGON_FAILURE: Win32Error.ERROR_LOGON_FAILURE,
-    NtStatus.STATUS_ACCOUNT_DISABLED: Win32Error.ERROR_ACCOUNT_DISABLED,
-    NtStatus.STATUS_ACCOUNT_LOCKED_OUT: Win32Error.ERROR_ACCOUNT_LOCKED_OUT,
-    NtStatus.STATUS_SHUTDOWN_IN_PROGRESS: Win32Error.ERROR_SHUTDOWN_IN_PROGRESS,
-    NtStatus.STATUS_LOGON_SESSION_EXISTS: Win32Error.ERROR_LOGON_SESSION_EXISTS,
-    NtStatus.STATUS_INVALID_DEVICE_STATE: Win32Error.ERROR_INVALID_STATE,
-}
-
-
-def dos_error(status: int) -> int:
-    return int(DOS_ERRORS.get(status, Win32Error.ERROR_GEN_FAILURE))
-
-
-class State(enum.Enum):
-    LOGGED_OFF = "LOGGED_OFF"
-    DISPLAY_LOGON = "DISPLAY_LOGON"
-    LOGGING_ON = "LOGGING_ON"
-    LOGGED_ON = "LOGGED_ON"
-    LOGGING_OFF = "LOGGING_OFF"
 
 
 @dataclass
@@ -140,25 +115,26 @@ class Winlogon:
         self.session = proc.session or 0
         self.state = State.LOGGED_OFF
         self.user: LoggedOnUser | None = None
-        self.logonui_pid = 0
-        self.logonui_reply: Deferred | None = None
         self.shutting_down = False
         self.boot_accepted = False
         self.package: int | None = None  # Negotiate's package id in lsass
-        self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)  # LogonUI came or went
-        self.logonui_done = False  # its one attempt is over: it exits next
+        self.lock = threading.RLock()
+        self.screen = LogonScreen(self)
 
     def handlers(self) -> dict:
         return {
-            wl.OP_WlxSasNotify: self.WlxSasNotify,
-            wl.OP_WlxLogonUIReady: self.WlxLogonUIReady,
+            wl.OP_WlxSasNotify: self.screen.WlxSasNotify,
+            wl.OP_WlxLogonUIReady: self.screen.WlxLogonUIReady,
             wl.OP_WlxReportCredentials: self.WlxReportCredentials,
+            wl.OP_WlxReportSasAction: self.screen.WlxReportSasAction,
         }
 
-    def ready(self) -> None:
-        """STATE_LOGGED_OFF: the "press Ctrl+Alt+Del" notice."""
+    def ready(self, show: bool = True) -> None:
+        """STATE_LOGGED_OFF: the "press Ctrl+Alt+Del" notice, which LogonUI draws."""
         self.proc.log.info("logon.ready", state=State.LOGGED_OFF.value)
+        if show:
+            with self.lock:
+                self.screen.show()
 
     # -- processes ----------------------------------------------------------------------
     def start_process(
@@ -184,64 +160,10 @@ class Winlogon:
         except NtError:
             return default
 
-    # -- the SAS and LogonUI --------------------------------------------------------------
-    def WlxSasNotify(self, msg: dict, client: ClientContext) -> HandlerResult:
-        with self._lock:
-            # A LogonUI whose attempt is over is on its way out: the SAS waits for it.
-            self._changed.wait_for(
-                lambda: not (self.state == State.DISPLAY_LOGON and self.logonui_done),
-                LOGONUI_EXIT_WAIT,
-            )
-            if self.shutting_down:
-                status = NtStatus.STATUS_SHUTDOWN_IN_PROGRESS
-            elif self.state == State.LOGGED_ON:
-                status = NtStatus.STATUS_LOGON_SESSION_EXISTS  # a user is logged on here
-            elif self.state != State.LOGGED_OFF:
-                status = NtStatus.STATUS_INVALID_DEVICE_STATE  # a logon is under way
-            else:
-                status = NtStatus.STATUS_SUCCESS
-            if status != NtStatus.STATUS_SUCCESS:
-                self.proc.log.info("winlogon.sas_refused", state=self.state.value, status=status)
-                return {
-                    "error": dos_error(status),
-                    "status": int(status),
-                    "logonui_pid": 0,
-                    "port": "",
-                }
-            self.proc.log.info("winlogon.sas", sas_type=msg["sas_type"], caller_pid=client.pid)
-            try:
-                pid = self.start_process(
-                    LOGONUI_EXE, "LogonUI.exe /flags:0x0", self.proc.environment
-                )
-                self.proc.nt.resume(pid)
-            except NtError as exc:
-                self.proc.log.warning("winlogon.logonui_failed", status=exc.status)
-                return {
-                    "error": dos_error(exc.status),
-                    "status": exc.status,
-                    "logonui_pid": 0,
-                    "port": "",
-                }
-            self.state = State.DISPLAY_LOGON
-            self.logonui_pid = pid
-            self.logonui_done = False
-            self.logonui_reply = client.defer()
-            self.proc.log.info("winlogon.logonui_started", child_pid=pid)
-            return PENDING
-
-    def WlxLogonUIReady(self, msg: dict, client: ClientContext) -> HandlerResult:
-        with self._lock:
-            if client.pid != self.logonui_pid or self.state != State.DISPLAY_LOGON:
-                return NtStatus.STATUS_ACCESS_DENIED
-            reply, self.logonui_reply = self.logonui_reply, None
-        if reply is not None:
-            body = {"error": 0, "status": 0, "logonui_pid": client.pid, "port": msg["port"]}
-            reply.complete(0, body)
-        return {"error": 0}
-
+    # -- the credentials from LogonUI ------------------------------------------------------
     def WlxReportCredentials(self, msg: dict, client: ClientContext) -> HandlerResult:
-        with self._lock:
-            if client.pid != self.logonui_pid or self.state != State.DISPLAY_LOGON:
+        with self.lock:
+            if client.pid != self.screen.pid or self.state != State.DISPLAY_LOGON:
                 self.proc.log.warning("winlogon.credentials_refused", caller_pid=client.pid)
                 return NtStatus.STATUS_ACCESS_DENIED
             if self.shutting_down:
@@ -249,15 +171,14 @@ class Winlogon:
                 return {"error": dos_error(status), "status": int(status), "user": msg["user"]}
             self.state = State.LOGGING_ON
         status = self.logon(msg)
-        with self._lock:
-            self.logonui_done = True
+        with self.lock:
             if status == NtStatus.STATUS_SUCCESS:
                 self.state = State.LOGGED_ON
+                self.screen.dismiss()
             elif self.state == State.LOGGING_ON:
-                # LogonUI shows the failure and exits; its exit brings LOGGED_OFF back.
-                self.state = State.DISPLAY_LOGON if self.logonui_pid else State.LOGGED_OFF
-                if self.state == State.LOGGED_OFF:  # LogonUI died during the logon
-                    self.ready()
+                # LogonUI shows the failure, then the notice again (a new one if it died).
+                self.state = State.LOGGED_OFF
+                self.ready()
         status = int(status) & 0xFFFFFFFF
         return {"error": dos_error(status), "status": status, "user": msg["user"]}
 
@@ -346,11 +267,11 @@ class Winlogon:
         )
         try:
             self._register(pid)
-            with self._lock:  # logged on before userinit runs: its exits are hers
+            with self.lock:  # logged on before userinit runs: its exits are hers
                 self.user, self.state = user, State.LOGGED_ON
             self.proc.nt.resume(pid)
         except NtError:
-            with self._lock:
+            with self.lock:
                 self.user, self.state = None, State.LOGGING_ON
             userenv.unload_user_profile(self.proc.nt, prof)
             raise
@@ -390,7 +311,7 @@ class Winlogon:
     def accept_boot(self) -> None:
         """NotifyBootConfigStatus(TRUE) once per boot, after the first interactive logon
         (Windows: winlogon, unless ReportBootOk is 0). Off the logon's path."""
-        with self._lock:
+        with self.lock:
             if self.boot_accepted or str(self.value("ReportBootOk", "1")) == "0":
                 return
             self.boot_accepted = True
@@ -413,9 +334,8 @@ class Winlogon:
     # -- exits: LogonUI, userinit, the shell ----------------------------------------------
     def on_exit(self, pid: int, status: int, image: str) -> None:
         """The kernel's exit events (its event thread: nothing slow here)."""
-        with self._lock:
-            if pid == self.logonui_pid:
-                self._logonui_gone(pid, status)
+        with self.lock:
+            if self.screen.exited(pid, status):
                 return
             user = self.user
             if user is None or self.state != State.LOGGED_ON:
@@ -429,19 +349,6 @@ class Winlogon:
                 target=self._shell_exited, args=(user, pid, status), name="shell", daemon=True
             ).start()
 
-    def _logonui_gone(self, pid: int, status: int) -> None:
-        self.logonui_pid = 0
-        self._changed.notify_all()
-        reply, self.logonui_reply = self.logonui_reply, None
-        if reply is not None:  # it died before it was ready
-            failed = int(status or NtStatus.STATUS_UNSUCCESSFUL) & 0xFFFFFFFF
-            body = {"error": dos_error(failed), "status": failed, "logonui_pid": pid, "port": ""}
-            reply.complete(0, body)
-        self.proc.log.info("winlogon.logonui_exit", child_pid=pid, status=status)
-        if self.state == State.DISPLAY_LOGON:
-            self.state = State.LOGGED_OFF
-            self.ready()
-
     def _shell_exited(self, user: LoggedOnUser, pid: int, status: int) -> None:
         try:
             record = self.proc.nt.query_process(pid)
@@ -454,7 +361,7 @@ class Winlogon:
         if int(self.value("AutoRestartShell", 1) or 0) != 1:
             self.proc.log.info("winlogon.shell_not_restarted", reason="AutoRestartShell is 0")
             return
-        with self._lock:
+        with self.lock:
             if self.user is not user or self.state != State.LOGGED_ON or self.shutting_down:
                 return
         self.start_shell(user, restarted=True)
@@ -479,7 +386,7 @@ class Winlogon:
         """(win32 error, ExitWindowsEx status). WlxLogoff: the user's processes end
         (ExitWindowsEx impersonating her), 4647, the logon session ends in lsass (4634),
         the profile is unloaded, LSM hears of it, and winlogon waits for the SAS."""
-        with self._lock:
+        with self.lock:
             user = self.user
             if user is None or self.state != State.LOGGED_ON:
                 self.proc.log.info("winlogon.logoff_refused", state=self.state.value)
@@ -506,7 +413,7 @@ class Winlogon:
         except NtError as exc:
             self.proc.log.warning("winlogon.profile_unload_failed", status=exc.status)
         self.notify_lsm(lsm.EVENT_LOGOFF)
-        with self._lock:
+        with self.lock:
             self.user = None
             self.state = State.LOGGED_OFF
         self.proc.log.info("logoff.complete", user=user.name)

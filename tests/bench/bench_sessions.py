@@ -13,7 +13,9 @@ client) -> ``logon.ready`` of that session's winlogon ("Press Ctrl+Alt+Del"), fo
 session (>= 5 times), for 10 requested at once (parallel smss instances) and for 10 one
 after the other (3 times each); every session is closed (RpcLogoff) between rounds. Floor:
 3 sequential process starts (instance -> csrss -> winlogon), each a fork of a
-pre-imported interpreter opening a DEALER, as the zygote starts the model's processes. Memory: Σ USS of each session's processes (csrss + winlogon).
+pre-imported interpreter opening a DEALER, as the zygote starts the model's processes.
+Memory: Σ USS of each session's processes (csrss + winlogon + the LogonUI that draws the
+notice, measured once every LogonUI is ready).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -141,6 +144,21 @@ def _make(machine: BenchMachine, how: str, n: int) -> tuple[list[float], list[in
     return [t - out["t0"] for t in _ready_times(machine, ids, out["t0"])], ids
 
 
+def _logonui_ready(machine: BenchMachine, ids: list[int], since: float) -> None:
+    """Each session's LogonUI has drawn the notice (so Σ USS counts it in every session)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready = {
+            ev["session"]
+            for ev in read_events(machine.log_dir, "logonui.exe", "logonui.ready")
+            if ts_epoch(ev["ts"]) >= since
+        }
+        if ready >= set(ids):
+            return
+        time.sleep(0.01)
+    raise RuntimeError("a LogonUI of the new sessions never became ready")
+
+
 def _uss_per_session(machine: BenchMachine, ids: list[int]) -> list[float]:
     sums = dict.fromkeys(ids, 0.0)
     for p in machine.ps():
@@ -162,9 +180,16 @@ def _scm_rounds(log_dir: Path) -> str:
 
 
 def shutdowns(
-    runs: int, machine: BenchMachine, reaper: Reaper, *, sessions: int = 1, name: str = NAME
+    runs: int,
+    machine: BenchMachine,
+    reaper: Reaper,
+    *,
+    sessions: int = 1,
+    name: str = NAME,
+    before: Callable[[BenchMachine], None] | None = None,
 ) -> list[Figure]:
-    """``runs`` boots, each with ``sessions`` sessions made on demand, then ``ntctl shutdown``."""
+    """``runs`` boots, each with ``sessions`` sessions made on demand (or, with 0, the
+    SCM's auto-start complete), ``before`` (not timed), then ``ntctl shutdown``."""
     root = machine.root
     machine_view, command_view, floor = Series("machine"), Series("command"), Series("floor")
     phases: dict[str, list[float]] = {}
@@ -175,6 +200,8 @@ def shutdowns(
             _make(machine, "new", sessions)
         else:
             wait_event(machine.log_dir, "services.exe", "scm.auto_start_complete", 30)
+        if before is not None:
+            before(machine)
         count = len(machine.ps())
         if i % 2:
             floor.add([_floor_terminate(reaper, f"ipc://{root}/floor", count)])
@@ -239,6 +266,7 @@ def _new_sessions(args: argparse.Namespace, machine: BenchMachine, reaper: Reape
     for i in range(args.rounds):
         took, ids = _make(machine, "new", 10)
         parallel.add([max(took)])
+        _logonui_ready(machine, ids, time.time() - max(took) - 0.2)
         uss.add(_uss_per_session(machine, ids))
         lsm_client(machine, "logoff", *map(str, ids))
         took, ids = _make(machine, "serial", 10)
@@ -259,7 +287,7 @@ def _new_sessions(args: argparse.Namespace, machine: BenchMachine, reaper: Reape
         ("floor: 3 sequential forks (zygote-like)", f),
     ):
         print(f"  {label:40s} {x.row(1000)}")
-    print(f"  Σ USS per session (csrss + winlogon), MiB: {u.row(1)}")
+    print(f"  Σ USS per session (csrss + winlogon + LogonUI), MiB: {u.row(1)}")
     return [
         Figure(NAME, "1 session -> Ctrl+Alt+Del median", o.median, "s"),
         Figure(NAME, "1 session p99", o.p99, "s"),

@@ -26,7 +26,7 @@ SEED, VICTIMS, TRIALS = 12, "System,winlogon,csrss", 4
 BOOT_IDLE = ("boot", "idle")
 # tests/unit/test_chaos.py pins these draws
 LOGON_SEED, LOGON_VICTIMS, LOGON_PHASES = (
-    1416,
+    2659,
     "winlogon,lsass,logonui,userinit,explorer",
     (
         "idle",
@@ -119,17 +119,18 @@ def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path
 
 
 def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> None:
-    """Seed 1416 draws: the shell killed 110 ms after a logon (idle: winlogon restarts
-    it), lsass 46.6 ms into `ntctl logon` (LsaLogonUser in flight: the logon fails with
-    STATUS_PORT_DISCONNECTED, wininit's countdown starts), LogonUI 0.5 ms after its
-    creation (before winlogon resumed it: the SAS fails, winlogon still waits for one),
-    and winlogon idle (0xEF). Each trial makes its user through lsass before the kill."""
+    """Seed 2659 draws: LogonUI at the notice (idle: winlogon starts a new one), lsass
+    35 ms after `ntctl logon` attached (LsaLogonUser in flight: the logon fails with
+    STATUS_PORT_DISCONNECTED, wininit's countdown starts), LogonUI 0.1 ms after it (at
+    the notice or on the tiles: a new LogonUI), and userinit 0.2 ms after its creation
+    (still suspended: the logon fails). Each logon trial makes its user through lsass
+    before the kill."""
     draws = [draw(LOGON_SEED, i, select_victims(LOGON_VICTIMS), LOGON_PHASES) for i in range(4)]
     assert [(d.victim, d.phase) for d in draws] == [
-        ("explorer", "idle"),
+        ("logonui", "idle"),
         ("lsass", "logon"),
         ("logonui", "logon"),
-        ("winlogon", "idle"),
+        ("userinit", "logon"),
     ]
     report, scratch = tmp_path / "report.json", tmp_path / "scratch"
     p = chaos(
@@ -142,19 +143,18 @@ def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> N
     trials = {t["index"]: t for t in result["trials"]}
     assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
     assert result["summary"]["anomalies"] == 0
-    shell, lsass, logonui, winlogon = (trials[i] for i in range(4))
-    assert shell["verdict"] == "ok" and shell["outcome"] == "no bugcheck"
-    assert shell["logon"]["exit"] == 0  # she was logged on before the idle moment
-    assert winlogon["outcome"] == "0xEF"
-    for t in (lsass, logonui):  # the logon's own moments: judged, or the victim was gone
+    notice, lsass, logonui, userinit = (trials[i] for i in range(4))
+    assert notice["verdict"] == "ok" and notice["outcome"] == "no bugcheck"
+    assert "logon" not in notice  # idle at the notice: nobody logs on
+    for t in (lsass, logonui, userinit):  # judged, or the victim was gone at the moment
         assert t["verdict"] in ("ok", "missed"), t
+        assert t["outcome"] in ("no bugcheck", "missed")
     if lsass["verdict"] == "ok":
         assert lsass["outcome"] == "no bugcheck" and lsass["logon"]["exit"] == 1
         if lsass["state"]["lsa_logon"]:
             assert "STATUS_PORT_DISCONNECTED" in lsass["logon"]["message"]
-    if logonui["verdict"] == "ok" and logonui["state"]["resumed"] is False:
-        assert logonui["logon"]["exit"] == 1
-        assert "LogonUI did not start" in logonui["logon"]["message"]
+    if userinit["verdict"] == "ok" and userinit["state"]["resumed"] is False:
+        assert userinit["logon"]["exit"] == 1
     assert "logon" in out
     assert not left_running(scratch)
     # no trial's password (drawn fresh, "Ch4os-..." on stdin) reached a log, a hive, a

@@ -129,6 +129,9 @@ def test_logon_runs_logonui_userinit_and_the_shell_with_her_token_and_profile(
     m.wait_event("explorer.ready", user="alice")
     [shell] = live(m, "explorer.exe")
     assert shell["user"] == "NTMODEL\\alice"
+    # LogonUI drew the notice since the boot and is gone after her logon.
+    [started] = m.events(event="winlogon.logonui_started", session=1)
+    m.wait_event("winlogon.logonui_exit", child_pid=started["child_pid"])
     assert not live(m, "logonui.exe") and m.events(event="logonui.provider_loaded")
     assert {e["name"] for e in m.events(event="logonui.provider_loaded")} == {
         "PasswordProvider",
@@ -193,9 +196,10 @@ def test_logoff_ends_her_processes_and_the_logon_session(lm: Machine) -> None:
     m.ntctl("logoff")
 
 
-def test_failed_logons_show_logonui_texts_and_winlogon_waits_again(lm: Machine) -> None:
+def test_failed_logons_show_logonui_texts_and_one_logonui_stays_up(lm: Machine) -> None:
     m = lm
     ready = len(m.events(event="logon.ready", image="winlogon.exe", session=1))
+    started = len(m.events(event="winlogon.logonui_started", session=1))
     bad = logon(m, "bob", secret="not-his", check=False)
     assert bad.returncode == 1
     assert "The user name or password is incorrect." in bad.stderr
@@ -215,7 +219,26 @@ def test_failed_logons_show_logonui_texts_and_winlogon_waits_again(lm: Machine) 
     assert nopin.returncode == 1 and "PIN is incorrect" in nopin.stderr
     m.wait_event("logon.ready", timeout=10, image="winlogon.exe", session=1)
     assert len(m.events(event="logon.ready", image="winlogon.exe", session=1)) >= ready + 5
-    assert not live(m, "logonui.exe") and not live(m, "explorer.exe")
+    # Windows keeps the tiles up: the six attempts went to the LogonUI the logoff started.
+    assert len(m.events(event="winlogon.logonui_started", session=1)) == started
+    assert len(live(m, "logonui.exe")) == 1 and not live(m, "explorer.exe")
+
+
+def test_logonui_killed_idle_at_the_notice_is_started_again_without_a_bugcheck(
+    lm: Machine,
+) -> None:
+    m = lm
+    [ui] = live(m, "logonui.exe")
+    m.wait_event("logonui.ready", pid=ui["pid"])  # the notice is up, nobody typing
+    os.kill(ui["pid"], signal.SIGKILL)
+    restart = m.wait_event("winlogon.logonui_restart", dead_pid=ui["pid"])
+    assert restart["status"] == "0x00000000" and restart["child_pid"] not in (0, ui["pid"])
+    assert m.events(event="divergence", image="winlogon.exe", session=1)
+    m.wait_event("logonui.ready", pid=restart["child_pid"])
+    logon(m, "bob")  # the SAS reaches the new LogonUI
+    m.wait_event("explorer.ready", user="bob")
+    m.ntctl("logoff")
+    assert not m.events(event="bugcheck")
 
 
 def test_logonui_killed_during_a_logon_then_the_sas_works_again(lm: Machine) -> None:

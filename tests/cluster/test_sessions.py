@@ -68,13 +68,16 @@ def test_ten_sessions_at_once_then_closed_leave_nothing_behind(machine: Machine)
     assert [r["error"] for r in made] == [0] * 10, made
     ids = sorted(r["session"]["session_id"] for r in made)
     assert ids == list(range(2, 12))
-    for session in ids:
-        machine.wait_event("logon.ready", session=session)
+    ui = {n: machine.wait_event("logonui.ready", session=n)["pid"] for n in ids}  # the notice
     procs = live(machine)
     for r in made:
         s = r["session"]
         mine = {p["pid"]: p["image"] for p in procs if p["session"] == s["session_id"]}
-        assert mine == {s["csrss_pid"]: "csrss.exe", s["winlogon_pid"]: "winlogon.exe"}
+        assert mine == {
+            s["csrss_pid"]: "csrss.exe",
+            s["winlogon_pid"]: "winlogon.exe",
+            ui[s["session_id"]]: "logonui.exe",
+        }
     # seed 002: parallel smss instances, not one after the other
     spans = {}
     for e in machine.events(event="smss.session_create", image="smss.exe"):
