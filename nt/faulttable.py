@@ -32,6 +32,10 @@ SERVICE_CONTROLLER = "service_controller"  # services.exe: critical once it star
 SERVICE_PROCESS = "service_process"  # a svchost host or an own-process service (spoolsv)
 LSA = "lsa"  # lsass.exe: wininit restarts the machine when it dies
 SESSION_MANAGER = "session_manager"  # lsm.exe, the Local Session Manager
+LOGON_UI = "logon_ui"  # LogonUI.exe, started by winlogon at the SAS
+USERINIT = "userinit"  # the user's userinit.exe (created suspended before LsaLogonUser)
+SHELL = "shell"  # the user's explorer.exe
+USER_PROGRAM = "user_program"  # a program of hers (condemo.exe, from HKLM ...\Run)
 ROLES = (
     KERNEL,
     MASTER,
@@ -43,7 +47,12 @@ ROLES = (
     SERVICE_PROCESS,
     LSA,
     SESSION_MANAGER,
+    LOGON_UI,
+    USERINIT,
+    SHELL,
+    USER_PROGRAM,
 )
+LOGON_ROLES = (USERINIT, SHELL, USER_PROGRAM)  # the processes a logon makes
 
 # The state of a victim when it died: each is True, False, or None when the records
 # cannot order the event and the death (the oracle then accepts either outcome).
@@ -56,6 +65,10 @@ STATE_KEYS = (
     "session_ready",  # an instance: SbCreateSession for its initial command succeeded
     "shutdown",  # a Windows shutdown was asked for in this boot (winlogon's shutdown.initiated)
     "stopping",  # the kernel was ending every process (NtShutdownSystem: shutdown.begin)
+    "ready",  # LogonUI had made its port (its logonui.ready)
+    "submitted",  # LogonUI had passed the credentials on (its logonui.submit)
+    "lsa_logon",  # LsaLogonUser was in flight (after logonui.submit, before winlogon's
+    # logon.success/logon.failure, and winlogon had its LSA connection)
 )
 
 CRITICAL = -1  # the profile's critical-process bugcheck (0xEF, or 0xF4 on win7)
@@ -76,6 +89,12 @@ class Outcome:
     detected_by: str = "System"  # who raises it: the kernel or smss.exe
     machine_stops: bool = True  # False: the machine stays up
     next_boot_events: tuple[int, ...] = ()  # System events the next boot logs
+    # What must follow a death that leaves the machine up: log events (by name) logged
+    # after the kill, and what `ntctl logon`, when one was under way, ends with:
+    # "fails" (exit 1, with ``logon_status`` in its message when given) or "succeeds".
+    follows: tuple[str, ...] = ()
+    logon: str = ""
+    logon_status: str = ""
 
     def resolve(self, profile: str) -> Outcome:
         if self.code != CRITICAL:
@@ -122,6 +141,9 @@ ALL = (MASTER, INSTANCE, BOOT_EXECUTE, SUBSYSTEM, INITIAL_COMMAND, SERVICE_CONTR
 # Everything alive when a shutdown begins (the kernel's own death is not judged there).
 AT_SHUTDOWN = ALL + (SERVICE_PROCESS, LSA, SESSION_MANAGER)
 STAYS_UP = Outcome(None, machine_stops=False)
+# lsass's death: wininit's critical-process handling starts the 60-s restart countdown
+# (a trial checks that it started, wininit.critical_process_died, not its end).
+LSASS_DIED = Outcome(None, machine_stops=False, follows=("wininit.critical_process_died",))
 SHUTDOWN_GOES_ON = Outcome(None, machine_stops=True)
 _021A = BugCode.STATUS_SYSTEM_PROCESS_TERMINATED
 
@@ -255,7 +277,7 @@ ROWS: tuple[Row, ...] = (
         'unexpectedly...", event 26), and "The system is shutting down ... lsass.exe '
         "terminated unexpectedly with status code ... The system will now shut down and "
         'restart" counts down 60 s (scaled), then the machine restarts in order',
-        Rule((LSA,), outcome=STAYS_UP),
+        Rule((LSA,), outcome=LSASS_DIED),
     ),
     Row(
         "`kill -9` lsm.exe",
@@ -286,20 +308,107 @@ ROWS: tuple[Row, ...] = (
         "after `WaitToKillServiceTimeout`",
     ),
     Row(
-        "`kill -9` LogonUI.exe (at the notice, on the tiles, or during a logon)",
-        'no bugcheck: winlogon says "Press Ctrl+Alt+Del" again with a new LogonUI '
-        "(`winlogon.logonui_restart`); a SAS waiting for it gets its exit status, a logon "
-        "under way completes or fails with its own status",
+        "LogonUI.exe killed before winlogon resumed it (it is created suspended)",
+        "no bugcheck: winlogon's NtResumeThread fails (`winlogon.logonui_failed`); a SAS "
+        "waiting for it gets that status, the next SAS starts one",
+        Rule(
+            (LOGON_UI,),
+            {"resumed": False},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_failed",)),
+            precedence=8,  # before the rows below, which look at its readiness and submit
+        ),
     ),
     Row(
-        "`kill -9` the user's userinit.exe or explorer.exe",
+        "`kill -9` LogonUI.exe before it was ready (its port not yet created)",
+        "no bugcheck: a SAS waiting for it gets its exit status; no new LogonUI until the "
+        "next SAS (no restart loop)",
+        Rule(
+            (LOGON_UI,),
+            {"ready": False, "submitted": False},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_exit",)),
+        ),
+    ),
+    Row(
+        "`kill -9` LogonUI.exe at the notice or on the tiles (before it passed the credentials on)",
+        'no bugcheck: winlogon says "Press Ctrl+Alt+Del" again with a new LogonUI '
+        "(`winlogon.logonui_restart`); a logon on those tiles fails with "
+        "STATUS_PORT_DISCONNECTED",
+        Rule(
+            (LOGON_UI,),
+            {"ready": True, "submitted": False},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_restart",)),
+        ),
+    ),
+    Row(
+        "`kill -9` LogonUI.exe after it passed the credentials on (winlogon is logging her "
+        "on), or once dismissed by her logon",
+        "no bugcheck: winlogon finishes the logon without it (`winlogon.logonui_exit`), "
+        "which completes or fails with its own status; `ntctl logon` may lose LogonUI's "
+        "answer (STATUS_PORT_DISCONNECTED)",
+        Rule(
+            (LOGON_UI,),
+            {"submitted": True},
+            Outcome(None, machine_stops=False, follows=("winlogon.logonui_exit",)),
+        ),
+    ),
+    Row(
+        "the user's userinit.exe killed while still suspended (winlogon creates it before "
+        "LsaLogonUser and resumes it once she is logged on)",
+        'no bugcheck: the logon fails (`logon.failure`), winlogon says "Press '
+        'Ctrl+Alt+Del" again (`logon.ready`)',
+        Rule(
+            (USERINIT,),
+            {"resumed": False},
+            Outcome(
+                None,
+                machine_stops=False,
+                follows=("logon.failure", "logon.ready"),
+                logon="fails",
+            ),
+        ),
+    ),
+    Row(
+        "`kill -9` the user's userinit.exe once it runs",
+        "no bugcheck: she stays logged on (`winlogon.userinit_exit`); what it had not "
+        "started yet (the shell, then Run entries) is not started",
+        Rule(
+            (USERINIT,),
+            {"resumed": True},
+            Outcome(
+                None, machine_stops=False, follows=("winlogon.userinit_exit",), logon="succeeds"
+            ),
+        ),
+    ),
+    Row(
+        "`kill -9` the user's explorer.exe",
         "no bugcheck; the shell is started again with her token when "
-        "`Winlogon\\AutoRestartShell` is 1 (`winlogon.shell_restart`)",
+        "`Winlogon\\AutoRestartShell` is 1 (the default: `winlogon.shell_restart`)",
+        Rule(
+            (SHELL,),
+            outcome=Outcome(None, machine_stops=False, follows=("winlogon.shell_restart",)),
+        ),
+    ),
+    Row(
+        "`kill -9` a program of hers (condemo.exe, started from `HKLM\\...\\Run`)",
+        "no bugcheck: nothing restarts it, her session goes on",
+        Rule((USER_PROGRAM,), outcome=STAYS_UP),
     ),
     Row(
         "`kill -9` lsass while LsaLogonUser runs for `ntctl logon`",
         "the logon fails at once with STATUS_PORT_DISCONNECTED (LogonUI's text); then the "
         "lsass row above",
+        Rule(
+            (LSA,),
+            {"lsa_logon": True},
+            Outcome(
+                None,
+                machine_stops=False,
+                follows=("wininit.critical_process_died",),
+                logon="fails",
+                logon_status="STATUS_PORT_DISCONNECTED",
+            ),
+            precedence=8,  # before the lsass row's rule, which matches any state
+        ),
     ),
     Row(
         "`kill -9` the kernel",

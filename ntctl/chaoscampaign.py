@@ -19,6 +19,7 @@ from ntctl.chaosrun import (
     BOOT_TIMEOUT,
     GONE,
     HIVES,
+    LOGON_WAIT,
     BootFailed,
     Interrupted,
     Kill,
@@ -100,6 +101,11 @@ def _judge(
     obs = read_dumps(t.root)
     obs.bugchecks = len(records.all("bugcheck"))
     obs.stopped_by_itself = stopped_by_itself
+    obs.after = oracle.logged_after(records, k.t_kill)
+    if t.logon_started:
+        # a machine that stopped leaves a client's call to its deadline: no need to wait
+        obs.logon_exit, obs.logon_text = t.logon_done(GONE if stopped_by_itself else LOGON_WAIT)
+        result["logon"] = {"exit": obs.logon_exit, "message": obs.logon_text}
     result["outcome"] = obs.label()
     result["observed"] = {"bugchecks": obs.bugchecks, "dumps": len(obs.dumps)}
     if obs.dumps:

@@ -3,8 +3,8 @@ records, and whether what followed is what nt/faulttable.py's rows say.
 
 The state comes from the kernel's records (proc.create, proc.resume, proc.exit with the
 critical flag it had at the exit, proc.terminate, shutdown.begin), smss's
-(subsystem_connected, sb_create_session) and winlogon's (shutdown.initiated), never from
-the runner's guesses. The runner brackets the death in
+(subsystem_connected, sb_create_session), winlogon's (shutdown.initiated, logon.success,
+logon.failure) and LogonUI's (logonui.submit), never from the runner's guesses. The runner brackets the death in
 time: it was not before ``t_kill`` (taken just before the kill) and not after the
 kernel's proc.exit. An event logged inside that bracket (give or take ``SLACK``, for the
 thread that logs it) cannot be ordered against the death, so that state is None and
@@ -20,6 +20,7 @@ from typing import Any
 
 from nt import faulttable as ft
 from nt.bugcodes import BugCode
+from nt.status import NtStatus
 from ntctl.chaosplan import SIGKILL_EXIT_STATUS, TERMINATE, Victim
 
 CALLER_IMAGE = "ntctl.exe"  # what the runner attaches as to call NtTerminateProcess
@@ -149,9 +150,72 @@ def victim_state(
     state["shutdown"] = records.first("shutdown.initiated", image="winlogon.exe") is not None
     stopping = records.first("shutdown.begin", image="System")
     state["stopping"] = _before(stopping["ts"] if stopping else None, t_kill, t_exit)
+    # The logon: LogonUI passed the credentials on (its own record), then winlogon called
+    # LsaLogonUser until its logon.success or logon.failure.
+    submit = records.first("logonui.submit", image="logonui.exe")
+    shown = records.first("logonui.ready", image="logonui.exe", pid=death.pid)
+    state["ready"] = _before(shown["ts"] if shown else None, t_kill, t_exit)
+    mine = records.first("logonui.submit", image="logonui.exe", pid=death.pid)
+    state["submitted"] = _before(mine["ts"] if mine else None, t_kill, t_exit)
+    state["lsa_logon"] = _in_flight(records, submit, t_kill, t_exit)
     # Only what the table's rows for this victim look at: an unordered event that no
     # row depends on is no boundary.
     return {k: state[k] for k in ft.state_keys(victim.role)}
+
+
+def _in_flight(records: Records, submit: dict | None, t_kill: float, t_exit: float) -> bool | None:
+    """Was LsaLogonUser in flight at the death: after the submit, before winlogon's
+    answer? A logon that failed connecting to the LSA never made the call."""
+    ends = [
+        e
+        for e in records.events
+        if e.get("event") in ("logon.success", "logon.failure") and e.get("image") == "winlogon.exe"
+    ]
+    end = ends[0] if ends else None
+    if end is not None and end.get("step") == "lsa_connect":
+        return False
+    began = _before(submit["ts"] if submit else None, t_kill, t_exit)
+    ended = _before(end["ts"] if end else None, t_kill, t_exit)
+    if ended is None and end is not None:
+        # winlogon's answer follows the death at once, so it falls inside the kill's
+        # bracket: its status says on which side the call ended (lsass's reply, or
+        # the port disconnected under the call)
+        ended = not (
+            end.get("event") == "logon.failure"
+            and end.get("step") == "lsa_logon"
+            and _status(end.get("status")) == NtStatus.STATUS_PORT_DISCONNECTED
+        )
+    if began is False or ended is True:
+        return False
+    if began is None or ended is None:
+        return None
+    return True
+
+
+def logged_after(records: Records, t_kill: float) -> set[str]:
+    """The names of the events logged after the kill (what follows a death)."""
+    return {
+        str(e.get("event"))
+        for e in records.events
+        if e.get("ts") and epoch(e["ts"]) >= t_kill - SLACK
+    }
+
+
+def expected_follows(
+    records: Records, victim: Victim, pid: int, t_kill: float, method: str, profile: str
+) -> list[set[str]] | None:
+    """What the table says must be logged after this death: one set per outcome it
+    allows that leaves the machine up (one of them must come); None while the kernel
+    has not logged the exit. The runner waits for one before it shuts a machine down."""
+    death = death_of(records, victim, pid)
+    if death.exited is None and victim.image != "System":
+        return None
+    state = victim_state(records, victim, death, t_kill, method)
+    try:
+        predicted = ft.predict(victim.role, state, profile)
+    except ft.NoRule:
+        return set()
+    return [set(o.follows) for o in predicted if o.code is None]
 
 
 @dataclass
@@ -162,6 +226,9 @@ class Observed:
     dumps: list[Mapping[str, Any]]
     unreadable: list[str] = field(default_factory=list)
     stopped_by_itself: bool = False
+    after: set[str] = field(default_factory=set)  # events logged after the kill
+    logon_exit: int | None = None  # `ntctl logon`'s exit status, when one ran
+    logon_text: str = ""  # and its message (stderr: no secret is ever in it)
 
     def label(self) -> str:
         if not self.dumps:
@@ -187,6 +254,20 @@ def differences(outcome: ft.Outcome, obs: Observed, death: Death) -> list[str]:
                 if obs.stopped_by_itself
                 else "the machine kept running"
             )
+        if outcome.machine_stops:
+            return out
+        out += [
+            f"no {name} was logged after the kill"
+            for name in outcome.follows
+            if name not in obs.after
+        ]
+        if outcome.logon and obs.logon_exit is not None:
+            if outcome.logon == "succeeds" and obs.logon_exit != 0:
+                out.append(f"ntctl logon failed: {obs.logon_text}")
+            elif outcome.logon == "fails" and obs.logon_exit == 0:
+                out.append("ntctl logon succeeded")
+            elif outcome.logon == "fails" and outcome.logon_status not in obs.logon_text:
+                out.append(f"ntctl logon failed without {outcome.logon_status}: {obs.logon_text}")
         return out
     if obs.bugchecks != 1:
         out.append(f"{obs.bugchecks} bugcheck events (expected exactly one)")

@@ -39,15 +39,25 @@ class Victim:
     boot_ms: float  # the boot phase's moments: up to this long after its creation
     methods: tuple[str, ...] = (SIGKILL, TERMINATE)
     command: str = ""  # a part of the command line that picks one of several instances
+    # the logon phase's moments: up to this long after its creation (a process the logon
+    # makes) or after `ntctl logon` attached (one that was there before)
+    logon_ms: float = 0.0
+
+    @property
+    def of_logon(self) -> bool:
+        """Made by a logon (her userinit, shell and programs): an idle trial of it logs on
+        first."""
+        return self.role in ft.LOGON_ROLES
 
 
 SHUTDOWN = ("shutdown",)
-LIVE = ("boot", "idle", "shutdown")  # alive from their start until the machine stops
+LIVE = ("boot", "idle", "logon", "shutdown")  # alive from their start until the machine stops
+LOGON_MS = 200.0  # from `ntctl logon` attaching to explorer running takes ~100 ms here
 
 
 VICTIMS: tuple[Victim, ...] = (
     # The kernel cannot be NtTerminateProcess'd (STATUS_INVALID_CID): a signal only.
-    Victim("System", "System", None, ft.KERNEL, ("boot", "idle"), 2000.0, (SIGKILL,)),
+    Victim("System", "System", None, ft.KERNEL, ("boot", "idle", "logon"), 2000.0, (SIGKILL,)),
     Victim("smss", "smss.exe", None, ft.MASTER, LIVE, 800.0),
     Victim("smss@0", "smss.exe", 0, ft.INSTANCE, ("boot",), 400.0),
     Victim("smss@1", "smss.exe", 1, ft.INSTANCE, ("boot",), 400.0),
@@ -63,6 +73,14 @@ VICTIMS: tuple[Victim, ...] = (
     Victim("spoolsv", "spoolsv.exe", 0, ft.SERVICE_PROCESS, LIVE, 200.0),
     Victim("lsass", "lsass.exe", 0, ft.LSA, LIVE, 300.0),
     Victim("lsm", "lsm.exe", 0, ft.SESSION_MANAGER, LIVE, 200.0),
+    # The console session's logon: LogonUI draws the notice from boot and the tiles at
+    # the SAS until her logon succeeds; userinit lives from before LsaLogonUser to
+    # starting the shell and the Run entries (~50 ms), the shell and condemo.exe (HKLM
+    # Run) until she logs off.
+    Victim("logonui", "logonui.exe", 1, ft.LOGON_UI, ("idle", "logon"), 0.0),
+    Victim("userinit", "userinit.exe", 1, ft.USERINIT, ("logon",), 0.0, logon_ms=150.0),
+    Victim("explorer", "explorer.exe", 1, ft.SHELL, ("idle", "logon"), 0.0, logon_ms=100.0),
+    Victim("condemo", "condemo.exe", 1, ft.USER_PROGRAM, ("idle", "logon"), 0.0, logon_ms=100.0),
 )
 BY_NAME = {v.name: v for v in VICTIMS}
 IDLE_MS = 200.0  # idle moments: up to this long after the machine is up ...
@@ -72,12 +90,8 @@ SMSS_IDLE_MS = 6000.0  # ... and for smss, across the end of its 5-second window
 SHUTDOWN_MS = 100.0
 
 # Phases and, for those whose behaviour is not in the model yet, what is missing.
-PHASES = ("boot", "idle", "shutdown")
-MISSING_PHASES = {
-    "logon": "a logon (issue 9: `ntctl logon` -> winlogon's SAS -> LogonUI.exe -> "
-    "LsaLogonUser -> userinit and the shell) is not in the model yet: winlogon waits for "
-    "the SAS and nothing delivers it",
-}
+PHASES = ("boot", "idle", "logon", "shutdown")
+MISSING_PHASES: dict[str, str] = {}
 
 
 class PlanError(ValueError):
@@ -129,7 +143,8 @@ def check_campaign(
     if not any(p in v.phases for v in victims for p in phases):
         raise PlanError(
             "none of these victims lives in these phases (smss@0, smss@1 and autochk "
-            "exist only during boot; the kernel is not killed during a shutdown)"
+            "exist only during boot, logonui and userinit only during a logon; the kernel "
+            "is not killed during a shutdown)"
         )
 
 
@@ -138,7 +153,10 @@ class Draw:
     index: int
     victim: str
     phase: str
-    moment_ms: float  # after the victim's creation (boot) or the machine being up (idle)
+    # after the victim's creation (boot), the machine being up (idle; after a logon for
+    # the logon's processes), the shutdown request, or LogonUI's or the victim's creation
+    # (logon)
+    moment_ms: float
     method: str
     status: int | None  # NtTerminateProcess's exit status
 
@@ -168,6 +186,8 @@ def draw(seed: int, index: int, victims: tuple[Victim, ...], phases: tuple[str, 
         moment = 0.1 * (victim.boot_ms / 0.1) ** next(u)
     elif phase == "shutdown":  # the same reason: winlogon's phases last a few ms
         moment = 0.1 * (SHUTDOWN_MS / 0.1) ** next(u)
+    elif phase == "logon":  # and again: LsaLogonUser is ~40 ms of the logon's ~130
+        moment = 0.1 * ((victim.logon_ms or LOGON_MS) / 0.1) ** next(u)
     else:
         moment = next(u) * (SMSS_IDLE_MS if victim.role == ft.MASTER else IDLE_MS)
     method = victim.methods[min(int(next(u) * len(victim.methods)), len(victim.methods) - 1)]

@@ -43,6 +43,10 @@ IDLE_WHEN = {"wininit.exe", "winlogon.exe"}  # critical: the boot is over in bot
 NEVER = 30.0  # s: after the machine is up, a victim not created by then never will be
 POLL = 0.002  # s: how often the kernel's log is read while a moment is awaited
 HIVES = Path("C") / "Windows" / "System32" / "config"
+USER = "chaos"  # the trial's account for a logon, made through lsass before the kill window
+LOGON_WAIT = 30.0  # s: after the kill, `ntctl logon` has its answer by then (or is stopped)
+FOLLOW_WAIT = 10.0  # s: what the table says follows a death is logged by then
+FOLLOW_POLL = 0.2  # s: how often the boot's logs are read for it
 
 
 class Interrupted(Exception):
@@ -85,6 +89,24 @@ class Lab:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        with self._lock:
+            self._popen.add(p.pid)
+        return p
+
+    def spawn_ntctl(self, root: Path, *args: str) -> subprocess.Popen:
+        """``ntctl ARGS --root ROOT`` with pipes, in its own session (a Ctrl+C is the
+        runner's), and known to reap_orphans: the subreaper must not reap it under
+        subprocess (whose exit status would then read 0)."""
+        p = subprocess.Popen(
+            [sys.executable, "-m", "ntctl", *args, "--root", str(root)],
+            cwd=REPO,
+            env=self.env(root),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             start_new_session=True,
         )
         with self._lock:
@@ -308,6 +330,10 @@ class Trial:
         self.qm: Any = None
         self.shutdown_requested = False  # the runner's own NtShutdownSystem (not the trial's)
         self.asked: threading.Thread | None = None
+        self.logon: subprocess.Popen | None = None  # `ntctl logon` of a logon trial
+        self.logon_result: tuple[int, str] | None = None  # its exit status and message
+        self.logon_started = False
+        self._password = ""
 
     # -- the machine -----------------------------------------------------------
     def prepare(self) -> None:
@@ -356,8 +382,18 @@ class Trial:
                 self.attach()
             if not up_since and self.up():
                 up_since.append(time.monotonic())
-            if self.d.phase in ("idle", "shutdown") and not (up_since and self._idle()):
+            if self.d.phase != "boot" and not (up_since and self._idle()):
                 return 0
+            if self.d.phase == "logon" or v.of_logon:
+                self.begin_logon(wait=self.d.phase != "logon")
+                # the moment counts from the victim's creation when the logon makes it,
+                # else from the kernel's record of `ntctl logon` attaching (the SAS
+                # follows within a few ms)
+                if v.of_logon:
+                    if not any(is_victim(e, v) for e in self.log.events):
+                        return 0
+                elif not any(self._attached(e) for e in self.log.events):
+                    return 0
             if v.image == "System":
                 return self.kernel_pid
             for e in self.log.events:
@@ -370,6 +406,79 @@ class Trial:
             return 0
 
         return self.poll_until(created)
+
+    # -- the logon ----------------------------------------------------------------
+    def begin_logon(self, wait: bool) -> None:
+        """Once: the trial's account (`ntctl user add`, through lsass), then `ntctl logon`
+        as a user types it; ``wait``: until the logon is over (an idle trial of her
+        shell). The password is drawn fresh (it is no part of the trial) and goes on
+        stdin only, never argv, the environment or a log."""
+        if self.logon_started:
+            return
+        import secrets
+
+        self.logon_started = True
+        self._password = "Ch4os-" + secrets.token_urlsafe(12)
+        add = self.lab.spawn_ntctl(self.root, "user", "add", USER, "--password-stdin")
+        try:
+            _, err = add.communicate(self._password + "\n", timeout=60)
+        except subprocess.TimeoutExpired:
+            add.kill()
+            _, err = add.communicate()
+        finally:
+            self.lab.done_with(add)
+        if add.returncode != 0:
+            raise BootFailed(f"ntctl user add {USER} failed: {err.strip()}")
+        self.logon = self.lab.spawn_ntctl(self.root, "logon", USER, "--password-stdin")
+        assert self.logon.stdin is not None
+        self.logon.stdin.write(self._password + "\n")
+        self.logon.stdin.close()
+        self.logon.stdin = None  # written and closed: communicate() must leave it alone
+        self._password = ""
+        if wait:
+            code, text = self.logon_done(60)
+            if code != 0:
+                raise BootFailed(f"the logon before the kill failed: {text}")
+
+    def logon_done(self, timeout: float) -> tuple[int, str]:
+        """`ntctl logon`'s exit status and message (stopped, by its pid, after ``timeout``)."""
+        if self.logon_result is None and self.logon is not None:
+            try:
+                _, err = self.logon.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.logon.kill()
+                _, err = self.logon.communicate()
+                err = f"ntctl logon did not return within {timeout:.0f} s; {err}"
+            self.lab.done_with(self.logon)
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            self.logon_result = (self.logon.returncode, lines[-1] if lines else "")
+        return self.logon_result or (0, "")
+
+    def followed(self, k: Kill) -> bool | None:
+        """Is what the table says follows this death logged yet? None: the table names
+        nothing to follow it."""
+        from nt.logquery import iter_events
+        from ntctl import chaosoracle as oracle
+
+        if self.log.boot_dir is None:
+            return None
+        records = oracle.Records(list(iter_events(self.log.boot_dir)))
+        expected = oracle.expected_follows(
+            records, self.victim, k.pid, k.t_kill, self.d.method, self.lab.profile
+        )
+        if expected is None:
+            return False
+        if not any(expected):
+            return None
+        after = oracle.logged_after(records, k.t_kill)
+        return any(names <= after for names in expected)
+
+    def _attached(self, event: dict) -> bool:
+        return (
+            self.logon is not None
+            and event.get("event") == "proc.attach"
+            and event.get("child_pid") == self.logon.pid
+        )
 
     def _idle(self) -> bool:
         """Both sessions' initial commands are critical (the kernel's proc.critical):
@@ -449,15 +558,31 @@ class Trial:
         death), False when the runner shut a machine down that stayed up."""
         assert self.kernel_fd is not None
         start = time.monotonic()
+        follows_checked, follows_done, followed = 0.0, False, False
         while True:
             self.lab.check()
             if _exited(self.kernel_fd, 0.05):
                 return not self.shutdown_requested
             self.log.poll()
-            settled = time.monotonic() - start > SETTLE
+            now = time.monotonic()
+            settled = now - start > SETTLE
+            if settled and self.logon is not None and self.logon.poll() is None:
+                # `ntctl logon` has its answer first (a port's death fails its call)
+                settled = now - start > LOGON_WAIT
+            if settled and k.done and not follows_done:
+                # what the table says follows a death that leaves the machine up
+                if now - follows_checked > FOLLOW_POLL:
+                    follows_checked = now
+                    seen = self.followed(k)
+                    followed = bool(seen)
+                    follows_done = seen is not False or now - start > FOLLOW_WAIT
+                settled = follows_done
             # a shutdown trial's machine is already stopping: a hang is the HANG below
             asked = self.d.phase == "shutdown"
-            if settled and self.up() and not self.shutdown_requested and not asked:
+            # A machine that is not up yet is shut down once what follows has been seen:
+            # lsass killed during boot holds winlogon's LSA wait (60 s) and starts the
+            # restart countdown, both longer than a trial watches.
+            if settled and (self.up() or followed) and not self.shutdown_requested and not asked:
                 self.shutdown()
             if time.monotonic() - start > HANG:
                 raise BootFailed(f"the machine neither stopped nor came up within {HANG:.0f} s")
@@ -476,6 +601,9 @@ class Trial:
             kill_machine(self.root)
 
     def close(self) -> None:
+        if self.logon is not None:
+            self.logon_done(5)
+            self.logon = None
         if self.asked is not None:
             self.asked.join(5)
             self.asked = None

@@ -23,7 +23,7 @@ EXIT_ANOMALIES, EXIT_INTERRUPTED = 1, 130
     Opt("--first", type=int, default=0, help="index of the first trial (to split a campaign)"),
     Opt("--trial", type=int, default=None, help="run trial N alone (to reproduce it)"),
     Opt("--victims", default=None, metavar="NAMES", help="e.g. csrss,smss,winlogon"),
-    Opt("--phase", default=None, metavar="PHASES", help="boot, idle and/or shutdown"),
+    Opt("--phase", default=None, metavar="PHASES", help="boot, idle, logon and/or shutdown"),
     Opt("--jobs", type=int, default=1, help="machines at once"),
     Opt("--report", type=Path, default=None, metavar="FILE", help="write the report (JSON)"),
     Opt("--merge", type=Path, multiple=True, metavar="FILE", help="merge reports, run nothing"),

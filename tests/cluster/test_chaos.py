@@ -24,6 +24,15 @@ pytestmark = pytest.mark.cluster
 # 0xC000021A "Windows Logon Process"), csrss@1 at 42 ms by NtTerminateProcess.
 SEED, VICTIMS, TRIALS = 12, "System,winlogon,csrss", 4
 BOOT_IDLE = ("boot", "idle")
+# tests/unit/test_chaos.py pins these draws
+LOGON_SEED, LOGON_VICTIMS, LOGON_PHASES = (
+    2659,
+    "winlogon,lsass,logonui,userinit,explorer",
+    (
+        "idle",
+        "logon",
+    ),
+)
 
 
 def chaos(*args: str, **kw) -> subprocess.Popen:
@@ -107,6 +116,57 @@ def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path
     assert trials[0]["outcome"] in ("no bugcheck, machine gone", "missed")  # lsass: never 0xEF
     assert "shutdown" in out
     assert not left_running(scratch)
+
+
+def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> None:
+    """Seed 2659 draws: LogonUI at the notice (idle: winlogon starts a new one), lsass
+    35 ms after `ntctl logon` attached (LsaLogonUser in flight: the logon fails with
+    STATUS_PORT_DISCONNECTED, wininit's countdown starts), LogonUI 0.1 ms after it (at
+    the notice or on the tiles: a new LogonUI), and userinit 0.2 ms after its creation
+    (still suspended: the logon fails). Each logon trial makes its user through lsass
+    before the kill."""
+    draws = [draw(LOGON_SEED, i, select_victims(LOGON_VICTIMS), LOGON_PHASES) for i in range(4)]
+    assert [(d.victim, d.phase) for d in draws] == [
+        ("logonui", "idle"),
+        ("lsass", "logon"),
+        ("logonui", "logon"),
+        ("userinit", "logon"),
+    ]
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    p = chaos(
+        *("--seed", str(LOGON_SEED), "--trials", "4", "--victims", LOGON_VICTIMS),
+        *("--phase", ",".join(LOGON_PHASES), "--jobs", "2"),
+        *("--report", str(report), "--scratch", str(scratch), "--keep"),
+    )
+    out, err = p.communicate(timeout=240)
+    result = json.loads(report.read_text())
+    trials = {t["index"]: t for t in result["trials"]}
+    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
+    assert result["summary"]["anomalies"] == 0
+    notice, lsass, logonui, userinit = (trials[i] for i in range(4))
+    assert notice["verdict"] == "ok" and notice["outcome"] == "no bugcheck"
+    assert "logon" not in notice  # idle at the notice: nobody logs on
+    for t in (lsass, logonui, userinit):  # judged, or the victim was gone at the moment
+        assert t["verdict"] in ("ok", "missed"), t
+        assert t["outcome"] in ("no bugcheck", "missed")
+    if lsass["verdict"] == "ok":
+        assert lsass["outcome"] == "no bugcheck" and lsass["logon"]["exit"] == 1
+        if lsass["state"]["lsa_logon"]:
+            assert "STATUS_PORT_DISCONNECTED" in lsass["logon"]["message"]
+    if userinit["verdict"] == "ok" and userinit["state"]["resumed"] is False:
+        assert userinit["logon"]["exit"] == 1
+    assert "logon" in out
+    assert not left_running(scratch)
+    # no trial's password (drawn fresh, "Ch4os-..." on stdin) reached a log, a hive, a
+    # dump, the report or the output
+    assert "Ch4os-" not in report.read_text() + out + err
+    marks = (b"Ch4os-", "Ch4os-".encode("utf-16-le"))
+    written = [
+        str(f)
+        for f in scratch.rglob("*")
+        if f.is_file() and any(mark in f.read_bytes() for mark in marks)
+    ]
+    assert written == []
 
 
 def test_ctrl_c_stops_the_machines_and_writes_a_partial_report(tmp_path: Path) -> None:

@@ -19,6 +19,14 @@ from ntctl import chaosreport as rep
 REPO = Path(__file__).resolve().parents[2]
 ALL = plan.VICTIMS
 PHASES = plan.PHASES
+# tests/cluster/test_chaos.py's logon campaign
+LOGON_SEED, LOGON_VICTIMS = 2659, "winlogon,lsass,logonui,userinit,explorer"
+LOGON_DRAWS = [
+    ("logonui", 198.01, plan.TERMINATE),
+    ("lsass", 35.19, plan.SIGKILL),
+    ("logonui", 0.13, plan.SIGKILL),
+    ("userinit", 0.22, plan.SIGKILL),
+]
 
 
 # -- the draw --------------------------------------------------------------------------
@@ -36,11 +44,11 @@ def test_the_draw_is_pinned_so_reports_of_other_versions_merge() -> None:
     changes every trial of every campaign, so it is pinned here."""
     d = plan.draw(7, 0, ALL, PHASES)
     assert (d.victim, d.phase, d.moment_ms, d.method, d.status) == (
-        "System",
+        "autochk",
         "boot",
-        16.32,  # 194.98 before services, svchost, spoolsv, lsass, lsm and the shutdown phase
-        "SIGKILL",
-        None,
+        19.44,  # System at 16.32 before the logon phase and its victims (logonui, ...)
+        "NtTerminateProcess",
+        1,
     )
     # A campaign that names its victims and phases keeps its draws when the table grows
     # (these are the draws of tests/cluster/test_chaos.py, from before the shutdown phase).
@@ -59,11 +67,16 @@ def test_the_draw_stays_inside_the_campaign_choices() -> None:
     draws = [plan.draw(3, i, victims, PHASES) for i in range(200)]
     assert {d.victim for d in draws} == {"csrss@0", "csrss@1", "autochk"}
     assert all(d.phase == "boot" for d in draws if d.victim == "autochk")  # boot only
-    assert {d.phase for d in draws} == {"boot", "idle", "shutdown"}
+    assert {d.phase for d in draws} == {"boot", "idle", "logon", "shutdown"}
     assert {d.method for d in draws} == {plan.SIGKILL, plan.TERMINATE}
     for d in draws:
         v = plan.BY_NAME[d.victim]
-        tops = {"boot": v.boot_ms, "idle": plan.IDLE_MS, "shutdown": plan.SHUTDOWN_MS}
+        tops = {
+            "boot": v.boot_ms,
+            "idle": plan.IDLE_MS,
+            "logon": v.logon_ms or plan.LOGON_MS,
+            "shutdown": plan.SHUTDOWN_MS,
+        }
         top = tops[d.phase]
         assert 0 <= d.moment_ms <= top
         assert (d.status is None) == (d.method == plan.SIGKILL)
@@ -76,15 +89,15 @@ def test_victim_names() -> None:
     assert [v.name for v in plan.select_victims("SMSS")] == ["smss"]
     assert [v.name for v in plan.select_victims("winlogon,smss@1")] == ["smss@1", "winlogon"]
     assert [v.name for v in plan.select_victims("lsass,svchost.exe")] == ["svchost", "lsass"]
-    with pytest.raises(plan.PlanError, match="no victim named 'explorer'.*csrss@0"):
-        plan.select_victims("csrss,explorer")
+    assert [v.name for v in plan.select_victims("explorer.exe,LogonUI")] == ["logonui", "explorer"]
+    with pytest.raises(plan.PlanError, match="no victim named 'notepad'.*csrss@0"):
+        plan.select_victims("csrss,notepad")
 
 
-def test_phases_missing_from_the_model_are_refused_by_name() -> None:
+def test_phases_are_chosen_by_name_in_their_order() -> None:
     assert plan.select_phases("idle,boot") == ("boot", "idle")
     assert plan.select_phases("shutdown,boot") == ("boot", "shutdown")
-    with pytest.raises(plan.PlanError, match="logon.*not in the model yet.*SAS"):
-        plan.select_phases("logon")
+    assert plan.select_phases("shutdown,logon") == ("logon", "shutdown")
     with pytest.raises(plan.PlanError, match="no phase 'lunch'"):
         plan.select_phases("lunch")
 
@@ -232,6 +245,86 @@ def test_judge_agrees_and_names_each_difference() -> None:
     assert "0 dumps (expected exactly one)" in anomalies
 
 
+def _logon_records(submit_at: float, end: str, step: str, end_at: float, status: str):
+    """A logon as the boot's logs show it: LogonUI (pid 50) passes the credentials on at
+    ``submit_at``, lsass (pid 60) dies at 100.2, winlogon answers at ``end_at``."""
+    return oracle.Records(
+        [
+            _ev(90.0, "proc.create", child_pid=60, child_image="lsass.exe", child_session=0),
+            _ev(100.0, "proc.create", child_pid=50, child_image="logonui.exe", child_session=1),
+            _ev(submit_at, "logonui.submit", "logonui.exe", pid=50),
+            _ev(100.2, "proc.exit", child_pid=60, status="0x00000001", signal=9, critical=False),
+            _ev(end_at, end, "winlogon.exe", step=step, status=status),
+            _ev(100.31, "wininit.critical_process_died", "wininit.exe"),
+        ]
+    )
+
+
+GONE, DENIED = "0xC0000037", "0xC0000022"  # STATUS_PORT_DISCONNECTED, STATUS_ACCESS_DENIED
+
+
+@pytest.mark.parametrize(
+    ("submit_at", "end", "step", "end_at", "status", "in_flight"),
+    [
+        (100.05, "logon.failure", "lsa_logon", 100.3, GONE, True),
+        (100.195, "logon.failure", "lsa_logon", 100.3, GONE, None),  # submit in the bracket
+        (100.25, "logon.failure", "lsa_logon", 100.3, GONE, False),  # lsass gone before
+        (100.05, "logon.failure", "lsa_connect", 100.3, GONE, False),  # never reached the LSA
+        (100.05, "logon.success", "", 100.3, "", True),  # answered after the exit
+        (100.05, "logon.success", "", 100.0, "", False),  # answered before the kill
+        # winlogon's answer inside the bracket: its status says which side it ended on
+        (100.05, "logon.failure", "lsa_logon", 100.21, GONE, True),
+        (100.05, "logon.failure", "lsa_logon", 100.21, DENIED, False),
+    ],
+)
+def test_lsass_in_logonuser_is_read_from_logonui_and_winlogon_records(
+    submit_at: float, end: str, step: str, end_at: float, status: str, in_flight: bool | None
+) -> None:
+    records = _logon_records(submit_at, end, step, end_at, status)
+    lsass = plan.BY_NAME["lsass"]
+    death = oracle.death_of(records, lsass, 60)
+    state = oracle.victim_state(records, lsass, death, t_kill=100.19, method=plan.SIGKILL)
+    assert state["lsa_logon"] is in_flight
+    follows = oracle.expected_follows(records, lsass, 60, 100.19, plan.SIGKILL, "win10")
+    assert follows and all(f == {"wininit.critical_process_died"} for f in follows)
+
+
+def test_what_follows_a_logon_death_is_judged() -> None:
+    death = oracle.Death(60, 90.0, 100.2, 1, 9, False)
+    state = {"critical": False, "lsa_logon": True}
+    port_gone = "ntctl: The Local Security Authority cannot be contacted (0xC0000037 STATUS_PORT_DISCONNECTED)"
+    good = oracle.Observed(0, [], after={"wininit.critical_process_died"}, logon_exit=1)
+    good.logon_text = port_gone
+    _, outcome, anomalies = oracle.judge(ft.LSA, state, good, death, "win10")
+    assert outcome is not None and outcome.logon == "fails" and anomalies == []
+    silent = oracle.Observed(0, [], logon_exit=0)
+    _, _, anomalies = oracle.judge(ft.LSA, state, silent, death, "win10")
+    assert anomalies == [
+        "no wininit.critical_process_died was logged after the kill",
+        "ntctl logon succeeded",
+    ]
+    # LogonUI before the submit: the SAS must work again; after it, the logon goes on
+    (early,) = ft.predict(ft.LOGON_UI, {"resumed": False})
+    assert early.follows == ("winlogon.logonui_failed",)
+    (starting,) = ft.predict(ft.LOGON_UI, {"resumed": True, "ready": False})
+    assert starting.follows == ("winlogon.logonui_exit",)  # no restart loop
+    (notice,) = ft.predict(ft.LOGON_UI, {"resumed": True, "ready": True, "submitted": False})
+    assert notice.follows == ("winlogon.logonui_restart",) and not notice.machine_stops
+    (after,) = ft.predict(ft.LOGON_UI, {"resumed": True, "ready": True, "submitted": True})
+    assert after.logon == "" and not after.machine_stops
+    (shell,) = ft.predict(ft.SHELL, {})
+    assert shell.follows == ("winlogon.shell_restart",)
+    (suspended,) = ft.predict(ft.USERINIT, {"resumed": False})
+    assert suspended.logon == "fails" and "logon.ready" in suspended.follows
+
+
+def test_a_named_logon_campaign_draws_the_same_trials() -> None:
+    """The draws of tests/cluster/test_chaos.py's logon campaign."""
+    named = plan.select_victims(LOGON_VICTIMS)
+    draws = [plan.draw(LOGON_SEED, i, named, ("idle", "logon")) for i in range(4)]
+    assert [(d.victim, d.moment_ms, d.method) for d in draws] == LOGON_DRAWS
+
+
 def test_the_next_boot_must_log_what_the_table_says() -> None:
     (o,) = ft.predict(ft.KERNEL, {})
     events = [{"event": "event.report", "event_id": 6008}]
@@ -281,11 +374,12 @@ def test_the_matrix_and_the_repro_command() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--victims", "csrss,explorer"], "no victim named 'explorer'"),
+        (["--victims", "csrss,notepad"], "no victim named 'notepad'"),
         (["--trials", "0"], "at least one trial"),
         (["--seed", "4294967296"], "out of range"),
         (["--seed", "-1"], "out of range"),
-        (["--phase", "logon"], "not in the model yet"),
+        (["--phase", "lunch"], "no phase 'lunch'"),
+        (["--victims", "logonui", "--phase", "boot"], "only during a logon"),
         (["--jobs", "0"], "--jobs 0"),
         (["--report", "/nonexistent/r.json"], "no directory /nonexistent"),
     ],
