@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -39,17 +39,28 @@ def screen(m: Machine, pid: int, *args: str) -> list[str]:
     return json.loads(m.ntctl("console", str(pid), "--json", *args).stdout)["lines"]
 
 
+def typed(m: Machine, pid: int, text: str, done: Callable[[list[str]], bool]) -> list[str]:
+    """``--send`` returns once the screen is quiet, which a loaded machine can reach between
+    the program taking the line (its echo) and writing its answer: read again until done."""
+    lines = screen(m, pid, "--send", text)
+    deadline = time.monotonic() + 10
+    while not done(lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        lines = screen(m, pid)
+    return lines
+
+
 def test_console_shows_the_banner_and_answers_typed_commands(con_machine: Machine) -> None:
     m = con_machine
     pid = start_condemo(m, "/tick", "60")
     first = json.loads(m.ntctl("console", str(pid), "--json").stdout)
     assert first["title"] == "condemo.exe" and first["session"] == 1
     assert first["lines"][0].startswith("ConDemo 1.0") and first["lines"][-1] == "C:\\>"
-    lines = screen(m, pid, "--send", "echo hello console")
+    lines = typed(m, pid, "echo hello console", lambda ls: ls[-1] == "C:\\>")
     assert lines[-3:] == ["C:\\> echo hello console", "hello console", "C:\\>"]
-    lines = screen(m, pid, "--send", "time")
+    lines = typed(m, pid, "time", lambda ls: ls[-1] == "C:\\>")
     assert lines[-2].startswith("The current time is: ")
-    lines = screen(m, pid, "--send", "dir")
+    lines = typed(m, pid, "dir", lambda ls: ls[-1] == "C:\\>")
     assert "'dir' is not recognized as an internal or external command," in lines
     plain = m.ntctl("console", str(pid)).stdout
     assert "hello console" in plain and plain.splitlines()[0].startswith("ConDemo")
