@@ -17,8 +17,6 @@ The rights are read once and kept in memory; every change is written before it i
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import threading
@@ -229,30 +227,29 @@ def _check_secret(name: str) -> None:
         raise PolicyError(NtStatus.STATUS_INVALID_PARAMETER)
 
 
-def _stream(key: bytes, nonce: bytes, length: int) -> bytes:
-    blocks = (length + 31) // 32
-    return b"".join(
-        hmac.new(key, b"enc" + nonce + i.to_bytes(4, "little"), hashlib.sha256).digest()
-        for i in range(blocks)
-    )[:length]
+SEAL_VERSION = 2  # AES-256-GCM (1 was the stdlib HMAC construction of an earlier build)
 
 
 def seal(key: bytes, name: str, data: bytes) -> bytes:
-    """Version byte, 16-byte nonce, ciphertext, 32-byte tag."""
-    nonce = os.urandom(16)
-    ct = bytes(a ^ b for a, b in zip(data, _stream(key, nonce, len(data)), strict=True))
-    tag = hmac.new(key, b"mac" + name.encode() + nonce + ct, hashlib.sha256).digest()
-    return b"\x01" + nonce + ct + tag
+    """Version byte, 12-byte nonce, AES-256-GCM ciphertext and tag; the secret's name is
+    the associated data, so a sealed value moved under another name does not open."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return bytes([SEAL_VERSION]) + nonce + AESGCM(key).encrypt(nonce, data, name.encode())
 
 
 def unseal(key: bytes, name: str, sealed: bytes) -> bytes | None:
-    if len(sealed) < 49 or sealed[0] != 1:
+    """The secret, or None for a value that is not ours or was tampered with."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if len(sealed) < 1 + 12 + 16 or sealed[0] != SEAL_VERSION:
         return None
-    nonce, ct, tag = sealed[1:17], sealed[17:-32], sealed[-32:]
-    want = hmac.new(key, b"mac" + name.encode() + nonce + ct, hashlib.sha256).digest()
-    if not hmac.compare_digest(tag, want):
+    try:
+        return AESGCM(key).decrypt(sealed[1:13], sealed[13:], name.encode())
+    except InvalidTag:
         return None
-    return bytes(a ^ b for a, b in zip(ct, _stream(key, nonce, len(ct)), strict=True))
 
 
 def _policy_call(admin: bool = True, system: bool = False):

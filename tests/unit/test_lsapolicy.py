@@ -108,6 +108,9 @@ def test_a_tampered_or_moved_secret_does_not_unseal() -> None:
     assert unseal(key, "_SC_B", sealed) is None  # bound to its name
     assert unseal(key, "_SC_A", sealed[:-1] + bytes([sealed[-1] ^ 1])) is None
     assert unseal(key, "_SC_A", b"\x01short") is None
+    assert unseal(b"j" * 32, "_SC_A", sealed) is None  # another machine's LSA key
+    other = seal(key, "_SC_A", b"pw")
+    assert other != sealed and b"pw" not in sealed  # a fresh nonce each time, no plaintext
 
 
 def test_a_service_logon_session_ends_when_its_process_exits() -> None:
