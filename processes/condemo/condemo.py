@@ -14,12 +14,16 @@ does not fill its logs), and answers a tiny prompt:
 Anything else gets cmd.exe's answer ("'x' is not recognized as an internal or external
 command, ..."). ``ntctl console PID`` shows its screen and types into it.
 
-ReadConsole in the model does not wait (consrv.py), so the program polls its input:
-every 50 ms after a key, backing off to every 500 ms when nobody types.
+ReadConsole waits for a line (consrv parks the request, as NT does), so a reader thread
+sits in it while the main thread writes the ticks. The reader has a connection of its
+own to the ApiPort: NT's LPC port takes requests from every thread of the process at
+once, the model's connection one at a time.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from datetime import datetime
 
@@ -31,7 +35,6 @@ VERSION = "ConDemo 1.0 (ntmodel console demo) [Version 10.0.19045]"
 PROMPT = "C:\\> "
 DEFAULT_TICK_S = 5.0
 DEFAULT_TICKS = 120
-POLL_MIN_S, POLL_MAX_S = 0.05, 0.5
 HELP = (
     "time      Displays the current time.\n"
     "echo X    Displays X.\n"
@@ -85,6 +88,9 @@ class ConsoleProgram:
     def __init__(self, proc: Process, csr: csrclient.CsrClient, handles: dict) -> None:
         self.proc, self.csr = proc, csr
         self.stdin, self.stdout = handles["input_handle"], handles["output_handle"]
+        # one line read per answer, as a program reading on its one thread: type-ahead
+        # stays in the input buffer (not echoed) until the prompt is back
+        self.want_line = threading.Semaphore(1)
 
     def write(self, text: str) -> None:
         for i in range(0, len(text), 8192):  # WriteConsole's bound per call
@@ -94,34 +100,47 @@ class ConsoleProgram:
             if not reply.ok:
                 raise PortError(reply.status, "WriteConsole")
 
-    def read_line(self) -> str | None:
-        """ReadConsole: a whole line (without CR/LF), or None when none was typed yet."""
-        reply = self.csr.call("ConsolepReadConsole", {"handle": self.stdin, "max_chars": 1024})
-        if not reply.ok:
-            raise PortError(reply.status, "ReadConsole")
-        text = reply.body["text"]
-        return text.rstrip("\r\n") if text else None
+    def read_lines(self, lines: queue.Queue[str | PortError]) -> None:
+        """The reader thread: ReadConsole, parked in csrss until a line is typed."""
+        try:
+            conn = csrclient.connect(self.proc.lpc, self.proc.session, servers=())
+        except PortError as exc:
+            lines.put(exc)
+            return
+        try:
+            while True:
+                self.want_line.acquire()  # the previous line was answered: read the next
+                body = {"handle": self.stdin, "max_chars": 1024}
+                reply = conn.call("ConsolepReadConsole", body, timeout=None)
+                if not reply.ok:
+                    lines.put(PortError(reply.status, "ReadConsole"))
+                    return
+                lines.put(reply.body["text"].rstrip("\r\n"))
+        finally:
+            conn.close()
 
     def run(self, tick_s: float, ticks: int) -> int:
         self.write(f"{VERSION}\n(c) ntmodel. Type 'help' for the commands.\n\n{PROMPT}")
-        next_tick, done_ticks, poll = time.monotonic() + tick_s, 0, POLL_MIN_S
+        lines: queue.Queue[str | PortError] = queue.Queue()
+        threading.Thread(target=self.read_lines, args=(lines,), daemon=True).start()
+        next_tick, done_ticks = time.monotonic() + tick_s, 0
         while True:
-            line = self.read_line()
-            if line is not None:
-                poll = POLL_MIN_S
-                text, code = answer(line)
-                self.proc.log.info("condemo.command", command=line.split(" ", 1)[0][:32])
-                if code is not None:
-                    return code
-                self.write(text + PROMPT)
-            else:
-                poll = min(poll * 2, POLL_MAX_S)
-            now = time.monotonic()
-            if done_ticks < ticks and now >= next_tick:
+            wait = max(0.0, next_tick - time.monotonic()) if done_ticks < ticks else None
+            try:
+                line = lines.get(timeout=wait)
+            except queue.Empty:
                 done_ticks += 1
-                next_tick = now + tick_s
+                next_tick = time.monotonic() + tick_s
                 self.write(f"\r[{datetime.now():%H:%M:%S}] tick {done_ticks}\n{PROMPT}")
-            time.sleep(poll)
+                continue
+            if isinstance(line, PortError):
+                raise line
+            text, code = answer(line)
+            self.proc.log.info("condemo.command", command=line.split(" ", 1)[0][:32])
+            if code is not None:
+                return code
+            self.write(text + PROMPT)
+            self.want_line.release()
 
 
 def main(proc: Process) -> int:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from nt.log import get_logger
 from nt.status import NtStatus, hexstatus
-from ports.contract import ClientContext, Handler, HandlerResult, Reply, invoke
+from ports.contract import PENDING, ClientContext, Handler, HandlerResult, Reply, _Pending, invoke
 from ports.csr import CsrApi, api_number_to_api_id, api_number_to_server_id
 
 if TYPE_CHECKING:
@@ -105,7 +105,9 @@ def install_tables(
     server_dll.api_table = list(apis)
 
 
-def dispatch(csr: CsrServer, api_number: int, message: Any, client: ClientContext) -> Reply:
+def dispatch(
+    csr: CsrServer, api_number: int, message: Any, client: ClientContext
+) -> Reply | _Pending:
     """One ApiPort request from ``client`` (the port's stamped identity)."""
     if client.pid == csr.pid:
         return call_server_from_server(csr, api_number, message, client)
@@ -131,7 +133,7 @@ def call_server_from_server(
 
 def _call(
     csr: CsrServer, api_number: int, message: Any, client: ClientContext, server_to_server: bool
-) -> Reply:
+) -> Reply | _Pending:
     located = _locate(csr, api_number, client.pid)
     if located is None:
         return Reply(NtStatus.STATUS_ILLEGAL_FUNCTION)
@@ -147,7 +149,9 @@ def _call(
         log.exception("csr.api_exception", api=api.name, api_number=hexstatus(api_number))
         fault = NtStatus.STATUS_ACCESS_VIOLATION if server_to_server else None
         reply = Reply(fault or NtStatus.STATUS_INTERNAL_ERROR)
-    assert isinstance(reply, Reply)  # no CSR API defers its reply
+    if reply is PENDING:  # CsrReplyPending: a wait block replies later (ReadConsole)
+        log.debug("csr.api_pending", api=api.name, caller_pid=client.pid)
+        return reply
     _log_call(api.name, api_number, client.pid, reply, **({"reason": why[0]} if why else {}))
     return reply
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nt.status import NtStatus
-from ports.contract import ClientContext, Handler
+from ports.contract import PENDING, ClientContext, Handler, HandlerResult
 from processes.csrss import console as con
 from processes.csrss.console import ConsoleIoHandle, ScreenBuffer
 
@@ -141,6 +141,9 @@ class ConsoleIo:
                 else:
                     console.input.append(record)
                 written += 1
+            done = console.satisfy_reads()
+        for wait, text in done:
+            wait.reply.complete(NtStatus.STATUS_SUCCESS, {"text": text})
         return {"written": written}
 
     def get_console_input(self, message: dict, client: ClientContext) -> dict | int:
@@ -156,12 +159,19 @@ class ConsoleIo:
             )
         return {"records": records}
 
-    def read_console(self, message: dict, client: ClientContext) -> dict | int:
+    def read_console(self, message: dict, client: ClientContext) -> HandlerResult:
+        """SrvReadConsole: what is there, or the request waits (CsrReplyPending) until
+        WriteConsoleInput brings a line, the caller leaves the console, or it exits."""
         with self.server.lock:
             io = self._io(client, message["handle"], con.HANDLE_INPUT)
             if isinstance(io, int):
                 return io
-            return {"text": io.console.read_input(message["max_chars"])}
+            text = io.console.read_input(message["max_chars"])
+            if text:
+                return {"text": text}
+            wait = con.ReadWait(client.pid, message["max_chars"], client.defer())
+            io.console.read_waits.append(wait)
+            return PENDING
 
     def get_number_of_input_events(self, message: dict, client: ClientContext) -> dict | int:
         with self.server.lock:

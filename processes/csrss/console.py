@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 ENABLE_PROCESSED_INPUT = 0x1
 ENABLE_LINE_INPUT = 0x2
@@ -168,6 +169,16 @@ class ScreenBuffer:
 
 
 @dataclass(eq=False)
+class ReadWait:
+    """A ReadConsole parked until input can satisfy it (CsrCreateWait on the console's
+    ReadWaitQueue): the caller's reply is sent when a line (or, raw, a character) arrives."""
+
+    pid: int
+    max_chars: int
+    reply: Any  # ports.contract.Deferred
+
+
+@dataclass(eq=False)
 class Console:
     handle: int
     title: str = ""
@@ -182,12 +193,30 @@ class Console:
     history_buffer_size: int = 50
     number_of_history_buffers: int = 4
     history_flags: int = 0
+    read_waits: list[ReadWait] = field(default_factory=list)  # oldest first
 
     def __post_init__(self) -> None:
         self.buffers.append(self.active)
 
+    def satisfy_reads(self) -> list[tuple[ReadWait, str]]:
+        """CsrNotifyWait after new input: the parked reads it completes, in their order."""
+        done: list[tuple[ReadWait, str]] = []
+        while self.read_waits:
+            text = self.read_input(self.read_waits[0].max_chars)
+            if not text:
+                break
+            done.append((self.read_waits.pop(0), text))
+        return done
+
+    def drop_reads(self, pid: int | None = None) -> list[ReadWait]:
+        """The parked reads of ``pid`` (every one when None), taken off the queue."""
+        gone = [w for w in self.read_waits if pid is None or w.pid == pid]
+        self.read_waits = [w for w in self.read_waits if w not in gone]
+        return gone
+
     def read_input(self, max_chars: int) -> str:
-        """ReadConsole without waiting: a whole line in line mode, else what is there."""
+        """What a ReadConsole takes now: a whole line in line mode, else what is there ("" when
+        it must wait)."""
         if self.input_mode & ENABLE_LINE_INPUT:
             try:
                 end = list(self.input).index("\r")

@@ -8,8 +8,10 @@ history editing, VDM/OS2/IME hooks and the rest answer STATUS_NOT_IMPLEMENTED.
 
 A caller without a console, or with a handle that is not in its table or of the wrong
 kind, gets STATUS_INVALID_HANDLE. Titles are length-capped by the schema and stored as
-data, never formatted (MS07-021). Reads do not wait: a ReadConsole with no complete line
-returns "" where NT would park the request on a wait block. Ctrl events are recorded on
+data, never formatted (MS07-021). A ReadConsole with no complete line (raw: no character)
+is parked on the console's read wait queue and replied to when WriteConsoleInput brings
+one (CsrReplyPending / CsrNotifyWait); it ends with STATUS_INVALID_HANDLE when its process
+leaves the console. Ctrl events are recorded on
 the target processes (``ConsoleProcessData.ctrl_events``) and logged: the model has no
 channel to start a client's CtrlRoutine.
 """
@@ -108,6 +110,10 @@ class ConsoleServer:
         data.console = None
         if console is None:
             return
+        # its parked reads end with its handles (ReactOS: the wait is killed with the
+        # handle; the reply is STATUS_INVALID_HANDLE, if anyone still waits for it)
+        for wait in console.drop_reads(data.pid):
+            wait.reply.complete(INVALID_HANDLE)
         if data.pid in console.processes:
             console.processes.remove(data.pid)
         if not console.processes:

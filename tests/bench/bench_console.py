@@ -6,9 +6,9 @@ On one booted machine with condemo.exe started by `ntctl start`:
   screen, FreeConsole) next to ``ntctl ps`` and the floor ``python -c pass``, interleaved;
 - echo: from WriteConsoleInput("echo N" + Enter) to "N" on condemo's screen, read back
   with ReadConsoleOutputString, from a CSR client in this process; the floor is one bare
-  CSR round trip on the same connection (GetNumberOfInputEvents). The echo waits on
-  condemo's polling of its input (ReadConsole does not block in the model: 50 ms after a
-  key, backing off to 500 ms), so its figure is the poll interval, not the wire.
+  CSR round trip on the same connection (GetNumberOfInputEvents). condemo's reader
+  thread sits in ReadConsole, parked in csrss until the Enter arrives, so the echo is
+  the wire, csrss's wait completion and condemo's answer.
 
 Informational: no target in the issue; medians, p99 and ratios to the floors.
 """

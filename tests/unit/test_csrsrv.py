@@ -36,6 +36,17 @@ EWX_SHUTDOWN, EWX_FORCE = 0x1, 0x4
 
 
 @dataclass
+class Deferred:
+    """A reply parked by a handler (CsrReplyPending), as ports.contract.Deferred: kept here."""
+
+    replies: list[tuple[int, dict]] = field(default_factory=list)
+
+    def complete(self, status: int, body: dict | None = None) -> None:
+        if not self.replies:  # exactly once, as the real one
+            self.replies.append((int(status), body or {}))
+
+
+@dataclass
 class Client:
     pid: int
     image: str = "app.exe"
@@ -43,6 +54,11 @@ class Client:
     token: dict[str, Any] | None = field(
         default_factory=lambda: {"sid": USER_SID, "privileges": ["SeShutdownPrivilege"]}
     )
+    deferred: list[Deferred] = field(default_factory=list)
+
+    def defer(self) -> Deferred:
+        self.deferred.append(Deferred())
+        return self.deferred[-1]
 
 
 class FakeKernel:

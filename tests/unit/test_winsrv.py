@@ -7,6 +7,7 @@ from structlog.testing import capture_logs
 
 from nt.log import ntstatus_processor
 from nt.status import NtStatus
+from ports.contract import PENDING
 from ports.csr import lookup_api
 from ports.schema import validate
 from processes.csrss import console as con
@@ -326,9 +327,26 @@ def test_long_lines_wrap(shell):
     assert csr.loaded[2].state.consoles[1].active.lines() == ["x" * 80, "x" * 20]
 
 
+def test_read_console_waits_for_a_line_and_write_console_input_completes_it(shell):
+    csr, _, cmd = shell
+    assert call(csr, cmd, "ConsolepReadConsole", handle=3, max_chars=80) is PENDING
+    (parked,) = cmd.deferred
+    reply = call(csr, cmd, "ConsolepWriteConsoleInput", handle=3, records=list("di"))
+    assert reply.body == {"written": 2} and parked.replies == []  # no whole line yet
+    assert call(csr, cmd, "ConsolepGetNumberOfInputEvents", handle=3).body == {"count": 2}
+    call(csr, cmd, "ConsolepWriteConsoleInput", handle=3, records=list("r\r"))
+    assert parked.replies == [(SUCCESS, {"text": "dir\r\n"})]  # CsrNotifyWait
+    assert csr.loaded[2].state.consoles[1].active.lines() == ["dir"]  # echoed
+    call(csr, cmd, "ConsolepWriteConsoleInput", handle=3, records=list("ver\r"))
+    assert call(csr, cmd, "ConsolepReadConsole", handle=3, max_chars=80).body == {"text": "ver\r\n"}
+    # a parked read ends with the caller's console: STATUS_INVALID_HANDLE
+    assert call(csr, cmd, "ConsolepReadConsole", handle=3, max_chars=80) is PENDING
+    assert call(csr, cmd, "ConsolepFree").status == SUCCESS
+    assert cmd.deferred[-1].replies == [(NtStatus.STATUS_INVALID_HANDLE, {})]
+
+
 def test_read_console_reads_what_write_console_input_fed(shell):
     csr, _, cmd = shell
-    assert call(csr, cmd, "ConsolepReadConsole", handle=3, max_chars=80).body == {"text": ""}
     reply = call(csr, cmd, "ConsolepWriteConsoleInput", handle=3, records=list("dir\r"))
     assert reply.body == {"written": 4}
     assert call(csr, cmd, "ConsolepGetNumberOfInputEvents", handle=3).body == {"count": 4}
