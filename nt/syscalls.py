@@ -9,7 +9,7 @@ read like NT code checking NT_SUCCESS.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from nt import regsnap, regwire
@@ -124,12 +124,13 @@ class SystemServices:
             "NtCreateEvent", name=name, manual_reset=manual_reset, initial_state=initial_state
         )
 
-    def create_window_station(self, name: str) -> str:
-        """NtUserCreateWindowStation in the caller's session; returns its object name."""
-        return self.call("NtUserCreateWindowStation", name=name)["path"]
-
-    def create_desktop(self, window_station: str, name: str) -> None:
-        self.call("NtUserCreateDesktop", window_station=window_station, name=name)
+    def create_window_station(self, name: str, desktops: Sequence[str] = ()) -> str:
+        """NtUserCreateWindowStation in the caller's session, then NtUserCreateDesktop for
+        each of ``desktops``; returns the station's object name."""
+        path = self.call("NtUserCreateWindowStation", name=name)["path"]
+        for desktop in desktops:
+            self.call("NtUserCreateDesktop", window_station=name, name=desktop)
+        return path
 
     def set_event(self, name: str) -> None:
         self.call("NtSetEvent", name=name)

@@ -180,6 +180,15 @@ class RemovedObject(NamedTuple):
 _T = TypeVar("_T", bound=ObObject)
 
 
+def _window_stations(session_id: int, name: str) -> str:
+    """The session's ``WindowStations`` directory, once ``name`` (of a window station or a
+    desktop: one component) is checked."""
+    if not name or "\\" in name:
+        raise ObError(NtStatus.STATUS_OBJECT_NAME_INVALID, name, "a window station or desktop")
+    windows = r"\Windows" if session_id == 0 else rf"\Sessions\{session_id}\Windows"
+    return windows + r"\WindowStations"
+
+
 def split_path(path: str) -> list[str]:
     """The components of an absolute object name, validated."""
     if not isinstance(path, str) or not path.startswith("\\"):
@@ -327,11 +336,8 @@ class ObjectManager:
     def create_window_station(self, session_id: int, name: str, owner_pid: int) -> WindowStation:
         """NtUserCreateWindowStation: ``WindowStations`` of the session's ``Windows``
         directory (made on first use, owned like the station: it goes with its creator)."""
-        if not name or "\\" in name:
-            raise ObError(NtStatus.STATUS_OBJECT_NAME_INVALID, name, "a window station name")
-        windows = r"\Windows" if session_id == 0 else rf"\Sessions\{session_id}\Windows"
         with self._lock:
-            stations = windows + r"\WindowStations"
+            stations = _window_stations(session_id, name)
             if not self.exists(stations):
                 self.create_directory(stations, owner_pid=owner_pid)
             station = WindowStation(owner_pid=owner_pid)
@@ -339,11 +345,9 @@ class ObjectManager:
 
     def create_desktop(self, session_id: int, station: str, name: str) -> None:
         """NtUserCreateDesktop: a desktop of a window station of the session."""
-        if not name or "\\" in name:
-            raise ObError(NtStatus.STATUS_OBJECT_NAME_INVALID, name, "a desktop name")
-        windows = r"\Windows" if session_id == 0 else rf"\Sessions\{session_id}\Windows"
+        stations = _window_stations(session_id, name)
         with self._lock:
-            obj = self._lookup_typed(rf"{windows}\WindowStations\{station}", WindowStation)
+            obj = self._lookup_typed(rf"{stations}\{station}", WindowStation)
             if name in obj.desktops:
                 raise ObError(NtStatus.STATUS_OBJECT_NAME_COLLISION, name, "desktop exists")
             obj.desktops.append(name)

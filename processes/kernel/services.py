@@ -35,7 +35,7 @@ SYSTEM_IMAGES = {
 }
 RESPONSE_OK = 6
 # Who may create processes in session 0: SYSTEM, LocalService, NetworkService.
-SESSION0_ACCOUNTS = {"S-1-5-18", "S-1-5-19", "S-1-5-20"}
+SESSION0_ACCOUNTS = {sec.LOCAL_SYSTEM, "S-1-5-19", "S-1-5-20"}
 
 # One descriptor for HKLM's keys (the model keeps no per-key security yet).
 PROCESS_TERMINATE = 0x0001
@@ -50,6 +50,11 @@ _LSA_ONLY_REG_KEY = re.compile(
     r"^\s*\[-?\s*(?:HKEY_LOCAL_MACHINE|HKLM|\\?Registry\\Machine)\\(?:SAM|SECURITY)\s*[\\\]]",
     re.IGNORECASE | re.MULTILINE,
 )
+
+
+def _is_system(client: ClientContext) -> bool:
+    """The caller's token is SYSTEM's (LocalSystem)."""
+    return (client.token or {}).get("sid") == sec.LOCAL_SYSTEM
 
 
 def _status(fn):
@@ -187,7 +192,7 @@ class SystemServiceHandlers:
             msg["account"] or msg["standin"] or msg["logon_id"]
         ) and "SeAssignPrimaryTokenPrivilege" not in ((client.token or {}).get("privileges") or []):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
-        if msg["account"] and (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
+        if msg["account"] and not _is_system(client):
             # Naming an account conjures its token: only SYSTEM (the SCM) may. A LocalService
             # process holds SeAssignPrimaryTokenPrivilege too, but no SYSTEM token to assign.
             return NtStatus.STATUS_ACCESS_DENIED
@@ -257,7 +262,7 @@ class SystemServiceHandlers:
     @_status
     def NtSetInformationProcess(self, msg: dict, client: ClientContext) -> HandlerResult:
         target = msg["pid"] or client.pid
-        system = client.image in SYSTEM_IMAGES and client.token.get("sid") == "S-1-5-18"
+        system = client.image in SYSTEM_IMAGES and _is_system(client)
         if target != client.pid and not system:
             # RtlSetProcessIsCritical acts on the caller; another process's flag needs
             # PROCESS_SET_INFORMATION on it, which only SYSTEM's own images get here (smss
@@ -354,14 +359,14 @@ class SystemServiceHandlers:
 
     @_status
     def NtUserCreateWindowStation(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:  # winlogon and wininit make them
+        if not _is_system(client):  # winlogon and wininit make them
             return NtStatus.STATUS_ACCESS_DENIED
         station = self.k.ob.create_window_station(client.session or 0, msg["name"], client.pid)
         return {"path": station.path}
 
     @_status
     def NtUserCreateDesktop(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if (client.token or {}).get("sid") != sec.LOCAL_SYSTEM:
+        if not _is_system(client):
             return NtStatus.STATUS_ACCESS_DENIED
         self.k.ob.create_desktop(client.session or 0, msg["window_station"], msg["name"])
         return {}
@@ -407,7 +412,7 @@ class SystemServiceHandlers:
             caller_image=client.image,
             option=msg["response_option"],
         )
-        system = client.image in SYSTEM_IMAGES and client.token.get("sid") == "S-1-5-18"
+        system = client.image in SYSTEM_IMAGES and _is_system(client)
         if msg["response_option"] == OPTION_SHUTDOWN_SYSTEM and not system:
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         if msg["response_option"] == OPTION_SHUTDOWN_SYSTEM or not self.k.ready_for_errors:
@@ -422,7 +427,7 @@ class SystemServiceHandlers:
             "valid_response_options": min(msg["response_option"], 8),
             "process_id": client.pid,
             "image": client.image or "",
-            "system": bool(client.token.get("sid") == "S-1-5-18"),
+            "system": _is_system(client),
         }
         if self.k.hard_errors.deliver(message, client.defer()):
             return PENDING
@@ -440,7 +445,7 @@ class SystemServiceHandlers:
     @_status
     def NtLoadDriver(self, msg: dict, client: ClientContext) -> HandlerResult:
         """SeLoadDriverPrivilege: the model grants it to SYSTEM's token alone."""
-        if (client.token or {}).get("sid") != "S-1-5-18":
+        if not _is_system(client):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         io = getattr(self.k, "io", None)
         if io is None:
@@ -449,7 +454,7 @@ class SystemServiceHandlers:
 
     @_status
     def CmRevertToLastKnownGood(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if (client.token or {}).get("sid") != "S-1-5-18":
+        if not _is_system(client):
             return NtStatus.STATUS_PRIVILEGE_NOT_HELD
         io = getattr(self.k, "io", None)
         if io is None:
@@ -531,14 +536,11 @@ class SystemServiceHandlers:
     @_status
     def NtLoadKey(self, msg: dict, client: ClientContext) -> HandlerResult:
         """LoadUserProfile's RegLoadKey: HKU\\<SID> only, SYSTEM only."""
-        if (client.token or {}).get("sid") != "S-1-5-18":
-            return self.deny_registry(client, msg["path"], "NtLoadKey")
-        loc = locate(msg["path"])
-        if loc.hive is None or not loc.hive.startswith(USER_HIVE_PREFIX) or loc.parts:
-            return NtStatus.STATUS_INVALID_PARAMETER
+        key = self._user_hive_key(msg["path"], client, "NtLoadKey")
+        if isinstance(key, int):
+            return key
         from nt.dospath import host_path
 
-        key = msg["path"].replace("/", "\\").rstrip("\\").rsplit("\\", 1)[1]
         file = host_path(self.k.root, msg["file"])
         created = self.k.cm.registry.load_user_hive(key, file)
         self.k.log.info("cm.hive_loaded", key=f"HKU\\{key}", file=msg["file"], created=created)
@@ -546,15 +548,21 @@ class SystemServiceHandlers:
 
     @_status
     def NtUnloadKey(self, msg: dict, client: ClientContext) -> HandlerResult:
-        if (client.token or {}).get("sid") != "S-1-5-18":
-            return self.deny_registry(client, msg["path"], "NtUnloadKey")
-        loc = locate(msg["path"])
-        if loc.hive is None or not loc.hive.startswith(USER_HIVE_PREFIX) or loc.parts:
-            return NtStatus.STATUS_INVALID_PARAMETER
-        key = msg["path"].replace("/", "\\").rstrip("\\").rsplit("\\", 1)[1]
+        key = self._user_hive_key(msg["path"], client, "NtUnloadKey")
+        if isinstance(key, int):
+            return key
         self.k.cm.registry.unload_user_hive(key)
         self.k.log.info("cm.hive_unloaded", key=f"HKU\\{key}")
         return {}
+
+    def _user_hive_key(self, path: str, client: ClientContext, routine: str) -> str | int:
+        """``<SID>`` of ``HKU\\<SID>`` for NtLoadKey/NtUnloadKey (SYSTEM only), or the status."""
+        if not _is_system(client):
+            return self.deny_registry(client, path, routine)
+        loc = locate(path)
+        if loc.hive is None or not loc.hive.startswith(USER_HIVE_PREFIX) or loc.parts:
+            return NtStatus.STATUS_INVALID_PARAMETER
+        return path.replace("/", "\\").rstrip("\\").rsplit("\\", 1)[1]
 
     @_status
     def NtInitializeRegistry(self, msg: dict, client: ClientContext) -> HandlerResult:

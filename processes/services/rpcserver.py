@@ -26,7 +26,6 @@ from ports import svcctl as sv
 from ports.server import PENDING
 from processes.services import config
 from processes.services.database import ServiceRecord
-from processes.services.image import is_security_process
 from processes.services.logon import store_password
 from processes.services.scm import ScmCore
 from processes.services.scsecure import ScSecurity
@@ -282,11 +281,11 @@ class SvcctlServer:
         return {"error": 0, "config": config.query_config(svc), "standin": self._standin(svc)}
 
     def _standin(self, svc: ServiceRecord) -> bool:
-        """A Win32 service whose image the model lacks runs as a stand-in (never silent:
-        sc qc marks it). lsass's services and drivers are not stand-ins."""
-        if svc.service_type & SERVICE_DRIVER or is_security_process(svc.image_path):
+        """A Win32 service whose image the model lacks runs as a stand-in (start.py's
+        reference_image decides it the same way; sc qc shows it: never silent)."""
+        if svc.service_type & SERVICE_DRIVER:
             return False
-        return svc.standin or not self.core.kernel.image_available(svc.image_path)
+        return not self.core.kernel.image_available(svc.image_path)
 
     def RQueryServiceConfig2W(self, message: dict, client: Caller) -> dict:
         name, error = self._service(message, client, sv.SERVICE_QUERY_CONFIG)

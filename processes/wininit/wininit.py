@@ -57,9 +57,7 @@ def create_window_station(proc: Process) -> None:
     """WinSta0 of session 0 with its Winlogon and Default desktops (win32k's objects)."""
     desktops = ["Winlogon", "Default"]
     try:
-        path = proc.nt.create_window_station("WinSta0")
-        for desktop in desktops:
-            proc.nt.create_desktop("WinSta0", desktop)
+        path = proc.nt.create_window_station("WinSta0", desktops)
     except NtError as exc:
         proc.log.error("wininit.winsta_failed", status=exc.status)
         return

@@ -164,9 +164,7 @@ def notify_lsm(proc: Process, event: str, session: int | None = None, user: str 
 def create_window_station(proc: Process) -> None:
     """WinSta0 of this session and its desktops (CreateWindowStationW, CreateDesktopW)."""
     try:
-        path = proc.nt.create_window_station("WinSta0")
-        for desktop in DESKTOPS:
-            proc.nt.create_desktop("WinSta0", desktop)
+        path = proc.nt.create_window_station("WinSta0", DESKTOPS)
     except NtError as exc:
         proc.log.error("winlogon.winsta_failed", status=exc.status)
         return

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.bench.common import (
@@ -25,6 +23,7 @@ from tests.bench.common import (
     banner,
     finish,
     ratio,
+    time_command,
 )
 
 NAME = "cli"
@@ -54,15 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cli-runs", type=int, default=10, help="runs per command per repetition")
 
 
-def _time(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    took = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode()}")
-    return took
-
-
 def run(args: argparse.Namespace) -> list[Figure]:
     banner(NAME)
     reaper = Reaper()
@@ -77,14 +67,14 @@ def run(args: argparse.Namespace) -> list[Figure]:
     try:
         machine.boot()
         for cmd in cmds.values():  # warm the page cache and the .pyc files once
-            _time(cmd, env)
+            time_command(cmd, env)
         for rep in range(args.cli_reps):
             samples: dict[str, list[float]] = {name: [] for name in cmds}
             names = list(cmds)
             for i in range(args.cli_runs):
                 order = names[i % len(names) :] + names[: i % len(names)]
                 for name in order:
-                    samples[name].append(_time(cmds[name], env))
+                    samples[name].append(time_command(cmds[name], env))
             for name, xs in samples.items():
                 series[name].add(xs)
             print(f"  repetition {rep + 1}/{args.cli_reps} done", flush=True)

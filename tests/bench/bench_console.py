@@ -34,6 +34,7 @@ from tests.bench.common import (
     banner,
     finish,
     ratio,
+    time_command,
 )
 
 NAME = "console"
@@ -43,15 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(NAME)
     g.add_argument("--console-reps", type=int, default=3, help="repetitions (default 3)")
     g.add_argument("--console-runs", type=int, default=8, help="runs per repetition")
-
-
-def _time(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    took = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode()}")
-    return took
 
 
 def _echo_round_trips(root: Path, pid: int, runs: int) -> tuple[list[float], list[float]]:
@@ -121,13 +113,13 @@ def run(args: argparse.Namespace) -> list[Figure]:
             "ntctl console PID": [ntctl, "console", str(pid), *r],
         }
         for cmd in cmds.values():  # warm the page cache and the .pyc files once
-            _time(cmd, env)
+            time_command(cmd, env)
         for rep in range(args.console_reps):
             samples: dict[str, list[float]] = {n: [] for n in cmds}
             names = list(cmds)
             for i in range(args.console_runs):
                 for name in names[i % len(names) :] + names[: i % len(names)]:
-                    samples[name].append(_time(cmds[name], env))
+                    samples[name].append(time_command(cmds[name], env))
             for name, xs in samples.items():
                 series[name].add(xs)
             e, b = _echo_round_trips(root, pid, args.console_runs)

@@ -145,6 +145,16 @@ class Series:
         )
 
 
+def time_command(cmd: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one command as a user runs it (output to a pipe); a failure raises."""
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    took = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.decode()}")
+    return took
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 

@@ -102,12 +102,14 @@ class Machine:
         self.env = env
 
     def ntctl(
-        self, *args: str, check: bool = True, timeout: float = 30
+        self, *args: str, check: bool = True, timeout: float = 30, input: str | None = None
     ) -> subprocess.CompletedProcess:
+        """``ntctl ARGS --root ROOT``; ``input`` is its stdin (a password, never argv)."""
         r = subprocess.run(
             [sys.executable, "-m", "ntctl", *args, "--root", str(self.root)],
             cwd=REPO,
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,29 @@ def chaos(*args: str, **kw) -> subprocess.Popen:
     )
 
 
+@dataclass
+class Campaign:
+    out: str
+    err: str
+    report: Path
+    scratch: Path
+    result: dict
+    trials: dict[int, dict]
+
+
+def campaign(tmp_path: Path, *args: str) -> Campaign:
+    """Run ``ntctl chaos ARGS --report --scratch`` to its end; every trial judged, none an
+    anomaly, the runner's exit status 0."""
+    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
+    p = chaos(*args, "--report", str(report), "--scratch", str(scratch))
+    out, err = p.communicate(timeout=240)
+    result = json.loads(report.read_text())
+    trials = {t["index"]: t for t in result["trials"]}
+    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
+    assert result["summary"]["anomalies"] == 0
+    return Campaign(out, err, report, scratch, result, trials)
+
+
 def left_running(scratch: Path) -> list[int]:
     """Every process on this machine in a session of a root under ``scratch`` (the
     runner is gone: its orphans would be init's children now, so look at all of them)."""
@@ -60,18 +84,13 @@ def left_running(scratch: Path) -> list[int]:
 def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -> None:
     draws = [draw(SEED, i, select_victims(VICTIMS), BOOT_IDLE) for i in range(TRIALS)]
     assert [d.victim for d in draws] == ["System", "winlogon", "winlogon", "csrss@1"]
-    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
-    p = chaos(
+    c = campaign(
+        tmp_path,
         *("--seed", str(SEED), "--trials", str(TRIALS), "--victims", VICTIMS, "--jobs", "2"),
-        *("--phase", ",".join(BOOT_IDLE)),
-        *("--report", str(report), "--scratch", str(scratch), "--keep"),
+        *("--phase", ",".join(BOOT_IDLE), "--keep"),
     )
-    out, err = p.communicate(timeout=240)
-    result = json.loads(report.read_text())
-    trials = {t["index"]: t for t in result["trials"]}
-    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
-    assert sorted(trials) == list(range(TRIALS)) and not result["interrupted"]
-    assert result["summary"]["anomalies"] == 0
+    out, trials = c.out, c.trials
+    assert sorted(trials) == list(range(TRIALS)) and not c.result["interrupted"]
     assert trials[0]["outcome"] == "no bugcheck, machine gone"  # the kernel: no dump
     assert trials[1]["outcome"] == "0xEF" and trials[1]["state"]["critical"]
     for t in trials.values():
@@ -82,7 +101,7 @@ def test_a_seeded_campaign_checks_each_trial_against_the_table(tmp_path: Path) -
     for name in ("System", "winlogon", "csrss@1"):
         assert name in out  # a row of the matrix
     assert f"{TRIALS} trials:" in out
-    assert not left_running(scratch)
+    assert not left_running(c.scratch)
 
 
 def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path) -> None:
@@ -97,16 +116,12 @@ def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path
         ("services", "idle"),
         ("svchost", "idle"),
     ]
-    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
-    p = chaos(
+    c = campaign(
+        tmp_path,
         *("--seed", "10", "--trials", "4", "--victims", victims, "--jobs", "2"),
-        *("--phase", ",".join(phases), "--report", str(report), "--scratch", str(scratch)),
+        *("--phase", ",".join(phases)),
     )
-    out, err = p.communicate(timeout=240)
-    result = json.loads(report.read_text())
-    trials = {t["index"]: t for t in result["trials"]}
-    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
-    assert result["summary"]["anomalies"] == 0
+    out, trials = c.out, c.trials
     assert trials[2]["outcome"] == "0xEF" and trials[2]["state"]["terminated"]
     assert trials[3]["outcome"] == "no bugcheck" and trials[3]["state"]["critical"] is False
     for t in (trials[0], trials[1]):  # the shutdown phase: judged, or the kernel was first
@@ -115,7 +130,7 @@ def test_session0_victims_and_the_shutdown_phase_follow_the_table(tmp_path: Path
             assert t["outcome"] in t["predicted"] and "stopping" in t["state"]
     assert trials[0]["outcome"] in ("no bugcheck, machine gone", "missed")  # lsass: never 0xEF
     assert "shutdown" in out
-    assert not left_running(scratch)
+    assert not left_running(c.scratch)
 
 
 def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> None:
@@ -132,17 +147,12 @@ def test_logon_victims_and_the_logon_phase_follow_the_table(tmp_path: Path) -> N
         ("logonui", "logon"),
         ("userinit", "logon"),
     ]
-    report, scratch = tmp_path / "report.json", tmp_path / "scratch"
-    p = chaos(
+    c = campaign(
+        tmp_path,
         *("--seed", str(LOGON_SEED), "--trials", "4", "--victims", LOGON_VICTIMS),
-        *("--phase", ",".join(LOGON_PHASES), "--jobs", "2"),
-        *("--report", str(report), "--scratch", str(scratch), "--keep"),
+        *("--phase", ",".join(LOGON_PHASES), "--jobs", "2", "--keep"),
     )
-    out, err = p.communicate(timeout=240)
-    result = json.loads(report.read_text())
-    trials = {t["index"]: t for t in result["trials"]}
-    assert p.returncode == 0, f"{out}\n{err}\n" + json.dumps(result["trials"], indent=1)
-    assert result["summary"]["anomalies"] == 0
+    out, err, report, scratch, trials = c.out, c.err, c.report, c.scratch, c.trials
     notice, lsass, logonui, userinit = (trials[i] for i in range(4))
     assert notice["verdict"] == "ok" and notice["outcome"] == "no bugcheck"
     assert "logon" not in notice  # idle at the notice: nobody logs on

@@ -68,18 +68,7 @@ def logon(m: Machine, user: str, *extra: str, secret: str | None = None, check: 
     secret = PASSWORDS.get(user, "") if secret is None else secret
     flag = "--pin-stdin" if "--pin" in extra else "--password-stdin"
     args = [a for a in extra if a != "--pin"]
-    r = subprocess.run(
-        [sys.executable, "-m", "ntctl", "logon", user, flag, *args, "--root", str(m.root)],
-        cwd=REPO,
-        env=m.env,
-        input=secret + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert r.returncode == 0, r.stdout + r.stderr
-    return r
+    return m.ntctl("logon", user, flag, *args, input=secret + "\n", check=check, timeout=60)
 
 
 def live(m: Machine, image: str, session: int = 1) -> list[dict]:
@@ -281,16 +270,7 @@ def test_bob_logs_on_in_a_session_made_on_demand_and_userinit_killed_is_no_bugch
 
 def test_pin_logon_through_the_pin_provider(lm: Machine) -> None:
     m = lm
-    r = subprocess.run(
-        [sys.executable, "-m", "ntctl", "user", "pin", "bob", "--pin-stdin", "--root", str(m.root)],
-        cwd=REPO,
-        env=m.env,
-        input=PIN + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert r.returncode == 0, r.stderr
+    m.ntctl("user", "pin", "bob", "--pin-stdin", input=PIN + "\n", timeout=60)
     wrong = logon(m, "bob", "--pin", secret="999999", check=False)
     assert wrong.returncode == 1 and "The PIN is incorrect. Try again." in wrong.stderr
     logon(m, "bob", "--pin", secret=PIN)

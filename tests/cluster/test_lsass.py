@@ -138,18 +138,7 @@ def run_client(m: Machine, script: str, *args: str, timeout: float = 60) -> dict
 def ntctl_pw(m: Machine, password: str, *args: str, check: bool = True):
     """ntctl with the password on stdin (``--as`` reads it there when stdin is no tty)."""
     flag = [] if "--as" in args else ["--password-stdin"]
-    r = subprocess.run(
-        [sys.executable, "-m", "ntctl", *args, *flag, "--root", str(m.root)],
-        cwd=REPO,
-        env=m.env,
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert r.returncode == 0, r.stdout + r.stderr
-    return r
+    return m.ntctl(*args, *flag, input=password + "\n", check=check, timeout=60)
 
 
 def boot(

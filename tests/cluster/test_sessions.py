@@ -145,17 +145,7 @@ def test_ten_sessions_at_once_then_closed_leave_nothing_behind(machine: Machine)
 
 def test_shutdown_countdown_abort_twice_request_during_and_restart(machine: Machine) -> None:
     machine.ntctl("reg", "add", "HKLM\\SOFTWARE\\SessionsTest", "/v", "Kept", "/d", "yes")
-    subprocess.run(
-        [sys.executable, "-m", "ntctl", "user", "add", "keptuser", "--password-stdin"]
-        + ["--root", str(machine.root)],
-        cwd=REPO,
-        env=machine.env,
-        input="Kept-Acc0unt!\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    machine.ntctl("user", "add", "keptuser", "--password-stdin", input="Kept-Acc0unt!\n")
     r = machine.ntctl("shutdown", "-t", "600", "-c", "patch Tuesday")
     assert "in 600 s" in r.stdout
     r = machine.ntctl("shutdown", check=False)
