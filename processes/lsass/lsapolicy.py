@@ -110,19 +110,20 @@ class LsaPolicy:
         """Read every Accounts\\<SID> once."""
         try:
             sids = self.nt.enum_keys(ACCOUNTS)
-        except Exception:  # no Accounts key yet: every SID has its defaults
+        except Exception as exc:  # no Accounts key yet: every SID has its defaults
+            _raise_unless_absent(exc)
             sids = []
         for sid in (s.upper() for s in sids):
             rights = _default(sid)
             try:
                 data = self.nt.query_value(f"{ACCOUNTS}\\{sid}", "ActSysAc")[1]
                 rights.logon = int.from_bytes(bytes(data)[:4], "little")
-            except Exception:
-                pass
+            except Exception as exc:
+                _raise_unless_absent(exc)
             try:
                 rights.privileges = list(self.nt.query_value(f"{ACCOUNTS}\\{sid}", "Privilgs")[1])
-            except Exception:
-                pass
+            except Exception as exc:
+                _raise_unless_absent(exc)
             self.accounts[sid] = rights
 
     # -- rights -----------------------------------------------------------------------------
@@ -185,7 +186,8 @@ class LsaPolicy:
         if self._key is None:
             try:
                 self._key = bytes(self.nt.query_value(POLICY + r"\PolEKList", "")[1])
-            except Exception:
+            except Exception as exc:  # only a key that is not there is made anew: a new
+                _raise_unless_absent(exc)  # key would make every stored secret unreadable
                 key = os.urandom(32)
                 self.nt.create_key(POLICY + r"\PolEKList")
                 self.nt.set_value(POLICY + r"\PolEKList", "", REG_BINARY, key)
@@ -198,7 +200,8 @@ class LsaPolicy:
         if data is None:
             try:
                 self.nt.delete_key(key, tree=True)
-            except Exception:
+            except Exception as exc:
+                _raise_unless_absent(exc)
                 raise PolicyError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND) from None
             return
         sealed = seal(self._lsa_key(), name, data)
@@ -209,12 +212,23 @@ class LsaPolicy:
         _check_secret(name)
         try:
             sealed = bytes(self.nt.query_value(f"{SECRETS}\\{name}\\CurrVal", "")[1])
-        except Exception:
+        except Exception as exc:
+            _raise_unless_absent(exc)
             raise PolicyError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND) from None
         data = unseal(self._lsa_key(), name, sealed)
         if data is None:
             raise PolicyError(NtStatus.STATUS_INTERNAL_DB_CORRUPTION)
         return data
+
+
+_ABSENT = (NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, NtStatus.STATUS_OBJECT_PATH_NOT_FOUND)
+
+
+def _raise_unless_absent(exc: Exception) -> None:
+    """A key or value that is not there is an answer; anything else (the kernel's port
+    lost, a timeout) is raised, never taken for "absent"."""
+    if getattr(exc, "status", None) not in _ABSENT:
+        raise exc
 
 
 def _check_sid(sid: str) -> None:

@@ -9,9 +9,17 @@ from structlog.testing import capture_logs
 
 from nt import security as sec
 from nt.status import NtStatus as S
-from processes.lsass.lsapolicy import LsaPolicy, LsaPolicyServer, seal, unseal
+from processes.lsass.lsapolicy import POLICY, LsaPolicy, LsaPolicyServer, seal, unseal
 from processes.lsass.lsasrv import LsaServer
-from tests.unit.lsass_fakes import ADMIN_TOKEN, SYSTEM_TOKEN, USER_TOKEN, FakeRegistry, Lsa, client
+from tests.unit.lsass_fakes import (
+    ADMIN_TOKEN,
+    SYSTEM_TOKEN,
+    USER_TOKEN,
+    FakeRegistry,
+    Lsa,
+    RegError,
+    client,
+)
 from tests.unit.test_lsass import PW, add, logon
 
 BOB = "S-1-5-21-1-2-3-1001"
@@ -140,3 +148,23 @@ def test_a_service_logon_session_ends_when_its_process_exits() -> None:
     assert reply["logon_id"] not in m.lsa.sessions.ids()
     assert [e["event_id"] for e in logs if e["event"] == "event.report"] == [4634]
     m.lsa.process_exited(777)  # a second exit event changes nothing
+
+
+def test_a_lost_kernel_is_not_taken_for_a_missing_lsa_key() -> None:
+    """Only an absent PolEKList makes a new LSA key: a new key on a transient failure
+    would leave every stored secret unreadable."""
+    reg = FakeRegistry()
+    policy = LsaPolicy(reg)
+    policy.store_secret("_SC_A", b"pw")
+    key = bytes(reg.query_value(POLICY + r"\PolEKList", "")[1])
+
+    class Lost(FakeRegistry):
+        def query_value(self, path: str, name: str):  # noqa: ANN201 - as FakeRegistry's
+            raise RegError(S.STATUS_PORT_DISCONNECTED)
+
+    lost = Lost()
+    lost.__dict__.update(reg.__dict__)
+    with pytest.raises(RegError):
+        LsaPolicy(lost).retrieve_secret("_SC_A")
+    assert bytes(reg.query_value(POLICY + r"\PolEKList", "")[1]) == key
+    assert LsaPolicy(reg).retrieve_secret("_SC_A") == b"pw"
