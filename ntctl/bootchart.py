@@ -198,6 +198,11 @@ def build(events: Iterable[Mapping[str, Any]], log_dir: Path = Path(".")) -> Cha
         unit = procs.get(ev.get("pid"))  # type: ignore[arg-type]
         if unit is not None:
             unit.marks.setdefault(str(name), t)
+        if name == "smss.subsystem_connected" and ev.get("subsystem_pid") in procs:
+            # the moment csrss's connection released smss: csrss's own csr.sm_connected
+            # line can be written after smss has already gone on
+            csr = procs[ev["subsystem_pid"]]
+            csr.marks["csr.sm_connected"] = min(t, csr.marks.get("csr.sm_connected", t))
         if unit is not None and unit.ready is None:
             for rule in READY.get(unit.image, DEFAULT_READY):
                 if name == rule.event and _matches(ev, rule.when):

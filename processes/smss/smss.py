@@ -408,6 +408,9 @@ def load_subsystem(proc: Process, cfg: Any, command: str | None, session: int, e
         if deadline is not None and time.monotonic() > deadline:
             proc.nt.terminate(pid, NtStatus.STATUS_TIMEOUT)
             raise SmpFailure(INITIALIZATION_NAME, NtStatus.STATUS_TIMEOUT, pid)
+    # smss's side of csrss's SmConnectToSm, before it goes on (csrss's own line may be
+    # written after smss has already started the initial command)
+    proc.log.info("smss.subsystem_connected", subsystem_pid=pid, target_session=session)
     return pid
 
 

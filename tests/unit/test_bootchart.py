@@ -105,6 +105,19 @@ def test_critical_chain_follows_the_waits_and_the_links_add_up() -> None:
     assert text[3].startswith("winlogon.exe @369ms +23ms")
 
 
+def test_critical_chain_takes_csrss_connect_from_smss_when_csrss_logs_it_late() -> None:
+    """csrss writes csr.sm_connected after SmConnectToSm returns, which can be after smss
+    has started winlogon; smss's own line (written before it goes on) orders the wait."""
+    evs = [e for e in boot_events() if not (e["event"] == "csr.sm_connected" and e["pid"] == 21)]
+    at = next(i for i, e in enumerate(evs) if e["event"] == "proc.create" and e["child_pid"] == 31)
+    evs.insert(at, ev(348, 13, "smss.exe", "smss.subsystem_connected", 1, subsystem_pid=21))
+    evs.insert(at + 2, ev(351, 21, "csrss.exe", "csr.sm_connected", 1))  # after winlogon's start
+    chain = bootchart.critical_chain(bootchart.build(evs))
+    names = [link.unit.name for link in chain]
+    assert names == ["System", "smss.exe", "smss.exe@1", "csrss.exe@1", "winlogon.exe"]
+    assert chain[3].at == pytest.approx(0.348) and chain[4].how == "ready"
+
+
 def test_critical_chain_names_units_by_image_session_or_pid() -> None:
     chart = bootchart.build(boot_events())
     assert bootchart.critical_chain(chart, "wininit")[-1].unit.name == "wininit.exe"
