@@ -221,13 +221,11 @@ class LsaPolicy:
         return data
 
 
-_ABSENT = (NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, NtStatus.STATUS_OBJECT_PATH_NOT_FOUND)
-
-
 def _raise_unless_absent(exc: Exception) -> None:
-    """A key or value that is not there is an answer; anything else (the kernel's port
-    lost, a timeout) is raised, never taken for "absent"."""
-    if getattr(exc, "status", None) not in _ABSENT:
+    """A key or value that is not there (the registry's STATUS_OBJECT_NAME_NOT_FOUND, as
+    sam.py reads it) is an answer; anything else (the kernel's port lost, a timeout) is
+    raised, never taken for "absent"."""
+    if getattr(exc, "status", None) != NtStatus.STATUS_OBJECT_NAME_NOT_FOUND:
         raise exc
 
 
